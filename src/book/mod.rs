@@ -1,0 +1,1 @@
+//! L2 order books and the book stage.

@@ -1,0 +1,424 @@
+//! Typed engine configuration: TOML in, strict validation out. Unknown keys
+//! are errors, every error names the key path and the reason, and secrets are
+//! only ever read from environment variables (the config names the variable).
+
+mod validate;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+pub use validate::validate;
+
+/// The demo configuration embedded in the binary (`config/demo.toml`).
+pub const DEMO_TOML: &str = include_str!("../../config/demo.toml");
+
+/// A config problem, with the dotted key path it concerns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "config error: {}", self.reason)
+        } else {
+            write!(f, "config error at `{}`: {}", self.path, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Paper (simulated fills), testnet (venue test endpoints) or live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum TradingMode {
+    #[default]
+    Paper,
+    Testnet,
+    Live,
+}
+
+impl TradingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradingMode::Paper => "paper",
+            TradingMode::Testnet => "testnet",
+            TradingMode::Live => "live",
+        }
+    }
+}
+
+/// How a stage thread waits for its next event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WaitKind {
+    /// Busy-spin: lowest latency, burns a core. For dedicated cores only.
+    Spin,
+    /// Spin briefly, then yield the CPU between polls.
+    Yield,
+    /// Block on the channel (the default on small machines).
+    #[default]
+    Park,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// paper | testnet | live.
+    #[serde(default)]
+    pub mode: TradingMode,
+    #[serde(default)]
+    pub ops: OpsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub sim: SimConfig,
+    #[serde(default)]
+    pub venues: VenuesConfig,
+    #[serde(default)]
+    pub instruments: Vec<InstrumentConfig>,
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub risk: RiskConfig,
+    #[serde(default)]
+    pub exec: ExecConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpsConfig {
+    /// Address of the HTTP server (metrics, health, readiness, admin API).
+    pub listen: String,
+    /// Seconds between terminal status lines (0 = none).
+    pub status_interval_secs: u64,
+    /// A book older than this is not "fresh" for readiness.
+    pub ready_max_book_age_ms: u64,
+    /// A stage with input waiting but no progress for this long is stalled.
+    pub stall_timeout_ms: u64,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        OpsConfig {
+            listen: "127.0.0.1:9898".into(),
+            status_interval_secs: 5,
+            ready_max_book_age_ms: 5_000,
+            stall_timeout_ms: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `quantum_trader=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// The built-in venue simulator (`sim/`), started in-process by `run` when
+/// enabled. Venues whose URLs are left empty then point at it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    pub enabled: bool,
+    /// Listen address (port 0 picks a free port).
+    pub listen: String,
+    /// Seed for the random walk (same seed, same market).
+    pub seed: u64,
+    /// Market-data messages per second per symbol (all stream kinds together).
+    pub rate_per_symbol: u32,
+    /// Price levels per side the simulated books keep.
+    pub levels: u32,
+    /// Starting mid price per symbol (default 100.0).
+    pub start_prices: BTreeMap<String, f64>,
+    /// Replay these raw frames instead of generating (ndjson of venue frames).
+    pub replay_file: Option<String>,
+    /// Seconds between WebSocket pings sent by the simulator.
+    pub ping_interval_secs: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            enabled: false,
+            listen: "127.0.0.1:0".into(),
+            seed: 42,
+            rate_per_symbol: 500,
+            levels: 300,
+            start_prices: BTreeMap::new(),
+            replay_file: None,
+            ping_interval_secs: 180,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VenuesConfig {
+    pub binance: Option<VenueConfig>,
+    pub bybit: Option<VenueConfig>,
+    pub okx: Option<VenueConfig>,
+}
+
+impl VenuesConfig {
+    /// Enabled venues with their config.
+    pub fn enabled(&self) -> Vec<(crate::core::Venue, &VenueConfig)> {
+        use crate::core::Venue;
+        let mut v = Vec::new();
+        for (venue, c) in [
+            (Venue::Binance, &self.binance),
+            (Venue::Bybit, &self.bybit),
+            (Venue::Okx, &self.okx),
+        ] {
+            if let Some(c) = c
+                && c.enabled
+            {
+                v.push((venue, c));
+            }
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VenueConfig {
+    pub enabled: bool,
+    /// WebSocket base URL; `/stream?streams=...` is appended. Empty = simulator.
+    pub ws_url: String,
+    /// Optional separate base URL for trade streams (Binance's 2026 `/market`
+    /// route). Empty = trades share `ws_url`.
+    pub ws_market_url: String,
+    /// REST base URL (depth snapshots, instruments). Empty = simulator.
+    pub rest_url: String,
+    /// Venue symbols to stream, as the venue writes them.
+    pub symbols: Vec<String>,
+    /// Depth stream speed in ms (Binance: 100, 250 or 500; 0 = `@0ms`).
+    pub depth_speed_ms: u32,
+    /// Levels requested in the REST snapshot.
+    pub snapshot_limit: u32,
+    /// Reconnect when no frame arrived for this long.
+    pub silence_timeout_ms: u64,
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Renew the connection before the venue's 24 h limit.
+    pub max_connection_age_secs: u64,
+    /// Name of the environment variable holding the API key (never the key).
+    pub api_key_env: String,
+    /// Name of the environment variable holding the API secret.
+    pub api_secret_env: String,
+}
+
+impl Default for VenueConfig {
+    fn default() -> Self {
+        VenueConfig {
+            enabled: true,
+            ws_url: String::new(),
+            ws_market_url: String::new(),
+            rest_url: String::new(),
+            symbols: Vec::new(),
+            depth_speed_ms: 100,
+            snapshot_limit: 1000,
+            silence_timeout_ms: 10_000,
+            backoff_min_ms: 200,
+            backoff_max_ms: 30_000,
+            max_connection_age_secs: 23 * 3600 + 1800,
+            api_key_env: String::new(),
+            api_secret_env: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    pub venue: String,
+    pub symbol: String,
+    /// Venue-independent underlying name; defaults to the symbol.
+    #[serde(default)]
+    pub underlying: String,
+    /// Tick size as the venue writes it ("0.10"); its decimals set the scale.
+    pub tick_size: String,
+    /// Lot size as the venue writes it ("0.001").
+    pub lot_size: String,
+    #[serde(default)]
+    pub min_notional: f64,
+    /// Quantity per order the strategy sends.
+    pub order_qty: String,
+    /// Largest absolute position allowed (base asset).
+    pub max_position: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Capacity of each stage-to-stage queue.
+    pub queue_capacity: usize,
+    pub feed: StageConfig,
+    pub book: StageConfig,
+    pub score: StageConfig,
+    pub risk: StageConfig,
+    pub exec: StageConfig,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            queue_capacity: 16_384,
+            feed: StageConfig::default(),
+            book: StageConfig::default(),
+            score: StageConfig::default(),
+            risk: StageConfig::default(),
+            exec: StageConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StageConfig {
+    pub wait: WaitKind,
+    /// Core to pin the stage's thread to (skipped with a warning if absent).
+    pub core: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Path of the model file (JSON with a version string).
+    pub path: String,
+    /// Minimum ms between two non-HOLD decisions on one instrument.
+    #[serde(default = "default_decision_cooldown")]
+    pub decision_cooldown_ms: u64,
+    /// Window of the trade-flow imbalance feature.
+    #[serde(default = "default_flow_window")]
+    pub trade_flow_window_ms: u64,
+    /// Horizon of the short-return feature.
+    #[serde(default = "default_return_horizon")]
+    pub return_horizon_ms: u64,
+}
+
+fn default_decision_cooldown() -> u64 {
+    250
+}
+fn default_flow_window() -> u64 {
+    1_000
+}
+fn default_return_horizon() -> u64 {
+    500
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskConfig {
+    /// Largest order notional (quote currency).
+    pub max_order_notional: f64,
+    pub max_orders_per_sec: u32,
+    /// Trades (orders sent) per UTC day, per trading mode.
+    pub daily_trade_cap: u32,
+    /// SKIP a SELL whose only purpose would be to close a flat position.
+    pub skip_flat_sell: bool,
+    /// Start with the kill switch on (everything SKIPs).
+    pub kill_switch: bool,
+    /// SKIP when the book is older than this.
+    pub max_book_age_ms: u64,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        RiskConfig {
+            max_order_notional: 10_000.0,
+            max_orders_per_sec: 5,
+            daily_trade_cap: 200,
+            skip_flat_sell: true,
+            kill_switch: false,
+            max_book_age_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecConfig {
+    /// Taker fee in basis points charged by the paper matcher.
+    pub taker_fee_bps: f64,
+    /// Worst fill allowed, in bps from the touch, for paper IOC orders.
+    pub max_slippage_bps: f64,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        ExecConfig {
+            taker_fee_bps: 4.0,
+            max_slippage_bps: 10.0,
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| ConfigError::new("", format!("invalid TOML: {}", e.message())))?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError::new(
+                if path == "." { String::new() } else { path },
+                inner.message().to_string(),
+            )
+        })?;
+        validate(&cfg)?;
+        Ok(cfg)
+    }
+
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text)
+    }
+
+    /// The embedded demo config.
+    pub fn demo() -> Config {
+        match Self::from_toml(DEMO_TOML) {
+            Ok(c) => c,
+            Err(e) => panic!("embedded demo config is invalid: {e}"),
+        }
+    }
+
+    /// The effective config as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

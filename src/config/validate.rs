@@ -1,0 +1,293 @@
+//! Range and consistency checks that serde cannot express. Each failure names
+//! the key path (`risk.max_orders_per_sec`) and says why.
+
+use super::{Config, ConfigError, VenueConfig};
+use crate::core::{Venue, fixed::decimals_of, fixed::parse_decimal};
+
+fn range<T: PartialOrd + std::fmt::Display>(
+    path: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<(), ConfigError> {
+    if v < lo || v > hi {
+        return Err(ConfigError::new(
+            path,
+            format!("must be between {lo} and {hi} (got {v})"),
+        ));
+    }
+    Ok(())
+}
+
+fn positive_f64(path: &str, v: f64) -> Result<(), ConfigError> {
+    if !v.is_finite() || v <= 0.0 {
+        return Err(ConfigError::new(
+            path,
+            format!("must be a positive number (got {v})"),
+        ));
+    }
+    Ok(())
+}
+
+fn url(path: &str, v: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    if v.is_empty() {
+        return Ok(());
+    }
+    if !schemes.iter().any(|s| v.starts_with(&format!("{s}://"))) {
+        return Err(ConfigError::new(
+            path,
+            format!("must start with one of {schemes:?}:// (got `{v}`)"),
+        ));
+    }
+    Ok(())
+}
+
+fn venue(path: &str, c: &VenueConfig, sim: bool) -> Result<(), ConfigError> {
+    url(&format!("{path}.ws_url"), &c.ws_url, &["ws", "wss"])?;
+    url(
+        &format!("{path}.ws_market_url"),
+        &c.ws_market_url,
+        &["ws", "wss"],
+    )?;
+    url(&format!("{path}.rest_url"), &c.rest_url, &["http", "https"])?;
+    if !sim && (c.ws_url.is_empty() || c.rest_url.is_empty()) {
+        return Err(ConfigError::new(
+            format!("{path}.ws_url"),
+            "ws_url and rest_url are required unless [sim] is enabled",
+        ));
+    }
+    if c.symbols.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.symbols"),
+            "must list at least one symbol",
+        ));
+    }
+    if c.symbols.len() > 1024 {
+        return Err(ConfigError::new(
+            format!("{path}.symbols"),
+            "at most 1024 symbols per venue",
+        ));
+    }
+    for (i, s) in c.symbols.iter().enumerate() {
+        if s.is_empty()
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::new(
+                format!("{path}.symbols[{i}]"),
+                format!("`{s}` is not a valid symbol"),
+            ));
+        }
+    }
+    if ![0, 100, 250, 500].contains(&c.depth_speed_ms) {
+        return Err(ConfigError::new(
+            format!("{path}.depth_speed_ms"),
+            format!("must be 0, 100, 250 or 500 (got {})", c.depth_speed_ms),
+        ));
+    }
+    if ![5, 10, 20, 50, 100, 500, 1000].contains(&c.snapshot_limit) {
+        return Err(ConfigError::new(
+            format!("{path}.snapshot_limit"),
+            format!(
+                "must be one of 5, 10, 20, 50, 100, 500, 1000 (got {})",
+                c.snapshot_limit
+            ),
+        ));
+    }
+    range(
+        &format!("{path}.silence_timeout_ms"),
+        c.silence_timeout_ms,
+        100,
+        600_000,
+    )?;
+    range(
+        &format!("{path}.backoff_min_ms"),
+        c.backoff_min_ms,
+        1,
+        60_000,
+    )?;
+    range(
+        &format!("{path}.backoff_max_ms"),
+        c.backoff_max_ms,
+        c.backoff_min_ms,
+        600_000,
+    )?;
+    range(
+        &format!("{path}.max_connection_age_secs"),
+        c.max_connection_age_secs,
+        10,
+        86_000,
+    )?;
+    Ok(())
+}
+
+/// Validates a parsed config.
+pub fn validate(c: &Config) -> Result<(), ConfigError> {
+    if c.ops.listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(ConfigError::new(
+            "ops.listen",
+            format!("`{}` is not an ip:port address", c.ops.listen),
+        ));
+    }
+    range(
+        "ops.status_interval_secs",
+        c.ops.status_interval_secs,
+        0,
+        3600,
+    )?;
+    range(
+        "ops.ready_max_book_age_ms",
+        c.ops.ready_max_book_age_ms,
+        100,
+        3_600_000,
+    )?;
+    range("ops.stall_timeout_ms", c.ops.stall_timeout_ms, 100, 600_000)?;
+    if !["text", "json"].contains(&c.log.format.as_str()) {
+        return Err(ConfigError::new(
+            "log.format",
+            format!("must be `text` or `json` (got `{}`)", c.log.format),
+        ));
+    }
+    if c.sim.enabled {
+        if c.sim.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::new(
+                "sim.listen",
+                format!("`{}` is not an ip:port address", c.sim.listen),
+            ));
+        }
+        range("sim.rate_per_symbol", c.sim.rate_per_symbol, 1, 1_000_000)?;
+        range("sim.levels", c.sim.levels, 5, 5_000)?;
+        range("sim.ping_interval_secs", c.sim.ping_interval_secs, 1, 3600)?;
+        for (k, v) in &c.sim.start_prices {
+            positive_f64(&format!("sim.start_prices.{k}"), *v)?;
+        }
+    }
+    let enabled = c.venues.enabled();
+    if enabled.is_empty() {
+        return Err(ConfigError::new("venues", "enable at least one venue"));
+    }
+    for (v, vc) in &enabled {
+        venue(&format!("venues.{}", v.as_str()), vc, c.sim.enabled)?;
+    }
+    // Every streamed symbol needs its instrument facts.
+    for (i, ic) in c.instruments.iter().enumerate() {
+        let p = format!("instruments[{i}]");
+        if Venue::parse(&ic.venue).is_none() {
+            return Err(ConfigError::new(
+                format!("{p}.venue"),
+                format!("unknown venue `{}` (binance, bybit, okx)", ic.venue),
+            ));
+        }
+        for (key, s) in [("tick_size", &ic.tick_size), ("lot_size", &ic.lot_size)] {
+            let d = decimals_of(s);
+            match parse_decimal(s.as_bytes(), d) {
+                Ok(v) if v > 0 && d <= 12 => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        format!("{p}.{key}"),
+                        format!("`{s}` is not a positive decimal"),
+                    ));
+                }
+            }
+        }
+        let qd = decimals_of(&ic.lot_size);
+        for (key, s) in [
+            ("order_qty", &ic.order_qty),
+            ("max_position", &ic.max_position),
+        ] {
+            match parse_decimal(s.as_bytes(), qd) {
+                Ok(v) if v > 0 => {}
+                Ok(_) => return Err(ConfigError::new(format!("{p}.{key}"), "must be positive")),
+                Err(e) => {
+                    return Err(ConfigError::new(
+                        format!("{p}.{key}"),
+                        format!("`{s}`: {e} (lot size {})", ic.lot_size),
+                    ));
+                }
+            }
+        }
+        if !ic.min_notional.is_finite() || ic.min_notional < 0.0 {
+            return Err(ConfigError::new(
+                format!("{p}.min_notional"),
+                "must be zero or positive",
+            ));
+        }
+        for (j, other) in c.instruments[..i].iter().enumerate() {
+            if other.venue == ic.venue && other.symbol == ic.symbol {
+                return Err(ConfigError::new(
+                    format!("{p}.symbol"),
+                    format!("duplicate of instruments[{j}]"),
+                ));
+            }
+        }
+    }
+    for (v, vc) in &enabled {
+        for (i, s) in vc.symbols.iter().enumerate() {
+            if !c
+                .instruments
+                .iter()
+                .any(|ic| ic.venue == v.as_str() && &ic.symbol == s)
+            {
+                return Err(ConfigError::new(
+                    format!("venues.{}.symbols[{i}]", v.as_str()),
+                    format!("no [[instruments]] entry for {} `{s}`", v.as_str()),
+                ));
+            }
+        }
+    }
+    range(
+        "pipeline.queue_capacity",
+        c.pipeline.queue_capacity,
+        64,
+        1 << 22,
+    )?;
+    if c.model.path.is_empty() {
+        return Err(ConfigError::new("model.path", "must name the model file"));
+    }
+    range(
+        "model.decision_cooldown_ms",
+        c.model.decision_cooldown_ms,
+        0,
+        3_600_000,
+    )?;
+    range(
+        "model.trade_flow_window_ms",
+        c.model.trade_flow_window_ms,
+        10,
+        3_600_000,
+    )?;
+    range(
+        "model.return_horizon_ms",
+        c.model.return_horizon_ms,
+        10,
+        3_600_000,
+    )?;
+    positive_f64("risk.max_order_notional", c.risk.max_order_notional)?;
+    range(
+        "risk.max_orders_per_sec",
+        c.risk.max_orders_per_sec,
+        1,
+        10_000,
+    )?;
+    range(
+        "risk.daily_trade_cap",
+        c.risk.daily_trade_cap,
+        1,
+        10_000_000,
+    )?;
+    range(
+        "risk.max_book_age_ms",
+        c.risk.max_book_age_ms,
+        10,
+        3_600_000,
+    )?;
+    range("exec.taker_fee_bps", c.exec.taker_fee_bps, 0.0, 100.0)?;
+    range(
+        "exec.max_slippage_bps",
+        c.exec.max_slippage_bps,
+        0.0,
+        1000.0,
+    )?;
+    Ok(())
+}

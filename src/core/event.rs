@@ -1,0 +1,337 @@
+//! The small `Copy` events that flow between pipeline stages. Each carries the
+//! monotonic receive stamp of the frame it came from (`recv_ns`) end to end,
+//! and the stamp of the previous stage's hand-off (`hop_ns`) so each stage can
+//! record its own latency.
+
+use super::instrument::{InstrumentId, Venue};
+
+/// Order or aggressor side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "BUY",
+            Side::Sell => "SELL",
+        }
+    }
+
+    /// +1 for buy, -1 for sell.
+    #[inline]
+    pub fn sign(self) -> i64 {
+        match self {
+            Side::Buy => 1,
+            Side::Sell => -1,
+        }
+    }
+}
+
+/// One price level: scaled price and absolute scaled quantity (0 = remove).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Level {
+    pub px: i64,
+    pub qty: i64,
+}
+
+/// Levels of each side carried by one [`DepthChunk`].
+pub const CHUNK_LEVELS: usize = 8;
+
+/// First chunk of a full snapshot: clear the book before applying.
+pub const CHUNK_RESET: u8 = 1;
+/// Last chunk of one venue update: the book is consistent after it.
+pub const CHUNK_END: u8 = 2;
+
+/// A slice of one venue depth update (or snapshot). A large update is split
+/// into several chunks; only the one flagged [`CHUNK_END`] leaves the book in
+/// a state that matches the venue.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DepthChunk {
+    pub flags: u8,
+    pub n_bids: u8,
+    pub n_asks: u8,
+    /// Venue update id after this update (Binance `u`, Bybit `u`, OKX `seqId`).
+    pub update_id: u64,
+    pub bids: [Level; CHUNK_LEVELS],
+    pub asks: [Level; CHUNK_LEVELS],
+}
+
+impl DepthChunk {
+    #[inline]
+    pub fn is_reset(&self) -> bool {
+        self.flags & CHUNK_RESET != 0
+    }
+
+    #[inline]
+    pub fn is_end(&self) -> bool {
+        self.flags & CHUNK_END != 0
+    }
+
+    pub fn bids(&self) -> &[Level] {
+        &self.bids[..self.n_bids as usize]
+    }
+
+    pub fn asks(&self) -> &[Level] {
+        &self.asks[..self.n_asks as usize]
+    }
+}
+
+/// A public trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trade {
+    pub px: i64,
+    pub qty: i64,
+    /// Taker side.
+    pub aggressor: Side,
+    pub trade_id: u64,
+}
+
+/// Best bid/offer as published by the venue (Binance bookTicker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bbo {
+    pub bid: Level,
+    pub ask: Level,
+    pub update_id: u64,
+}
+
+/// Feed-level state changes that the book stage must know about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedStatus {
+    /// The book can no longer be trusted (gap, reconnect, overflow); a
+    /// snapshot (a RESET chunk) will follow when resync completes.
+    OutOfSync,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum MarketBody {
+    Depth(DepthChunk),
+    Trade(Trade),
+    Bbo(Bbo),
+    Status(FeedStatus),
+}
+
+/// Feed stage -> book stage.
+#[derive(Debug, Clone, Copy)]
+pub struct MarketEvent {
+    pub venue: Venue,
+    pub inst: InstrumentId,
+    /// Monotonic ns when the frame carrying this event was received.
+    pub recv_ns: u64,
+    /// Exchange event time (unix ms).
+    pub exch_ms: i64,
+    pub body: MarketBody,
+}
+
+/// Levels of each side in a [`BookTop`].
+pub const TOP_LEVELS: usize = 5;
+
+/// Book stage -> score stage: the top of one book after a consistent update.
+#[derive(Debug, Clone, Copy)]
+pub struct BookTop {
+    pub venue: Venue,
+    pub inst: InstrumentId,
+    pub recv_ns: u64,
+    pub hop_ns: u64,
+    pub exch_ms: i64,
+    pub update_id: u64,
+    pub in_sync: bool,
+    pub n_bids: u8,
+    pub n_asks: u8,
+    pub bids: [Level; TOP_LEVELS],
+    pub asks: [Level; TOP_LEVELS],
+    /// Cross-venue best bid/ask for this underlying (0 when unknown).
+    pub xv_best_bid: i64,
+    pub xv_best_ask: i64,
+}
+
+impl BookTop {
+    pub fn best_bid(&self) -> Option<Level> {
+        (self.n_bids > 0).then(|| self.bids[0])
+    }
+
+    pub fn best_ask(&self) -> Option<Level> {
+        (self.n_asks > 0).then(|| self.asks[0])
+    }
+}
+
+/// Book stage -> score stage.
+#[derive(Debug, Clone, Copy)]
+pub enum ScoreInput {
+    Book(BookTop),
+    Trade {
+        venue: Venue,
+        inst: InstrumentId,
+        recv_ns: u64,
+        hop_ns: u64,
+        exch_ms: i64,
+        trade: Trade,
+    },
+}
+
+/// What the model wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Buy,
+    Sell,
+    Hold,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Buy => "BUY",
+            Action::Sell => "SELL",
+            Action::Hold => "HOLD",
+        }
+    }
+
+    pub fn side(self) -> Option<Side> {
+        match self {
+            Action::Buy => Some(Side::Buy),
+            Action::Sell => Some(Side::Sell),
+            Action::Hold => None,
+        }
+    }
+}
+
+/// Number of features carried on a decision (see `score::features`).
+pub const N_FEATURES: usize = 8;
+
+/// Score stage -> risk stage. Carries the book top it was made on, so that
+/// risk and the paper matcher judge it against the same market.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision {
+    pub id: u64,
+    pub venue: Venue,
+    pub inst: InstrumentId,
+    pub recv_ns: u64,
+    pub hop_ns: u64,
+    pub exch_ms: i64,
+    pub action: Action,
+    pub score: f32,
+    pub confidence: f32,
+    /// Index of the model version in the engine's model table.
+    pub model_version: u16,
+    /// Desired order quantity (scaled), from the strategy config.
+    pub qty: i64,
+    pub features: [f32; N_FEATURES],
+    /// The book the decision was made on.
+    pub book: BookTop,
+}
+
+/// Why a decision was not executed. A SKIP is a normal, counted outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    Hold,
+    BookOutOfSync,
+    BookEmpty,
+    MaxPosition,
+    MaxOrderNotional,
+    OrderRate,
+    DailyTradeCap,
+    SkipFlatSell,
+    KillSwitch,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 9] = [
+        SkipReason::Hold,
+        SkipReason::BookOutOfSync,
+        SkipReason::BookEmpty,
+        SkipReason::MaxPosition,
+        SkipReason::MaxOrderNotional,
+        SkipReason::OrderRate,
+        SkipReason::DailyTradeCap,
+        SkipReason::SkipFlatSell,
+        SkipReason::KillSwitch,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Hold => "hold",
+            SkipReason::BookOutOfSync => "book_out_of_sync",
+            SkipReason::BookEmpty => "book_empty",
+            SkipReason::MaxPosition => "max_position",
+            SkipReason::MaxOrderNotional => "max_order_notional",
+            SkipReason::OrderRate => "order_rate",
+            SkipReason::DailyTradeCap => "daily_trade_cap",
+            SkipReason::SkipFlatSell => "skip_flat_sell",
+            SkipReason::KillSwitch => "kill_switch",
+        }
+    }
+}
+
+/// Risk's judgement of one decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Execute,
+    Skip(SkipReason),
+}
+
+/// Risk stage -> exec stage: an order the governor allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderIntent {
+    pub client_order_id: u64,
+    pub side: Side,
+    pub qty: i64,
+    /// Worst price the order may fill at (price-band protection).
+    pub limit_px: i64,
+    pub decision: Decision,
+    pub hop_ns: u64,
+}
+
+/// Order lifecycle states (see `exec::order`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    New,
+    Accepted,
+    PartiallyFilled,
+    Filled,
+    Canceled,
+    Rejected,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::New => "new",
+            OrderStatus::Accepted => "accepted",
+            OrderStatus::PartiallyFilled => "partially_filled",
+            OrderStatus::Filled => "filled",
+            OrderStatus::Canceled => "canceled",
+            OrderStatus::Rejected => "rejected",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Filled | OrderStatus::Canceled | OrderStatus::Rejected
+        )
+    }
+}
+
+/// Exec stage -> risk stage: what happened to an order.
+#[derive(Debug, Clone, Copy)]
+pub enum ExecReport {
+    Fill {
+        client_order_id: u64,
+        inst: InstrumentId,
+        side: Side,
+        px: i64,
+        qty: i64,
+        fee: f64,
+        /// Position (scaled qty) after this fill.
+        position_after: i64,
+        realized_pnl: f64,
+    },
+    /// The order is done (filled, canceled remainder, or rejected).
+    Done {
+        client_order_id: u64,
+        inst: InstrumentId,
+        status: OrderStatus,
+    },
+}

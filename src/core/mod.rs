@@ -1,0 +1,12 @@
+//! Core vocabulary shared by every stage: fixed-point numbers, clocks,
+//! venues and instruments, and the `Copy` events of the hot path.
+
+pub mod clock;
+pub mod event;
+pub mod fixed;
+pub mod instrument;
+
+pub use clock::{Clock, now_ns};
+pub use event::*;
+pub use fixed::{DecimalError, format_decimal, parse_decimal};
+pub use instrument::{Instrument, InstrumentId, InstrumentTable, Venue};

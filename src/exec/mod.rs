@@ -1,0 +1,1 @@
+//! Order execution: paper matcher, order state machine, positions (the exec stage).

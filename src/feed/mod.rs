@@ -1,0 +1,1 @@
+//! Generic WebSocket feed session: connect, subscribe, keepalive, reconnect.

@@ -1,0 +1,8 @@
+//! Thread topology of the hot path: bounded queues with wait strategies,
+//! stage threads with optional pinning, latency stamps, the shared health
+//! state, and the engine that wires feed -> book -> score -> risk -> exec.
+
+pub mod channel;
+pub mod latency;
+pub mod shared;
+pub mod thread;

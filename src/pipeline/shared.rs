@@ -1,0 +1,172 @@
+//! State the stages share with the ops side: atomics written by the owning
+//! stage and only read elsewhere (health, progress), small views published at
+//! low rate (positions, risk), and the request channel for book snapshots.
+//! Nothing here is locked on the hot path.
+
+use crate::core::{InstrumentTable, Venue};
+use crate::ops::metrics::Metrics;
+use crate::pipeline::latency::LatencyBook;
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Health of one venue's feed, written by its feed thread.
+#[derive(Default)]
+pub struct FeedHealth {
+    pub connected: AtomicBool,
+    pub last_msg_ns: AtomicU64,
+    pub messages: AtomicU64,
+}
+
+/// Health of one instrument's book, written by the book stage.
+#[derive(Default)]
+pub struct BookHealth {
+    pub in_sync: AtomicBool,
+    pub last_update_ns: AtomicU64,
+    pub update_id: AtomicU64,
+    pub updates: AtomicU64,
+}
+
+/// Progress of one stage, written by the stage.
+#[derive(Default)]
+pub struct StageHealth {
+    pub processed: AtomicU64,
+    pub last_progress_ns: AtomicU64,
+    /// Items waiting in the stage's input queue (sampled by the stage).
+    pub backlog: AtomicU64,
+}
+
+impl StageHealth {
+    #[inline]
+    pub fn tick(&self, now: u64) {
+        self.processed.fetch_add(1, Ordering::Relaxed);
+        self.last_progress_ns.store(now, Ordering::Relaxed);
+    }
+}
+
+pub const STAGES: [&str; 4] = ["book", "score", "risk", "exec"];
+
+/// A request for one book's levels, answered by the book stage.
+pub struct BookQuery {
+    pub inst: crate::core::InstrumentId,
+    pub depth: usize,
+    pub reply: crossbeam_channel::Sender<BookSnapshot>,
+}
+
+/// A consistent copy of one book (scaled integers).
+#[derive(Debug, Clone, Default)]
+pub struct BookSnapshot {
+    pub in_sync: bool,
+    pub update_id: u64,
+    pub last_update_ns: u64,
+    pub bids: Vec<(i64, i64)>,
+    pub asks: Vec<(i64, i64)>,
+}
+
+/// One position as shown by the API and the status line.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PositionView {
+    pub venue: String,
+    pub symbol: String,
+    pub qty: f64,
+    pub avg_entry_px: f64,
+    pub mark_px: f64,
+    pub realized_pnl: f64,
+    pub unrealized_pnl: f64,
+    pub fees: f64,
+    pub fills: u64,
+    pub volume_quote: f64,
+}
+
+/// The exec stage's published view.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PositionsView {
+    pub positions: Vec<PositionView>,
+    pub realized_pnl: f64,
+    pub unrealized_pnl: f64,
+    pub fees: f64,
+    pub orders: u64,
+    pub fills: u64,
+    pub rejects: u64,
+}
+
+/// Everything the stages and the ops side share.
+pub struct Shared {
+    pub instruments: Arc<InstrumentTable>,
+    pub metrics: Arc<Metrics>,
+    pub latency: LatencyBook,
+    pub feeds: [FeedHealth; 3],
+    pub books: Vec<BookHealth>,
+    pub stages: [StageHealth; 4],
+    pub model_version: String,
+    pub mode: crate::config::TradingMode,
+    pub running: AtomicBool,
+    pub positions: Mutex<PositionsView>,
+    /// The risk stage's view, as JSON (owned and shaped by `risk/`).
+    pub risk: Mutex<serde_json::Value>,
+    pub book_queries: crossbeam_channel::Sender<BookQuery>,
+    pub book_query_rx: crossbeam_channel::Receiver<BookQuery>,
+}
+
+impl Shared {
+    pub fn new(
+        instruments: Arc<InstrumentTable>,
+        metrics: Arc<Metrics>,
+        model_version: String,
+        mode: crate::config::TradingMode,
+    ) -> Shared {
+        let (tx, rx) = crossbeam_channel::bounded(64);
+        let books = (0..instruments.len())
+            .map(|_| BookHealth::default())
+            .collect();
+        Shared {
+            instruments,
+            metrics,
+            latency: LatencyBook::default(),
+            feeds: Default::default(),
+            books,
+            stages: Default::default(),
+            model_version,
+            mode,
+            running: AtomicBool::new(true),
+            positions: Mutex::new(PositionsView::default()),
+            risk: Mutex::new(serde_json::Value::Null),
+            book_queries: tx,
+            book_query_rx: rx,
+        }
+    }
+
+    pub fn feed(&self, v: Venue) -> &FeedHealth {
+        &self.feeds[v as usize]
+    }
+
+    pub fn stage(&self, name: &str) -> Option<&StageHealth> {
+        STAGES
+            .iter()
+            .position(|s| *s == name)
+            .map(|i| &self.stages[i])
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Asks the book stage for a copy of one book; `None` if it does not answer.
+    pub fn query_book(
+        &self,
+        inst: crate::core::InstrumentId,
+        depth: usize,
+        timeout: std::time::Duration,
+    ) -> Option<BookSnapshot> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.book_queries
+            .try_send(BookQuery {
+                inst,
+                depth,
+                reply: tx,
+            })
+            .ok()?;
+        rx.recv_timeout(timeout).ok()
+    }
+}

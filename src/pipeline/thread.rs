@@ -1,0 +1,44 @@
+//! Stage threads: named, optionally pinned to a core (skipped with a warning
+//! when the machine lacks it).
+
+use std::thread::JoinHandle;
+
+/// Pins the current thread to `core` if the machine has it; returns whether it did.
+pub fn pin_current(stage: &str, core: Option<usize>) -> bool {
+    let Some(core) = core else { return false };
+    let ids = core_affinity::get_core_ids().unwrap_or_default();
+    match ids.into_iter().find(|c| c.id == core) {
+        Some(id) => {
+            let ok = core_affinity::set_for_current(id);
+            if !ok {
+                tracing::warn!(stage, core, "could not pin thread to core");
+            }
+            ok
+        }
+        None => {
+            tracing::warn!(
+                stage,
+                core,
+                available = std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1),
+                "core not present on this machine; thread left unpinned"
+            );
+            false
+        }
+    }
+}
+
+/// Spawns a named stage thread, pinned as configured.
+pub fn spawn_stage<F>(name: &str, core: Option<usize>, f: F) -> std::io::Result<JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let stage = name.to_string();
+    std::thread::Builder::new()
+        .name(format!("qt-{name}"))
+        .spawn(move || {
+            pin_current(&stage, core);
+            f()
+        })
+}

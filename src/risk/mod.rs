@@ -1,0 +1,1 @@
+//! The risk governor (the risk stage).

@@ -1,0 +1,1 @@
+//! Features and decision models (the score stage).

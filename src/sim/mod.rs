@@ -1,0 +1,1 @@
+//! Venue simulator: speaks the venues' WebSocket and REST protocols on loopback.

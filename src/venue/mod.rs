@@ -1,0 +1,1 @@
+//! Venue wire formats: one folder per exchange, the only place that knows them.
