@@ -1,0 +1,269 @@
+//! One WebSocket connection's life, venue-agnostic: connect, send the
+//! venue's subscribe messages, read frames (stamping their receive time),
+//! answer pings, send keepalives, reconnect on error, close, silence or
+//! connection age, with exponential backoff and jitter. The venue-specific
+//! part is a [`Protocol`].
+
+use super::backoff::Backoff;
+use crate::core::{Venue, now_ns};
+use futures_util::{SinkExt, StreamExt};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A REST reply delivered back to the protocol that asked for it.
+pub struct RestReply {
+    pub tag: usize,
+    pub result: Result<Vec<u8>, String>,
+}
+
+/// Lets a protocol issue REST requests whose replies come back through the
+/// session loop (so the protocol state is only touched on one task).
+#[derive(Clone)]
+pub struct RestClient {
+    client: reqwest::Client,
+    tx: mpsc::Sender<RestReply>,
+}
+
+impl RestClient {
+    pub fn new(tx: mpsc::Sender<RestReply>) -> RestClient {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        RestClient { client, tx }
+    }
+
+    /// Spawns a GET on the current runtime; the reply arrives tagged.
+    pub fn get(&self, url: String, tag: usize) {
+        let client = self.client.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
+                let status = resp.status();
+                let body = resp.bytes().await.map_err(|e| e.to_string())?;
+                if !status.is_success() {
+                    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+                    return Err(format!("HTTP {status}: {text}"));
+                }
+                Ok(body.to_vec())
+            }
+            .await;
+            let _ = tx.send(RestReply { tag, result }).await;
+        });
+    }
+}
+
+/// The venue-specific side of a connection.
+pub trait Protocol: Send {
+    fn venue(&self) -> Venue;
+    /// Full URL to connect to.
+    fn url(&self) -> String;
+    /// Called after connecting; push the messages to send (subscriptions).
+    fn on_open(&mut self, out: &mut Vec<String>);
+    /// One text (or binary) frame, with its receive stamp.
+    fn on_frame(&mut self, frame: &[u8], recv_ns: u64);
+    /// A REST reply to a request this protocol made.
+    fn on_rest(&mut self, reply: RestReply);
+    /// About every 100 ms while connected; push keepalives or other messages.
+    fn on_tick(&mut self, out: &mut Vec<String>);
+    /// The connection is gone (books must be marked out of sync).
+    fn on_close(&mut self);
+    /// True once subscriptions are confirmed (or need no confirmation).
+    fn is_live(&self) -> bool {
+        true
+    }
+    /// Set when the protocol wants the connection dropped and reopened
+    /// (e.g. a venue's maintenance notice); returns the cause.
+    fn wants_reconnect(&mut self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Timing rules of a session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub silence_timeout: Duration,
+    pub max_age: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// A connection that lived this long resets the backoff.
+    pub healthy_after: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// Runs connections for `proto` until `stop` turns true.
+pub async fn run_session(
+    proto: &mut dyn Protocol,
+    rest_rx: &mut mpsc::Receiver<RestReply>,
+    cfg: SessionConfig,
+    shared: &crate::pipeline::shared::Shared,
+    mut stop: watch::Receiver<bool>,
+) {
+    let venue = proto.venue();
+    let v = venue.as_str();
+    let m = &shared.metrics;
+    let health = shared.feed(venue);
+    let connected_gauge = m.feed_connected.with_label_values(&[v]);
+    let mut backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max);
+    let mut out = Vec::new();
+    let tick_every =
+        (cfg.silence_timeout / 4).clamp(Duration::from_millis(20), Duration::from_millis(100));
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let url = proto.url();
+        let conn =
+            tokio::time::timeout(cfg.connect_timeout, tokio_tungstenite::connect_async(&url)).await;
+        let mut ws = match conn {
+            Ok(Ok((ws, _))) => ws,
+            Ok(Err(e)) => {
+                m.feed_reconnects
+                    .with_label_values(&[v, "connect_failed"])
+                    .inc();
+                tracing::warn!(venue = v, url, error = %e, "connect failed");
+                if sleep_or_stop(backoff.next_delay(), &mut stop).await {
+                    return;
+                }
+                continue;
+            }
+            Err(_) => {
+                m.feed_reconnects
+                    .with_label_values(&[v, "connect_timeout"])
+                    .inc();
+                tracing::warn!(venue = v, url, "connect timed out");
+                if sleep_or_stop(backoff.next_delay(), &mut stop).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        tracing::info!(venue = v, url, "connected");
+        let opened = Instant::now();
+        let mut last_rx = Instant::now();
+        out.clear();
+        proto.on_open(&mut out);
+        let mut cause = "closed";
+        for msg in out.drain(..) {
+            if ws.send(Message::text(msg)).await.is_err() {
+                cause = "send_failed";
+            }
+        }
+        let mut tick = tokio::time::interval(tick_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut was_live = false;
+        if cause == "closed" {
+            cause = loop {
+                tokio::select! {
+                    biased;
+                    frame = ws.next() => {
+                        let now = now_ns();
+                        match frame {
+                            Some(Ok(Message::Text(t))) => {
+                                last_rx = Instant::now();
+                                health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
+                                health.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                proto.on_frame(t.as_bytes(), now);
+                            }
+                            Some(Ok(Message::Binary(b))) => {
+                                last_rx = Instant::now();
+                                health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
+                                proto.on_frame(&b, now);
+                            }
+                            Some(Ok(Message::Ping(_))) | Some(Ok(Message::Pong(_))) => {
+                                // tungstenite queues the pong reply itself.
+                                last_rx = Instant::now();
+                                health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Some(Ok(Message::Close(_))) => break "closed_by_venue",
+                            Some(Ok(Message::Frame(_))) => {}
+                            Some(Err(e)) => {
+                                tracing::warn!(venue = v, error = %e, "websocket error");
+                                break "error";
+                            }
+                            None => break "eof",
+                        }
+                    }
+                    reply = rest_rx.recv() => {
+                        if let Some(r) = reply {
+                            proto.on_rest(r);
+                        }
+                    }
+                    _ = tick.tick() => {
+                        if last_rx.elapsed() > cfg.silence_timeout {
+                            m.feed_silence_reconnects.with_label_values(&[v]).inc();
+                            tracing::warn!(venue = v, silent_ms = last_rx.elapsed().as_millis() as u64, "feed silent; reconnecting");
+                            break "silence";
+                        }
+                        if opened.elapsed() > cfg.max_age {
+                            tracing::info!(venue = v, "renewing connection before the venue's age limit");
+                            break "max_age";
+                        }
+                        if let Some(c) = proto.wants_reconnect() {
+                            break c;
+                        }
+                        let live = proto.is_live();
+                        if live != was_live {
+                            was_live = live;
+                            health.connected.store(live, std::sync::atomic::Ordering::Relaxed);
+                            connected_gauge.set(live as i64);
+                        }
+                        proto.on_tick(&mut out);
+                        let mut failed = false;
+                        for msg in out.drain(..) {
+                            if ws.send(Message::text(msg)).await.is_err() {
+                                failed = true;
+                            }
+                        }
+                        if failed {
+                            break "send_failed";
+                        }
+                    }
+                    _ = stop.changed() => {
+                        let _ = ws.close(None).await;
+                        health.connected.store(false, std::sync::atomic::Ordering::Relaxed);
+                        connected_gauge.set(0);
+                        proto.on_close();
+                        return;
+                    }
+                }
+            };
+        }
+        health
+            .connected
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        connected_gauge.set(0);
+        proto.on_close();
+        m.feed_reconnects.with_label_values(&[v, cause]).inc();
+        tracing::warn!(
+            venue = v,
+            cause,
+            lived_ms = opened.elapsed().as_millis() as u64,
+            "disconnected; reconnecting"
+        );
+        if opened.elapsed() >= cfg.healthy_after {
+            backoff.reset();
+        }
+        let delay = if cause == "max_age" {
+            Duration::ZERO
+        } else {
+            backoff.next_delay()
+        };
+        if sleep_or_stop(delay, &mut stop).await {
+            return;
+        }
+    }
+}
+
+/// Sleeps; returns true if asked to stop meanwhile.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
