@@ -1,6 +1,150 @@
+//! quantum-trader command line: `run` the engine (the embedded demo config by
+//! default), `check-config` a file, or run the venue simulator alone (`sim`).
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
 use mimalloc::MiMalloc;
+use quantum_trader::config::{Config, ConfigError};
+use quantum_trader::pipeline::engine::{Engine, EngineOptions, instruments_from_config, start_sim};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
-fn main() {}
+#[derive(Parser)]
+#[command(name = "quantum-trader", version, about = "Low-latency crypto trading engine")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the engine (default: the embedded demo config, simulator + paper trading).
+    Run {
+        /// Config file (TOML). Without it the embedded demo config runs.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config file and print the effective config; exit 2 if invalid.
+    CheckConfig {
+        file: PathBuf,
+    },
+    /// Run the venue simulator alone (for pointing other tools at it).
+    Sim {
+        /// Config whose [sim] section and instruments to use (default: demo).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn load(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Config::from_toml(quantum_trader::config::DEMO_TOML),
+    }
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cfg.log.format == "json" {
+        let _ = b.json().try_init();
+    } else {
+        let _ = b.try_init();
+    }
+}
+
+/// Waits for SIGINT or SIGTERM, calling `tick` every `every` meanwhile.
+fn wait_for_signal(every: Option<Duration>, mut tick: impl FnMut()) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut iv = tokio::time::interval(every.unwrap_or(Duration::from_secs(3600)));
+        iv.tick().await;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = term.recv() => return Ok(()),
+                _ = iv.tick() => if every.is_some() { tick() },
+            }
+        }
+    })
+}
+
+fn run(config: Option<PathBuf>) -> Result<ExitCode> {
+    let cfg = match load(config.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    init_logging(&cfg);
+    let every = (cfg.ops.status_interval_secs > 0).then(|| Duration::from_secs(cfg.ops.status_interval_secs));
+    let engine = Engine::start(cfg, EngineOptions::default())?;
+    if let Some(a) = engine.ops_addr() {
+        eprintln!("quantum-trader: metrics http://{a}/metrics  ready http://{a}/ready  (Ctrl-C to stop)");
+    }
+    let shared = engine.shared().clone();
+    let mut status = quantum_trader::ops::status::StatusLine::default();
+    wait_for_signal(every, || {
+        let ready = quantum_trader::ops::ready::quick_report(&shared);
+        println!("{}", status.render(&shared, &ready));
+    })?;
+    eprintln!("quantum-trader: stopping");
+    engine.stop();
+    println!("{}", quantum_trader::ops::status::final_summary(&shared));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_config(file: PathBuf) -> ExitCode {
+    match Config::load(&file) {
+        Ok(c) => {
+            println!("# {} is valid; effective configuration:\n{}", file.display(), c.to_toml());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn sim(config: Option<PathBuf>) -> Result<ExitCode> {
+    let mut cfg = match load(config.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    init_logging(&cfg);
+    cfg.sim.enabled = true;
+    let table = instruments_from_config(&cfg)?;
+    let s = start_sim(&cfg.sim, &table).context("simulator")?;
+    println!("simulator listening: ws {}  rest {}", s.ws_url(), s.rest_url());
+    println!("Binance streams: {}/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker/btcusdt@aggTrade", s.ws_url());
+    wait_for_signal(None, || {})?;
+    s.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Run { config } => run(config),
+        Cmd::CheckConfig { file } => Ok(check_config(file)),
+        Cmd::Sim { config } => sim(config),
+    };
+    match r {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("quantum-trader: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! state, and the engine that wires feed -> book -> score -> risk -> exec.
 
 pub mod channel;
+pub mod engine;
 pub mod latency;
 pub mod shared;
 pub mod thread;

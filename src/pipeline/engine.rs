@@ -1,0 +1,262 @@
+//! The engine: builds the instrument table, loads the model, optionally
+//! starts the built-in simulator, creates the bounded queues, spawns the
+//! stage threads (feed per venue -> book -> score -> risk -> exec, with
+//! exec reports flowing back to risk), starts the ops server, and stops it
+//! all in order.
+
+use crate::book::{MAX_LEVELS, run_book_stage};
+use crate::config::{Config, SimConfig, TradingMode, VenueConfig};
+use crate::core::{Clock, Instrument, InstrumentId, InstrumentTable, Venue, parse_decimal};
+use crate::exec::run_exec_stage;
+use crate::feed::session::SessionConfig;
+use crate::feed::thread::{Connection, spawn_feed_thread};
+use crate::feed::{RestClient, RestReply};
+use crate::ops::metrics::Metrics;
+use crate::pipeline::channel::queue;
+use crate::pipeline::shared::Shared;
+use crate::pipeline::thread::spawn_stage;
+use crate::risk::{Governor, run_risk_stage};
+use crate::score::{Model, run_score_stage};
+use crate::sim::{SimHandle, SimSpec};
+use crate::venue::binance::{BinanceFeed, BinanceFeedConfig, Streams};
+use anyhow::{Context, Result, bail};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// The model embedded in the binary, used when `config/model.json` is not
+/// found (e.g. the demo run from another directory).
+pub const EMBEDDED_MODEL: &str = include_str!("../../config/model.json");
+
+/// Knobs for tests and tools.
+#[derive(Clone, Default)]
+pub struct EngineOptions {
+    /// Wall clock for UTC-day counters (tests inject a manual one).
+    pub clock: Option<Clock>,
+    /// Skip the ops HTTP server.
+    pub no_ops: bool,
+}
+
+pub struct Engine {
+    shared: Arc<Shared>,
+    stop_tx: watch::Sender<bool>,
+    feeds: Vec<JoinHandle<()>>,
+    stages: Vec<(&'static str, JoinHandle<()>)>,
+    ops: Option<crate::ops::server::OpsHandle>,
+    sim: Option<SimHandle>,
+    config: Config,
+}
+
+/// Builds the instrument table from the config.
+pub fn instruments_from_config(cfg: &Config) -> Result<InstrumentTable> {
+    let mut t = InstrumentTable::new();
+    for (i, ic) in cfg.instruments.iter().enumerate() {
+        let venue = Venue::parse(&ic.venue).with_context(|| format!("instruments[{i}].venue"))?;
+        let underlying = if ic.underlying.is_empty() { &ic.symbol } else { &ic.underlying };
+        let inst = Instrument::new(InstrumentId(0), venue, &ic.symbol, underlying, &ic.tick_size, &ic.lot_size, ic.min_notional)
+            .map_err(|e| anyhow::anyhow!("instruments[{i}]: {e}"))?;
+        t.push(inst);
+    }
+    Ok(t)
+}
+
+/// Per-instrument scaled values of an instrument-config decimal field.
+fn per_instrument(cfg: &Config, table: &InstrumentTable, f: impl Fn(&crate::config::InstrumentConfig) -> &str) -> Result<Vec<i64>> {
+    let mut v = vec![0; table.len()];
+    for ic in &cfg.instruments {
+        let venue = Venue::parse(&ic.venue).context("venue")?;
+        let id = table.find(venue, &ic.symbol).context("instrument")?;
+        let scale = table.get(id).qty_scale;
+        v[id.idx()] = parse_decimal(f(ic).as_bytes(), scale).map_err(|e| anyhow::anyhow!("{} {}: {e}", ic.venue, ic.symbol))?;
+    }
+    Ok(v)
+}
+
+/// Loads the model file, falling back to the embedded model for the default path.
+pub fn load_model(path: &str) -> Result<Model> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Model::from_json(&text).with_context(|| format!("model file {path}")),
+        Err(e) if path == "config/model.json" && e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::info!("config/model.json not found here; using the model embedded in the binary");
+            Model::from_json(EMBEDDED_MODEL).context("embedded model")
+        }
+        Err(e) => bail!("cannot read model file {path}: {e}"),
+    }
+}
+
+fn session_config(v: &VenueConfig) -> SessionConfig {
+    SessionConfig {
+        silence_timeout: Duration::from_millis(v.silence_timeout_ms),
+        max_age: Duration::from_secs(v.max_connection_age_secs),
+        backoff_min: Duration::from_millis(v.backoff_min_ms),
+        backoff_max: Duration::from_millis(v.backoff_max_ms),
+        healthy_after: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(10),
+    }
+}
+
+/// Starts the simulator described by `sim` for the instruments in `table`.
+pub fn start_sim(sim: &SimConfig, table: &InstrumentTable) -> Result<SimHandle> {
+    let spec = SimSpec::from_config(sim, table)?;
+    SimHandle::start(spec).with_context(|| format!("starting the simulator on {}", sim.listen))
+}
+
+impl Engine {
+    /// Starts everything; returns once threads run and servers listen.
+    pub fn start(mut cfg: Config, opts: EngineOptions) -> Result<Engine> {
+        if cfg.mode != TradingMode::Paper {
+            bail!("mode `{}` needs live order entry, which this build does not have yet; use mode = \"paper\"", cfg.mode.as_str());
+        }
+        let table = instruments_from_config(&cfg)?;
+        let model = load_model(&cfg.model.path)?;
+        let sim = if cfg.sim.enabled { Some(start_sim(&cfg.sim, &table)?) } else { None };
+        if let Some(s) = &sim {
+            for vc in [&mut cfg.venues.binance].into_iter().flatten() {
+                if vc.ws_url.is_empty() {
+                    vc.ws_url = s.ws_url();
+                }
+                if vc.rest_url.is_empty() {
+                    vc.rest_url = s.rest_url();
+                }
+            }
+        }
+        let table = Arc::new(table);
+        let metrics = Arc::new(Metrics::new());
+        let shared = Arc::new(Shared::new(table.clone(), metrics.clone(), model.version().to_string(), cfg.mode));
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), model.version(), cfg.mode.as_str()])
+            .set(1);
+        let p = &cfg.pipeline;
+        let cap = p.queue_capacity;
+        let (md_tx, md_rx) = queue("feed_to_book", cap, p.book.wait, &metrics);
+        let (sc_tx, sc_rx) = queue("book_to_score", cap, p.score.wait, &metrics);
+        let (dec_tx, dec_rx) = queue("score_to_risk", cap, p.risk.wait, &metrics);
+        let (ord_tx, ord_rx) = queue("risk_to_exec", cap, p.exec.wait, &metrics);
+        let (rep_tx, rep_rx) = queue("exec_to_risk", cap, p.risk.wait, &metrics);
+
+        let mut stages = Vec::new();
+        {
+            let shared = shared.clone();
+            let ec = cfg.exec.clone();
+            stages.push(("exec", spawn_stage("exec", p.exec.core, move || run_exec_stage(ord_rx, rep_tx, shared, ec))?));
+        }
+        {
+            let shared2 = shared.clone();
+            let max_pos = per_instrument(&cfg, &table, |ic| &ic.max_position)?;
+            let clock = opts.clock.clone().unwrap_or_else(Clock::system);
+            let gov = Governor::new(&cfg.risk, table.clone(), max_pos, clock, cfg.mode);
+            let ec = cfg.exec.clone();
+            stages.push(("risk", spawn_stage("risk", p.risk.core, move || run_risk_stage(dec_rx, rep_rx, ord_tx, shared2, gov, ec))?));
+        }
+        {
+            let shared2 = shared.clone();
+            let qty = per_instrument(&cfg, &table, |ic| &ic.order_qty)?;
+            let mc = cfg.model.clone();
+            stages.push(("score", spawn_stage("score", p.score.core, move || run_score_stage(sc_rx, dec_tx, shared2, model, mc, qty))?));
+        }
+        {
+            let shared2 = shared.clone();
+            stages.push(("book", spawn_stage("book", p.book.core, move || run_book_stage(md_rx, sc_tx, shared2, MAX_LEVELS))?));
+        }
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut feeds = Vec::new();
+        if let Some(vc) = cfg.venues.binance.as_ref().filter(|v| v.enabled) {
+            let mut conns = Vec::new();
+            let split = !vc.ws_market_url.is_empty();
+            let mut add = |base: &str, streams: Streams| {
+                let (rtx, rrx) = mpsc::channel::<RestReply>(64);
+                let fc = BinanceFeedConfig {
+                    ws_base: base.to_string(),
+                    rest_base: vc.rest_url.clone(),
+                    symbols: vc.symbols.clone(),
+                    depth_speed_ms: vc.depth_speed_ms,
+                    snapshot_limit: vc.snapshot_limit,
+                    streams,
+                };
+                let proto = BinanceFeed::new(fc, shared.clone(), md_tx.clone(), RestClient::new(rtx));
+                conns.push(Connection { proto: Box::new(proto), rest_rx: rrx, cfg: session_config(vc) });
+            };
+            if split {
+                add(&vc.ws_url, Streams { depth: true, book_ticker: true, trades: false });
+                add(&vc.ws_market_url, Streams { depth: false, book_ticker: false, trades: true });
+            } else {
+                add(&vc.ws_url, Streams::ALL);
+            }
+            feeds.push(spawn_feed_thread("feed-binance", p.feed.core, conns, shared.clone(), stop_rx.clone())?);
+        }
+        drop(md_tx);
+
+        let ops = if opts.no_ops {
+            None
+        } else {
+            Some(crate::ops::server::start(shared.clone(), cfg.ops.clone()).context("starting the ops server")?)
+        };
+        tracing::info!(
+            mode = cfg.mode.as_str(),
+            model = model_version(&shared),
+            instruments = table.len(),
+            ops = ops.as_ref().map(|o| o.addr.to_string()).unwrap_or_default(),
+            sim = sim.as_ref().map(|s| s.addr().to_string()).unwrap_or_default(),
+            "engine started"
+        );
+        Ok(Engine { shared, stop_tx, feeds, stages, ops, sim, config: cfg })
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The effective config (simulator URLs filled in).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(|o| o.addr)
+    }
+
+    pub fn sim(&self) -> Option<&SimHandle> {
+        self.sim.as_ref()
+    }
+
+    /// Stops feeds, drains and joins the stages, stops servers.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.running.store(false, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.stop_tx.send(true);
+        for h in self.feeds.drain(..) {
+            let _ = h.join();
+        }
+        // Feeds are gone, so the queues close in order: book, score, risk, exec.
+        for (name, h) in self.stages.drain(..).rev() {
+            if h.join().is_err() {
+                tracing::error!(stage = name, "stage thread panicked");
+            }
+        }
+        if let Some(o) = self.ops.take() {
+            o.shutdown();
+        }
+        if let Some(s) = self.sim.take() {
+            s.shutdown();
+        }
+    }
+}
+
+fn model_version(shared: &Shared) -> &str {
+    &shared.model_version
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if !self.stages.is_empty() || !self.feeds.is_empty() {
+            self.shutdown();
+        }
+    }
+}
