@@ -18,7 +18,7 @@
 use super::metrics::resident_memory_bytes;
 use super::ready::{Readiness, ReadyReport};
 use crate::config::OpsConfig;
-use crate::core::{InstrumentId, Venue, format_decimal, now_ns};
+use crate::core::{Venue, format_decimal, now_ns};
 use crate::pipeline::shared::{BookSnapshot, Shared};
 use anyhow::Context as _;
 use axum::Router;
@@ -313,15 +313,9 @@ fn dec(v: i64, scale: u8) -> String {
     }
 }
 
-fn parse_depth(
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<usize, Response> {
-    let bad = || {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("depth must be an integer from 1 to {MAX_DEPTH}"),
-        )
-    };
+/// `?depth=` as a number of levels, or the 400 message.
+fn parse_depth(q: Result<Query<HashMap<String, String>>, QueryRejection>) -> Result<usize, String> {
+    let bad = || format!("depth must be an integer from 1 to {MAX_DEPTH}");
     let Ok(Query(q)) = q else {
         return Err(bad());
     };
@@ -344,7 +338,7 @@ async fn book(
     };
     let depth = match parse_depth(query) {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
     let Some(venue) = Venue::parse(&venue_s.to_ascii_lowercase()) else {
         return error(
@@ -367,10 +361,8 @@ async fn book(
     };
     let (ps, qs, symbol) = (inst.price_scale, inst.qty_scale, inst.symbol.clone());
     let shared = st.shared.clone();
-    let snap = tokio::task::spawn_blocking(move || {
-        shared.query_book(InstrumentId(id.0), depth, BOOK_QUERY_TIMEOUT)
-    })
-    .await;
+    let snap =
+        tokio::task::spawn_blocking(move || shared.query_book(id, depth, BOOK_QUERY_TIMEOUT)).await;
     let Ok(Some(snap)) = snap else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "book stage did not answer");
     };
@@ -387,8 +379,8 @@ pub fn book_json(
     mut snap: BookSnapshot,
     now_ns: u64,
 ) -> Value {
-    snap.bids.sort_by(|a, b| b.0.cmp(&a.0));
-    snap.asks.sort_by(|a, b| a.0.cmp(&b.0));
+    snap.bids.sort_by_key(|l| std::cmp::Reverse(l.0));
+    snap.asks.sort_by_key(|l| l.0);
     let levels = |side: &[(i64, i64)]| -> Vec<[String; 2]> {
         side.iter()
             .take(depth)
@@ -426,6 +418,7 @@ async fn latency(State(st): State<Arc<AppState>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::InstrumentId;
     use crate::ops::ready::tests::{make_healthy, test_shared};
     use std::sync::atomic::AtomicBool;
 
