@@ -1,4 +1,19 @@
 //! Operations surface: Prometheus metrics, the HTTP server (metrics, health,
 //! readiness, admin API), the terminal status line and the watchdog.
+//!
+//! - [`metrics`]: every Prometheus series, registered once.
+//! - [`ready`]: readiness that means *working* (feeds connected, books in sync
+//!   and fresh, no stage stalled, pipeline moving, not shutting down).
+//! - [`server`]: the axum server on its own thread, hosting the watchdog that
+//!   re-evaluates readiness every 250 ms and samples health gauges.
+//! - [`status`]: the periodic one-line status and the exit summary.
 
 pub mod metrics;
+pub mod ready;
+pub mod server;
+pub mod status;
+
+pub use metrics::{Metrics, resident_memory_bytes};
+pub use ready::{Readiness, ReadyReport};
+pub use server::{OpsHandle, start};
+pub use status::{StatusLine, final_summary};

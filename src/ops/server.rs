@@ -1,0 +1,652 @@
+//! The ops HTTP server: Prometheus metrics, liveness, readiness and a small
+//! read-only admin API. It runs on its own OS thread with a current-thread
+//! tokio runtime, so it never competes with the pipeline's threads, and hosts
+//! the watchdog that evaluates readiness and samples health gauges.
+//!
+//! | path | answer |
+//! |---|---|
+//! | `GET /metrics` | Prometheus text (`text/plain; version=0.0.4`) |
+//! | `GET /health` | `200 {"status":"ok","uptime_secs":N}` |
+//! | `GET /ready` | `200`/`503 {"ready","reasons":[..],"checks":{..}}` |
+//! | `GET /api/books/{venue}/{symbol}?depth=N` | book levels as decimal strings |
+//! | `GET /api/positions` | the exec stage's positions view |
+//! | `GET /api/risk` | the risk stage's view |
+//! | `GET /api/latency` | latency summaries (ns) |
+//!
+//! Every error is JSON `{"error": "..."}`.
+
+use super::metrics::resident_memory_bytes;
+use super::ready::{Readiness, ReadyReport};
+use crate::config::OpsConfig;
+use crate::core::{Venue, format_decimal, now_ns};
+use crate::pipeline::shared::{BookSnapshot, Shared};
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::future::IntoFuture as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Book depth when `?depth=` is not given.
+pub const DEFAULT_DEPTH: usize = 20;
+/// Largest accepted `?depth=`.
+pub const MAX_DEPTH: usize = 5000;
+/// How long `/api/books` waits for the book stage.
+pub const BOOK_QUERY_TIMEOUT: Duration = Duration::from_millis(500);
+/// Watchdog period.
+pub const WATCHDOG_INTERVAL: Duration = Duration::from_millis(250);
+/// `/ready` re-evaluates when the watchdog's report is older than this.
+pub const READY_MAX_AGE: Duration = Duration::from_secs(1);
+/// After shutdown is requested, open connections get this long to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The running server. Dropping it stops the server without waiting;
+/// [`OpsHandle::shutdown`] stops it and waits for its thread.
+pub struct OpsHandle {
+    /// The bound address (the real port when `listen` asked for port 0).
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl OpsHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets open requests finish (briefly) and joins the
+    /// server thread.
+    pub fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for OpsHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+    }
+}
+
+/// The watchdog's latest readiness evaluation.
+struct Watch {
+    readiness: Readiness,
+    report: ReadyReport,
+    at: Option<Instant>,
+}
+
+struct AppState {
+    shared: Arc<Shared>,
+    cfg: OpsConfig,
+    started: Instant,
+    watch: Mutex<Watch>,
+}
+
+impl AppState {
+    /// Evaluates readiness now and stores the report.
+    fn evaluate(&self) -> ReadyReport {
+        let mut w = self.watch.lock();
+        let rep = w.readiness.evaluate(&self.shared, &self.cfg, now_ns());
+        w.report = rep.clone();
+        w.at = Some(Instant::now());
+        rep
+    }
+
+    /// The latest report, re-evaluated if older than [`READY_MAX_AGE`].
+    fn latest(&self) -> ReadyReport {
+        {
+            let w = self.watch.lock();
+            if let Some(at) = w.at
+                && at.elapsed() <= READY_MAX_AGE
+            {
+                return w.report.clone();
+            }
+        }
+        self.evaluate()
+    }
+}
+
+/// Binds `cfg.listen` and starts the server and watchdog on a new thread.
+/// Bind errors (address in use, bad address) are returned with the address.
+pub fn start(shared: Arc<Shared>, cfg: OpsConfig) -> anyhow::Result<OpsHandle> {
+    let listener = std::net::TcpListener::bind(cfg.listen.as_str())
+        .with_context(|| format!("ops server: cannot listen on {}", cfg.listen))?;
+    listener
+        .set_nonblocking(true)
+        .context("ops server: set_nonblocking")?;
+    let addr = listener.local_addr().context("ops server: local_addr")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("qt-ops-blocking")
+        .build()
+        .context("ops server: building the tokio runtime")?;
+    let state = Arc::new(AppState {
+        shared,
+        cfg,
+        started: Instant::now(),
+        watch: Mutex::new(Watch {
+            readiness: Readiness::new(),
+            report: ReadyReport::default(),
+            at: None,
+        }),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let thread = std::thread::Builder::new()
+        .name("qt-ops".into())
+        .spawn(move || rt.block_on(serve(listener, state, stop_rx)))
+        .context("ops server: spawning its thread")?;
+    tracing::info!(%addr, "ops server listening");
+    Ok(OpsHandle {
+        addr,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+/// Resolves when a stop was requested or the handle is gone.
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    state: Arc<AppState>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "ops server: cannot register the listener");
+            return;
+        }
+    };
+    let watchdog = tokio::spawn(watchdog(state.clone(), stop.clone()));
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(stopped(stop.clone()));
+    tokio::select! {
+        r = server.into_future() => {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "ops server stopped");
+            }
+        }
+        _ = async {
+            stopped(stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("ops server: open connections did not finish in time");
+        }
+    }
+    watchdog.abort();
+}
+
+async fn watchdog(state: Arc<AppState>, stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(WATCHDOG_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = stopped(stop);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {
+                state.evaluate();
+                sample_gauges(&state.shared, now_ns());
+            }
+        }
+    }
+}
+
+/// Copies health atomics into their gauges.
+pub fn sample_gauges(shared: &Shared, now_ns: u64) {
+    let m = &shared.metrics;
+    m.resident_memory
+        .set(i64::try_from(resident_memory_bytes()).unwrap_or(i64::MAX));
+    for v in Venue::ALL {
+        if shared.instruments.of_venue(v).next().is_none() {
+            continue;
+        }
+        let last = shared.feed(v).last_msg_ns.load(Ordering::Relaxed);
+        if last > 0 {
+            m.feed_last_message_age
+                .with_label_values(&[v.as_str()])
+                .set(now_ns.saturating_sub(last) as f64 / 1e9);
+        }
+    }
+    for inst in shared.instruments.iter() {
+        let Some(b) = shared.books.get(inst.id.idx()) else {
+            continue;
+        };
+        let labels = [inst.venue.as_str(), inst.symbol.as_str()];
+        m.book_in_sync
+            .with_label_values(&labels)
+            .set(b.in_sync.load(Ordering::Relaxed) as i64);
+        let last = b.last_update_ns.load(Ordering::Relaxed);
+        if last > 0 {
+            m.book_age
+                .with_label_values(&labels)
+                .set(now_ns.saturating_sub(last) as f64 / 1e9);
+        }
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/api/books/{venue}/{symbol}", get(book))
+        .route("/api/positions", get(positions))
+        .route("/api/risk", get(risk))
+        .route("/api/latency", get(latency))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": msg.into() }))).into_response()
+}
+
+/// At most 64 characters of user input, for error messages.
+fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+async fn not_found(uri: Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint {}", clip(uri.path())),
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.shared.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn health(State(st): State<Arc<AppState>>) -> Response {
+    axum::Json(json!({
+        "status": "ok",
+        "uptime_secs": st.started.elapsed().as_secs(),
+    }))
+    .into_response()
+}
+
+async fn ready(State(st): State<Arc<AppState>>) -> Response {
+    let rep = st.latest();
+    let status = if rep.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::to_value(&rep).unwrap_or(Value::Null);
+    (status, axum::Json(body)).into_response()
+}
+
+/// A scaled integer as a decimal string (scales beyond i64 range are shown raw).
+fn dec(v: i64, scale: u8) -> String {
+    if scale <= 18 {
+        format_decimal(v, scale)
+    } else {
+        v.to_string()
+    }
+}
+
+/// `?depth=` as a number of levels, or the 400 message.
+fn parse_depth(q: Result<Query<HashMap<String, String>>, QueryRejection>) -> Result<usize, String> {
+    let bad = || format!("depth must be an integer from 1 to {MAX_DEPTH}");
+    let Ok(Query(q)) = q else {
+        return Err(bad());
+    };
+    match q.get("depth") {
+        None => Ok(DEFAULT_DEPTH),
+        Some(s) => match s.trim().parse::<usize>() {
+            Ok(d) if (1..=MAX_DEPTH).contains(&d) => Ok(d),
+            _ => Err(bad()),
+        },
+    }
+}
+
+async fn book(
+    State(st): State<Arc<AppState>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let Ok(Path((venue_s, symbol))) = path else {
+        return error(StatusCode::BAD_REQUEST, "bad path");
+    };
+    let depth = match parse_depth(query) {
+        Ok(d) => d,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    let Some(venue) = Venue::parse(&venue_s.to_ascii_lowercase()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("unknown venue {}", clip(&venue_s)),
+        );
+    };
+    let table = &st.shared.instruments;
+    let Some(id) = table
+        .find(venue, &symbol)
+        .or_else(|| table.find(venue, &symbol.to_ascii_uppercase()))
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("unknown symbol {} on {venue}", clip(&symbol)),
+        );
+    };
+    let Some(inst) = table.try_get(id) else {
+        return error(StatusCode::NOT_FOUND, "unknown instrument");
+    };
+    let (ps, qs, symbol) = (inst.price_scale, inst.qty_scale, inst.symbol.clone());
+    let shared = st.shared.clone();
+    let snap =
+        tokio::task::spawn_blocking(move || shared.query_book(id, depth, BOOK_QUERY_TIMEOUT)).await;
+    let Ok(Some(snap)) = snap else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "book stage did not answer");
+    };
+    axum::Json(book_json(venue, &symbol, ps, qs, depth, snap, now_ns())).into_response()
+}
+
+/// The `/api/books` body: bids descending, asks ascending, at most `depth` each.
+pub fn book_json(
+    venue: Venue,
+    symbol: &str,
+    price_scale: u8,
+    qty_scale: u8,
+    depth: usize,
+    mut snap: BookSnapshot,
+    now_ns: u64,
+) -> Value {
+    snap.bids.sort_by_key(|l| std::cmp::Reverse(l.0));
+    snap.asks.sort_by_key(|l| l.0);
+    let levels = |side: &[(i64, i64)]| -> Vec<[String; 2]> {
+        side.iter()
+            .take(depth)
+            .map(|&(px, qty)| [dec(px, price_scale), dec(qty, qty_scale)])
+            .collect()
+    };
+    let age_ms =
+        (snap.last_update_ns > 0).then(|| now_ns.saturating_sub(snap.last_update_ns) / 1_000_000);
+    json!({
+        "venue": venue.as_str(),
+        "symbol": symbol,
+        "last_update_id": snap.update_id,
+        "in_sync": snap.in_sync,
+        "age_ms": age_ms,
+        "bids": levels(&snap.bids),
+        "asks": levels(&snap.asks),
+    })
+}
+
+async fn positions(State(st): State<Arc<AppState>>) -> Response {
+    let v = serde_json::to_value(&*st.shared.positions.lock()).unwrap_or(Value::Null);
+    axum::Json(v).into_response()
+}
+
+async fn risk(State(st): State<Arc<AppState>>) -> Response {
+    let v = st.shared.risk.lock().clone();
+    axum::Json(v).into_response()
+}
+
+async fn latency(State(st): State<Arc<AppState>>) -> Response {
+    let v = serde_json::to_value(st.shared.latency.summary()).unwrap_or(Value::Null);
+    axum::Json(v).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::InstrumentId;
+    use crate::ops::ready::tests::{make_healthy, test_shared};
+    use std::sync::atomic::AtomicBool;
+
+    fn cfg() -> OpsConfig {
+        OpsConfig {
+            listen: "127.0.0.1:0".into(),
+            ..OpsConfig::default()
+        }
+    }
+
+    /// Answers book queries for BTCUSDT (id 0); drops those for others.
+    fn spawn_book_stage(shared: Arc<Shared>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(q) = shared.book_query_rx.recv_timeout(Duration::from_millis(20)) else {
+                    continue;
+                };
+                if q.inst != InstrumentId(0) {
+                    continue; // drop the reply sender: "did not answer"
+                }
+                let _ = q.reply.send(BookSnapshot {
+                    in_sync: true,
+                    update_id: 42,
+                    last_update_ns: now_ns(),
+                    // Deliberately unsorted.
+                    bids: vec![(6_179_990, 1_000), (6_180_020, 2_507), (6_179_000, 5)],
+                    asks: vec![(6_180_100, 123_456), (6_180_030, 10)],
+                });
+            }
+        })
+    }
+
+    #[test]
+    fn book_json_shape() {
+        let snap = BookSnapshot {
+            in_sync: false,
+            update_id: 7,
+            last_update_ns: 0,
+            bids: vec![(-5, 1)],
+            asks: vec![],
+        };
+        let v = book_json(Venue::Okx, "X", 2, 0, 5, snap, 10);
+        assert_eq!(
+            v,
+            json!({"venue":"okx","symbol":"X","last_update_id":7,"in_sync":false,
+                   "age_ms":null,"bids":[["-0.05","1"]],"asks":[]})
+        );
+        assert_eq!(dec(5, 30), "5");
+    }
+
+    #[test]
+    fn bind_error_names_the_address() {
+        let shared = Arc::new(test_shared());
+        let h = start(shared.clone(), cfg()).unwrap();
+        let c = OpsConfig {
+            listen: h.addr.to_string(),
+            ..cfg()
+        };
+        let err = start(shared.clone(), c).err().expect("address in use");
+        assert!(format!("{err:#}").contains(&h.addr.to_string()), "{err:#}");
+        let bad = OpsConfig {
+            listen: "not an address".into(),
+            ..cfg()
+        };
+        let err = start(shared, bad).err().expect("bad address");
+        assert!(format!("{err:#}").contains("not an address"), "{err:#}");
+        h.shutdown();
+    }
+
+    #[tokio::test]
+    async fn endpoints() {
+        let shared = Arc::new(test_shared());
+        let stop = Arc::new(AtomicBool::new(false));
+        let stage = spawn_book_stage(shared.clone(), stop.clone());
+        shared
+            .metrics
+            .feed_messages
+            .with_label_values(&["binance", "depth"])
+            .inc();
+        let h = start(shared.clone(), cfg()).unwrap();
+        let base = format!("http://{}", h.addr);
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let get = |p: &str| client.get(format!("{base}{p}")).send();
+
+        // /metrics
+        let r = get("/metrics").await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "text/plain; version=0.0.4"
+        );
+        let text = r.text().await.unwrap();
+        assert!(text.contains("qt_feed_messages_total"), "{text}");
+
+        // /health
+        let r = get("/health").await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["status"], "ok");
+        assert!(v["uptime_secs"].is_u64());
+
+        // /ready: not ready while feeds are down.
+        let r = get("/ready").await.unwrap();
+        assert_eq!(r.status(), 503);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["ready"], false);
+        let reasons: Vec<String> = serde_json::from_value(v["reasons"].clone()).unwrap();
+        assert!(
+            reasons.contains(&"feed_disconnected:binance".to_string()),
+            "{v}"
+        );
+        assert!(reasons.contains(&"pipeline_idle".to_string()), "{v}");
+        assert!(v["checks"]["books"].is_array(), "{v}");
+
+        // ... and ready once feeds, books and stages are healthy and moving.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let v = loop {
+            make_healthy(&shared, now_ns());
+            let r = get("/ready").await.unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap();
+            if status == 200 {
+                break v;
+            }
+            assert!(Instant::now() < deadline, "never ready: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(v["ready"], true);
+        assert_eq!(v["reasons"], json!([]));
+        assert_eq!(v["checks"]["feeds"]["binance"]["connected"], true);
+        assert_eq!(shared.metrics.ready.get(), 1);
+
+        // The watchdog samples gauges.
+        let text = get("/metrics").await.unwrap().text().await.unwrap();
+        assert!(
+            text.contains("qt_book_in_sync{symbol=\"BTCUSDT\",venue=\"binance\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("qt_resident_memory_bytes"), "{text}");
+
+        // /api/books
+        let r = get("/api/books/binance/BTCUSDT?depth=2").await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["venue"], "binance");
+        assert_eq!(v["symbol"], "BTCUSDT");
+        assert_eq!(v["last_update_id"], 42);
+        assert_eq!(v["in_sync"], true);
+        assert!(v["age_ms"].is_u64(), "{v}");
+        assert_eq!(
+            v["bids"],
+            json!([["61800.20", "2.507"], ["61799.90", "1.000"]])
+        );
+        assert_eq!(
+            v["asks"],
+            json!([["61800.30", "0.010"], ["61801.00", "123.456"]])
+        );
+        // Default depth returns everything the stage sent (3 < 20).
+        let v: Value = get("/api/books/binance/BTCUSDT")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["bids"].as_array().unwrap().len(), 3);
+
+        for (path, status) in [
+            ("/api/books/binance/BTCUSDT?depth=0", 400),
+            ("/api/books/binance/BTCUSDT?depth=5001", 400),
+            ("/api/books/binance/BTCUSDT?depth=abc", 400),
+            ("/api/books/binance/BTCUSDT?depth=-1", 400),
+            ("/api/books/binance/BTCUSDT?depth=5000", 200),
+            ("/api/books/binance/BTCUSD", 404),
+            ("/api/books/kraken/BTCUSDT", 404),
+            ("/api/books/binance/ETHUSDT", 503),
+            ("/api/books/binance/%FF%FE", 400),
+            ("/api/books/binance", 404),
+            ("/nope", 404),
+            ("/api/nope/deeper", 404),
+        ] {
+            let r = get(path).await.unwrap();
+            assert_eq!(r.status(), status, "{path}");
+            let v: Value = r.json().await.unwrap();
+            if status != 200 {
+                assert!(v["error"].is_string(), "{path}: {v}");
+            }
+        }
+        let v: Value = get("/api/books/binance/BTCUSD")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v, json!({"error": "unknown symbol BTCUSD on binance"}));
+        let v: Value = get("/api/books/binance/ETHUSDT")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v, json!({"error": "book stage did not answer"}));
+        let r = client.post(format!("{base}/health")).send().await.unwrap();
+        assert_eq!(r.status(), 405);
+
+        // /api/positions, /api/risk, /api/latency
+        shared.positions.lock().orders = 3;
+        *shared.risk.lock() = json!({"kill_switch": false, "daily_trades": 3});
+        shared
+            .latency
+            .slot("tick_to_order")
+            .lock()
+            .record(40_000)
+            .unwrap();
+        let v: Value = get("/api/positions").await.unwrap().json().await.unwrap();
+        assert_eq!(v["orders"], 3);
+        assert_eq!(v["positions"], json!([]));
+        let v: Value = get("/api/risk").await.unwrap().json().await.unwrap();
+        assert_eq!(v, json!({"kill_switch": false, "daily_trades": 3}));
+        let v: Value = get("/api/latency").await.unwrap().json().await.unwrap();
+        assert_eq!(v[0]["name"], "tick_to_order");
+        assert_eq!(v[0]["count"], 1);
+
+        // Shutdown stops the server.
+        tokio::task::spawn_blocking(move || h.shutdown())
+            .await
+            .unwrap();
+        assert!(get("/health").await.is_err());
+        stop.store(true, Ordering::Relaxed);
+        stage.join().unwrap();
+    }
+}
