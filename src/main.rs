@@ -85,14 +85,16 @@ fn run(config: Option<PathBuf>) -> Result<ExitCode> {
     };
     init_logging(&cfg);
     let every = (cfg.ops.status_interval_secs > 0).then(|| Duration::from_secs(cfg.ops.status_interval_secs));
+    let ops_cfg = cfg.ops.clone();
     let engine = Engine::start(cfg, EngineOptions::default())?;
     if let Some(a) = engine.ops_addr() {
         eprintln!("quantum-trader: metrics http://{a}/metrics  ready http://{a}/ready  (Ctrl-C to stop)");
     }
     let shared = engine.shared().clone();
-    let mut status = quantum_trader::ops::status::StatusLine::default();
+    let mut status = quantum_trader::ops::status::StatusLine::new();
+    let mut readiness = quantum_trader::ops::ready::Readiness::new();
     wait_for_signal(every, || {
-        let ready = quantum_trader::ops::ready::quick_report(&shared);
+        let ready = readiness.evaluate(&shared, &ops_cfg, quantum_trader::core::now_ns());
         println!("{}", status.render(&shared, &ready));
     })?;
     eprintln!("quantum-trader: stopping");

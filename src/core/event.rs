@@ -105,6 +105,9 @@ pub enum FeedStatus {
     OutOfSync,
 }
 
+/// Events stay inline (`Copy`, no allocation): the depth chunk is the large
+/// variant on purpose.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy)]
 pub enum MarketBody {
     Depth(DepthChunk),

@@ -7,6 +7,9 @@
 use super::backoff::Backoff;
 use crate::core::{Venue, now_ns};
 use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -18,12 +21,21 @@ pub struct RestReply {
 }
 
 /// Lets a protocol issue REST requests whose replies come back through the
-/// session loop (so the protocol state is only touched on one task).
+/// session loop (so the protocol state is only touched on one task). An
+/// offline client only records the requests, for in-process injection.
 #[derive(Clone)]
 pub struct RestClient {
-    client: reqwest::Client,
-    tx: mpsc::Sender<RestReply>,
+    mode: RestMode,
 }
+
+#[derive(Clone)]
+enum RestMode {
+    Live { client: reqwest::Client, tx: mpsc::Sender<RestReply> },
+    Offline(Arc<Mutex<VecDeque<(String, usize)>>>),
+}
+
+/// Requests an offline client recorded: (url, tag).
+pub type RecordedRequests = Arc<Mutex<VecDeque<(String, usize)>>>;
 
 impl RestClient {
     pub fn new(tx: mpsc::Sender<RestReply>) -> RestClient {
@@ -31,13 +43,27 @@ impl RestClient {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
-        RestClient { client, tx }
+        RestClient { mode: RestMode::Live { client, tx } }
+    }
+
+    /// A client that sends nothing and records each request (at most 1024).
+    pub fn offline() -> (RestClient, RecordedRequests) {
+        let q: RecordedRequests = Arc::new(Mutex::new(VecDeque::new()));
+        (RestClient { mode: RestMode::Offline(q.clone()) }, q)
     }
 
     /// Spawns a GET on the current runtime; the reply arrives tagged.
     pub fn get(&self, url: String, tag: usize) {
-        let client = self.client.clone();
-        let tx = self.tx.clone();
+        let (client, tx) = match &self.mode {
+            RestMode::Live { client, tx } => (client.clone(), tx.clone()),
+            RestMode::Offline(q) => {
+                let mut q = q.lock();
+                if q.len() < 1024 {
+                    q.push_back((url, tag));
+                }
+                return;
+            }
+        };
         tokio::spawn(async move {
             let result = async {
                 let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;

@@ -94,7 +94,7 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
-        let m = Metrics {
+        Metrics {
             feed_messages: counter_vec(
                 &r,
                 "qt_feed_messages_total",
@@ -327,8 +327,7 @@ impl Metrics {
                 .expect("valid metric"),
             ),
             registry: r,
-        };
-        m
+        }
     }
 
     /// A handle for one stage's latency histogram.

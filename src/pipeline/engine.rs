@@ -37,6 +37,48 @@ pub struct EngineOptions {
     pub clock: Option<Clock>,
     /// Skip the ops HTTP server.
     pub no_ops: bool,
+    /// No sockets: no simulator, no feed threads. Frames are pushed in
+    /// through [`Engine::take_injector`] (benches, soak tests).
+    pub inject: bool,
+}
+
+/// Pushes raw venue frames into the real pipeline in-process: the Binance
+/// protocol (parse, sync, chunking) runs on the caller's thread in place of a
+/// feed thread, and snapshot requests are answered by the caller.
+pub struct Injector {
+    feed: BinanceFeed,
+    requests: crate::feed::session::RecordedRequests,
+}
+
+impl Injector {
+    /// One frame, stamped as received now.
+    #[inline]
+    pub fn frame(&mut self, bytes: &[u8]) {
+        use crate::feed::Protocol;
+        self.feed.on_frame(bytes, crate::core::now_ns());
+    }
+
+    /// Answers the depth-snapshot requests made so far with `body(symbol)`;
+    /// returns how many were answered.
+    pub fn answer_snapshots(&mut self, mut body: impl FnMut(&str) -> Option<Vec<u8>>) -> usize {
+        use crate::feed::Protocol;
+        let reqs: Vec<(String, usize)> = self.requests.lock().drain(..).collect();
+        let mut n = 0;
+        for (url, tag) in reqs {
+            let sym = url.split("symbol=").nth(1).and_then(|r| r.split('&').next()).unwrap_or("");
+            if let Some(b) = body(sym) {
+                self.feed.on_rest(RestReply { tag, result: Ok(b) });
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The periodic work a feed does between frames (pending resyncs).
+    pub fn tick(&mut self) {
+        use crate::feed::Protocol;
+        self.feed.on_tick(&mut Vec::new());
+    }
 }
 
 pub struct Engine {
@@ -47,6 +89,7 @@ pub struct Engine {
     ops: Option<crate::ops::server::OpsHandle>,
     sim: Option<SimHandle>,
     config: Config,
+    injector: Option<Injector>,
 }
 
 /// Builds the instrument table from the config.
@@ -111,7 +154,7 @@ impl Engine {
         }
         let table = instruments_from_config(&cfg)?;
         let model = load_model(&cfg.model.path)?;
-        let sim = if cfg.sim.enabled { Some(start_sim(&cfg.sim, &table)?) } else { None };
+        let sim = if cfg.sim.enabled && !opts.inject { Some(start_sim(&cfg.sim, &table)?) } else { None };
         if let Some(s) = &sim {
             for vc in [&mut cfg.venues.binance].into_iter().flatten() {
                 if vc.ws_url.is_empty() {
@@ -164,7 +207,20 @@ impl Engine {
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut feeds = Vec::new();
-        if let Some(vc) = cfg.venues.binance.as_ref().filter(|v| v.enabled) {
+        let mut injector = None;
+        if opts.inject {
+            let vc = cfg.venues.binance.clone().unwrap_or_default();
+            let (rest, requests) = RestClient::offline();
+            let fc = BinanceFeedConfig {
+                ws_base: String::new(),
+                rest_base: "http://injected".into(),
+                symbols: vc.symbols.clone(),
+                depth_speed_ms: vc.depth_speed_ms,
+                snapshot_limit: vc.snapshot_limit,
+                streams: Streams::ALL,
+            };
+            injector = Some(Injector { feed: BinanceFeed::new(fc, shared.clone(), md_tx.clone(), rest), requests });
+        } else if let Some(vc) = cfg.venues.binance.as_ref().filter(|v| v.enabled) {
             let mut conns = Vec::new();
             let split = !vc.ws_market_url.is_empty();
             let mut add = |base: &str, streams: Streams| {
@@ -203,7 +259,12 @@ impl Engine {
             sim = sim.as_ref().map(|s| s.addr().to_string()).unwrap_or_default(),
             "engine started"
         );
-        Ok(Engine { shared, stop_tx, feeds, stages, ops, sim, config: cfg })
+        Ok(Engine { shared, stop_tx, feeds, stages, ops, sim, config: cfg, injector })
+    }
+
+    /// The in-process injector (only with [`EngineOptions::inject`]).
+    pub fn take_injector(&mut self) -> Option<Injector> {
+        self.injector.take()
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -229,6 +290,8 @@ impl Engine {
     }
 
     fn shutdown(&mut self) {
+        // An injector still held by the engine holds a queue sender.
+        self.injector = None;
         self.shared.running.store(false, std::sync::atomic::Ordering::Relaxed);
         let _ = self.stop_tx.send(true);
         for h in self.feeds.drain(..) {

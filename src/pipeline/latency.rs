@@ -6,10 +6,13 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use std::sync::Arc;
 
+/// A merged histogram shared between a stage and the readers.
+pub type SharedHistogram = Arc<Mutex<Histogram<u64>>>;
+
 /// Shared, merged latency histograms (ns) by name.
 #[derive(Default)]
 pub struct LatencyBook {
-    entries: Mutex<Vec<(String, Arc<Mutex<Histogram<u64>>>)>>,
+    entries: Mutex<Vec<(String, SharedHistogram)>>,
 }
 
 pub fn new_histogram() -> Histogram<u64> {
@@ -18,7 +21,7 @@ pub fn new_histogram() -> Histogram<u64> {
 }
 
 impl LatencyBook {
-    pub fn slot(&self, name: &str) -> Arc<Mutex<Histogram<u64>>> {
+    pub fn slot(&self, name: &str) -> SharedHistogram {
         let mut e = self.entries.lock();
         if let Some((_, h)) = e.iter().find(|(n, _)| n == name) {
             return h.clone();
@@ -77,7 +80,7 @@ impl LatencySummary {
 /// shared slot and is called every few thousand events or when idle.
 pub struct LatencyRecorder {
     local: Histogram<u64>,
-    shared: Arc<Mutex<Histogram<u64>>>,
+    shared: SharedHistogram,
     prom: prometheus::Histogram,
     pending: u32,
 }
