@@ -189,7 +189,7 @@ impl FeatureState {
         }
         let t = book.exch_ms;
         if let Some(&(last_t, _)) = self.mids.back()
-            && t < last_t + self.mid_spacing_ms
+            && t < last_t.saturating_add(self.mid_spacing_ms)
         {
             return;
         }

@@ -229,8 +229,14 @@ impl Model {
     #[inline]
     pub fn linear_term(&self, x: &[f64; N_FEATURES]) -> f64 {
         let mut z = self.spec.bias;
-        for k in 0..N_FEATURES {
-            z += self.weights[k] * (x[k] - self.means[k]) * self.inv_scales[k];
+        for (((w, xv), m), s) in self
+            .weights
+            .iter()
+            .zip(x)
+            .zip(&self.means)
+            .zip(&self.inv_scales)
+        {
+            z += w * (xv - m) * s;
         }
         z
     }
