@@ -1,0 +1,249 @@
+//! The risk stage thread: decisions (and exec reports) in, order intents out.
+
+use super::governor::Governor;
+use crate::config::ExecConfig;
+use crate::core::{Decision, ExecReport, OrderIntent, Side, SkipReason, Verdict, now_ns};
+use crate::pipeline::channel::{Next, Rx, SendError, Tx};
+use crate::pipeline::latency::LatencyRecorder;
+use crate::pipeline::shared::Shared;
+use prometheus::IntCounter;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Stage name (health slot, latency slot, metric label).
+pub const STAGE: &str = "risk";
+
+const IDLE_BUDGET: Duration = Duration::from_millis(50);
+const PUBLISH_EVERY_NS: u64 = 100_000_000;
+
+/// Worst acceptable price of an IOC order: the touch moved by
+/// `max_slippage_bps` against us, in whole ticks, rounded toward the touch
+/// (protective: the order never accepts more than the configured slippage).
+/// A BUY limit is never below the ask, a SELL limit never above the bid nor
+/// below one tick.
+pub fn limit_price(side: Side, touch: i64, tick: i64, max_slippage_bps: f64) -> i64 {
+    let tick = tick.max(1);
+    let band = (touch as f64 * max_slippage_bps.max(0.0) / 1e4).floor();
+    let band_ticks = if band.is_finite() && band > 0.0 {
+        (band as i64) / tick
+    } else {
+        0
+    };
+    let band = band_ticks.saturating_mul(tick);
+    match side {
+        Side::Buy => touch.saturating_add(band),
+        Side::Sell => {
+            let px = touch.saturating_sub(band);
+            if px < tick { touch.min(tick) } else { px }
+        }
+    }
+}
+
+/// Builds the order for an EXECUTE verdict (`hop_ns` left 0).
+pub fn build_intent(
+    d: &Decision,
+    client_order_id: u64,
+    tick: i64,
+    exec: &ExecConfig,
+) -> Option<OrderIntent> {
+    let side = d.action.side()?;
+    let touch = match side {
+        Side::Buy => d.book.best_ask()?.px,
+        Side::Sell => d.book.best_bid()?.px,
+    };
+    Some(OrderIntent {
+        client_order_id,
+        side,
+        qty: d.qty,
+        limit_px: limit_price(side, touch, tick, exec.max_slippage_bps),
+        decision: *d,
+        hop_ns: 0,
+    })
+}
+
+fn publish(shared: &Shared, gov: &Governor) {
+    *shared.risk.lock() = gov.view();
+}
+
+/// Runs the risk stage until its decision input closes or the engine stops.
+pub fn run_risk_stage(
+    mut rx: Rx<Decision>,
+    reports: Rx<ExecReport>,
+    tx: Tx<OrderIntent>,
+    shared: Arc<Shared>,
+    mut gov: Governor,
+    exec_cfg: ExecConfig,
+) {
+    let m = &shared.metrics;
+    let mut rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
+    let c_exec: IntCounter = m.verdicts.with_label_values(&["EXECUTE", ""]);
+    let c_skip: Vec<IntCounter> = SkipReason::ALL
+        .iter()
+        .map(|r| m.verdicts.with_label_values(&["SKIP", r.as_str()]))
+        .collect();
+    m.daily_trade_cap.set(gov.daily_trade_cap() as i64);
+    m.daily_trades.set(gov.daily_trades() as i64);
+    let health = shared.stage(STAGE);
+    let ticks: Vec<i64> = shared.instruments.iter().map(|i| i.tick).collect();
+    let mut next_coid: u64 = 1;
+    let mut last_publish = now_ns();
+    publish(&shared, &gov);
+    while shared.is_running() {
+        while let Some(r) = reports.try_next() {
+            gov.on_report(&r);
+        }
+        match rx.next(IDLE_BUDGET) {
+            Next::Item(d) => {
+                let v = gov.check(&d, now_ns());
+                let mut closed = false;
+                match v {
+                    Verdict::Execute => {
+                        c_exec.inc();
+                        let tick = ticks.get(d.inst.idx()).copied().unwrap_or(1);
+                        if let Some(mut o) = build_intent(&d, next_coid, tick, &exec_cfg) {
+                            next_coid += 1;
+                            o.hop_ns = now_ns();
+                            let sent = o;
+                            match tx.try_send(o) {
+                                Ok(()) => gov.on_order_sent(&sent),
+                                // Dropped (counted by the queue); the order
+                                // still counts toward rate and daily cap.
+                                Err(SendError::Full(_)) => {}
+                                Err(SendError::Closed(_)) => closed = true,
+                            }
+                        }
+                        m.daily_trades.set(gov.daily_trades() as i64);
+                    }
+                    Verdict::Skip(r) => {
+                        if let Some(c) = SkipReason::ALL
+                            .iter()
+                            .position(|x| *x == r)
+                            .and_then(|k| c_skip.get(k))
+                        {
+                            c.inc();
+                        }
+                    }
+                }
+                let now = now_ns();
+                rec.record(now.saturating_sub(d.hop_ns));
+                if let Some(h) = health {
+                    h.tick(now);
+                }
+                if now.saturating_sub(last_publish) >= PUBLISH_EVERY_NS {
+                    last_publish = now;
+                    m.daily_trades.set(gov.daily_trades() as i64);
+                    publish(&shared, &gov);
+                    if let Some(h) = health {
+                        h.backlog.store(rx.len() as u64, Ordering::Relaxed);
+                    }
+                }
+                if closed {
+                    break;
+                }
+            }
+            Next::Idle => {
+                rec.flush();
+                while let Some(r) = reports.try_next() {
+                    gov.on_report(&r);
+                }
+                last_publish = now_ns();
+                m.daily_trades.set(gov.daily_trades() as i64);
+                publish(&shared, &gov);
+                if let Some(h) = health {
+                    h.backlog.store(rx.len() as u64, Ordering::Relaxed);
+                }
+            }
+            Next::Closed => break,
+        }
+    }
+    while let Some(r) = reports.try_next() {
+        gov.on_report(&r);
+    }
+    rec.flush();
+    publish(&shared, &gov);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{TradingMode, WaitKind};
+    use crate::core::{Action, Clock, InstrumentId, OrderStatus};
+    use crate::ops::metrics::Metrics;
+    use crate::pipeline::channel::queue;
+    use crate::risk::governor::tests::{cfg, decision, table};
+
+    #[test]
+    fn limit_is_protective_and_on_tick() {
+        // ask 100.1 (scale 1, tick 1): 10 bps = 0.1001 -> 1 tick.
+        assert_eq!(limit_price(Side::Buy, 1_001, 1, 10.0), 1_002);
+        assert_eq!(limit_price(Side::Sell, 1_000, 1, 10.0), 999);
+        // 60000.00 with tick 0.10 (scale 2, tick 10): 10 bps = 60.00 -> 600 ticks.
+        assert_eq!(limit_price(Side::Buy, 6_000_000, 10, 10.0), 6_006_000);
+        // 3 bps of 100.00 = 0.03 < one 0.10 tick: the limit is the touch.
+        assert_eq!(limit_price(Side::Buy, 10_000, 10, 3.0), 10_000);
+        // 25 bps of 100.00 = 0.25 -> 2 ticks (rounded toward the touch).
+        assert_eq!(limit_price(Side::Buy, 10_000, 10, 25.0), 10_020);
+        assert_eq!(limit_price(Side::Sell, 10_000, 10, 25.0), 9_980);
+        assert_eq!(limit_price(Side::Sell, 5, 10, 1000.0), 5);
+        assert_eq!(limit_price(Side::Buy, 10_000, 0, f64::NAN), 10_000);
+    }
+
+    #[test]
+    fn stage_sends_intents_and_publishes_view() {
+        let m = Arc::new(Metrics::new());
+        let sh = Arc::new(Shared::new(
+            table(),
+            m.clone(),
+            "t".into(),
+            TradingMode::Paper,
+        ));
+        let (dtx, drx) = queue::<Decision>("risk_in", 16, WaitKind::Park, &m);
+        let (rtx, rrx) = queue::<ExecReport>("reports", 16, WaitKind::Park, &m);
+        let (otx, mut orx) = queue::<OrderIntent>("risk_out", 16, WaitKind::Park, &m);
+        let gov = Governor::new(
+            &cfg(),
+            table(),
+            vec![10_000],
+            Clock::manual(1_723_161_256_299),
+            TradingMode::Paper,
+        );
+        let now = now_ns();
+        dtx.try_send(decision(Action::Buy, 1_000, now)).unwrap();
+        dtx.try_send(decision(Action::Hold, 1_000, now)).unwrap();
+        dtx.try_send(decision(Action::Sell, 1_000, now)).unwrap(); // flat: skipped
+        rtx.try_send(ExecReport::Done {
+            client_order_id: 99,
+            inst: InstrumentId(0),
+            status: OrderStatus::Canceled,
+        })
+        .unwrap();
+        drop(dtx);
+        run_risk_stage(drx, rrx, otx, sh.clone(), gov, ExecConfig::default());
+        let Next::Item(o) = orx.next(Duration::from_millis(1)) else {
+            panic!("no intent")
+        };
+        assert_eq!(o.client_order_id, 1);
+        assert_eq!((o.side, o.qty), (Side::Buy, 1_000));
+        assert_eq!(o.limit_px, 1_001 + 1); // 10 bps of 100.1 = 1 tick
+        assert!(o.hop_ns > 0);
+        assert!(!matches!(orx.next(Duration::from_millis(1)), Next::Item(_)));
+        assert_eq!(m.verdicts.with_label_values(&["EXECUTE", ""]).get(), 1);
+        assert_eq!(m.verdicts.with_label_values(&["SKIP", "hold"]).get(), 1);
+        assert_eq!(
+            m.verdicts
+                .with_label_values(&["SKIP", "skip_flat_sell"])
+                .get(),
+            1
+        );
+        assert_eq!(m.daily_trades.get(), 1);
+        let v = sh.risk.lock().clone();
+        assert_eq!(v["daily_trades"], 1);
+        assert_eq!(v["utc_day"], "2024-08-08");
+        assert_eq!(v["open_orders"], 1);
+        assert_eq!(
+            sh.stage(STAGE).unwrap().processed.load(Ordering::Relaxed),
+            3
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! The score stage thread: book tops and trades in, decisions out.
+
+use super::features::FeatureState;
+use super::model::Model;
+use crate::config::ModelConfig;
+use crate::core::{Action, BookTop, Decision, InstrumentId, N_FEATURES, ScoreInput, now_ns};
+use crate::pipeline::channel::{Next, Rx, SendError, Tx};
+use crate::pipeline::latency::LatencyRecorder;
+use crate::pipeline::shared::Shared;
+use prometheus::IntCounter;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Stage name (health slot, latency slot, metric label).
+pub const STAGE: &str = "score";
+
+/// How long the stage waits for input before it counts as idle.
+const IDLE_BUDGET: Duration = Duration::from_millis(50);
+
+/// Scoring state of the stage, separate from the thread loop so it can be
+/// driven directly in tests.
+pub struct Scorer {
+    model: Model,
+    cooldown_ms: i64,
+    states: Vec<FeatureState>,
+    /// Exchange time of the last non-HOLD decision, per instrument.
+    last_signal_ms: Vec<Option<i64>>,
+    order_qty: Vec<i64>,
+    next_id: u64,
+}
+
+impl Scorer {
+    pub fn new(shared: &Shared, model: Model, cfg: &ModelConfig, order_qty: Vec<i64>) -> Scorer {
+        let states = shared
+            .instruments
+            .iter()
+            .map(|i| FeatureState::new(i, cfg.trade_flow_window_ms, cfg.return_horizon_ms))
+            .collect::<Vec<_>>();
+        let n = states.len();
+        Scorer {
+            model,
+            cooldown_ms: cfg.decision_cooldown_ms.min(i64::MAX as u64) as i64,
+            states,
+            last_signal_ms: vec![None; n],
+            order_qty,
+            next_id: 1,
+        }
+    }
+
+    /// Updates features with one input and, when the instrument's last book
+    /// is in sync and two-sided, returns the decision (HOLD included).
+    /// `hop_ns` of the decision is left 0 (set at hand-off).
+    pub fn on_input(&mut self, ev: &ScoreInput) -> Option<Decision> {
+        let (inst, recv_ns, exch_ms) = match ev {
+            ScoreInput::Book(b) => (b.inst, b.recv_ns, b.exch_ms),
+            ScoreInput::Trade {
+                inst,
+                recv_ns,
+                exch_ms,
+                ..
+            } => (*inst, *recv_ns, *exch_ms),
+        };
+        let st = self.states.get_mut(inst.idx())?;
+        match ev {
+            ScoreInput::Book(b) => st.on_book(b),
+            ScoreInput::Trade { trade, .. } => st.on_trade(exch_ms, trade),
+        }
+        let features = st.compute()?;
+        let book: BookTop = *st.last_book()?;
+        let (mut action, score, confidence) = self.model.score(&features);
+        if action != Action::Hold {
+            action = self.cooldown(inst, exch_ms, action);
+        }
+        let mut f32s = [0.0f32; N_FEATURES];
+        for (o, v) in f32s.iter_mut().zip(features.iter()) {
+            *o = *v as f32;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        Some(Decision {
+            id,
+            venue: book.venue,
+            inst,
+            recv_ns,
+            hop_ns: 0,
+            exch_ms,
+            action,
+            score,
+            confidence,
+            model_version: 0,
+            qty: self.order_qty.get(inst.idx()).copied().unwrap_or(0),
+            features: f32s,
+            book,
+        })
+    }
+
+    /// BUY/SELL within `decision_cooldown_ms` (exchange time) of the last
+    /// non-HOLD decision on the instrument becomes HOLD.
+    fn cooldown(&mut self, inst: InstrumentId, exch_ms: i64, action: Action) -> Action {
+        let Some(slot) = self.last_signal_ms.get_mut(inst.idx()) else {
+            return Action::Hold;
+        };
+        if let Some(last) = *slot
+            && exch_ms.saturating_sub(last) < self.cooldown_ms
+        {
+            return Action::Hold;
+        }
+        *slot = Some(exch_ms);
+        action
+    }
+}
+
+/// Runs the score stage until its input closes or the engine stops.
+pub fn run_score_stage(
+    mut rx: Rx<ScoreInput>,
+    tx: Tx<Decision>,
+    shared: Arc<Shared>,
+    model: Model,
+    cfg: ModelConfig,
+    order_qty: Vec<i64>,
+) {
+    let m = &shared.metrics;
+    let mut rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
+    let count = |a: Action| -> IntCounter { m.decisions.with_label_values(&[a.as_str()]) };
+    let (c_buy, c_sell, c_hold) = (count(Action::Buy), count(Action::Sell), count(Action::Hold));
+    let health = shared.stage(STAGE);
+    let mut scorer = Scorer::new(&shared, model, &cfg, order_qty);
+    let mut n: u32 = 0;
+    while shared.is_running() {
+        match rx.next(IDLE_BUDGET) {
+            Next::Item(ev) => {
+                let hop_in = match &ev {
+                    ScoreInput::Book(b) => b.hop_ns,
+                    ScoreInput::Trade { hop_ns, .. } => *hop_ns,
+                };
+                let out = scorer.on_input(&ev);
+                let now = now_ns();
+                if let Some(mut d) = out {
+                    match d.action {
+                        Action::Buy => c_buy.inc(),
+                        Action::Sell => c_sell.inc(),
+                        Action::Hold => c_hold.inc(),
+                    }
+                    d.hop_ns = now;
+                    if let Err(SendError::Closed(_)) = tx.try_send(d) {
+                        // Downstream is gone: shutting down.
+                        break;
+                    }
+                }
+                rec.record(now.saturating_sub(hop_in));
+                if let Some(h) = health {
+                    h.tick(now);
+                    n = n.wrapping_add(1);
+                    if n & 255 == 0 {
+                        h.backlog.store(rx.len() as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+            Next::Idle => {
+                rec.flush();
+                if let Some(h) = health {
+                    h.backlog.store(rx.len() as u64, Ordering::Relaxed);
+                }
+            }
+            Next::Closed => break,
+        }
+    }
+    rec.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{TradingMode, WaitKind};
+    use crate::core::{Instrument, InstrumentTable, Side, Trade, Venue};
+    use crate::ops::metrics::Metrics;
+    use crate::pipeline::channel::queue;
+    use crate::score::features::tests::book;
+
+    fn shared() -> Arc<Shared> {
+        let mut t = InstrumentTable::new();
+        t.push(
+            Instrument::new(
+                InstrumentId(0),
+                Venue::Binance,
+                "BTCUSDT",
+                "BTCUSDT",
+                "0.01",
+                "0.001",
+                5.0,
+            )
+            .unwrap(),
+        );
+        Arc::new(Shared::new(
+            Arc::new(t),
+            Arc::new(Metrics::new()),
+            "t1".into(),
+            TradingMode::Paper,
+        ))
+    }
+
+    fn cfg(cooldown: u64) -> ModelConfig {
+        ModelConfig {
+            path: String::new(),
+            decision_cooldown_ms: cooldown,
+            trade_flow_window_ms: 1_000,
+            return_horizon_ms: 500,
+        }
+    }
+
+    /// BUY when bids outweigh asks, SELL when asks do.
+    fn model() -> Model {
+        Model::from_json(
+            r#"{"version":"t1","kind":"linear","features":[{"name":"book_imbalance","weight":1.0,"mean":0.0,"scale":1.0}],"bias":0.0,"buy_threshold":0.5,"sell_threshold":-0.5}"#,
+        )
+        .unwrap()
+    }
+
+    fn bullish(t: i64) -> ScoreInput {
+        ScoreInput::Book(book(t, &[(9_900, 9_000)], &[(10_100, 1_000)]))
+    }
+
+    #[test]
+    fn cooldown_turns_signals_into_hold() {
+        let sh = shared();
+        let mut s = Scorer::new(&sh, model(), &cfg(250), vec![2]);
+        let d = s.on_input(&bullish(1_000)).unwrap();
+        assert_eq!((d.id, d.action, d.qty), (1, Action::Buy, 2));
+        assert_eq!(s.on_input(&bullish(1_100)).unwrap().action, Action::Hold);
+        assert_eq!(s.on_input(&bullish(1_249)).unwrap().action, Action::Hold);
+        let d = s.on_input(&bullish(1_250)).unwrap();
+        assert_eq!((d.id, d.action), (4, Action::Buy));
+        // A HOLD does not restart the cooldown; a SELL is subject to it too.
+        let bearish = ScoreInput::Book(book(1_300, &[(9_900, 1_000)], &[(10_100, 9_000)]));
+        assert_eq!(s.on_input(&bearish).unwrap().action, Action::Hold);
+        let mut s = Scorer::new(&sh, model(), &cfg(0), vec![2]);
+        assert_eq!(s.on_input(&bullish(1)).unwrap().action, Action::Buy);
+        assert_eq!(s.on_input(&bullish(1)).unwrap().action, Action::Buy);
+    }
+
+    #[test]
+    fn trades_score_on_the_last_book_and_bad_books_are_skipped() {
+        let sh = shared();
+        let mut s = Scorer::new(&sh, model(), &cfg(0), vec![2]);
+        let trade = ScoreInput::Trade {
+            venue: Venue::Binance,
+            inst: InstrumentId(0),
+            recv_ns: 7,
+            hop_ns: 0,
+            exch_ms: 5,
+            trade: Trade {
+                px: 10_000,
+                qty: 1_000,
+                aggressor: Side::Buy,
+                trade_id: 1,
+            },
+        };
+        assert!(s.on_input(&trade).is_none()); // no book yet
+        let mut b = book(1, &[(9_900, 1_000)], &[(10_100, 1_000)]);
+        b.in_sync = false;
+        assert!(s.on_input(&ScoreInput::Book(b)).is_none());
+        assert!(s.on_input(&trade).is_none()); // last book out of sync
+        assert!(s.on_input(&bullish(2)).is_some());
+        let d = s.on_input(&trade).unwrap();
+        assert_eq!(d.recv_ns, 7);
+        assert_eq!(
+            d.features[crate::score::features::idx::TRADE_FLOW_IMBALANCE],
+            1.0
+        );
+        // Unknown instrument: ignored, never a panic.
+        let mut b = book(3, &[(9_900, 1_000)], &[(10_100, 1_000)]);
+        b.inst = InstrumentId(9);
+        assert!(s.on_input(&ScoreInput::Book(b)).is_none());
+    }
+
+    #[test]
+    fn stage_emits_decisions_and_counts_them() {
+        let sh = shared();
+        let m = sh.metrics.clone();
+        let (itx, irx) = queue::<ScoreInput>("score_in", 16, WaitKind::Park, &m);
+        let (otx, mut orx) = queue::<Decision>("score_out", 16, WaitKind::Park, &m);
+        itx.try_send(bullish(1_000)).unwrap();
+        itx.try_send(bullish(1_010)).unwrap();
+        drop(itx);
+        run_score_stage(irx, otx, sh.clone(), model(), cfg(250), vec![2]);
+        let mut got = Vec::new();
+        while let Next::Item(d) = orx.next(Duration::from_millis(1)) {
+            got.push(d);
+        }
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].action, Action::Buy);
+        assert_eq!(got[1].action, Action::Hold);
+        assert!(got[1].id > got[0].id);
+        assert!(got[0].hop_ns > 0);
+        assert_eq!(m.decisions.with_label_values(&["BUY"]).get(), 1);
+        assert_eq!(m.decisions.with_label_values(&["HOLD"]).get(), 1);
+        assert_eq!(
+            sh.stage(STAGE).unwrap().processed.load(Ordering::Relaxed),
+            2
+        );
+        assert_eq!(sh.latency.get(STAGE).unwrap().count, 2);
+    }
+}
