@@ -6,7 +6,10 @@
 //! ~35% bookTicker (best bid/ask of the book at the latest depth `u`), ~15%
 //! aggTrade (plus a `trade` frame for `@trade` subscribers). Trades consume
 //! touch quantity; the consumption is published (and applied) by the next
-//! depth update. Update ids come from one counter shared by all symbols and
+//! depth update. Each side is kept exactly `levels` deep: far levels are
+//! refilled, and trimmed ones are sent as qty "0"; levels that would cross
+//! after a mid move are deleted explicitly, so the book is never crossed.
+//! Update ids come from one counter shared by all symbols and
 //! jump by a random step, never contiguous (`U != prev u + 1`).
 
 use super::binance::{
@@ -154,6 +157,9 @@ fn gap_ticks(rng: &mut SmallRng) -> i64 {
     }
 }
 
+/// Scaled (price, qty) levels of one side of a depth diff.
+type Levels = Vec<(i64, i64)>;
+
 /// Random-walk generator state of one symbol.
 pub(crate) struct Gen {
     rng: SmallRng,
@@ -186,12 +192,7 @@ fn set(book: &mut Book, diff: &mut BTreeMap<i64, i64>, bid: bool, px: i64, qty: 
 impl Gen {
     /// Mutates the book for one depth event; returns the bid and ask diffs
     /// (ascending price, one entry per price, absolute qty, 0 = removed).
-    fn depth_diff(
-        &mut self,
-        info: &SymInfo,
-        book: &mut Book,
-        levels: usize,
-    ) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+    fn depth_diff(&mut self, info: &SymInfo, book: &mut Book, levels: usize) -> (Levels, Levels) {
         let tick = info.tick;
         let mut db = BTreeMap::new();
         let mut da = BTreeMap::new();
@@ -257,22 +258,25 @@ impl Gen {
             };
             set(book, diff, bid, px, q);
         }
-        // Refill the far end when a side is short.
-        if book.bids.len() < levels && rng.random_bool(0.5) {
-            if let Some((&low, _)) = book.bids.iter().next() {
-                let px = low - tick * gap_ticks(rng);
-                if px > 0 {
-                    let q = rand_qty(rng, info.lot);
-                    set(book, &mut db, true, px, q);
-                }
+        // Refill the far end so each side stays `levels` deep.
+        while book.bids.len() < levels {
+            let Some((&low, _)) = book.bids.iter().next() else {
+                break;
+            };
+            let px = low - tick * gap_ticks(rng);
+            if px <= 0 {
+                break;
             }
+            let q = rand_qty(rng, info.lot);
+            set(book, &mut db, true, px, q);
         }
-        if book.asks.len() < levels && rng.random_bool(0.5) {
-            if let Some((&high, _)) = book.asks.iter().next_back() {
-                let px = high + tick * gap_ticks(rng);
-                let q = rand_qty(rng, info.lot);
-                set(book, &mut da, false, px, q);
-            }
+        while book.asks.len() < levels {
+            let Some((&high, _)) = book.asks.iter().next_back() else {
+                break;
+            };
+            let px = high + tick * gap_ticks(rng);
+            let q = rand_qty(rng, info.lot);
+            set(book, &mut da, false, px, q);
         }
         // Trim to `levels`, publishing each trimmed level as qty 0.
         while book.bids.len() > levels {
@@ -500,7 +504,7 @@ mod unit {
             assert_eq!(mirror, st.book);
             let (bb, ba) = (st.book.best_bid().unwrap(), st.book.best_ask().unwrap());
             assert!(bb.0 < ba.0, "crossed");
-            assert!(st.book.bids.len() <= levels && st.book.asks.len() <= levels);
+            assert!(st.book.bids.len() == levels && st.book.asks.len() == levels);
             assert!(st.book.bids.keys().all(|p| p % 10 == 0 && *p > 0));
         }
     }

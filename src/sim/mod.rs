@@ -352,8 +352,12 @@ fn sym_info(s: &SimSymbol) -> anyhow::Result<SymInfo> {
     if tick <= 0 || lot <= 0 {
         bail!("sim symbol {}: tick and lot must be positive", s.symbol);
     }
-    if !(s.start_price.is_finite() && s.start_price > 0.0) {
-        bail!("sim symbol {}: start_price must be positive", s.symbol);
+    let scaled = s.start_price * crate::core::fixed::pow10(price_scale) as f64;
+    if !(s.start_price.is_finite() && s.start_price > 0.0 && scaled < 1e15) {
+        bail!(
+            "sim symbol {}: start_price must be positive and below 1e15 price units",
+            s.symbol
+        );
     }
     Ok(SymInfo {
         symbol: s.symbol.to_ascii_uppercase(),

@@ -715,3 +715,70 @@ fn from_config_uses_binance_instruments() {
     assert_eq!(s.listen.ip().to_string(), "127.0.0.1");
     assert_eq!(s.ping_interval, Duration::from_secs(180));
 }
+
+/// Throughput check (run with `--ignored --nocapture`): 4 symbols at 50k
+/// msgs/s each, one client subscribed to every stream.
+#[tokio::test]
+#[ignore]
+async fn high_rate_throughput() {
+    let mut s = spec(50_000, 100);
+    for (sym, px) in [("SOLUSDT", 150.0), ("XRPUSDT", 0.6)] {
+        s.symbols.push(SimSymbol {
+            symbol: sym.into(),
+            tick_size: "0.0001".into(),
+            lot_size: "0.1".into(),
+            start_price: px,
+        });
+    }
+    let sim = SimHandle::start(s).unwrap();
+    let streams: Vec<String> = ["btcusdt", "ethusdt", "solusdt", "xrpusdt"]
+        .iter()
+        .flat_map(|s| {
+            [
+                format!("{s}@depth@0ms"),
+                format!("{s}@bookTicker"),
+                format!("{s}@aggTrade"),
+            ]
+        })
+        .collect();
+    let mut ws = connect(&format!(
+        "{}/stream?streams={}",
+        sim.ws_url(),
+        streams.join("/")
+    ))
+    .await;
+    let t0 = std::time::Instant::now();
+    let mut n = 0u64;
+    while t0.elapsed() < Duration::from_secs(3) {
+        match next_text(&mut ws, Duration::from_secs(1)).await {
+            Next::Text(_) => n += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    let rate = n as f64 / t0.elapsed().as_secs_f64();
+    println!("client received {rate:.0} msgs/s; {:?}", sim.stats());
+    assert!(rate > 100_000.0, "rate {rate:.0}");
+}
+
+#[test]
+fn start_rejects_bad_specs_and_handle_is_send() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<SimHandle>();
+    let mut s = spec(10, 10);
+    s.symbols[0].tick_size = "abc".into();
+    assert!(SimHandle::start(s).is_err());
+    let mut s = spec(10, 10);
+    s.symbols[1].start_price = f64::NAN;
+    assert!(SimHandle::start(s).is_err());
+    let mut s = spec(10, 10);
+    s.replay_file = Some("/nonexistent/file.ndjson".into());
+    assert!(SimHandle::start(s).is_err());
+    let mut s = spec(10, 10);
+    s.replay_file = Some("capture.gz".into());
+    assert!(SimHandle::start(s).is_err());
+    // A valid spec starts and shuts down via Drop.
+    let h = SimHandle::start(spec(10, 10)).unwrap();
+    assert!(h.ws_url().starts_with("ws://127.0.0.1:"));
+    assert!(h.book("btcusdt").is_some() && h.book("NOPE").is_none());
+    drop(h);
+}
