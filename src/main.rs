@@ -14,7 +14,11 @@ use std::time::Duration;
 static GLOBAL: MiMalloc = MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "quantum-trader", version, about = "Low-latency crypto trading engine")]
+#[command(
+    name = "quantum-trader",
+    version,
+    about = "Low-latency crypto trading engine"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -29,9 +33,7 @@ enum Cmd {
         config: Option<PathBuf>,
     },
     /// Validate a config file and print the effective config; exit 2 if invalid.
-    CheckConfig {
-        file: PathBuf,
-    },
+    CheckConfig { file: PathBuf },
     /// Run the venue simulator alone (for pointing other tools at it).
     Sim {
         /// Config whose [sim] section and instruments to use (default: demo).
@@ -50,7 +52,11 @@ fn load(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
 fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     if cfg.log.format == "json" {
         let _ = b.json().try_init();
     } else {
@@ -60,7 +66,9 @@ fn init_logging(cfg: &Config) {
 
 /// Waits for SIGINT or SIGTERM, calling `tick` every `every` meanwhile.
 fn wait_for_signal(every: Option<Duration>, mut tick: impl FnMut()) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut iv = tokio::time::interval(every.unwrap_or(Duration::from_secs(3600)));
@@ -84,11 +92,14 @@ fn run(config: Option<PathBuf>) -> Result<ExitCode> {
         }
     };
     init_logging(&cfg);
-    let every = (cfg.ops.status_interval_secs > 0).then(|| Duration::from_secs(cfg.ops.status_interval_secs));
+    let every = (cfg.ops.status_interval_secs > 0)
+        .then(|| Duration::from_secs(cfg.ops.status_interval_secs));
     let ops_cfg = cfg.ops.clone();
     let engine = Engine::start(cfg, EngineOptions::default())?;
     if let Some(a) = engine.ops_addr() {
-        eprintln!("quantum-trader: metrics http://{a}/metrics  ready http://{a}/ready  (Ctrl-C to stop)");
+        eprintln!(
+            "quantum-trader: metrics http://{a}/metrics  ready http://{a}/ready  (Ctrl-C to stop)"
+        );
     }
     let shared = engine.shared().clone();
     let mut status = quantum_trader::ops::status::StatusLine::new();
@@ -106,7 +117,11 @@ fn run(config: Option<PathBuf>) -> Result<ExitCode> {
 fn check_config(file: PathBuf) -> ExitCode {
     match Config::load(&file) {
         Ok(c) => {
-            println!("# {} is valid; effective configuration:\n{}", file.display(), c.to_toml());
+            println!(
+                "# {} is valid; effective configuration:\n{}",
+                file.display(),
+                c.to_toml()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -128,8 +143,15 @@ fn sim(config: Option<PathBuf>) -> Result<ExitCode> {
     cfg.sim.enabled = true;
     let table = instruments_from_config(&cfg)?;
     let s = start_sim(&cfg.sim, &table).context("simulator")?;
-    println!("simulator listening: ws {}  rest {}", s.ws_url(), s.rest_url());
-    println!("Binance streams: {}/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker/btcusdt@aggTrade", s.ws_url());
+    println!(
+        "simulator listening: ws {}  rest {}",
+        s.ws_url(),
+        s.rest_url()
+    );
+    println!(
+        "Binance streams: {}/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker/btcusdt@aggTrade",
+        s.ws_url()
+    );
     wait_for_signal(None, || {})?;
     s.shutdown();
     Ok(ExitCode::SUCCESS)

@@ -18,9 +18,18 @@ fn books_stay_exact_through_gap_malformed_frame_drop_and_silence() {
     let sim = engine.sim().unwrap();
 
     // Thousands of updates, then an exact comparison.
-    assert!(wait_until(Duration::from_secs(30), || book_updates(&engine, "BTCUSDT") >= 3000 && in_sync(&engine, "BTCUSDT")),
-        "BTCUSDT did not reach 3000 updates");
-    assert!(wait_until(Duration::from_secs(10), || get_json(addr, "/ready").0 == 200), "not ready: {:?}", get_json(addr, "/ready"));
+    assert!(
+        wait_until(Duration::from_secs(30), || book_updates(&engine, "BTCUSDT")
+            >= 3000
+            && in_sync(&engine, "BTCUSDT")),
+        "BTCUSDT did not reach 3000 updates"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || get_json(addr, "/ready").0
+            == 200),
+        "not ready: {:?}",
+        get_json(addr, "/ready")
+    );
     let levels = assert_book_exact(&engine, "BTCUSDT");
     assert!(levels > 100, "only {levels} levels compared");
     assert_book_exact(&engine, "ETHUSDT");
@@ -31,36 +40,100 @@ fn books_stay_exact_through_gap_malformed_frame_drop_and_silence() {
     let eth_before = book_updates(&engine, "ETHUSDT");
     let eth_resyncs = metric(addr, "qt_feed_resyncs_total", &[("symbol", "ETHUSDT")]);
     sim.inject(Fault::Gap("BTCUSDT".into()));
-    assert!(wait_until(Duration::from_secs(10), || metric(addr, "qt_feed_gaps_total", &[("symbol", "BTCUSDT")]) > gaps), "gap not detected");
-    assert!(wait_until(Duration::from_secs(10), || metric(addr, "qt_feed_resyncs_total", &[("symbol", "BTCUSDT")]) > resyncs && in_sync(&engine, "BTCUSDT")),
-        "BTCUSDT did not resync");
-    assert!(book_updates(&engine, "ETHUSDT") > eth_before, "ETHUSDT stopped while BTCUSDT resynced");
-    assert_eq!(metric(addr, "qt_feed_resyncs_total", &[("symbol", "ETHUSDT")]), eth_resyncs, "ETHUSDT was resynced too");
+    assert!(
+        wait_until(Duration::from_secs(10), || metric(
+            addr,
+            "qt_feed_gaps_total",
+            &[("symbol", "BTCUSDT")]
+        ) > gaps),
+        "gap not detected"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || metric(
+            addr,
+            "qt_feed_resyncs_total",
+            &[("symbol", "BTCUSDT")]
+        ) > resyncs
+            && in_sync(&engine, "BTCUSDT")),
+        "BTCUSDT did not resync: resyncs {} -> {}, in_sync {}, ready {:?}, metrics {}",
+        resyncs,
+        metric(addr, "qt_feed_resyncs_total", &[("symbol", "BTCUSDT")]),
+        in_sync(&engine, "BTCUSDT"),
+        get_json(addr, "/ready"),
+        http(addr, "GET", "/metrics")
+            .1
+            .lines()
+            .filter(|l| l.contains("qt_feed") || l.contains("overflow"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        book_updates(&engine, "ETHUSDT") > eth_before,
+        "ETHUSDT stopped while BTCUSDT resynced"
+    );
+    assert_eq!(
+        metric(addr, "qt_feed_resyncs_total", &[("symbol", "ETHUSDT")]),
+        eth_resyncs,
+        "ETHUSDT was resynced too"
+    );
     assert_book_exact(&engine, "BTCUSDT");
 
     // A malformed frame is counted and the books stay exact.
     let errors = metric(addr, "qt_feed_parse_errors_total", &[]);
     sim.inject(Fault::Malformed("BTCUSDT".into()));
-    assert!(wait_until(Duration::from_secs(10), || metric(addr, "qt_feed_parse_errors_total", &[]) > errors), "malformed frame not counted");
+    assert!(
+        wait_until(Duration::from_secs(10), || metric(
+            addr,
+            "qt_feed_parse_errors_total",
+            &[]
+        ) > errors),
+        "malformed frame not counted"
+    );
     assert_book_exact(&engine, "BTCUSDT");
     assert_book_exact(&engine, "ETHUSDT");
 
     // A dropped connection reconnects and resyncs every book.
     let reconnects = metric(addr, "qt_feed_reconnects_total", &[]);
     sim.inject(Fault::DropConnections);
-    assert!(wait_until(Duration::from_secs(10), || metric(addr, "qt_feed_reconnects_total", &[]) > reconnects), "no reconnect counted");
-    assert!(wait_until(Duration::from_secs(15), || in_sync(&engine, "BTCUSDT") && in_sync(&engine, "ETHUSDT") && get_json(addr, "/ready").0 == 200),
-        "not back in sync after reconnect: {:?}", get_json(addr, "/ready"));
+    assert!(
+        wait_until(Duration::from_secs(10), || metric(
+            addr,
+            "qt_feed_reconnects_total",
+            &[]
+        ) > reconnects),
+        "no reconnect counted"
+    );
+    assert!(
+        wait_until(Duration::from_secs(15), || in_sync(&engine, "BTCUSDT")
+            && in_sync(&engine, "ETHUSDT")
+            && get_json(addr, "/ready").0 == 200),
+        "not back in sync after reconnect: {:?}",
+        get_json(addr, "/ready")
+    );
     assert_book_exact(&engine, "BTCUSDT");
     assert_book_exact(&engine, "ETHUSDT");
 
     // Silence longer than the timeout: /ready flips, the feed reconnects.
     let silences = metric(addr, "qt_feed_silence_total", &[]);
     sim.inject(Fault::Silence(Duration::from_millis(4000)));
-    assert!(wait_until(Duration::from_secs(10), || metric(addr, "qt_feed_silence_total", &[]) > silences), "silence not detected");
-    assert!(wait_until(Duration::from_secs(5), || get_json(addr, "/ready").0 == 503), "ready stayed 200 while the feed was down");
-    assert!(wait_until(Duration::from_secs(20), || in_sync(&engine, "BTCUSDT") && get_json(addr, "/ready").0 == 200),
-        "not back after silence: {:?}", get_json(addr, "/ready"));
+    assert!(
+        wait_until(Duration::from_secs(10), || metric(
+            addr,
+            "qt_feed_silence_total",
+            &[]
+        ) > silences),
+        "silence not detected"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || get_json(addr, "/ready").0 == 503),
+        "ready stayed 200 while the feed was down"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || in_sync(&engine, "BTCUSDT")
+            && get_json(addr, "/ready").0 == 200),
+        "not back after silence: {:?}",
+        get_json(addr, "/ready")
+    );
     assert_book_exact(&engine, "BTCUSDT");
     engine.stop();
 }

@@ -11,9 +11,16 @@ fn bin() -> Command {
 fn check_config_accepts_the_shipped_configs() {
     for f in ["config/demo.toml", "config/paper.toml"] {
         let out = bin().args(["check-config", f]).output().unwrap();
-        assert!(out.status.success(), "{f}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("is valid") && text.contains("[risk]"), "{text}");
+        assert!(
+            text.contains("is valid") && text.contains("[risk]"),
+            "{text}"
+        );
     }
 }
 
@@ -23,9 +30,18 @@ fn check_config_rejects_bad_configs_with_status_2_and_the_key_path() {
     std::fs::create_dir_all(&dir).unwrap();
     let demo = std::fs::read_to_string("config/demo.toml").unwrap();
     let cases = [
-        (demo.replace("[risk]\n", "[risk]\nmax_oders_per_sec = 3\n"), "risk.max_oders_per_sec"),
-        (demo.replace("daily_trade_cap = 200", "daily_trade_cap = 0"), "risk.daily_trade_cap"),
-        (demo.replace("wait = \"park\"", "wait = \"nap\""), "pipeline.feed.wait"),
+        (
+            demo.replace("[risk]\n", "[risk]\nmax_oders_per_sec = 3\n"),
+            "risk.max_oders_per_sec",
+        ),
+        (
+            demo.replace("daily_trade_cap = 200", "daily_trade_cap = 0"),
+            "risk.daily_trade_cap",
+        ),
+        (
+            demo.replace("wait = \"park\"", "wait = \"nap\""),
+            "pipeline.feed.wait",
+        ),
         ("this is = = not toml".to_string(), "invalid TOML"),
     ];
     for (i, (text, expect)) in cases.iter().enumerate() {
@@ -34,8 +50,14 @@ fn check_config_rejects_bad_configs_with_status_2_and_the_key_path() {
         let out = bin().arg("check-config").arg(&f).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "case {i}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(expect), "case {i}: expected `{expect}` in: {err}");
+        assert!(
+            err.contains(expect),
+            "case {i}: expected `{expect}` in: {err}"
+        );
     }
-    let out = bin().args(["check-config", "/nonexistent.toml"]).output().unwrap();
+    let out = bin()
+        .args(["check-config", "/nonexistent.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

@@ -33,6 +33,8 @@ pub struct BookStage {
     /// Instruments sharing each instrument's underlying (itself included).
     peers: Vec<Vec<InstrumentId>>,
     metrics: Vec<BookMetrics>,
+    /// The in-sync state last written to the shared health atomics.
+    published_in_sync: Vec<bool>,
     pending_queries: Vec<BookQuery>,
     shared: Arc<Shared>,
 }
@@ -66,10 +68,12 @@ impl BookStage {
                 }
             })
             .collect();
+        let published_in_sync = vec![false; table.len()];
         BookStage {
             books,
             peers,
             metrics,
+            published_in_sync,
             pending_queries: Vec::with_capacity(64),
             shared,
         }
@@ -138,16 +142,24 @@ impl BookStage {
         match &ev.body {
             MarketBody::Depth(c) => {
                 let book = &mut self.books[idx];
-                let was_in_sync = book.in_sync;
                 if !book.apply_chunk(c) {
                     return None;
                 }
                 book.last_update_ns = now;
                 book.exch_ms = ev.exch_ms;
                 let h = &self.shared.books[idx];
-                if !was_in_sync && book.in_sync {
-                    h.in_sync.store(true, Ordering::Relaxed);
-                    self.metrics[idx].in_sync.set(1);
+                // Published at the end of an update: a snapshot's RESET chunk
+                // is rarely its END chunk.
+                if book.in_sync != self.published_in_sync[idx] {
+                    tracing::debug!(
+                        inst = idx,
+                        in_sync = book.in_sync,
+                        update_id = book.update_id,
+                        "book sync state"
+                    );
+                    self.published_in_sync[idx] = book.in_sync;
+                    h.in_sync.store(book.in_sync, Ordering::Relaxed);
+                    self.metrics[idx].in_sync.set(book.in_sync as i64);
                 }
                 h.last_update_ns.store(now, Ordering::Relaxed);
                 h.update_id.store(book.update_id, Ordering::Relaxed);
@@ -156,9 +168,11 @@ impl BookStage {
                 Some(ScoreInput::Book(self.top_of(ev, now)))
             }
             MarketBody::Status(FeedStatus::OutOfSync) => {
+                tracing::debug!(inst = idx, "book out of sync");
                 let book = &mut self.books[idx];
                 book.in_sync = false;
                 book.mid_update = false;
+                self.published_in_sync[idx] = false;
                 self.shared.books[idx]
                     .in_sync
                     .store(false, Ordering::Relaxed);

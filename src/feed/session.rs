@@ -30,7 +30,10 @@ pub struct RestClient {
 
 #[derive(Clone)]
 enum RestMode {
-    Live { client: reqwest::Client, tx: mpsc::Sender<RestReply> },
+    Live {
+        client: reqwest::Client,
+        tx: mpsc::Sender<RestReply>,
+    },
     Offline(Arc<Mutex<VecDeque<(String, usize)>>>),
 }
 
@@ -43,13 +46,20 @@ impl RestClient {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
-        RestClient { mode: RestMode::Live { client, tx } }
+        RestClient {
+            mode: RestMode::Live { client, tx },
+        }
     }
 
     /// A client that sends nothing and records each request (at most 1024).
     pub fn offline() -> (RestClient, RecordedRequests) {
         let q: RecordedRequests = Arc::new(Mutex::new(VecDeque::new()));
-        (RestClient { mode: RestMode::Offline(q.clone()) }, q)
+        (
+            RestClient {
+                mode: RestMode::Offline(q.clone()),
+            },
+            q,
+        )
     }
 
     /// Spawns a GET on the current runtime; the reply arrives tagged.
@@ -183,34 +193,15 @@ pub async fn run_session(
         if cause == "closed" {
             cause = loop {
                 tokio::select! {
+                    // Rare branches first: under a saturated stream a frame is
+                    // always ready and would starve REST replies and timers.
                     biased;
-                    frame = ws.next() => {
-                        let now = now_ns();
-                        match frame {
-                            Some(Ok(Message::Text(t))) => {
-                                last_rx = Instant::now();
-                                health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
-                                health.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                proto.on_frame(t.as_bytes(), now);
-                            }
-                            Some(Ok(Message::Binary(b))) => {
-                                last_rx = Instant::now();
-                                health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
-                                proto.on_frame(&b, now);
-                            }
-                            Some(Ok(Message::Ping(_))) | Some(Ok(Message::Pong(_))) => {
-                                // tungstenite queues the pong reply itself.
-                                last_rx = Instant::now();
-                                health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
-                            }
-                            Some(Ok(Message::Close(_))) => break "closed_by_venue",
-                            Some(Ok(Message::Frame(_))) => {}
-                            Some(Err(e)) => {
-                                tracing::warn!(venue = v, error = %e, "websocket error");
-                                break "error";
-                            }
-                            None => break "eof",
-                        }
+                    _ = stop.changed() => {
+                        let _ = ws.close(None).await;
+                        health.connected.store(false, std::sync::atomic::Ordering::Relaxed);
+                        connected_gauge.set(0);
+                        proto.on_close();
+                        return;
                     }
                     reply = rest_rx.recv() => {
                         if let Some(r) = reply {
@@ -247,12 +238,33 @@ pub async fn run_session(
                             break "send_failed";
                         }
                     }
-                    _ = stop.changed() => {
-                        let _ = ws.close(None).await;
-                        health.connected.store(false, std::sync::atomic::Ordering::Relaxed);
-                        connected_gauge.set(0);
-                        proto.on_close();
-                        return;
+                    frame = ws.next() => {
+                        let now = now_ns();
+                        match frame {
+                            Some(Ok(Message::Text(t))) => {
+                                last_rx = Instant::now();
+                                health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
+                                health.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                proto.on_frame(t.as_bytes(), now);
+                            }
+                            Some(Ok(Message::Binary(b))) => {
+                                last_rx = Instant::now();
+                                health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
+                                proto.on_frame(&b, now);
+                            }
+                            Some(Ok(Message::Ping(_))) | Some(Ok(Message::Pong(_))) => {
+                                // tungstenite queues the pong reply itself.
+                                last_rx = Instant::now();
+                                health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Some(Ok(Message::Close(_))) => break "closed_by_venue",
+                            Some(Ok(Message::Frame(_))) => {}
+                            Some(Err(e)) => {
+                                tracing::warn!(venue = v, error = %e, "websocket error");
+                                break "error";
+                            }
+                            None => break "eof",
+                        }
                     }
                 }
             };

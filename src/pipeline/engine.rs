@@ -65,7 +65,11 @@ impl Injector {
         let reqs: Vec<(String, usize)> = self.requests.lock().drain(..).collect();
         let mut n = 0;
         for (url, tag) in reqs {
-            let sym = url.split("symbol=").nth(1).and_then(|r| r.split('&').next()).unwrap_or("");
+            let sym = url
+                .split("symbol=")
+                .nth(1)
+                .and_then(|r| r.split('&').next())
+                .unwrap_or("");
             if let Some(b) = body(sym) {
                 self.feed.on_rest(RestReply { tag, result: Ok(b) });
                 n += 1;
@@ -97,22 +101,39 @@ pub fn instruments_from_config(cfg: &Config) -> Result<InstrumentTable> {
     let mut t = InstrumentTable::new();
     for (i, ic) in cfg.instruments.iter().enumerate() {
         let venue = Venue::parse(&ic.venue).with_context(|| format!("instruments[{i}].venue"))?;
-        let underlying = if ic.underlying.is_empty() { &ic.symbol } else { &ic.underlying };
-        let inst = Instrument::new(InstrumentId(0), venue, &ic.symbol, underlying, &ic.tick_size, &ic.lot_size, ic.min_notional)
-            .map_err(|e| anyhow::anyhow!("instruments[{i}]: {e}"))?;
+        let underlying = if ic.underlying.is_empty() {
+            &ic.symbol
+        } else {
+            &ic.underlying
+        };
+        let inst = Instrument::new(
+            InstrumentId(0),
+            venue,
+            &ic.symbol,
+            underlying,
+            &ic.tick_size,
+            &ic.lot_size,
+            ic.min_notional,
+        )
+        .map_err(|e| anyhow::anyhow!("instruments[{i}]: {e}"))?;
         t.push(inst);
     }
     Ok(t)
 }
 
 /// Per-instrument scaled values of an instrument-config decimal field.
-fn per_instrument(cfg: &Config, table: &InstrumentTable, f: impl Fn(&crate::config::InstrumentConfig) -> &str) -> Result<Vec<i64>> {
+fn per_instrument(
+    cfg: &Config,
+    table: &InstrumentTable,
+    f: impl Fn(&crate::config::InstrumentConfig) -> &str,
+) -> Result<Vec<i64>> {
     let mut v = vec![0; table.len()];
     for ic in &cfg.instruments {
         let venue = Venue::parse(&ic.venue).context("venue")?;
         let id = table.find(venue, &ic.symbol).context("instrument")?;
         let scale = table.get(id).qty_scale;
-        v[id.idx()] = parse_decimal(f(ic).as_bytes(), scale).map_err(|e| anyhow::anyhow!("{} {}: {e}", ic.venue, ic.symbol))?;
+        v[id.idx()] = parse_decimal(f(ic).as_bytes(), scale)
+            .map_err(|e| anyhow::anyhow!("{} {}: {e}", ic.venue, ic.symbol))?;
     }
     Ok(v)
 }
@@ -122,7 +143,9 @@ pub fn load_model(path: &str) -> Result<Model> {
     match std::fs::read_to_string(path) {
         Ok(text) => Model::from_json(&text).with_context(|| format!("model file {path}")),
         Err(e) if path == "config/model.json" && e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::info!("config/model.json not found here; using the model embedded in the binary");
+            tracing::info!(
+                "config/model.json not found here; using the model embedded in the binary"
+            );
             Model::from_json(EMBEDDED_MODEL).context("embedded model")
         }
         Err(e) => bail!("cannot read model file {path}: {e}"),
@@ -150,11 +173,18 @@ impl Engine {
     /// Starts everything; returns once threads run and servers listen.
     pub fn start(mut cfg: Config, opts: EngineOptions) -> Result<Engine> {
         if cfg.mode != TradingMode::Paper {
-            bail!("mode `{}` needs live order entry, which this build does not have yet; use mode = \"paper\"", cfg.mode.as_str());
+            bail!(
+                "mode `{}` needs live order entry, which this build does not have yet; use mode = \"paper\"",
+                cfg.mode.as_str()
+            );
         }
         let table = instruments_from_config(&cfg)?;
         let model = load_model(&cfg.model.path)?;
-        let sim = if cfg.sim.enabled && !opts.inject { Some(start_sim(&cfg.sim, &table)?) } else { None };
+        let sim = if cfg.sim.enabled && !opts.inject {
+            Some(start_sim(&cfg.sim, &table)?)
+        } else {
+            None
+        };
         if let Some(s) = &sim {
             for vc in [&mut cfg.venues.binance].into_iter().flatten() {
                 if vc.ws_url.is_empty() {
@@ -167,10 +197,19 @@ impl Engine {
         }
         let table = Arc::new(table);
         let metrics = Arc::new(Metrics::new());
-        let shared = Arc::new(Shared::new(table.clone(), metrics.clone(), model.version().to_string(), cfg.mode));
+        let shared = Arc::new(Shared::new(
+            table.clone(),
+            metrics.clone(),
+            model.version().to_string(),
+            cfg.mode,
+        ));
         metrics
             .build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION"), model.version(), cfg.mode.as_str()])
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                model.version(),
+                cfg.mode.as_str(),
+            ])
             .set(1);
         let p = &cfg.pipeline;
         let cap = p.queue_capacity;
@@ -184,7 +223,12 @@ impl Engine {
         {
             let shared = shared.clone();
             let ec = cfg.exec.clone();
-            stages.push(("exec", spawn_stage("exec", p.exec.core, move || run_exec_stage(ord_rx, rep_tx, shared, ec))?));
+            stages.push((
+                "exec",
+                spawn_stage("exec", p.exec.core, move || {
+                    run_exec_stage(ord_rx, rep_tx, shared, ec)
+                })?,
+            ));
         }
         {
             let shared2 = shared.clone();
@@ -192,17 +236,32 @@ impl Engine {
             let clock = opts.clock.clone().unwrap_or_else(Clock::system);
             let gov = Governor::new(&cfg.risk, table.clone(), max_pos, clock, cfg.mode);
             let ec = cfg.exec.clone();
-            stages.push(("risk", spawn_stage("risk", p.risk.core, move || run_risk_stage(dec_rx, rep_rx, ord_tx, shared2, gov, ec))?));
+            stages.push((
+                "risk",
+                spawn_stage("risk", p.risk.core, move || {
+                    run_risk_stage(dec_rx, rep_rx, ord_tx, shared2, gov, ec)
+                })?,
+            ));
         }
         {
             let shared2 = shared.clone();
             let qty = per_instrument(&cfg, &table, |ic| &ic.order_qty)?;
             let mc = cfg.model.clone();
-            stages.push(("score", spawn_stage("score", p.score.core, move || run_score_stage(sc_rx, dec_tx, shared2, model, mc, qty))?));
+            stages.push((
+                "score",
+                spawn_stage("score", p.score.core, move || {
+                    run_score_stage(sc_rx, dec_tx, shared2, model, mc, qty)
+                })?,
+            ));
         }
         {
             let shared2 = shared.clone();
-            stages.push(("book", spawn_stage("book", p.book.core, move || run_book_stage(md_rx, sc_tx, shared2, MAX_LEVELS))?));
+            stages.push((
+                "book",
+                spawn_stage("book", p.book.core, move || {
+                    run_book_stage(md_rx, sc_tx, shared2, MAX_LEVELS)
+                })?,
+            ));
         }
 
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -219,7 +278,10 @@ impl Engine {
                 snapshot_limit: vc.snapshot_limit,
                 streams: Streams::ALL,
             };
-            injector = Some(Injector { feed: BinanceFeed::new(fc, shared.clone(), md_tx.clone(), rest), requests });
+            injector = Some(Injector {
+                feed: BinanceFeed::new(fc, shared.clone(), md_tx.clone(), rest),
+                requests,
+            });
         } else if let Some(vc) = cfg.venues.binance.as_ref().filter(|v| v.enabled) {
             let mut conns = Vec::new();
             let split = !vc.ws_market_url.is_empty();
@@ -233,33 +295,73 @@ impl Engine {
                     snapshot_limit: vc.snapshot_limit,
                     streams,
                 };
-                let proto = BinanceFeed::new(fc, shared.clone(), md_tx.clone(), RestClient::new(rtx));
-                conns.push(Connection { proto: Box::new(proto), rest_rx: rrx, cfg: session_config(vc) });
+                let proto =
+                    BinanceFeed::new(fc, shared.clone(), md_tx.clone(), RestClient::new(rtx));
+                conns.push(Connection {
+                    proto: Box::new(proto),
+                    rest_rx: rrx,
+                    cfg: session_config(vc),
+                });
             };
             if split {
-                add(&vc.ws_url, Streams { depth: true, book_ticker: true, trades: false });
-                add(&vc.ws_market_url, Streams { depth: false, book_ticker: false, trades: true });
+                add(
+                    &vc.ws_url,
+                    Streams {
+                        depth: true,
+                        book_ticker: true,
+                        trades: false,
+                    },
+                );
+                add(
+                    &vc.ws_market_url,
+                    Streams {
+                        depth: false,
+                        book_ticker: false,
+                        trades: true,
+                    },
+                );
             } else {
                 add(&vc.ws_url, Streams::ALL);
             }
-            feeds.push(spawn_feed_thread("feed-binance", p.feed.core, conns, shared.clone(), stop_rx.clone())?);
+            feeds.push(spawn_feed_thread(
+                "feed-binance",
+                p.feed.core,
+                conns,
+                shared.clone(),
+                stop_rx.clone(),
+            )?);
         }
         drop(md_tx);
 
         let ops = if opts.no_ops {
             None
         } else {
-            Some(crate::ops::server::start(shared.clone(), cfg.ops.clone()).context("starting the ops server")?)
+            Some(
+                crate::ops::server::start(shared.clone(), cfg.ops.clone())
+                    .context("starting the ops server")?,
+            )
         };
         tracing::info!(
             mode = cfg.mode.as_str(),
             model = model_version(&shared),
             instruments = table.len(),
             ops = ops.as_ref().map(|o| o.addr.to_string()).unwrap_or_default(),
-            sim = sim.as_ref().map(|s| s.addr().to_string()).unwrap_or_default(),
+            sim = sim
+                .as_ref()
+                .map(|s| s.addr().to_string())
+                .unwrap_or_default(),
             "engine started"
         );
-        Ok(Engine { shared, stop_tx, feeds, stages, ops, sim, config: cfg, injector })
+        Ok(Engine {
+            shared,
+            stop_tx,
+            feeds,
+            stages,
+            ops,
+            sim,
+            config: cfg,
+            injector,
+        })
     }
 
     /// The in-process injector (only with [`EngineOptions::inject`]).
@@ -292,7 +394,9 @@ impl Engine {
     fn shutdown(&mut self) {
         // An injector still held by the engine holds a queue sender.
         self.injector = None;
-        self.shared.running.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.shared
+            .running
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let _ = self.stop_tx.send(true);
         for h in self.feeds.drain(..) {
             let _ = h.join();

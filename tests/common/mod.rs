@@ -11,8 +11,19 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// Engine logs on stderr when `QT_TEST_LOG` is set (e.g. `QT_TEST_LOG=debug`).
+pub fn init_log() {
+    if let Ok(level) = std::env::var("QT_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// The demo config on free ports, tweaked by `f`.
 pub fn test_config(f: impl FnOnce(&mut Config)) -> Config {
+    init_log();
     let mut c = Config::demo();
     c.sim.listen = "127.0.0.1:0".into();
     c.ops.listen = "127.0.0.1:0".into();
@@ -42,13 +53,31 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect to ops server");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).unwrap();
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    let body = if text.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(&body) } else { body };
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    let body = if text
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(&body)
+    } else {
+        body
+    };
     (status, body)
 }
 
@@ -69,7 +98,10 @@ fn dechunk(s: &str) -> String {
 
 pub fn get_json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
     let (s, b) = http(addr, "GET", path);
-    (s, serde_json::from_str(&b).unwrap_or(serde_json::Value::Null))
+    (
+        s,
+        serde_json::from_str(&b).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// Sum of a counter family's samples whose labels contain all `labels`.
@@ -77,22 +109,38 @@ pub fn metric(addr: SocketAddr, name: &str, labels: &[(&str, &str)]) -> f64 {
     let (_, text) = http(addr, "GET", "/metrics");
     text.lines()
         .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(name) && (l.as_bytes().get(name.len()) == Some(&b'{') || l.as_bytes().get(name.len()) == Some(&b' ')))
-        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter(|l| {
+            l.starts_with(name)
+                && (l.as_bytes().get(name.len()) == Some(&b'{')
+                    || l.as_bytes().get(name.len()) == Some(&b' '))
+        })
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
 pub fn inst(engine: &Engine, symbol: &str) -> InstrumentId {
-    engine.shared().instruments.find(Venue::Binance, symbol).expect("instrument")
+    engine
+        .shared()
+        .instruments
+        .find(Venue::Binance, symbol)
+        .expect("instrument")
 }
 
 pub fn book_updates(engine: &Engine, symbol: &str) -> u64 {
-    engine.shared().books[inst(engine, symbol).idx()].updates.load(Ordering::Relaxed)
+    engine.shared().books[inst(engine, symbol).idx()]
+        .updates
+        .load(Ordering::Relaxed)
 }
 
 pub fn in_sync(engine: &Engine, symbol: &str) -> bool {
-    engine.shared().books[inst(engine, symbol).idx()].in_sync.load(Ordering::Relaxed)
+    engine.shared().books[inst(engine, symbol).idx()]
+        .in_sync
+        .load(Ordering::Relaxed)
 }
 
 /// Pauses the simulator, waits until the engine has its last update, and
@@ -109,9 +157,14 @@ pub fn assert_book_exact(engine: &Engine, symbol: &str) -> usize {
         let ok = wait_until(Duration::from_secs(10), || {
             truth = sim.book(symbol).expect("sim book");
             let h = &engine.shared().books[id.idx()];
-            h.in_sync.load(Ordering::Relaxed) && h.update_id.load(Ordering::Relaxed) == truth.last_update_id
+            h.in_sync.load(Ordering::Relaxed)
+                && h.update_id.load(Ordering::Relaxed) == truth.last_update_id
         });
-        assert!(ok, "{symbol}: engine did not reach the simulator's update id {}", truth.last_update_id);
+        assert!(
+            ok,
+            "{symbol}: engine did not reach the simulator's update id {}",
+            truth.last_update_id
+        );
         truth
     };
     let (status, book) = get_json(addr, &format!("/api/books/binance/{symbol}?depth=5000"));
@@ -122,11 +175,23 @@ pub fn assert_book_exact(engine: &Engine, symbol: &str) -> usize {
         v.as_array()
             .unwrap()
             .iter()
-            .map(|l| (l[0].as_str().unwrap().to_string(), l[1].as_str().unwrap().to_string()))
+            .map(|l| {
+                (
+                    l[0].as_str().unwrap().to_string(),
+                    l[1].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     };
     let fmt = |v: &[(i64, i64)]| -> Vec<(String, String)> {
-        v.iter().map(|(p, q)| (format_decimal(*p, i.price_scale), format_decimal(*q, i.qty_scale))).collect()
+        v.iter()
+            .map(|(p, q)| {
+                (
+                    format_decimal(*p, i.price_scale),
+                    format_decimal(*q, i.qty_scale),
+                )
+            })
+            .collect()
     };
     let (eb, ea) = (side(&book["bids"]), side(&book["asks"]));
     let (tb, ta) = (fmt(&truth.bids), fmt(&truth.asks));
