@@ -258,7 +258,7 @@ fn real_capture_builds_a_book_that_matches_every_book_ticker() {
     let mut sync = BookSync::new(10_000);
     let mut book = L2Book::new(20_000);
     let (mut applied, mut checked, mut size_checked, mut frames) = (0, 0, 0, 0);
-    let mut apply = |book: &mut L2Book, o: SyncOut<'_>, applied: &mut u32| match o {
+    let apply = |book: &mut L2Book, o: SyncOut<'_>, applied: &mut u32| match o {
         SyncOut::Apply { msg, reset } => {
             if reset {
                 book.clear();

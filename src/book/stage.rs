@@ -3,7 +3,7 @@
 //! between updates (never mid-update), and hands the top of book, with the
 //! best cross-venue prices for its underlying, to the score stage.
 
-use super::book::L2Book;
+use super::l2::L2Book;
 use crate::core::{
     BookTop, FeedStatus, InstrumentId, Level, MarketBody, MarketEvent, ScoreInput, TOP_LEVELS,
     now_ns,

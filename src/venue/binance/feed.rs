@@ -11,7 +11,7 @@ use crate::core::{
     MarketEvent, Venue,
 };
 use crate::feed::{Protocol, RestClient, RestReply};
-use crate::pipeline::channel::{SendError, Tx};
+use crate::pipeline::channel::Tx;
 use crate::pipeline::shared::Shared;
 use prometheus::IntCounter;
 use std::sync::Arc;
@@ -169,10 +169,6 @@ impl BinanceFeed {
         self.by_inst.get(inst.idx()).copied().flatten()
     }
 
-    fn send(&self, ev: MarketEvent) -> Result<(), SendError<MarketEvent>> {
-        self.tx.try_send(ev)
-    }
-
     /// Tries to deliver a pending OutOfSync; true when none is owed.
     fn settle(&mut self, i: usize, recv_ns: u64) -> bool {
         let st = &mut self.states[i];
@@ -306,7 +302,7 @@ impl BinanceFeed {
     fn log_parse_error(&mut self, e: ParseError, frame: &[u8]) {
         self.error_logs += 1;
         // One line for the first error of a run, then every 1000th.
-        if self.error_logs == 1 || self.error_logs % 1000 == 0 {
+        if self.error_logs == 1 || self.error_logs.is_multiple_of(1000) {
             let snippet = String::from_utf8_lossy(&frame[..frame.len().min(160)]);
             tracing::warn!(venue = "binance", error = %e, count = self.error_logs, frame = %snippet, "frame rejected");
         }
@@ -339,7 +335,7 @@ impl Protocol for BinanceFeed {
                 if let Some(i) = self.state_of(inst)
                     && self.settle(i, recv_ns)
                 {
-                    let _ = self.send(MarketEvent {
+                    let _ = self.tx.try_send(MarketEvent {
                         venue: Venue::Binance,
                         inst,
                         recv_ns,
@@ -354,7 +350,7 @@ impl Protocol for BinanceFeed {
                 trade,
             }) => {
                 self.counters.trade.inc();
-                let _ = self.send(MarketEvent {
+                let _ = self.tx.try_send(MarketEvent {
                     venue: Venue::Binance,
                     inst,
                     recv_ns,
