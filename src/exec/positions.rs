@@ -188,6 +188,7 @@ impl Positions {
             orders,
             fills,
             rejects,
+            recent_fills: Vec::new(),
         }
     }
 }

@@ -126,6 +126,8 @@ pub struct PaperExec {
     pub orders: u64,
     pub fills: u64,
     pub rejects: u64,
+    /// The last fills (bounded), for the API.
+    recent_fills: std::collections::VecDeque<crate::pipeline::shared::FillView>,
     order_counters: Vec<[IntCounter; 6]>,
     fill_counters: Vec<IntCounter>,
     fill_volume: Vec<Gauge>,
@@ -157,6 +159,9 @@ impl PaperExec {
             orders: 0,
             fills: 0,
             rejects: 0,
+            recent_fills: std::collections::VecDeque::with_capacity(
+                crate::pipeline::shared::RECENT_FILLS,
+            ),
             order_counters,
             fill_counters,
             fill_volume,
@@ -219,6 +224,20 @@ impl PaperExec {
                 break;
             };
             self.fills += 1;
+            if self.recent_fills.len() >= crate::pipeline::shared::RECENT_FILLS {
+                self.recent_fills.pop_front();
+            }
+            self.recent_fills
+                .push_back(crate::pipeline::shared::FillView {
+                    client_order_id: o.client_order_id,
+                    venue: venue.as_str().to_string(),
+                    symbol: inst.symbol.clone(),
+                    side: o.side.as_str().to_string(),
+                    px: crate::core::format_decimal(f.px, inst.price_scale),
+                    qty: crate::core::format_decimal(f.qty, inst.qty_scale),
+                    fee: f.fee,
+                    position_after: crate::core::format_decimal(position_after, inst.qty_scale),
+                });
             let k = inst_id.idx();
             if let Some(c) = self.fill_counters.get(k) {
                 c.inc();
@@ -272,7 +291,8 @@ impl PaperExec {
 
     /// Publishes the positions view into `shared.positions`.
     pub fn publish(&self) {
-        let v = self.positions.view(self.orders, self.fills, self.rejects);
+        let mut v = self.positions.view(self.orders, self.fills, self.rejects);
+        v.recent_fills = self.recent_fills.iter().cloned().collect();
         *self.shared.positions.lock() = v;
     }
 }

@@ -79,6 +79,22 @@ pub struct PositionView {
     pub volume_quote: f64,
 }
 
+/// One paper fill, as kept in the bounded recent-fills list.
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct FillView {
+    pub client_order_id: u64,
+    pub venue: String,
+    pub symbol: String,
+    pub side: String,
+    pub px: String,
+    pub qty: String,
+    pub fee: f64,
+    pub position_after: String,
+}
+
+/// Fills kept in [`PositionsView::recent_fills`].
+pub const RECENT_FILLS: usize = 256;
+
 /// The exec stage's published view.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct PositionsView {
@@ -89,6 +105,8 @@ pub struct PositionsView {
     pub orders: u64,
     pub fills: u64,
     pub rejects: u64,
+    /// The last [`RECENT_FILLS`] fills, oldest first.
+    pub recent_fills: Vec<FillView>,
 }
 
 /// Everything the stages and the ops side share.
