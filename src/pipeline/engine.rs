@@ -78,6 +78,11 @@ impl Injector {
         n
     }
 
+    /// Events waiting in the feed-to-book queue (for pacing).
+    pub fn backlog(&self) -> usize {
+        self.feed.queue_len()
+    }
+
     /// The periodic work a feed does between frames (pending resyncs).
     pub fn tick(&mut self) {
         use crate::feed::Protocol;

@@ -19,6 +19,7 @@
 //! see [`Fault`].
 
 mod binance;
+pub mod frames;
 mod market;
 mod replay;
 mod server;

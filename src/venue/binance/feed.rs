@@ -165,6 +165,11 @@ impl BinanceFeed {
         }
     }
 
+    /// Events waiting in the feed-to-book queue.
+    pub fn queue_len(&self) -> usize {
+        self.tx.len()
+    }
+
     fn state_of(&self, inst: InstrumentId) -> Option<usize> {
         self.by_inst.get(inst.idx()).copied().flatten()
     }
