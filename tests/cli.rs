@@ -39,8 +39,11 @@ fn check_config_rejects_bad_configs_with_status_2_and_the_key_path() {
             "risk.daily_trade_cap",
         ),
         (
-            demo.replace("wait = \"park\"", "wait = \"nap\""),
-            "pipeline.feed.wait",
+            demo.replace(
+                "[pipeline.score]\nwait = \"park\"",
+                "[pipeline.score]\nwait = \"nap\"",
+            ),
+            "pipeline.score.wait",
         ),
         ("this is = = not toml".to_string(), "invalid TOML"),
     ];

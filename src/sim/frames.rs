@@ -26,6 +26,9 @@ struct GenSym {
     agg_id: u64,
 }
 
+/// A generated book: (last update id, bids best first, asks best first).
+pub type GenBook = (u64, Vec<(i64, i64)>, Vec<(i64, i64)>);
+
 /// Deterministic Binance frame generator (same seed, same frames).
 pub struct FrameGen {
     syms: Vec<GenSym>,
@@ -257,7 +260,7 @@ impl FrameGen {
     }
 
     /// The ground-truth book: (last update id, bids best first, asks best first).
-    pub fn book(&self, symbol: &str) -> Option<(u64, Vec<(i64, i64)>, Vec<(i64, i64)>)> {
+    pub fn book(&self, symbol: &str) -> Option<GenBook> {
         let s = self.syms.iter().find(|s| s.symbol == symbol)?;
         Some((
             s.last_u,
