@@ -125,6 +125,10 @@ pub struct Shared {
     pub risk: Mutex<serde_json::Value>,
     pub book_queries: crossbeam_channel::Sender<BookQuery>,
     pub book_query_rx: crossbeam_channel::Receiver<BookQuery>,
+    /// Auxiliary services' heartbeats (read by the risk governor).
+    pub heartbeats: Arc<crate::risk::heartbeat::Heartbeats>,
+    /// Admin commands to the risk stage, the admin token, breaker history.
+    pub risk_ctl: crate::risk::control::RiskControl,
 }
 
 impl Shared {
@@ -152,6 +156,8 @@ impl Shared {
             risk: Mutex::new(serde_json::Value::Null),
             book_queries: tx,
             book_query_rx: rx,
+            heartbeats: Arc::new(crate::risk::heartbeat::Heartbeats::new()),
+            risk_ctl: crate::risk::control::RiskControl::new(),
         }
     }
 
