@@ -5,7 +5,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mimalloc::MiMalloc;
 use quantum_trader::config::{Config, ConfigError};
-use quantum_trader::pipeline::engine::{Engine, EngineOptions, instruments_from_config, start_sim};
+use quantum_trader::pipeline::engine::{
+    Engine, EngineOptions, instruments_from_config, start_sim_for,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -148,7 +150,7 @@ fn sim(config: Option<PathBuf>) -> Result<ExitCode> {
     init_logging(&cfg);
     cfg.sim.enabled = true;
     let table = instruments_from_config(&cfg)?;
-    let s = start_sim(&cfg.sim, &table).context("simulator")?;
+    let s = start_sim_for(&cfg, &table).context("simulator")?;
     println!(
         "simulator listening: ws {}  rest {}",
         s.ws_url(),
