@@ -7,6 +7,7 @@
 pub mod book;
 pub mod config;
 pub mod core;
+pub mod doctor;
 pub mod exec;
 pub mod feed;
 pub mod journal;

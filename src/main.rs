@@ -1,5 +1,6 @@
 //! quantum-trader command line: `run` the engine (the embedded demo config by
-//! default), `check-config` a file, or run the venue simulator alone (`sim`).
+//! default), `check-config` a file, run the venue simulator alone (`sim`),
+//! probe a running engine (`healthcheck`) or check a setup (`doctor`).
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -40,6 +41,18 @@ enum Cmd {
     Journal {
         #[command(subcommand)]
         cmd: quantum_trader::journal::cli::JournalCmd,
+    },
+    /// Exit 0 if a running engine's /ready answers 200, else 1 (no curl/wget needed).
+    Healthcheck {
+        /// The readiness URL.
+        #[arg(long, default_value = quantum_trader::ops::healthcheck::DEFAULT_URL)]
+        url: String,
+    },
+    /// Check whether trading could start right now; exit 0 only if it could.
+    Doctor {
+        /// Config file (TOML). Without it the embedded demo config is checked.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
     /// Run the venue simulator alone (for pointing other tools at it).
     Sim {
@@ -165,6 +178,29 @@ fn sim(config: Option<PathBuf>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn healthcheck(url: &str) -> ExitCode {
+    match quantum_trader::ops::healthcheck::check(url) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(line) => {
+            println!("{line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn doctor(config: Option<PathBuf>) -> ExitCode {
+    let rep = quantum_trader::doctor::run(config.as_deref());
+    print!("{}", rep.render());
+    if rep.can_trade() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
@@ -172,6 +208,8 @@ fn main() -> ExitCode {
         Cmd::CheckConfig { file } => Ok(check_config(file)),
         Cmd::Sim { config } => sim(config),
         Cmd::Journal { cmd } => quantum_trader::journal::cli::run(cmd),
+        Cmd::Healthcheck { url } => Ok(healthcheck(&url)),
+        Cmd::Doctor { config } => Ok(doctor(config)),
     };
     match r {
         Ok(c) => c,
