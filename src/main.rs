@@ -40,6 +40,8 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Latency and throughput of the whole pipeline on recorded or generated frames.
+    Bench(quantum_trader::bench::BenchArgs),
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
@@ -163,6 +165,7 @@ fn main() -> ExitCode {
         Cmd::Run { config } => run(config),
         Cmd::CheckConfig { file } => Ok(check_config(file)),
         Cmd::Sim { config } => sim(config),
+        Cmd::Bench(args) => quantum_trader::bench::run(args).map(|_| ExitCode::SUCCESS),
     };
     match r {
         Ok(c) => c,
