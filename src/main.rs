@@ -60,6 +60,8 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Latency and throughput of the whole pipeline on recorded or generated frames.
+    Bench(quantum_trader::bench::BenchArgs),
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
@@ -210,6 +212,7 @@ fn main() -> ExitCode {
         Cmd::Journal { cmd } => quantum_trader::journal::cli::run(cmd),
         Cmd::Healthcheck { url } => Ok(healthcheck(&url)),
         Cmd::Doctor { config } => Ok(doctor(config)),
+        Cmd::Bench(args) => quantum_trader::bench::run(args).map(|_| ExitCode::SUCCESS),
     };
     match r {
         Ok(c) => c,
