@@ -1,11 +1,14 @@
 //! quantum-trader command line: `run` the engine (the embedded demo config by
-//! default), `check-config` a file, or run the venue simulator alone (`sim`).
+//! default), `check-config` a file, run the venue simulator alone (`sim`),
+//! probe a running engine (`healthcheck`) or check a setup (`doctor`).
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mimalloc::MiMalloc;
 use quantum_trader::config::{Config, ConfigError};
-use quantum_trader::pipeline::engine::{Engine, EngineOptions, instruments_from_config, start_sim};
+use quantum_trader::pipeline::engine::{
+    Engine, EngineOptions, instruments_from_config, start_sim_for,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -39,12 +42,26 @@ enum Cmd {
         #[command(subcommand)]
         cmd: quantum_trader::journal::cli::JournalCmd,
     },
+    /// Exit 0 if a running engine's /ready answers 200, else 1 (no curl/wget needed).
+    Healthcheck {
+        /// The readiness URL.
+        #[arg(long, default_value = quantum_trader::ops::healthcheck::DEFAULT_URL)]
+        url: String,
+    },
+    /// Check whether trading could start right now; exit 0 only if it could.
+    Doctor {
+        /// Config file (TOML). Without it the embedded demo config is checked.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Run the venue simulator alone (for pointing other tools at it).
     Sim {
         /// Config whose [sim] section and instruments to use (default: demo).
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Latency and throughput of the whole pipeline on recorded or generated frames.
+    Bench(quantum_trader::bench::BenchArgs),
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
@@ -148,7 +165,7 @@ fn sim(config: Option<PathBuf>) -> Result<ExitCode> {
     init_logging(&cfg);
     cfg.sim.enabled = true;
     let table = instruments_from_config(&cfg)?;
-    let s = start_sim(&cfg.sim, &table).context("simulator")?;
+    let s = start_sim_for(&cfg, &table).context("simulator")?;
     println!(
         "simulator listening: ws {}  rest {}",
         s.ws_url(),
@@ -163,6 +180,29 @@ fn sim(config: Option<PathBuf>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn healthcheck(url: &str) -> ExitCode {
+    match quantum_trader::ops::healthcheck::check(url) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(line) => {
+            println!("{line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn doctor(config: Option<PathBuf>) -> ExitCode {
+    let rep = quantum_trader::doctor::run(config.as_deref());
+    print!("{}", rep.render());
+    if rep.can_trade() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
@@ -170,6 +210,9 @@ fn main() -> ExitCode {
         Cmd::CheckConfig { file } => Ok(check_config(file)),
         Cmd::Sim { config } => sim(config),
         Cmd::Journal { cmd } => quantum_trader::journal::cli::run(cmd),
+        Cmd::Healthcheck { url } => Ok(healthcheck(&url)),
+        Cmd::Doctor { config } => Ok(doctor(config)),
+        Cmd::Bench(args) => quantum_trader::bench::run(args).map(|_| ExitCode::SUCCESS),
     };
     match r {
         Ok(c) => c,

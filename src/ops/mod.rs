@@ -1,6 +1,7 @@
 //! Operations surface: Prometheus metrics, the HTTP server (metrics, health,
 //! readiness, admin API), the terminal status line and the watchdog.
 //!
+//! - [`healthcheck`]: the `healthcheck` command (exit status from `/ready`).
 //! - [`metrics`]: every Prometheus series, registered once.
 //! - [`ready`]: readiness that means *working* (feeds connected, books in sync
 //!   and fresh, no stage stalled, pipeline moving, not shutting down).
@@ -10,6 +11,7 @@
 //! - [`systemd`]: sd_notify READY/WATCHDOG/STATUS driven by readiness.
 //! - [`test_hooks`]: test-only stall injection (`[ops] test_hooks`).
 
+pub mod healthcheck;
 pub mod metrics;
 pub mod ready;
 pub mod server;

@@ -3,6 +3,7 @@
 
 pub mod feed;
 pub mod parse;
+pub mod probe;
 pub mod sync;
 
 pub use feed::{BinanceFeed, BinanceFeedConfig, Streams, stream_url};
