@@ -471,6 +471,7 @@ pub(crate) mod tests {
                 asks,
                 xv_best_bid: 0,
                 xv_best_ask: 0,
+                xv_lead_lag_bps: 0.0,
             },
         }
     }
