@@ -53,6 +53,13 @@ impl HotPath {
         cfg.risk.max_order_notional = 1e9;
         cfg.risk.skip_flat_sell = false;
         cfg.risk.max_book_age_ms = 3_600_000;
+        // Every other limit stays on, but far from binding: the replay must
+        // run the whole path (orders, fills) for as long as it lasts.
+        cfg.risk.max_orders_per_min = 1_000_000;
+        cfg.risk.max_position_notional = 1e12;
+        cfg.risk.max_gross_exposure = 1e12;
+        cfg.risk.max_daily_loss = 1e12;
+        cfg.risk.max_drawdown = 1e12;
         let table = Arc::new(instruments_from_config(&cfg).expect("demo instruments are valid"));
         let metrics = Arc::new(Metrics::new());
         let shared = Arc::new(Shared::new(

@@ -221,17 +221,15 @@ impl PaperExec {
             if self.recent_fills.len() >= crate::pipeline::shared::RECENT_FILLS {
                 self.recent_fills.pop_front();
             }
-            self.recent_fills
-                .push_back(crate::pipeline::shared::FillView {
-                    client_order_id: f.client_order_id,
-                    venue: inst.venue.as_str().to_string(),
-                    symbol: inst.symbol.clone(),
-                    side: f.side.as_str().to_string(),
-                    px: crate::core::format_decimal(f.px, inst.price_scale),
-                    qty: crate::core::format_decimal(f.qty, inst.qty_scale),
-                    fee: f.fee,
-                    position_after: crate::core::format_decimal(position_after, inst.qty_scale),
-                });
+            self.recent_fills.push_back(RecentFill {
+                client_order_id: f.client_order_id,
+                inst: f.inst,
+                side: f.side,
+                px: f.px,
+                qty: f.qty,
+                fee: f.fee,
+                position_after,
+            });
         }
         self.orders = seed.orders;
         self.rejects = seed.rejects;

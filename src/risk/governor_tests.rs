@@ -73,6 +73,7 @@ fn book_decision(action: Action, qty: i64, recv_ns: u64, bid: i64, ask: i64) -> 
             asks,
             xv_best_bid: 0,
             xv_best_ask: 0,
+            xv_lead_lag_bps: 0.0,
         },
     }
 }

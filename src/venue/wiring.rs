@@ -109,8 +109,8 @@ pub fn spawn_feeds(
             vc.book_depth
         };
         // OKX allows 3 new connections per second; we open at most 2 per
-        // second, 400 ms apart, so jitter cannot push us over.
-        let gate = ConnectGate::with_spacing(2, Duration::from_secs(1), Duration::from_millis(400));
+        // second, 500 ms apart, so jitter cannot push us over.
+        let gate = ConnectGate::with_spacing(2, Duration::from_secs(1), Duration::from_millis(500));
         let ct_vals: HashMap<String, String> = cfg
             .instruments
             .iter()
