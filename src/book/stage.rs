@@ -42,7 +42,10 @@ pub struct BookStage {
 impl BookStage {
     pub fn new(shared: Arc<Shared>, max_levels: usize) -> BookStage {
         let table = &shared.instruments;
-        let books = table.iter().map(|_| L2Book::new(max_levels)).collect();
+        let books = table
+            .iter()
+            .map(|i| L2Book::with_tick(max_levels, i.tick))
+            .collect();
         let peers = table
             .iter()
             .map(|i| {
