@@ -46,7 +46,10 @@ pub struct BookStage {
 impl BookStage {
     pub fn new(shared: Arc<Shared>, max_levels: usize) -> BookStage {
         let table = &shared.instruments;
-        let books = table.iter().map(|_| L2Book::new(max_levels)).collect();
+        let books = table
+            .iter()
+            .map(|i| L2Book::with_tick(max_levels, i.tick))
+            .collect();
         let cons = Consolidated::new(table);
         let scales = table.iter().map(|i| i.price_scale).collect();
         let m = &shared.metrics;
