@@ -239,6 +239,23 @@ fn bench_config(
     c.risk.max_order_notional = 1e9;
     c.risk.skip_flat_sell = false;
     c.risk.max_book_age_ms = 3_600_000;
+    // The governor's other limits stay on, far from binding (as in the hot
+    // path bench): the run measures orders, not SKIPs.
+    c.risk.max_orders_per_min = 1_000_000;
+    c.risk.max_open_orders = 1024;
+    c.risk.max_position_notional = 1e12;
+    c.risk.max_gross_exposure = 1e12;
+    c.risk.max_daily_loss = 1e12;
+    c.risk.max_drawdown = 1e12;
+    // Its own journal per run: never state restored from an earlier run.
+    c.journal.dir = std::env::temp_dir()
+        .join(format!(
+            "qt-bench-journal-{}-{}",
+            std::process::id(),
+            crate::core::clock::unix_ms()
+        ))
+        .to_string_lossy()
+        .into_owned();
     if args.mode == "loopback" {
         c.sim.enabled = true;
         c.sim.rate_per_symbol = args.rate.min(u32::MAX as u64) as u32;
