@@ -52,8 +52,9 @@ for g in sorted({g for g, _ in c if g.startswith("parse/")}):
     gbs = (ours["bytes"] / ours["ns"]) if ours.get("bytes") and ours.get("ns") else None
     row["ours_gb_s"] = round(gbs, 3) if gbs else None
     summary["parse"].append(row)
-    f = lambda v: "" if v is None else (f"{v:.0f}" if isinstance(v, float) else str(v))
-    md.append(f"| {row['message']} | {f(row['bytes'])} | {f(row['ours_ns'])} | {f(row['ours_gb_s'])} | {f(row['parse_apply_ns'])} | {f(row['serde_json_ns'])} | {f(row['serde_json_borrowed_ns'])} | {f(row['ratio_parse'])} | {f(row['ratio_parse_apply'])} |")
+    def f(v, digits=0):
+        return "" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
+    md.append(f"| {row['message']} | {f(row['bytes'])} | {f(row['ours_ns'])} | {f(row['ours_gb_s'], 3)} | {f(row['parse_apply_ns'])} | {f(row['serde_json_ns'])} | {f(row['serde_json_borrowed_ns'])} | {f(row['ratio_parse'], 2)} | {f(row['ratio_parse_apply'], 2)} |")
 
 md += ["", "## Book apply (ns, median; ratio = BTreeMap / ours)", "",
        "| workload | ours ns | BTreeMap ns | ratio |", "|---|---|---|---|"]

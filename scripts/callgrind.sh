@@ -28,15 +28,17 @@ ann, out, js = sys.argv[1:4]
 frames = int(re.search(r"single: (\d+) frames", open(out).read()).group(1))
 # name shown, substring of the demangled symbol
 stages = [
-    ("total (measured_replay)", "measured_replay"),
+    ("total (measured_replay)", "hotpath::measured_replay"),
     ("feed: parse+sync+chunk (BinanceFeed::on_frame)", "BinanceFeed as quantum_trader::feed::session::Protocol>::on_frame"),
-    ("  parse (Parser::parse)", "Parser>::parse"),
-    ("  sync+chunk (on_parsed_depth)", "BinanceFeed>::on_parsed_depth"),
-    ("book (BookStage::apply)", "BookStage>::apply"),
-    ("score (Scorer::on_input)", "Scorer>::on_input"),
-    ("risk (Governor::check)", "Governor>::check"),
-    ("exec (PaperExec::execute)", "PaperExec>::execute"),
-    ("latency (LatencyRecorder::record)", "LatencyRecorder>::record"),
+    ("  parse (Parser::parse)", "binance::parse::Parser::parse"),
+    ("    simd-json tape (fill_tape)", "simd_json::Deserializer::fill_tape"),
+    ("    levels to fixed-point (parse::levels)", "binance::parse::levels"),
+    ("  sync+chunk (on_parsed_depth)", "BinanceFeed::on_parsed_depth"),
+    ("book (BookStage::apply)", "BookStage::apply"),
+    ("score (Scorer::on_input)", "Scorer::on_input"),
+    ("risk (Governor::check)", "Governor::check"),
+    ("exec (PaperExec::execute)", "PaperExec::execute"),
+    ("latency (LatencyRecorder::record)", "LatencyRecorder::record"),
 ]
 rows = []
 for line in open(ann, errors="replace"):
