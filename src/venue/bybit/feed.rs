@@ -405,6 +405,17 @@ impl Protocol for BybitFeed {
 
     fn on_rest(&mut self, _reply: RestReply) {}
 
+    fn drain_outgoing(&mut self, out: &mut Vec<String>) {
+        if self.live
+            && self
+                .states
+                .iter()
+                .any(|s| s.link.resub_pending && !s.link.owe_oos)
+        {
+            self.resubscribe_pending(out);
+        }
+    }
+
     fn on_tick(&mut self, out: &mut Vec<String>) {
         let now = Instant::now();
         let now_ns = crate::core::now_ns();

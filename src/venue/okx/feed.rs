@@ -217,6 +217,9 @@ impl OkxFeed {
     }
 
     fn resubscribe_pending(&mut self, out: &mut Vec<String>) {
+        if self.reconnect.is_some() {
+            return;
+        }
         let pending: Vec<usize> = (0..self.states.len())
             .filter(|&i| self.states[i].link.resub_pending && !self.states[i].link.owe_oos)
             .collect();
@@ -368,6 +371,17 @@ impl Protocol for OkxFeed {
     }
 
     fn on_rest(&mut self, _reply: RestReply) {}
+
+    fn drain_outgoing(&mut self, out: &mut Vec<String>) {
+        if self.live
+            && self
+                .states
+                .iter()
+                .any(|s| s.link.resub_pending && !s.link.owe_oos)
+        {
+            self.resubscribe_pending(out);
+        }
+    }
 
     fn on_tick(&mut self, out: &mut Vec<String>) {
         let now = Instant::now();
