@@ -301,3 +301,38 @@ fn okx_single_messages_and_contract_conversion() {
         .unwrap();
     assert_eq!(m, okx::parse::Msg::Event(okx::parse::Event::Subscribe));
 }
+
+#[test]
+fn instruments_endpoints_parse_real_bodies() {
+    use quantum_trader::venue::instruments::{parse_bybit, parse_okx};
+    let Some(by) = samples("bybit") else { return };
+    let (list, cursor) =
+        parse_bybit(&read(&by, "instruments-info_linear_BTCUSDT_DOCS.json")).unwrap();
+    assert_eq!(cursor, "");
+    let b = list.iter().find(|i| i.symbol == "BTCUSDT").unwrap();
+    assert_eq!(
+        (b.tick_size.as_str(), b.lot_size.as_str(), b.min_notional),
+        ("0.10", "0.001", 5.0)
+    );
+    assert!(b.contract_value.is_empty());
+    let Some(ok) = samples("okx") else { return };
+    let list = parse_okx(&read(
+        &ok,
+        "public_instruments_SWAP_excerpt_2022-05-13.json",
+    ))
+    .unwrap();
+    let o = list.iter().find(|i| i.symbol == "BTC-USDT-SWAP").unwrap();
+    // lotSz 1 contract x ctVal 0.01 BTC = 0.01 BTC base lot.
+    assert_eq!(
+        (
+            o.tick_size.as_str(),
+            o.lot_size.as_str(),
+            o.contract_value.as_str()
+        ),
+        ("0.1", "0.01", "0.01")
+    );
+    let inv = list.iter().find(|i| i.symbol == "BTC-USD-SWAP").unwrap();
+    assert_eq!(inv.contract_value, "100");
+    assert!(parse_okx(br#"{"code":"51000","msg":"Parameter instType error","data":[]}"#).is_err());
+    assert!(parse_bybit(br#"{"retCode":10001,"retMsg":"params error"}"#).is_err());
+}

@@ -379,3 +379,86 @@ fn cold_start_with_200_symbols_respects_venue_limits() {
     assert_eq!(sim.stats().subscribe_messages, 0);
     e.stop();
 }
+
+#[test]
+fn instruments_load_from_the_venues_rest_endpoints() {
+    use quantum_trader::sim::venues::VenueSimSymbol;
+    use quantum_trader::sim::{SimHandle, SimSpec};
+    // The simulated venues list other facts than the config says.
+    let spec = SimSpec {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        seed: 1,
+        rate_per_symbol: 10,
+        levels: 10,
+        ping_interval: Duration::from_secs(60),
+        symbols: vec![],
+        replay_file: None,
+    };
+    let v = |venue, symbol: &str, tick: &str, lot: &str, ct: Option<&str>| VenueSimSymbol {
+        venue,
+        symbol: symbol.into(),
+        tick_size: tick.into(),
+        lot_size: lot.into(),
+        contract_value: ct.map(str::to_string),
+        start_price: 100.0,
+        follows: None,
+        min_notional: 7.0,
+    };
+    let sim = SimHandle::start_with_venues(
+        spec,
+        &[
+            v(Venue::Bybit, "BTCUSDT", "0.50", "0.010", None),
+            v(Venue::Bybit, "ETHUSDT", "0.05", "0.01", None),
+            v(Venue::Okx, "BTC-USDT-SWAP", "0.5", "0.001", Some("0.001")),
+            v(Venue::Okx, "ETH-USDT-SWAP", "0.05", "0.01", Some("0.1")),
+        ],
+    )
+    .unwrap();
+    let mut cfg = test_config_all(|c| {
+        c.sim.enabled = false;
+        for (vc, url) in [
+            (c.venues.bybit.as_mut().unwrap(), "/v5/public/linear"),
+            (c.venues.okx.as_mut().unwrap(), "/ws/v5/public"),
+        ] {
+            vc.ws_url = format!("{}{url}", sim.ws_url());
+            vc.rest_url = sim.rest_url();
+            vc.instruments_from_rest = true;
+        }
+        let b = c.venues.binance.as_mut().unwrap();
+        b.ws_url = sim.ws_url();
+        b.rest_url = sim.rest_url();
+    });
+    quantum_trader::venue::instruments::load_into(&mut cfg).unwrap();
+    let get = |venue: &str, s: &str| {
+        cfg.instruments
+            .iter()
+            .find(|i| i.venue == venue && i.symbol == s)
+            .unwrap()
+            .clone()
+    };
+    let b = get("bybit", "BTCUSDT");
+    assert_eq!(
+        (b.tick_size.as_str(), b.lot_size.as_str(), b.min_notional),
+        ("0.50", "0.010", 7.0)
+    );
+    let o = get("okx", "BTC-USDT-SWAP");
+    assert_eq!(
+        (
+            o.tick_size.as_str(),
+            o.lot_size.as_str(),
+            o.contract_value.as_str()
+        ),
+        ("0.5", "0.001", "0.001")
+    );
+    let o = get("okx", "ETH-USDT-SWAP");
+    assert_eq!(
+        (o.lot_size.as_str(), o.contract_value.as_str()),
+        ("0.01", "0.1")
+    );
+    // A configured instrument the venue does not list is an error.
+    assert_eq!(cfg.instruments[2].symbol, "BTCUSDT");
+    cfg.instruments[2].symbol = "NOPEUSDT".into();
+    cfg.venues.bybit.as_mut().unwrap().symbols[0] = "NOPEUSDT".into();
+    let e = quantum_trader::venue::instruments::load_into(&mut cfg).unwrap_err();
+    assert!(e.to_string().contains("does not list"), "{e}");
+}

@@ -115,6 +115,9 @@ pub trait Protocol: Send {
     fn wants_reconnect(&mut self) -> Option<&'static str> {
         None
     }
+    /// Called after each frame: messages to send right away (a resubscribe
+    /// after a gap), rather than at the next tick.
+    fn drain_outgoing(&mut self, _out: &mut Vec<String>) {}
     /// Called before each connection attempt: how long to wait first (the
     /// venue's new-connection pacing); zero to connect now.
     fn connect_delay(&mut self) -> Duration {
@@ -258,6 +261,16 @@ pub async fn run_session(
                                 health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
                                 health.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 proto.on_frame(t.as_bytes(), now);
+                                proto.drain_outgoing(&mut out);
+                                let mut failed = false;
+                                for msg in out.drain(..) {
+                                    if ws.send(Message::text(msg)).await.is_err() {
+                                        failed = true;
+                                    }
+                                }
+                                if failed {
+                                    break "send_failed";
+                                }
                             }
                             Some(Ok(Message::Binary(b))) => {
                                 last_rx = Instant::now();

@@ -211,6 +211,13 @@ impl Engine {
             }
             crate::venue::wiring::fill_sim_urls(&mut cfg, &s.ws_url(), &s.rest_url());
         }
+        // Venues with `instruments_from_rest` replace the configured facts.
+        let table = if crate::venue::instruments::wanted(&cfg) {
+            crate::venue::instruments::load_into(&mut cfg)?;
+            instruments_from_config(&cfg)?
+        } else {
+            table
+        };
         let table = Arc::new(table);
         let metrics = Arc::new(Metrics::new());
         let shared = Arc::new(Shared::new(

@@ -5,6 +5,7 @@
 pub mod binance;
 pub mod bybit;
 pub mod chunks;
+pub mod instruments;
 pub mod metrics;
 pub mod okx;
 pub mod pacing;

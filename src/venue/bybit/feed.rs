@@ -124,6 +124,9 @@ pub struct BybitFeed {
     unknown_symbol: IntCounter,
     rejections: IntCounter,
     other: IntCounter,
+    /// `qt_feed_messages_total{kind}` (the status line's per-venue rates).
+    depth_msgs: IntCounter,
+    trade_msgs: IntCounter,
 }
 
 impl BybitFeed {
@@ -173,6 +176,8 @@ impl BybitFeed {
             unknown_symbol: m.feed_unknown_symbol.with_label_values(&[v]),
             rejections: m.venues.subscribe_rejections.with_label_values(&[v]),
             other: m.feed_messages.with_label_values(&[v, "other"]),
+            depth_msgs: m.feed_messages.with_label_values(&[v, "depth"]),
+            trade_msgs: m.feed_messages.with_label_values(&[v, "trade"]),
             parser: Parser::new(),
             cfg,
             shared,
@@ -195,6 +200,7 @@ impl BybitFeed {
     }
 
     fn on_book(&mut self, recv_ns: u64) {
+        self.depth_msgs.inc();
         let inst = self.parser.book.inst;
         let Some(i) = self.by_inst.get(inst.idx()).copied().flatten() else {
             return;
@@ -376,6 +382,7 @@ impl Protocol for BybitFeed {
         match self.parser.parse(frame, &self.syms) {
             Ok(Msg::Book) => self.on_book(recv_ns),
             Ok(Msg::Trades) => {
+                self.trade_msgs.inc();
                 for k in 0..self.parser.trades.len() {
                     let (inst, ms, t) = self.parser.trades[k];
                     if let Some(i) = self.by_inst.get(inst.idx()).copied().flatten() {
@@ -404,6 +411,17 @@ impl Protocol for BybitFeed {
     }
 
     fn on_rest(&mut self, _reply: RestReply) {}
+
+    fn drain_outgoing(&mut self, out: &mut Vec<String>) {
+        if self.live
+            && self
+                .states
+                .iter()
+                .any(|s| s.link.resub_pending && !s.link.owe_oos)
+        {
+            self.resubscribe_pending(out);
+        }
+    }
 
     fn on_tick(&mut self, out: &mut Vec<String>) {
         let now = Instant::now();

@@ -96,6 +96,9 @@ pub struct OkxFeed {
     unknown_symbol: IntCounter,
     rejections: IntCounter,
     other: IntCounter,
+    /// `qt_feed_messages_total{kind}` (the status line's per-venue rates).
+    depth_msgs: IntCounter,
+    trade_msgs: IntCounter,
 }
 
 impl OkxFeed {
@@ -142,6 +145,8 @@ impl OkxFeed {
             unknown_symbol: m.feed_unknown_symbol.with_label_values(&[v]),
             rejections: m.venues.subscribe_rejections.with_label_values(&[v]),
             other: m.feed_messages.with_label_values(&[v, "other"]),
+            depth_msgs: m.feed_messages.with_label_values(&[v, "depth"]),
+            trade_msgs: m.feed_messages.with_label_values(&[v, "trade"]),
             parser: Parser::new(),
             cfg,
             shared,
@@ -158,6 +163,7 @@ impl OkxFeed {
     }
 
     fn on_book(&mut self, recv_ns: u64) {
+        self.depth_msgs.inc();
         let inst = self.parser.book.inst;
         let Some(i) = self.by_inst.get(inst.idx()).copied().flatten() else {
             return;
@@ -217,6 +223,9 @@ impl OkxFeed {
     }
 
     fn resubscribe_pending(&mut self, out: &mut Vec<String>) {
+        if self.reconnect.is_some() {
+            return;
+        }
         let pending: Vec<usize> = (0..self.states.len())
             .filter(|&i| self.states[i].link.resub_pending && !self.states[i].link.owe_oos)
             .collect();
@@ -323,6 +332,7 @@ impl Protocol for OkxFeed {
                 }
             }
             Ok(Msg::Trades) => {
+                self.trade_msgs.inc();
                 for k in 0..self.parser.trades.len() {
                     let (inst, ms, t) = self.parser.trades[k];
                     if let Some(i) = self.by_inst.get(inst.idx()).copied().flatten() {
@@ -368,6 +378,17 @@ impl Protocol for OkxFeed {
     }
 
     fn on_rest(&mut self, _reply: RestReply) {}
+
+    fn drain_outgoing(&mut self, out: &mut Vec<String>) {
+        if self.live
+            && self
+                .states
+                .iter()
+                .any(|s| s.link.resub_pending && !s.link.owe_oos)
+        {
+            self.resubscribe_pending(out);
+        }
+    }
 
     fn on_tick(&mut self, out: &mut Vec<String>) {
         let now = Instant::now();

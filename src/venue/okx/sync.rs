@@ -89,11 +89,15 @@ impl InstSync {
                 return Step::KeepAlive;
             }
         }
-        for l in &msg.bids {
-            self.book.apply(true, l);
-        }
-        for l in &msg.asks {
-            self.book.apply(false, l);
+        if msg.snapshot {
+            self.book.load(&msg.bids, &msg.asks);
+        } else {
+            for l in &msg.bids {
+                self.book.apply(true, l);
+            }
+            for l in &msg.asks {
+                self.book.apply(false, l);
+            }
         }
         if msg.checksum != 0 {
             self.checksum_checks += 1;
