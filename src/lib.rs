@@ -11,6 +11,7 @@ pub mod exec;
 pub mod feed;
 pub mod ops;
 pub mod pipeline;
+pub mod publish;
 pub mod risk;
 pub mod score;
 pub mod sim;

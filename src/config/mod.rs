@@ -2,6 +2,7 @@
 //! are errors, every error names the key path and the reason, and secrets are
 //! only ever read from environment variables (the config names the variable).
 
+pub mod redis;
 mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -98,6 +99,8 @@ pub struct Config {
     pub risk: RiskConfig,
     #[serde(default)]
     pub exec: ExecConfig,
+    #[serde(default)]
+    pub redis: redis::RedisConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

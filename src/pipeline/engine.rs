@@ -99,6 +99,7 @@ pub struct Engine {
     sim: Option<SimHandle>,
     config: Config,
     injector: Option<Injector>,
+    publisher: Option<crate::publish::PublisherHandle>,
 }
 
 /// Builds the instrument table from the config.
@@ -216,6 +217,7 @@ impl Engine {
                 cfg.mode.as_str(),
             ])
             .set(1);
+        let publisher = start_publisher(&cfg, &shared)?;
         let p = &cfg.pipeline;
         let cap = p.queue_capacity;
         let (md_tx, md_rx) = queue("feed_to_book", cap, p.book.wait, &metrics);
@@ -366,6 +368,7 @@ impl Engine {
             sim,
             config: cfg,
             injector,
+            publisher,
         })
     }
 
@@ -412,6 +415,10 @@ impl Engine {
                 tracing::error!(stage = name, "stage thread panicked");
             }
         }
+        // Stages are done: the publisher flushes their last events.
+        if let Some(p) = self.publisher.take() {
+            p.stop();
+        }
         if let Some(o) = self.ops.take() {
             o.shutdown();
         }
@@ -419,6 +426,30 @@ impl Engine {
             s.shutdown();
         }
     }
+}
+
+/// Starts the Redis publisher when a Redis URL is configured, and hands its
+/// sink to the stages through `shared.publish`.
+fn start_publisher(
+    cfg: &Config,
+    shared: &Arc<Shared>,
+) -> Result<Option<crate::publish::PublisherHandle>> {
+    let url = cfg.redis.effective_url();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let (sink, handle) = crate::publish::start(
+        &cfg.redis,
+        &url,
+        shared.clone(),
+        cfg.ops.stall_timeout_ms,
+        Box::new(crate::publish::NoReplay),
+    )
+    .context("starting the redis publisher")?;
+    if shared.publish.set(sink).is_err() {
+        bail!("the redis publisher was started twice");
+    }
+    Ok(Some(handle))
 }
 
 fn model_version(shared: &Shared) -> &str {

@@ -125,6 +125,8 @@ pub struct Shared {
     pub risk: Mutex<serde_json::Value>,
     pub book_queries: crossbeam_channel::Sender<BookQuery>,
     pub book_query_rx: crossbeam_channel::Receiver<BookQuery>,
+    /// The Redis publisher's sink, set once at start when Redis is configured.
+    pub publish: std::sync::OnceLock<crate::publish::Sink>,
 }
 
 impl Shared {
@@ -152,6 +154,7 @@ impl Shared {
             risk: Mutex::new(serde_json::Value::Null),
             book_queries: tx,
             book_query_rx: rx,
+            publish: std::sync::OnceLock::new(),
         }
     }
 

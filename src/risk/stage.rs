@@ -97,6 +97,7 @@ pub fn run_risk_stage(
             Next::Item(d) => {
                 let v = gov.check(&d, now_ns());
                 let mut closed = false;
+                let mut executed = false;
                 match v {
                     Verdict::Execute => {
                         c_exec.inc();
@@ -106,7 +107,13 @@ pub fn run_risk_stage(
                             o.hop_ns = now_ns();
                             let sent = o;
                             match tx.try_send(o) {
-                                Ok(()) => gov.on_order_sent(&sent),
+                                Ok(()) => {
+                                    gov.on_order_sent(&sent);
+                                    executed = true;
+                                    if let Some(p) = shared.publish.get() {
+                                        p.emit(crate::publish::Body::intent(&sent));
+                                    }
+                                }
                                 // Dropped (counted by the queue); the order
                                 // still counts toward rate and daily cap.
                                 Err(SendError::Full(_)) => {}
@@ -124,6 +131,9 @@ pub fn run_risk_stage(
                             c.inc();
                         }
                     }
+                }
+                if let Some(p) = shared.publish.get() {
+                    p.emit(crate::publish::Body::verdict(&d, v, executed));
                 }
                 let now = now_ns();
                 rec.record(now.saturating_sub(d.hop_ns));
