@@ -109,6 +109,7 @@ fn run(config: Option<PathBuf>) -> Result<ExitCode> {
         println!("{}", status.render(&shared, &ready));
     })?;
     eprintln!("quantum-trader: stopping");
+    quantum_trader::ops::systemd::notify_stopping();
     engine.stop();
     println!("{}", quantum_trader::ops::status::final_summary(&shared));
     Ok(ExitCode::SUCCESS)

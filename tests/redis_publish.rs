@@ -482,5 +482,19 @@ fn engine_heartbeat_stops_while_the_pipeline_is_stalled() {
         wait_until(Duration::from_secs(10), || beat(&mut c).is_some()),
         "heartbeat returns when the pipeline moves again"
     );
+    // A stage stuck with input waiting (the test-only stall hook freezes the
+    // risk thread for real) while market data keeps flowing: no heartbeat.
+    let risk = shared.stage("risk").unwrap();
+    risk.hold.store(true, std::sync::atomic::Ordering::Release);
+    assert!(
+        wait_until(Duration::from_secs(5), || beat(&mut c).is_none()),
+        "heartbeat must expire while the risk stage is stuck"
+    );
+    assert!(total(&shared, "qt_book_updates_total") > 0);
+    risk.hold.store(false, std::sync::atomic::Ordering::Release);
+    assert!(
+        wait_until(Duration::from_secs(10), || beat(&mut c).is_some()),
+        "heartbeat returns when the stage moves again"
+    );
     engine.stop();
 }

@@ -114,6 +114,9 @@ pub struct OpsConfig {
     pub ready_max_book_age_ms: u64,
     /// A stage with input waiting but no progress for this long is stalled.
     pub stall_timeout_ms: u64,
+    /// TEST-ONLY: serves `POST /api/test/stall/{stage}` and
+    /// `/api/test/resume/{stage}` (freeze a stage). Never enable in production.
+    pub test_hooks: bool,
 }
 
 impl Default for OpsConfig {
@@ -123,6 +126,7 @@ impl Default for OpsConfig {
             status_interval_secs: 5,
             ready_max_book_age_ms: 5_000,
             stall_timeout_ms: 2_000,
+            test_hooks: false,
         }
     }
 }

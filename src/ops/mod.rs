@@ -7,11 +7,15 @@
 //! - [`server`]: the axum server on its own thread, hosting the watchdog that
 //!   re-evaluates readiness every 250 ms and samples health gauges.
 //! - [`status`]: the periodic one-line status and the exit summary.
+//! - [`systemd`]: sd_notify READY/WATCHDOG/STATUS driven by readiness.
+//! - [`test_hooks`]: test-only stall injection (`[ops] test_hooks`).
 
 pub mod metrics;
 pub mod ready;
 pub mod server;
 pub mod status;
+pub mod systemd;
+pub mod test_hooks;
 
 pub use metrics::{Metrics, resident_memory_bytes};
 pub use ready::{Readiness, ReadyReport};

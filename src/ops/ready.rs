@@ -144,18 +144,18 @@ impl Readiness {
         let mut stages = Map::new();
         for (i, name) in STAGES.iter().enumerate() {
             let st = &shared.stages[i];
-            let backlog = st.backlog.load(Ordering::Relaxed);
+            // Input waiting: the stage's own sample, or its input queues'
+            // real length (seen even while the stage is stuck mid-event).
+            let backlog = st
+                .backlog
+                .load(Ordering::Relaxed)
+                .max(shared.input_waiting(i));
             let delta = processed[i].wrapping_sub(prev_processed[i]);
-            let upstream_delta = if i == 0 {
-                0
-            } else {
-                processed[i - 1].wrapping_sub(prev_processed[i - 1])
-            };
             let t = &mut tracks[i];
             if delta > 0 {
                 t.last_move_ns = now_ns;
                 t.waiting_since_ns = None;
-            } else if backlog > 0 || upstream_delta > delta {
+            } else if backlog > 0 {
                 // Input is waiting; it stays "waiting" until the stage moves.
                 t.waiting_since_ns.get_or_insert(now_ns);
             }
@@ -423,14 +423,23 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn stage_stalled_by_upstream_progress() {
+    fn stage_stalled_by_its_input_queue() {
         let s = test_shared();
+        let (tx, rx) = crate::pipeline::channel::queue::<u32>(
+            "book_to_score",
+            8,
+            crate::config::WaitKind::Park,
+            &s.metrics,
+        );
+        s.add_input_probe("score", rx.depth_probe());
         let mut r = Readiness::new();
         let mut now = 10_000 * MS;
         make_healthy(&s, now);
         r.evaluate(&s, &cfg(), now);
 
-        // Book keeps moving, score never does (and reports no backlog).
+        // Book keeps moving and queues items; score never takes them and its
+        // own backlog sample says 0 (a stage stuck mid-event cannot sample).
+        tx.try_send(1).unwrap();
         for _ in 0..8 {
             s.stages[0].processed.fetch_add(5, Ordering::Relaxed);
             for b in &s.books {
@@ -443,17 +452,41 @@ pub(crate) mod tests {
                 "too early at {now}: {rep:?}"
             );
         }
-        // Upstream goes quiet; what it handed over is still waiting, and 2 s
-        // have passed since score was first seen with input waiting.
         now += 250 * MS;
         let rep = r.evaluate(&s, &cfg(), now);
-        assert!(
-            rep.reasons.iter().any(|x| x == "stage_stalled:score"),
-            "{rep:?}"
-        );
+        assert_eq!(rep.reasons, vec!["stage_stalled:score"], "{rep:?}");
         assert_eq!(stalled_gauge(&s, "score"), 1);
-        // Downstream stages had no input: not stalled.
-        assert!(!rep.reasons.iter().any(|x| x == "stage_stalled:risk"));
+        assert_eq!(rep.checks["stages"]["score"]["backlog"], json!(1));
+        drop(rx);
+    }
+
+    #[test]
+    fn filtering_upstream_does_not_make_a_stage_wait() {
+        // Risk moves on every decision but hands exec only EXECUTE verdicts:
+        // exec with an empty queue is idle, not stalled, however long.
+        let s = test_shared();
+        let (_tx, rx) = crate::pipeline::channel::queue::<u32>(
+            "risk_to_exec",
+            8,
+            crate::config::WaitKind::Park,
+            &s.metrics,
+        );
+        s.add_input_probe("exec", rx.depth_probe());
+        let mut r = Readiness::new();
+        let mut now = 10_000 * MS;
+        make_healthy(&s, now);
+        r.evaluate(&s, &cfg(), now);
+        for _ in 0..40 {
+            for i in 0..3 {
+                s.stages[i].processed.fetch_add(7, Ordering::Relaxed);
+            }
+            for b in &s.books {
+                b.last_update_ns.store(now, Ordering::Relaxed);
+            }
+            now += 250 * MS;
+            let rep = r.evaluate(&s, &cfg(), now);
+            assert!(rep.ready, "{rep:?}");
+        }
     }
 
     #[test]

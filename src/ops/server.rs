@@ -97,6 +97,7 @@ struct AppState {
     cfg: OpsConfig,
     started: Instant,
     watch: Mutex<Watch>,
+    notifier: Mutex<super::systemd::SdNotifier>,
 }
 
 impl AppState {
@@ -146,6 +147,7 @@ pub fn start(shared: Arc<Shared>, cfg: OpsConfig) -> anyhow::Result<OpsHandle> {
             report: ReadyReport::default(),
             at: None,
         }),
+        notifier: Mutex::new(super::systemd::SdNotifier::from_env()),
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let thread = std::thread::Builder::new()
@@ -204,7 +206,8 @@ async fn watchdog(state: Arc<AppState>, stop: tokio::sync::watch::Receiver<bool>
         tokio::select! {
             _ = &mut stop => return,
             _ = tick.tick() => {
-                state.evaluate();
+                let rep = state.evaluate();
+                state.notifier.lock().on_report(&state.shared, &rep);
                 sample_gauges(&state.shared, now_ns());
             }
         }
@@ -245,6 +248,7 @@ pub fn sample_gauges(shared: &Shared, now_ns: u64) {
 }
 
 fn router(state: Arc<AppState>) -> Router {
+    let hooks = super::test_hooks::router(state.shared.clone(), state.cfg.test_hooks);
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
@@ -256,6 +260,7 @@ fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())
+        .merge(hooks)
         .merge(crate::publish::api::router(state.shared.clone()))
 }
 

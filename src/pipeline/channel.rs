@@ -134,6 +134,19 @@ impl<T> Rx<T> {
     }
 }
 
+/// Reads a queue's current length from another thread (the ops watchdog),
+/// whatever the consumer is doing, so a stage stuck mid-event is still seen
+/// with input waiting.
+pub type DepthProbe = Box<dyn Fn() -> usize + Send + Sync>;
+
+impl<T: Send + 'static> Rx<T> {
+    /// A [`DepthProbe`] for this queue.
+    pub fn depth_probe(&self) -> DepthProbe {
+        let r = self.inner.clone();
+        Box::new(move || r.len())
+    }
+}
+
 /// Creates a bounded queue named `name` (the `queue` label of its metrics).
 pub fn queue<T>(
     name: &str,

@@ -225,6 +225,15 @@ impl Engine {
         let (dec_tx, dec_rx) = queue("score_to_risk", cap, p.risk.wait, &metrics);
         let (ord_tx, ord_rx) = queue("risk_to_exec", cap, p.exec.wait, &metrics);
         let (rep_tx, rep_rx) = queue("exec_to_risk", cap, p.risk.wait, &metrics);
+        for (stage, probe) in [
+            ("book", md_rx.depth_probe()),
+            ("score", sc_rx.depth_probe()),
+            ("risk", dec_rx.depth_probe()),
+            ("risk", rep_rx.depth_probe()),
+            ("exec", ord_rx.depth_probe()),
+        ] {
+            shared.add_input_probe(stage, probe);
+        }
 
         let mut stages = Vec::new();
         {
@@ -405,6 +414,11 @@ impl Engine {
         self.shared
             .running
             .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.shared.input_probes.lock().clear();
+        // A stage frozen by the test-only stall hook must be able to drain.
+        for s in &self.shared.stages {
+            s.hold.store(false, std::sync::atomic::Ordering::Release);
+        }
         let _ = self.stop_tx.send(true);
         for h in self.feeds.drain(..) {
             let _ = h.join();

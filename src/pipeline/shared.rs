@@ -35,6 +35,9 @@ pub struct StageHealth {
     pub last_progress_ns: AtomicU64,
     /// Items waiting in the stage's input queue (sampled by the stage).
     pub backlog: AtomicU64,
+    /// TEST-ONLY stall injection (`[ops] test_hooks`): while set, the stage
+    /// thread blocks inside [`StageHealth::tick`] and processes nothing.
+    pub hold: AtomicBool,
 }
 
 impl StageHealth {
@@ -42,6 +45,18 @@ impl StageHealth {
     pub fn tick(&self, now: u64) {
         self.processed.fetch_add(1, Ordering::Relaxed);
         self.last_progress_ns.store(now, Ordering::Relaxed);
+        if self.hold.load(Ordering::Relaxed) {
+            self.held();
+        }
+    }
+
+    /// Blocks the calling stage thread while [`StageHealth::hold`] is set.
+    #[cold]
+    #[inline(never)]
+    fn held(&self) {
+        while self.hold.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 }
 
@@ -125,6 +140,8 @@ pub struct Shared {
     pub risk: Mutex<serde_json::Value>,
     pub book_queries: crossbeam_channel::Sender<BookQuery>,
     pub book_query_rx: crossbeam_channel::Receiver<BookQuery>,
+    /// Per stage index, probes of the queues feeding it (read by readiness).
+    pub input_probes: Mutex<Vec<(usize, crate::pipeline::channel::DepthProbe)>>,
     /// The Redis publisher's sink, set once at start when Redis is configured.
     pub publish: std::sync::OnceLock<crate::publish::Sink>,
 }
@@ -154,6 +171,7 @@ impl Shared {
             risk: Mutex::new(serde_json::Value::Null),
             book_queries: tx,
             book_query_rx: rx,
+            input_probes: Mutex::new(Vec::new()),
             publish: std::sync::OnceLock::new(),
         }
     }
@@ -167,6 +185,23 @@ impl Shared {
             .iter()
             .position(|s| *s == name)
             .map(|i| &self.stages[i])
+    }
+
+    /// Registers a queue feeding `stage` (see [`Shared::input_waiting`]).
+    pub fn add_input_probe(&self, stage: &str, probe: crate::pipeline::channel::DepthProbe) {
+        if let Some(i) = STAGES.iter().position(|s| *s == stage) {
+            self.input_probes.lock().push((i, probe));
+        }
+    }
+
+    /// Items waiting in the queues feeding stage `i` (0 without probes).
+    pub fn input_waiting(&self, i: usize) -> u64 {
+        self.input_probes
+            .lock()
+            .iter()
+            .filter(|(s, _)| *s == i)
+            .map(|(_, p)| p() as u64)
+            .sum()
     }
 
     pub fn is_running(&self) -> bool {

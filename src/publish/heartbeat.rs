@@ -39,7 +39,7 @@ impl Progress {
                 if i == 0 {
                     self.input_moved_ns = Some(now_ns);
                 }
-            } else if st.backlog.load(Ordering::Relaxed) > 0 {
+            } else if st.backlog.load(Ordering::Relaxed) > 0 || shared.input_waiting(i) > 0 {
                 let since = *self.waiting_since_ns[i].get_or_insert(now_ns);
                 if now_ns.saturating_sub(since) >= self.stall_ns {
                     stuck = true;
