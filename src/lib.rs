@@ -9,6 +9,7 @@ pub mod config;
 pub mod core;
 pub mod exec;
 pub mod feed;
+pub mod journal;
 pub mod ops;
 pub mod pipeline;
 pub mod publish;

@@ -34,6 +34,11 @@ enum Cmd {
     },
     /// Validate a config file and print the effective config; exit 2 if invalid.
     CheckConfig { file: PathBuf },
+    /// The journal: `report --day YYYY-MM-DD [--mode paper|testnet|live]`, `bench`.
+    Journal {
+        #[command(subcommand)]
+        cmd: quantum_trader::journal::cli::JournalCmd,
+    },
     /// Run the venue simulator alone (for pointing other tools at it).
     Sim {
         /// Config whose [sim] section and instruments to use (default: demo).
@@ -164,6 +169,7 @@ fn main() -> ExitCode {
         Cmd::Run { config } => run(config),
         Cmd::CheckConfig { file } => Ok(check_config(file)),
         Cmd::Sim { config } => sim(config),
+        Cmd::Journal { cmd } => quantum_trader::journal::cli::run(cmd),
     };
     match r {
         Ok(c) => c,

@@ -498,3 +498,90 @@ fn engine_heartbeat_stops_while_the_pipeline_is_stalled() {
     );
     engine.stop();
 }
+
+#[test]
+fn required_aux_heartbeat_expiring_blocks_trading_and_recovers() {
+    use quantum_trader::config::risk::{HeartbeatConfig, HeartbeatPolicy};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let redis = RedisServer::start(false);
+    let key = "quantum:svc:rl_trainer:heartbeat";
+    // The auxiliary service: beats every 100 ms while `alive`.
+    let alive = Arc::new(AtomicBool::new(true));
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let (alive, stop) = (alive.clone(), stop.clone());
+        let mut c = redis.conn();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if alive.load(Ordering::Relaxed) {
+                    let now = quantum_trader::core::clock::unix_ms() as f64 / 1e3;
+                    let _: () = redis::cmd("SET")
+                        .arg(key)
+                        .arg(format!("{now:.3}"))
+                        .arg("PX")
+                        .arg(3_000)
+                        .query(&mut c)
+                        .unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let engine = start(config(&redis.url(), |c| {
+        c.risk.heartbeats = vec![HeartbeatConfig {
+            service: "rl_trainer".into(),
+            policy: HeartbeatPolicy::Required,
+            max_age_ms: 1_000,
+        }];
+    }));
+    let shared = engine.shared().clone();
+    let executes = || sample(&shared, "qt_verdicts_total", ("verdict", "EXECUTE"));
+    let missing = || {
+        sample(
+            &shared,
+            "qt_verdicts_total",
+            ("reason", "heartbeat_missing:rl_trainer"),
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || executes() >= 2),
+        "trades while the service beats: {:?}",
+        counts(&shared)
+    );
+    // The service dies: its key stops being refreshed and expires.
+    alive.store(false, Ordering::Relaxed);
+    assert!(
+        wait_until(Duration::from_secs(10), || missing() > 20),
+        "decisions must SKIP with heartbeat_missing:rl_trainer"
+    );
+    let blocked_at = executes();
+    let missing_at = missing();
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(
+        executes(),
+        blocked_at,
+        "nothing executes while the heartbeat is missing"
+    );
+    assert!(missing() > missing_at);
+    let (_, api) = get_json(engine.ops_addr().unwrap(), "/api/redis");
+    assert!(
+        api["services"][0]["age_ms"].as_i64().unwrap() > 1_000,
+        "{api}"
+    );
+    // It comes back: trading resumes.
+    alive.store(true, Ordering::Relaxed);
+    assert!(
+        wait_until(Duration::from_secs(15), || executes() > blocked_at),
+        "trading resumes when the heartbeat returns"
+    );
+    stop.store(true, Ordering::Relaxed);
+    feeder.join().unwrap();
+    engine.stop();
+    let mut c = redis.conn();
+    let ver = xrange(&mut c, VERDICT);
+    assert!(
+        ver.iter()
+            .any(|e| field(e, "error") == "heartbeat_missing:rl_trainer"),
+        "apply.result names the missing heartbeat"
+    );
+}

@@ -6,26 +6,6 @@
 use super::ConfigError;
 use serde::{Deserialize, Serialize};
 
-/// Whether a stale auxiliary heartbeat blocks trading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum HeartbeatMode {
-    /// A missing or stale heartbeat SKIPs every decision (`heartbeat_missing:<service>`).
-    Required,
-    /// A missing or stale heartbeat is reported (metrics, `/api/redis`) only.
-    #[default]
-    Advisory,
-}
-
-impl HeartbeatMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HeartbeatMode::Required => "required",
-            HeartbeatMode::Advisory => "advisory",
-        }
-    }
-}
-
 /// One stream: its key and its approximate maximum length (`MAXLEN ~ N`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -69,31 +49,27 @@ impl Default for StreamsConfig {
     }
 }
 
-/// An auxiliary service whose heartbeat key the engine reads.
+/// An auxiliary service whose heartbeat key the engine reads. Whether its
+/// absence blocks trading is `[[risk.heartbeats]]`'s `policy`; a service
+/// named there but not here is read from `quantum:svc:<service>:heartbeat`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
-    /// Short name, used in metrics and in `heartbeat_missing:<name>`.
+    /// Short name: the `service` of `[[risk.heartbeats]]`, the metric label.
     pub name: String,
     /// The key the service sets to its unix time (seconds, or milliseconds).
     pub key: String,
-    #[serde(default)]
-    pub mode: HeartbeatMode,
-    /// Older than this (or absent) counts as missing.
-    #[serde(default = "default_max_age_ms")]
-    pub max_age_ms: u64,
 }
 
-fn default_max_age_ms() -> u64 {
-    30_000
+/// The default heartbeat key of a service.
+pub fn default_key(name: &str) -> String {
+    format!("quantum:svc:{name}:heartbeat")
 }
 
 fn service(name: &str) -> ServiceConfig {
     ServiceConfig {
         name: name.into(),
-        key: format!("quantum:svc:{name}:heartbeat"),
-        mode: HeartbeatMode::Advisory,
-        max_age_ms: default_max_age_ms(),
+        key: default_key(name),
     }
 }
 
@@ -331,7 +307,6 @@ pub fn validate(c: &RedisConfig) -> Result<(), ConfigError> {
                 format!("duplicate service `{}`", sv.name),
             ));
         }
-        range(&format!("{p}.max_age_ms"), sv.max_age_ms, 10, 86_400_000)?;
     }
     Ok(())
 }

@@ -289,6 +289,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         0.0,
         1000.0,
     )?;
+    super::risk::validate(c)?;
     super::redis::validate(&c.redis)?;
     Ok(())
 }

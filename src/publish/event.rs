@@ -72,6 +72,9 @@ pub enum Body {
         inst: u16,
         action: Action,
         skip: Option<SkipReason>,
+        /// The governor's verdict slot: its label names the full reason
+        /// (`heartbeat_missing:rl_trainer`).
+        slot: u16,
         /// The order was handed to execution.
         executed: bool,
     },
@@ -135,7 +138,7 @@ impl Body {
         }
     }
 
-    pub fn verdict(d: &Decision, v: Verdict, executed: bool) -> Body {
+    pub fn verdict(d: &Decision, v: Verdict, executed: bool, slot: usize) -> Body {
         Body::Verdict {
             decision_id: d.id,
             venue: d.venue,
@@ -145,6 +148,7 @@ impl Body {
                 Verdict::Execute => None,
                 Verdict::Skip(r) => Some(r),
             },
+            slot: slot.min(u16::MAX as usize) as u16,
             executed,
         }
     }
@@ -236,11 +240,13 @@ fn side_str(s: Side) -> &'static str {
 /// Renders an event's fields. `event_id` (= the stream id) and `ts_ms` lead
 /// every entry; prices and quantities are exact decimals in the venue's
 /// notation; unknown instruments render as `?` rather than failing.
+/// `labels`: the governor's verdict labels by slot (empty: the plain reason).
 pub fn fields(
     ev: &PubEvent,
     epoch_ms: u64,
     table: &InstrumentTable,
     model_version: &str,
+    labels: &[std::sync::Arc<str>],
 ) -> Fields {
     let mut f: Fields = Vec::with_capacity(24);
     f.push(("event_id", stream_id(epoch_ms, ev.seq)));
@@ -299,6 +305,7 @@ pub fn fields(
             inst,
             action,
             skip,
+            slot,
             executed,
         } => {
             f.push(("type", "verdict".into()));
@@ -312,7 +319,15 @@ pub fn fields(
             ));
             f.push(("executed", executed.to_string()));
             f.push(("would_execute", (action != Action::Hold).to_string()));
-            f.push(("error", skip.map(|r| r.as_str()).unwrap_or("").into()));
+            let error = match skip {
+                None => String::new(),
+                Some(r) => labels
+                    .get(slot as usize)
+                    .filter(|l| l.starts_with(r.as_str()))
+                    .map(|l| l.to_string())
+                    .unwrap_or_else(|| r.as_str().to_string()),
+            };
+            f.push(("error", error));
             f.push(("time_ms", ev.ts_ms.to_string()));
         }
         Body::Intent {
@@ -460,10 +475,11 @@ mod tests {
                 inst: 0,
                 action: Action::Sell,
                 skip: Some(SkipReason::SkipFlatSell),
+                slot: 3,
                 executed: false,
             },
         };
-        let f = fields(&ev, 1_000, &t, "m1");
+        let f = fields(&ev, 1_000, &t, "m1", &[]);
         assert_eq!(get(&f, "event_id"), "1000-7");
         assert_eq!(get(&f, "decision"), "SKIP");
         assert_eq!(get(&f, "error"), "skip_flat_sell");
@@ -485,7 +501,7 @@ mod tests {
                 realized_pnl: 0.0,
             },
         };
-        let f = fields(&ev, 1_000, &t, "m1");
+        let f = fields(&ev, 1_000, &t, "m1", &[]);
         assert_eq!(get(&f, "price"), "60000.10");
         assert_eq!(get(&f, "qty"), "0.002");
         assert_eq!(get(&f, "position_after"), "0.002");
@@ -502,6 +518,26 @@ mod tests {
                 status: OrderStatus::Filled,
             },
         };
-        assert_eq!(get(&fields(&ev, 1, &t, "m"), "symbol"), "?");
+        assert_eq!(get(&fields(&ev, 1, &t, "m", &[]), "symbol"), "?");
+        // The governor's label names the full reason.
+        let ev = PubEvent {
+            seq: 10,
+            ts_ms: 1,
+            body: Body::Verdict {
+                decision_id: 4,
+                venue: Venue::Binance,
+                inst: 0,
+                action: Action::Buy,
+                skip: Some(SkipReason::HeartbeatMissing),
+                slot: 1,
+                executed: false,
+            },
+        };
+        let labels: Vec<std::sync::Arc<str>> =
+            vec!["".into(), "heartbeat_missing:rl_trainer".into()];
+        assert_eq!(
+            get(&fields(&ev, 1, &t, "m", &labels), "error"),
+            "heartbeat_missing:rl_trainer"
+        );
     }
 }

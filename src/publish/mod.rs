@@ -20,7 +20,8 @@ pub use event::{Body, PubEvent, StreamKind};
 pub use publisher::{PublisherHandle, start};
 pub use replay::{NoReplay, ReplaySource};
 
-use crate::config::redis::{HeartbeatMode, RedisConfig};
+use crate::config::redis::RedisConfig;
+use crate::config::redis::ServiceConfig;
 use crate::core::BookTop;
 use crate::core::clock::unix_ms;
 use crate::pipeline::channel::{SendError, Tx};
@@ -96,8 +97,6 @@ impl Sink {
 pub struct ServiceState {
     pub name: String,
     pub key: String,
-    pub mode: HeartbeatMode,
-    pub max_age_ms: u64,
     /// Unix ms of its last heartbeat as read from Redis (0 = never seen).
     pub last_seen_ms: AtomicI64,
 }
@@ -117,27 +116,28 @@ pub struct RedisStatus {
     pub published: AtomicU64,
     pub buffered: AtomicU64,
     pub spilled: AtomicU64,
+    /// The governor's verdict labels by slot (`heartbeat_missing:<service>`, ...).
+    pub verdict_labels: std::sync::OnceLock<Vec<Arc<str>>>,
 }
 
 impl RedisStatus {
-    pub fn new(cfg: &RedisConfig, epoch_ms: u64) -> RedisStatus {
+    /// `services`: every heartbeat to read (see [`services_to_read`]).
+    pub fn new(cfg: &RedisConfig, services: &[ServiceConfig], epoch_ms: u64) -> RedisStatus {
         RedisStatus {
             required: cfg.required,
             epoch_ms,
             connected: AtomicBool::new(false),
             breaker_open: AtomicBool::new(false),
             last_error: Mutex::new(String::new()),
-            services: cfg
-                .services
+            services: services
                 .iter()
                 .map(|s| ServiceState {
                     name: s.name.clone(),
                     key: s.key.clone(),
-                    mode: s.mode,
-                    max_age_ms: s.max_age_ms,
                     last_seen_ms: AtomicI64::new(0),
                 })
                 .collect(),
+            verdict_labels: std::sync::OnceLock::new(),
             pipeline_moving: AtomicBool::new(false),
             heartbeats_written: AtomicU64::new(0),
             published: AtomicU64::new(0),
@@ -161,19 +161,6 @@ impl RedisStatus {
             .collect()
     }
 
-    /// The first `required` service whose heartbeat is absent or older than
-    /// its `max_age_ms` at `now_ms`.
-    pub fn missing_required(&self, now_ms: i64) -> Option<&str> {
-        self.services
-            .iter()
-            .filter(|s| s.mode == HeartbeatMode::Required)
-            .find(|s| {
-                let v = s.last_seen_ms.load(Ordering::Relaxed);
-                v <= 0 || now_ms.saturating_sub(v) > s.max_age_ms as i64
-            })
-            .map(|s| s.name.as_str())
-    }
-
     /// JSON for `/api/redis` and `/ready`'s checks.
     pub fn view(&self, now_ms: i64) -> serde_json::Value {
         let services: Vec<_> = self
@@ -185,11 +172,8 @@ impl RedisStatus {
                 json!({
                     "name": s.name,
                     "key": s.key,
-                    "mode": s.mode.as_str(),
-                    "max_age_ms": s.max_age_ms,
                     "last_seen_ms": (v > 0).then_some(v),
                     "age_ms": age,
-                    "ok": matches!(age, Some(a) if a <= s.max_age_ms as i64),
                 })
             })
             .collect();
@@ -208,4 +192,19 @@ impl RedisStatus {
             "services": services,
         })
     }
+}
+
+/// The heartbeats to read: `[[redis.services]]`, plus every
+/// `[[risk.heartbeats]]` service not listed there (at its default key).
+pub fn services_to_read(cfg: &crate::config::Config) -> Vec<ServiceConfig> {
+    let mut v = cfg.redis.services.clone();
+    for h in &cfg.risk.heartbeats {
+        if !v.iter().any(|s| s.name == h.service) {
+            v.push(ServiceConfig {
+                name: h.service.clone(),
+                key: crate::config::redis::default_key(&h.service),
+            });
+        }
+    }
+    v
 }

@@ -86,6 +86,7 @@ struct Publisher {
 /// Creates the sink and starts the publisher thread.
 pub fn start(
     cfg: &RedisConfig,
+    services: &[crate::config::redis::ServiceConfig],
     url: &str,
     shared: Arc<Shared>,
     stall_timeout_ms: u64,
@@ -95,7 +96,7 @@ pub fn start(
     // The ms part of every stream id of this engine life; a later life starts
     // later, so its ids sort after.
     let epoch_ms = unix_ms().max(1) as u64;
-    let status = Arc::new(RedisStatus::new(cfg, epoch_ms));
+    let status = Arc::new(RedisStatus::new(cfg, services, epoch_ms));
     let link = Link::new(url, cfg, m.clone(), status.clone())?;
     let (tx, rx) = queue::<PubEvent>(
         "redis_publish",
@@ -339,11 +340,18 @@ impl Publisher {
         pipe.ignore_errors();
         for ev in batch {
             let k = ev.body.stream().idx();
+            let labels = self
+                .status
+                .verdict_labels
+                .get()
+                .map(|v| v.as_slice())
+                .unwrap_or(&[]);
             let f = fields(
                 ev,
                 epoch,
                 &self.shared.instruments,
                 &self.shared.model_version,
+                labels,
             );
             let cmd = pipe
                 .cmd("XADD")
@@ -454,8 +462,13 @@ impl Publisher {
                 }
                 if let Some(vals) = vals.first() {
                     for (s, v) in self.status.services.iter().zip(vals.iter()) {
+                        // An absent (expired) key keeps the last time seen: its age grows.
                         let seen = v.as_deref().and_then(parse_heartbeat).unwrap_or(0);
-                        s.last_seen_ms.store(seen, Ordering::Relaxed);
+                        if seen > 0 {
+                            s.last_seen_ms.fetch_max(seen, Ordering::Relaxed);
+                            // The risk governor's heartbeat gate reads this store.
+                            self.shared.heartbeats.record(&s.name, seen);
+                        }
                     }
                 }
             }
