@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v redis-server >/dev/null || { echo "redis-server is needed (apt-get install redis-server)"; exit 1; }
 cargo test --release --test redis_latency -- --ignored --nocapture --test-threads=1 2>&1 \
-  | grep -E '^(redis |publisher)|test result'
+  | grep -oE '(redis (off|up|down).*|publisher: .*|test result.*)'
