@@ -14,6 +14,7 @@ pub mod feed;
 pub mod journal;
 pub mod ops;
 pub mod pipeline;
+pub mod publish;
 pub mod risk;
 pub mod score;
 pub mod sim;

@@ -287,6 +287,9 @@ pub fn run_book_stage(
                 if let Some(out) = stage.apply(&ev, now) {
                     lat.record(now.saturating_sub(ev.recv_ns));
                     let _ = tx.try_send(out);
+                    if let (ScoreInput::Book(top), Some(p)) = (&out, shared.publish.get()) {
+                        p.sample_top(top, now);
+                    }
                 }
                 health.tick(now);
                 n += 1;

@@ -3,6 +3,7 @@
 //! only ever read from environment variables (the config names the variable).
 
 pub mod journal;
+pub mod redis;
 pub mod risk;
 mod validate;
 mod venues;
@@ -107,6 +108,8 @@ pub struct Config {
     pub journal: JournalConfig,
     #[serde(default)]
     pub admin: AdminConfig,
+    #[serde(default)]
+    pub redis: redis::RedisConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -291,5 +291,6 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         1000.0,
     )?;
     super::risk::validate(c)?;
+    super::redis::validate(&c.redis)?;
     Ok(())
 }

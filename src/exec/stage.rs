@@ -415,7 +415,17 @@ pub fn run_exec_stage_from(
                 // The order is ready to send: right before matching.
                 let ready = now_ns();
                 t2o.record(ready.saturating_sub(o.decision.recv_ns));
-                exec.execute(&o, |r| outbox.send(&reports, r));
+                match shared.publish.get() {
+                    Some(p) => {
+                        p.emit(crate::publish::Body::order(&o));
+                        let venue = o.decision.venue;
+                        exec.execute(&o, |r| {
+                            outbox.send(&reports, r);
+                            p.emit(crate::publish::Body::report(venue, &r));
+                        });
+                    }
+                    None => exec.execute(&o, |r| outbox.send(&reports, r)),
+                }
                 let now = now_ns();
                 rec.record(now.saturating_sub(o.hop_ns));
                 if let Some(h) = health {

@@ -189,6 +189,28 @@ impl Readiness {
             reasons.push("pipeline_idle".to_string());
         }
 
+        // Redis: degraded (still ready) unless `[redis] required = true`.
+        if let Some(p) = shared.publish.get() {
+            let st = &p.status;
+            let up = st.is_connected();
+            if !up {
+                if st.required {
+                    reasons.push("redis_disconnected".to_string());
+                } else {
+                    checks.insert("degraded".into(), json!(["redis_disconnected"]));
+                }
+            }
+            let mut v = st.view(crate::core::clock::unix_ms());
+            v["status"] = json!(if up {
+                "up"
+            } else if st.required {
+                "down"
+            } else {
+                "degraded"
+            });
+            checks.insert("redis".into(), v);
+        }
+
         let ready = reasons.is_empty();
         shared.metrics.ready.set(ready as i64);
         ReadyReport {

@@ -13,6 +13,7 @@
 //! | `GET /api/positions` | the exec stage's positions view |
 //! | `GET /api/risk` | the risk stage's view |
 //! | `GET /api/latency` | latency summaries (ns) |
+//! | `GET /api/redis` | Redis publisher and heartbeat state (`publish::api`) |
 //!
 //! Every error is JSON `{"error": "..."}`.
 
@@ -262,9 +263,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/latency", get(latency))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone())
         .merge(hooks)
         .merge(risk_api)
+        .merge(crate::publish::api::router(state.shared.clone()))
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {

@@ -100,6 +100,7 @@ pub struct Engine {
     config: Config,
     injector: Option<Injector>,
     journal: Option<crate::journal::JournalWriter>,
+    publisher: Option<crate::publish::PublisherHandle>,
 }
 
 /// Builds the instrument table from the config.
@@ -234,6 +235,7 @@ impl Engine {
                 cfg.mode.as_str(),
             ])
             .set(1);
+        let publisher = start_publisher(&cfg, &shared)?;
         let p = &cfg.pipeline;
         let cap = p.queue_capacity;
         let (md_tx, md_rx) = queue("feed_to_book", cap, p.book.wait, &metrics);
@@ -295,6 +297,9 @@ impl Engine {
                 gov.set_journal(tx, cfg.journal.record_holds);
             }
             gov.restore(&recovery.seed);
+            if let Some(p) = shared.publish.get() {
+                let _ = p.status.verdict_labels.set(gov.labels().to_vec());
+            }
             let ec = cfg.exec.clone();
             stages.push((
                 "risk",
@@ -431,6 +436,7 @@ impl Engine {
             config: cfg,
             injector,
             journal: journal_writer,
+            publisher,
         })
     }
 
@@ -487,6 +493,10 @@ impl Engine {
         if let Some(j) = self.journal.take() {
             j.join();
         }
+        // Stages are done: the publisher flushes their last events.
+        if let Some(p) = self.publisher.take() {
+            p.stop();
+        }
         if let Some(o) = self.ops.take() {
             o.shutdown();
         }
@@ -494,6 +504,32 @@ impl Engine {
             s.shutdown();
         }
     }
+}
+
+/// Starts the Redis publisher when a Redis URL is configured, and hands its
+/// sink to the stages through `shared.publish`.
+fn start_publisher(
+    cfg: &Config,
+    shared: &Arc<Shared>,
+) -> Result<Option<crate::publish::PublisherHandle>> {
+    let url = cfg.redis.effective_url();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let services = crate::publish::services_to_read(cfg);
+    let (sink, handle) = crate::publish::start(
+        &cfg.redis,
+        &services,
+        &url,
+        shared.clone(),
+        cfg.ops.stall_timeout_ms,
+        Box::new(crate::publish::NoReplay),
+    )
+    .context("starting the redis publisher")?;
+    if shared.publish.set(sink).is_err() {
+        bail!("the redis publisher was started twice");
+    }
+    Ok(Some(handle))
 }
 
 fn model_version(shared: &Shared) -> &str {

@@ -149,6 +149,8 @@ pub struct Shared {
     pub heartbeats: Arc<crate::risk::heartbeat::Heartbeats>,
     /// Admin commands to the risk stage, the admin token, breaker history.
     pub risk_ctl: crate::risk::control::RiskControl,
+    /// The Redis publisher's sink, set once at start when Redis is configured.
+    pub publish: std::sync::OnceLock<crate::publish::Sink>,
 }
 
 impl Shared {
@@ -180,6 +182,7 @@ impl Shared {
             input_probes: Mutex::new(Vec::new()),
             heartbeats: Arc::new(crate::risk::heartbeat::Heartbeats::new()),
             risk_ctl: crate::risk::control::RiskControl::new(),
+            publish: std::sync::OnceLock::new(),
         }
     }
 

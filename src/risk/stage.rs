@@ -138,6 +138,7 @@ pub fn run_risk_stage(
                 }
                 gov.journal_verdict(&d, v);
                 let mut closed = false;
+                let mut executed = false;
                 if v == Verdict::Execute {
                     let tick = ticks.get(d.inst.idx()).copied().unwrap_or(1);
                     let coid = gov.next_client_order_id();
@@ -145,7 +146,13 @@ pub fn run_risk_stage(
                         o.hop_ns = now_ns();
                         let sent = o;
                         match tx.try_send(o) {
-                            Ok(()) => gov.on_order_sent(&sent),
+                            Ok(()) => {
+                                gov.on_order_sent(&sent);
+                                executed = true;
+                                if let Some(p) = shared.publish.get() {
+                                    p.emit(crate::publish::Body::intent(&sent));
+                                }
+                            }
                             // Dropped (counted by the queue); the order
                             // still counts toward rate and daily cap.
                             Err(SendError::Full(_)) => {}
@@ -153,6 +160,10 @@ pub fn run_risk_stage(
                         }
                     }
                     m.daily_trades.set(gov.daily_trades() as i64);
+                }
+                if let Some(p) = shared.publish.get() {
+                    let slot = gov.last_slot();
+                    p.emit(crate::publish::Body::verdict(&d, v, executed, slot));
                 }
                 let now = now_ns();
                 rec.record(now.saturating_sub(d.hop_ns));

@@ -147,6 +147,9 @@ pub fn run_score_stage(
                         // Downstream is gone: shutting down.
                         break;
                     }
+                    if let Some(p) = shared.publish.get() {
+                        p.emit(crate::publish::Body::decision(&d));
+                    }
                 }
                 rec.record(now.saturating_sub(hop_in));
                 if let Some(h) = health {

@@ -1,0 +1,123 @@
+//! The publisher's Prometheus series (`qt_redis_*`), registered into the
+//! engine's registry once at startup.
+
+use crate::ops::metrics::Metrics;
+use prometheus::{
+    GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
+
+/// Publish round-trip buckets in seconds: 50 µs .. 5 s.
+const PUBLISH_BUCKETS: &[f64] = &[
+    5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Clone)]
+pub struct RedisMetrics {
+    pub connected: IntGauge,
+    pub breaker_open: IntGauge,
+    pub reconnects: IntCounter,
+    pub failures: IntCounterVec,
+    pub publish_latency: Histogram,
+    pub batches: IntCounter,
+    pub entries: IntCounterVec,
+    pub duplicates: IntCounterVec,
+    pub rejected: IntCounterVec,
+    pub buffered: IntGauge,
+    pub spilled: IntGauge,
+    pub dropped: IntCounterVec,
+    pub replayed: IntCounter,
+    pub heartbeats: IntCounter,
+    pub heartbeat_age: GaugeVec,
+}
+
+fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+    // A second engine in the same process registers into its own registry.
+    let _ = r.register(Box::new(c.clone()));
+    c
+}
+
+impl RedisMetrics {
+    pub fn new(m: &Metrics) -> RedisMetrics {
+        let r = &m.registry;
+        let counter = |n: &str, h: &str| reg(r, IntCounter::new(n, h).expect("valid metric"));
+        let gauge = |n: &str, h: &str| reg(r, IntGauge::new(n, h).expect("valid metric"));
+        let counter_vec = |n: &str, h: &str, l: &[&str]| {
+            reg(
+                r,
+                IntCounterVec::new(Opts::new(n, h), l).expect("valid metric"),
+            )
+        };
+        RedisMetrics {
+            connected: gauge("qt_redis_connected", "1 while the Redis connection is up"),
+            breaker_open: gauge(
+                "qt_redis_breaker_open",
+                "1 while the breaker holds off connection attempts after repeated failures",
+            ),
+            reconnects: counter(
+                "qt_redis_reconnects_total",
+                "Successful Redis connections after the first",
+            ),
+            failures: counter_vec(
+                "qt_redis_failures_total",
+                "Failed Redis operations, by operation (connect, publish, ping, heartbeat)",
+                &["op"],
+            ),
+            publish_latency: reg(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "qt_redis_publish_seconds",
+                        "Round trip of one pipelined XADD batch",
+                    )
+                    .buckets(PUBLISH_BUCKETS.to_vec()),
+                )
+                .expect("valid metric"),
+            ),
+            batches: counter("qt_redis_batches_total", "Pipelined XADD batches written"),
+            entries: counter_vec(
+                "qt_redis_entries_total",
+                "Entries written, by stream (short name)",
+                &["stream"],
+            ),
+            duplicates: counter_vec(
+                "qt_redis_duplicates_total",
+                "Replayed entries Redis already had (id not above the stream top): counted, not written twice",
+                &["stream"],
+            ),
+            rejected: counter_vec(
+                "qt_redis_rejected_total",
+                "Entries Redis refused for another reason (logged once per kind)",
+                &["stream"],
+            ),
+            buffered: gauge(
+                "qt_redis_buffered",
+                "Events held in memory waiting for Redis",
+            ),
+            spilled: gauge(
+                "qt_redis_spilled",
+                "Events beyond the memory buffer, to be re-read from the replay source (journal)",
+            ),
+            dropped: counter_vec(
+                "qt_redis_dropped_total",
+                "Events that will never reach Redis, by reason (channel_full, not_replayable)",
+                &["reason"],
+            ),
+            replayed: counter(
+                "qt_redis_replayed_total",
+                "Events written after an outage (from memory or the replay source)",
+            ),
+            heartbeats: counter("qt_redis_heartbeats_total", "Engine heartbeats written"),
+            heartbeat_age: reg(
+                r,
+                GaugeVec::new(
+                    Opts::new(
+                        "qt_redis_heartbeat_age_seconds",
+                        "Age of each service's last heartbeat (-1 = never seen or key absent)",
+                    ),
+                    &["service"],
+                )
+                .expect("valid metric"),
+            ),
+        }
+    }
+}

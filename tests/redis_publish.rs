@@ -1,0 +1,587 @@
+//! Redis publishing against a real `redis-server` started by the test on a
+//! free loopback port, with the simulator driving the engine over real
+//! WebSockets: every stream's documented fields; Redis killed (SIGKILL) for
+//! seconds mid-run and restarted; Redis absent at startup; `required` Redis
+//! failing readiness; the engine's heartbeat stopping while the pipeline is
+//! stalled.
+
+mod common;
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+use common::{get_json, test_config, wait_until};
+use quantum_trader::config::Config;
+use quantum_trader::pipeline::engine::{Engine, EngineOptions};
+use quantum_trader::pipeline::shared::Shared;
+use redis_server::{RedisServer, field, xrange};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DECISION: &str = "quantum:stream:ai.decision";
+const INTENT: &str = "quantum:stream:trade.intent";
+const VERDICT: &str = "quantum:stream:apply.result";
+const EXECUTION: &str = "quantum:stream:execution.result";
+const MARKET: &str = "quantum:stream:exchange.normalized";
+
+fn config(url: &str, f: impl FnOnce(&mut Config)) -> Config {
+    test_config(|c| {
+        c.redis.url = url.into();
+        // The machine's environment must not redirect the test.
+        c.redis.url_env = String::new();
+        c.redis.backoff_min_ms = 50;
+        c.redis.backoff_max_ms = 400;
+        c.redis.breaker_failures = 5;
+        c.redis.breaker_cooldown_ms = 1_000;
+        c.redis.connect_timeout_ms = 300;
+        c.redis.io_timeout_ms = 1_000;
+        c.redis.heartbeat_interval_ms = 200;
+        c.redis.heartbeat_ttl_ms = 1_000;
+        c.redis.market_sample_per_sec = 20;
+        f(c)
+    })
+}
+
+fn start(cfg: Config) -> Engine {
+    Engine::start(cfg, EngineOptions::default()).expect("engine starts")
+}
+
+/// Sum of every sample of a metric family (all label values).
+fn total(shared: &Shared, name: &str) -> u64 {
+    shared
+        .metrics
+        .registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric().iter())
+        // The kind not in use reads 0.
+        .map(|m| m.get_counter().value() + m.get_gauge().value())
+        .sum::<f64>() as u64
+}
+
+/// One labelled sample of a metric family.
+fn sample(shared: &Shared, name: &str, label: (&str, &str)) -> u64 {
+    shared
+        .metrics
+        .registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric().iter())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == label.0 && l.value() == label.1)
+        })
+        // The kind not in use reads 0.
+        .map(|m| m.get_counter().value() + m.get_gauge().value())
+        .sum::<f64>() as u64
+}
+
+fn fills(shared: &Shared) -> u64 {
+    total(shared, "qt_fills_total")
+}
+
+/// The engine's own counts of what it decided and did.
+#[derive(Debug)]
+struct Counts {
+    decisions: u64,
+    verdicts: u64,
+    orders: u64,
+    fills: u64,
+}
+
+fn counts(shared: &Shared) -> Counts {
+    Counts {
+        decisions: total(shared, "qt_decisions_total"),
+        verdicts: total(shared, "qt_verdicts_total"),
+        orders: sample(shared, "qt_orders_total", ("status", "new")),
+        fills: fills(shared),
+    }
+}
+
+type Entry = (String, Vec<(String, String)>);
+
+/// `(epoch, seq)` of a stream id, and the id equals the entry's `event_id`.
+fn id_of(e: &Entry) -> (u64, u64) {
+    assert_eq!(field(e, "event_id"), e.0, "event_id is the stream id");
+    let (a, b) = e.0.split_once('-').expect("stream id");
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+fn strictly_increasing(entries: &[Entry], what: &str) {
+    let ids: Vec<(u64, u64)> = entries.iter().map(id_of).collect();
+    for w in ids.windows(2) {
+        assert!(w[0] < w[1], "{what}: ids not increasing: {w:?}");
+    }
+}
+
+/// Every decision, verdict, intent, order and fill the engine counted is in
+/// Redis exactly once and in order.
+fn assert_exactly_once(c: &mut redis::Connection, n: &Counts) {
+    let dec = xrange(c, DECISION);
+    assert_eq!(
+        dec.len() as u64,
+        n.decisions,
+        "decisions in redis vs engine"
+    );
+    for (i, e) in dec.iter().enumerate() {
+        assert_eq!(
+            field(e, "decision_id"),
+            (i + 1).to_string(),
+            "decision order"
+        );
+    }
+    strictly_increasing(&dec, "decisions");
+
+    let ver = xrange(c, VERDICT);
+    assert_eq!(ver.len() as u64, n.verdicts, "verdicts in redis vs engine");
+    for (i, e) in ver.iter().enumerate() {
+        assert_eq!(
+            field(e, "decision_id"),
+            (i + 1).to_string(),
+            "verdict order"
+        );
+    }
+    strictly_increasing(&ver, "verdicts");
+
+    let int = xrange(c, INTENT);
+    assert_eq!(int.len() as u64, n.orders, "intents in redis vs orders");
+    for (i, e) in int.iter().enumerate() {
+        assert_eq!(
+            field(e, "client_order_id"),
+            (i + 1).to_string(),
+            "intent order"
+        );
+    }
+    strictly_increasing(&int, "intents");
+
+    let ex = xrange(c, EXECUTION);
+    strictly_increasing(&ex, "execution");
+    // Per order: `order`, then its fills, then one `order_update`; orders in
+    // client-order-id order.
+    let mut state: HashMap<String, &str> = HashMap::new();
+    let (mut orders, mut fills, mut done) = (0u64, 0u64, 0u64);
+    for e in &ex {
+        let coid = field(e, "client_order_id").to_string();
+        match field(e, "type") {
+            "order" => {
+                orders += 1;
+                assert_eq!(coid, orders.to_string(), "orders in order");
+                assert!(state.insert(coid, "open").is_none(), "order twice");
+            }
+            "fill" => {
+                fills += 1;
+                assert_eq!(
+                    state.get(&coid),
+                    Some(&"open"),
+                    "fill of {coid} outside its order"
+                );
+            }
+            "order_update" => {
+                done += 1;
+                assert_eq!(
+                    state.insert(coid.clone(), "done"),
+                    Some("open"),
+                    "update of {coid}"
+                );
+            }
+            t => panic!("unknown execution type {t}"),
+        }
+    }
+    assert_eq!(orders, n.orders, "orders in redis vs engine");
+    assert_eq!(done, n.orders, "order updates in redis vs orders");
+    assert_eq!(fills, n.fills, "fills in redis vs engine");
+}
+
+#[test]
+fn every_stream_gets_its_documented_fields() {
+    let redis = RedisServer::start(false);
+    let engine = start(config(&redis.url(), |c| {
+        c.redis.streams.market.maxlen = 10;
+    }));
+    let shared = engine.shared().clone();
+    assert!(
+        wait_until(Duration::from_secs(30), || fills(&shared) >= 2
+            && sample(&shared, "qt_redis_entries_total", ("stream", "market"))
+                > 300),
+        "no fills or market samples: {:?}",
+        counts(&shared)
+    );
+    let ops = engine.ops_addr().unwrap();
+    let (code, api) = get_json(ops, "/api/redis");
+    assert_eq!(code, 200);
+    assert_eq!(api["connected"], true, "{api}");
+    engine.stop();
+    let n = counts(&shared);
+    let mut c = redis.conn();
+
+    let dec = xrange(&mut c, DECISION);
+    assert!(!dec.is_empty());
+    for e in &dec {
+        for k in [
+            "ts_ms",
+            "symbol",
+            "venue",
+            "action",
+            "score",
+            "confidence",
+            "model_version",
+            "event_time_ms",
+        ] {
+            assert!(!field(e, k).is_empty(), "decision field {k}");
+        }
+        assert!(["BUY", "SELL", "HOLD"].contains(&field(e, "action")));
+        assert_eq!(field(e, "venue"), "binance");
+        let f: serde_json::Value = serde_json::from_str(field(e, "features")).unwrap();
+        assert!(f["mid"].as_f64().unwrap() > 0.0, "features: {f}");
+        assert_eq!(f.as_object().unwrap().len(), 8);
+        assert!(field(e, "score").parse::<f64>().is_ok());
+    }
+    let ver = xrange(&mut c, VERDICT);
+    let (mut exec, mut skip) = (0, 0);
+    for e in &ver {
+        match field(e, "decision") {
+            "EXECUTE" => {
+                exec += 1;
+                assert_eq!(field(e, "error"), "");
+                assert_eq!(field(e, "would_execute"), "true");
+            }
+            "SKIP" => {
+                skip += 1;
+                assert!(!field(e, "error").is_empty(), "a SKIP names its reason");
+                assert_eq!(field(e, "executed"), "false");
+            }
+            d => panic!("decision {d}"),
+        }
+        assert!(["true", "false"].contains(&field(e, "executed")));
+        assert!(["BTCUSDT", "ETHUSDT"].contains(&field(e, "symbol")));
+        assert!(field(e, "time_ms").parse::<i64>().unwrap() > 1_600_000_000_000);
+    }
+    assert!(exec >= 1 && skip >= 1, "exec {exec} skip {skip}");
+    for e in &xrange(&mut c, INTENT) {
+        for k in [
+            "client_order_id",
+            "decision_id",
+            "symbol",
+            "venue",
+            "side",
+            "qty",
+            "limit_price",
+        ] {
+            assert!(!field(e, k).is_empty(), "intent field {k}");
+        }
+    }
+    let ex = xrange(&mut c, EXECUTION);
+    let fill = ex
+        .iter()
+        .find(|e| field(e, "type") == "fill")
+        .expect("a fill");
+    for k in [
+        "client_order_id",
+        "venue_order_id",
+        "price",
+        "qty",
+        "fee",
+        "position_after",
+        "side",
+        "symbol",
+    ] {
+        assert!(!field(fill, k).is_empty(), "fill field {k}");
+    }
+    assert!(field(fill, "price").parse::<f64>().unwrap() > 0.0);
+    assert!(field(fill, "fee").parse::<f64>().unwrap() > 0.0);
+    let order = ex
+        .iter()
+        .find(|e| field(e, "type") == "order")
+        .expect("an order");
+    for k in [
+        "client_order_id",
+        "venue_order_id",
+        "price",
+        "qty",
+        "status",
+    ] {
+        assert!(!field(order, k).is_empty(), "order field {k}");
+    }
+    let mk = xrange(&mut c, MARKET);
+    assert!(!mk.is_empty());
+    for e in &mk {
+        let bid: f64 = field(e, "bid").parse().unwrap();
+        let ask: f64 = field(e, "ask").parse().unwrap();
+        assert!(bid > 0.0 && bid < ask, "{bid} {ask}");
+        assert!(field(e, "bid_qty").parse::<f64>().unwrap() > 0.0);
+        assert_eq!(field(e, "venue"), "binance");
+    }
+    // MAXLEN ~ 10 trims (in whole nodes): far fewer entries than written.
+    let written = sample(&shared, "qt_redis_entries_total", ("stream", "market"));
+    assert!(
+        (mk.len() as u64) < written / 2,
+        "market stream not trimmed: {} of {written}",
+        mk.len()
+    );
+    assert_exactly_once(&mut c, &n);
+}
+
+#[test]
+fn redis_killed_mid_run_loses_and_doubles_nothing() {
+    let mut redis = RedisServer::start(true);
+    let engine = start(config(&redis.url(), |_| {}));
+    let shared = engine.shared().clone();
+    let ops = engine.ops_addr().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || fills(&shared) >= 2),
+        "no fills: {:?}",
+        counts(&shared)
+    );
+    redis.kill();
+    let killed_at = Instant::now();
+    let fills_at_kill = fills(&shared);
+    let decisions_at_kill = total(&shared, "qt_decisions_total");
+    // Degraded, still ready, still trading.
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let (code, r) = get_json(ops, "/ready");
+            code == 200 && r["checks"]["redis"]["status"] == "degraded"
+        }),
+        "ready must stay 200 with redis degraded: {:?}",
+        get_json(ops, "/ready")
+    );
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(killed_at.elapsed()));
+    let buffered = total(&shared, "qt_redis_buffered");
+    assert!(buffered > 0, "events are buffered during the outage");
+    assert!(
+        wait_until(Duration::from_secs(20), || fills(&shared) > fills_at_kill),
+        "the hot path kept trading while redis was down"
+    );
+    assert!(total(&shared, "qt_decisions_total") > decisions_at_kill);
+    redis.spawn();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            total(&shared, "qt_redis_buffered") == 0 && total(&shared, "qt_redis_connected") == 1
+        }),
+        "buffer drained after restart"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    engine.stop();
+    let n = counts(&shared);
+    assert!(total(&shared, "qt_redis_replayed_total") > 0);
+    assert!(total(&shared, "qt_redis_reconnects_total") >= 1);
+    assert_eq!(total(&shared, "qt_redis_dropped_total"), 0);
+    let mut c = redis.conn();
+    assert_exactly_once(&mut c, &n);
+}
+
+#[test]
+fn redis_absent_at_startup_then_everything_is_published() {
+    let mut redis = RedisServer::not_started(false);
+    let engine = start(config(&redis.url(), |_| {}));
+    let shared = engine.shared().clone();
+    let ops = engine.ops_addr().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || fills(&shared) >= 2),
+        "trades without redis: {:?}",
+        counts(&shared)
+    );
+    let (code, r) = get_json(ops, "/ready");
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["checks"]["redis"]["status"], "degraded", "{r}");
+    assert_eq!(r["checks"]["degraded"][0], "redis_disconnected", "{r}");
+    assert!(total(&shared, "qt_redis_failures_total") >= 1);
+    redis.spawn();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            total(&shared, "qt_redis_connected") == 1 && total(&shared, "qt_redis_buffered") == 0
+        }),
+        "published once redis appeared"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            get_json(ops, "/ready").1["checks"]["redis"]["status"] == "up"
+        }),
+        "{:?}",
+        get_json(ops, "/ready")
+    );
+    engine.stop();
+    let n = counts(&shared);
+    assert!(total(&shared, "qt_redis_replayed_total") > 0);
+    let mut c = redis.conn();
+    assert_exactly_once(&mut c, &n);
+}
+
+#[test]
+fn required_redis_fails_readiness_until_it_is_up() {
+    let mut redis = RedisServer::not_started(false);
+    let engine = start(config(&redis.url(), |c| c.redis.required = true));
+    let shared = engine.shared().clone();
+    let ops = engine.ops_addr().unwrap();
+    assert!(wait_until(Duration::from_secs(30), || fills(&shared) >= 1));
+    let (code, r) = get_json(ops, "/ready");
+    assert_eq!(code, 503, "{r}");
+    assert!(
+        r["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "redis_disconnected"),
+        "{r}"
+    );
+    redis.spawn();
+    assert!(
+        wait_until(Duration::from_secs(10), || get_json(ops, "/ready").0 == 200),
+        "{:?}",
+        get_json(ops, "/ready")
+    );
+    engine.stop();
+}
+
+#[test]
+fn engine_heartbeat_stops_while_the_pipeline_is_stalled() {
+    let redis = RedisServer::start(false);
+    let engine = start(config(&redis.url(), |c| {
+        c.ops.stall_timeout_ms = 500;
+        // No silence reconnect (and its resync) while the market is paused.
+        if let Some(b) = c.venues.binance.as_mut() {
+            b.silence_timeout_ms = 120_000;
+        }
+    }));
+    let shared: Arc<Shared> = engine.shared().clone();
+    let mut c = redis.conn();
+    let key = "quantum:svc:engine:heartbeat";
+    let beat = |c: &mut redis::Connection| -> Option<(f64, i64)> {
+        let v: Option<String> = redis::cmd("GET").arg(key).query(c).unwrap();
+        let ttl: i64 = redis::cmd("PTTL").arg(key).query(c).unwrap();
+        v.map(|v| (v.parse().unwrap(), ttl))
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || beat(&mut c).is_some()),
+        "engine heartbeat never written"
+    );
+    let (v, ttl) = beat(&mut c).unwrap();
+    let now = quantum_trader::core::clock::unix_ms() as f64 / 1e3;
+    assert!((now - v).abs() < 2.0, "heartbeat {v} vs now {now}");
+    assert!(ttl > 0 && ttl <= 1_000, "ttl {ttl}");
+    // Stall the pipeline at its source: the market stops.
+    engine.sim().unwrap().pause();
+    assert!(
+        wait_until(Duration::from_secs(5), || beat(&mut c).is_none()),
+        "heartbeat must expire while the pipeline is stalled"
+    );
+    let (_, api) = get_json(engine.ops_addr().unwrap(), "/api/redis");
+    assert_eq!(api["pipeline_moving"], false, "{api}");
+    let written = total(&shared, "qt_redis_heartbeats_total");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        total(&shared, "qt_redis_heartbeats_total"),
+        written,
+        "no beats while stalled"
+    );
+    engine.sim().unwrap().resume();
+    assert!(
+        wait_until(Duration::from_secs(10), || beat(&mut c).is_some()),
+        "heartbeat returns when the pipeline moves again"
+    );
+    // A stage stuck with input waiting (the test-only stall hook freezes the
+    // risk thread for real) while market data keeps flowing: no heartbeat.
+    let risk = shared.stage("risk").unwrap();
+    risk.hold.store(true, std::sync::atomic::Ordering::Release);
+    assert!(
+        wait_until(Duration::from_secs(5), || beat(&mut c).is_none()),
+        "heartbeat must expire while the risk stage is stuck"
+    );
+    assert!(total(&shared, "qt_book_updates_total") > 0);
+    risk.hold.store(false, std::sync::atomic::Ordering::Release);
+    assert!(
+        wait_until(Duration::from_secs(10), || beat(&mut c).is_some()),
+        "heartbeat returns when the stage moves again"
+    );
+    engine.stop();
+}
+
+#[test]
+fn required_aux_heartbeat_expiring_blocks_trading_and_recovers() {
+    use quantum_trader::config::risk::{HeartbeatConfig, HeartbeatPolicy};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let redis = RedisServer::start(false);
+    let key = "quantum:svc:rl_trainer:heartbeat";
+    // The auxiliary service: beats every 100 ms while `alive`.
+    let alive = Arc::new(AtomicBool::new(true));
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let (alive, stop) = (alive.clone(), stop.clone());
+        let mut c = redis.conn();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if alive.load(Ordering::Relaxed) {
+                    let now = quantum_trader::core::clock::unix_ms() as f64 / 1e3;
+                    let _: () = redis::cmd("SET")
+                        .arg(key)
+                        .arg(format!("{now:.3}"))
+                        .arg("PX")
+                        .arg(3_000)
+                        .query(&mut c)
+                        .unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let engine = start(config(&redis.url(), |c| {
+        c.risk.heartbeats = vec![HeartbeatConfig {
+            service: "rl_trainer".into(),
+            policy: HeartbeatPolicy::Required,
+            max_age_ms: 1_000,
+        }];
+    }));
+    let shared = engine.shared().clone();
+    let executes = || sample(&shared, "qt_verdicts_total", ("verdict", "EXECUTE"));
+    let missing = || {
+        sample(
+            &shared,
+            "qt_verdicts_total",
+            ("reason", "heartbeat_missing:rl_trainer"),
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || executes() >= 2),
+        "trades while the service beats: {:?}",
+        counts(&shared)
+    );
+    // The service dies: its key stops being refreshed and expires.
+    alive.store(false, Ordering::Relaxed);
+    assert!(
+        wait_until(Duration::from_secs(10), || missing() > 20),
+        "decisions must SKIP with heartbeat_missing:rl_trainer"
+    );
+    let blocked_at = executes();
+    let missing_at = missing();
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(
+        executes(),
+        blocked_at,
+        "nothing executes while the heartbeat is missing"
+    );
+    assert!(missing() > missing_at);
+    let (_, api) = get_json(engine.ops_addr().unwrap(), "/api/redis");
+    assert!(
+        api["services"][0]["age_ms"].as_i64().unwrap() > 1_000,
+        "{api}"
+    );
+    // It comes back: trading resumes.
+    alive.store(true, Ordering::Relaxed);
+    assert!(
+        wait_until(Duration::from_secs(15), || executes() > blocked_at),
+        "trading resumes when the heartbeat returns"
+    );
+    stop.store(true, Ordering::Relaxed);
+    feeder.join().unwrap();
+    engine.stop();
+    let mut c = redis.conn();
+    let ver = xrange(&mut c, VERDICT);
+    assert!(
+        ver.iter()
+            .any(|e| field(e, "error") == "heartbeat_missing:rl_trainer"),
+        "apply.result names the missing heartbeat"
+    );
+}
