@@ -10,6 +10,7 @@ pub mod core;
 pub mod doctor;
 pub mod exec;
 pub mod feed;
+pub mod journal;
 pub mod ops;
 pub mod pipeline;
 pub mod risk;

@@ -47,6 +47,11 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// The journal: `report --day YYYY-MM-DD [--mode paper|testnet|live]`, `bench`.
+    Journal {
+        #[command(subcommand)]
+        cmd: quantum_trader::journal::cli::JournalCmd,
+    },
     /// Run the venue simulator alone (for pointing other tools at it).
     Sim {
         /// Config whose [sim] section and instruments to use (default: demo).
@@ -202,6 +207,7 @@ fn main() -> ExitCode {
         Cmd::Sim { config } => sim(config),
         Cmd::Healthcheck { url } => Ok(healthcheck(&url)),
         Cmd::Doctor { config } => Ok(doctor(config)),
+        Cmd::Journal { cmd } => quantum_trader::journal::cli::run(cmd),
     };
     match r {
         Ok(c) => c,

@@ -18,6 +18,7 @@ fn resident_memory_stays_flat_over_millions_of_messages() {
         .unwrap_or(3_000_000);
     let cfg = test_config(|c| {
         c.risk.max_orders_per_sec = 1000;
+        c.risk.max_orders_per_min = 1_000_000;
         c.risk.daily_trade_cap = 10_000_000;
     });
     let opts = EngineOptions {

@@ -28,6 +28,7 @@ fn trading_config(name: &str, f: impl FnOnce(&mut Config)) -> Config {
         c.model.path = eager_model(name);
         c.model.decision_cooldown_ms = 0;
         c.risk.max_orders_per_sec = 50;
+        c.risk.max_orders_per_min = 100_000;
         c.risk.daily_trade_cap = 100_000;
         c.sim.rate_per_symbol = 1000;
         f(c)

@@ -2,6 +2,8 @@
 //! are errors, every error names the key path and the reason, and secrets are
 //! only ever read from environment variables (the config names the variable).
 
+pub mod journal;
+pub mod risk;
 mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +11,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+pub use journal::{FsyncPolicy, JournalConfig};
+pub use risk::{AdminConfig, BreakerConfig, HeartbeatConfig, HeartbeatPolicy};
 pub use validate::validate;
 
 /// The demo configuration embedded in the binary (`config/demo.toml`).
@@ -98,6 +102,10 @@ pub struct Config {
     pub risk: RiskConfig,
     #[serde(default)]
     pub exec: ExecConfig,
+    #[serde(default)]
+    pub journal: JournalConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -353,6 +361,31 @@ pub struct RiskConfig {
     pub kill_switch: bool,
     /// SKIP when the book is older than this.
     pub max_book_age_ms: u64,
+    /// Orders in any 60 s window.
+    pub max_orders_per_min: u32,
+    /// Orders sent and not yet done.
+    pub max_open_orders: u32,
+    /// Largest |position| × mid per instrument, quote (0 = off).
+    pub max_position_notional: f64,
+    /// Per-symbol overrides of `max_position_notional`.
+    pub max_position_notional_by_symbol: BTreeMap<String, f64>,
+    /// Largest sum over instruments of |position| × mid, quote (0 = off).
+    pub max_gross_exposure: f64,
+    /// Largest distance of an order's limit price from the mid, in bps (0 = off).
+    pub price_band_bps: f64,
+    /// `qt_daily_trade_cap_warning` turns 1 at this share of the cap.
+    pub daily_cap_warn_ratio: f64,
+    /// Realized loss today (net of fees, quote) that trips the breaker (0 = off).
+    pub max_daily_loss: f64,
+    /// Drop of today's equity from its peak (quote) that trips the breaker (0 = off).
+    pub max_drawdown: f64,
+    /// Consecutive losing closing fills that trip the breaker (0 = off).
+    pub max_consecutive_losses: u32,
+    /// Consecutive rejected orders that trip the breaker (0 = off).
+    pub max_consecutive_rejects: u32,
+    pub breaker: BreakerConfig,
+    /// Auxiliary services whose heartbeats the governor checks.
+    pub heartbeats: Vec<HeartbeatConfig>,
 }
 
 impl Default for RiskConfig {
@@ -364,6 +397,19 @@ impl Default for RiskConfig {
             skip_flat_sell: true,
             kill_switch: false,
             max_book_age_ms: 5_000,
+            max_orders_per_min: 120,
+            max_open_orders: 8,
+            max_position_notional: 0.0,
+            max_position_notional_by_symbol: BTreeMap::new(),
+            max_gross_exposure: 0.0,
+            price_band_bps: 100.0,
+            daily_cap_warn_ratio: 0.8,
+            max_daily_loss: 0.0,
+            max_drawdown: 0.0,
+            max_consecutive_losses: 0,
+            max_consecutive_rejects: 10,
+            breaker: BreakerConfig::default(),
+            heartbeats: Vec::new(),
         }
     }
 }

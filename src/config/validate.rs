@@ -289,5 +289,6 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         0.0,
         1000.0,
     )?;
+    super::risk::validate(c)?;
     Ok(())
 }

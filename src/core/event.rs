@@ -237,10 +237,23 @@ pub enum SkipReason {
     DailyTradeCap,
     SkipFlatSell,
     KillSwitch,
+    BookStale,
+    TickSize,
+    LotSize,
+    MinNotional,
+    PriceBand,
+    MaxPositionNotional,
+    GrossExposure,
+    MaxOpenOrders,
+    OrderRateMinute,
+    /// The circuit breaker is open (label `circuit_open:<trip reason>`).
+    CircuitOpen,
+    /// A required auxiliary heartbeat is stale (`heartbeat_missing:<service>`).
+    HeartbeatMissing,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 9] = [
+    pub const ALL: [SkipReason; 20] = [
         SkipReason::Hold,
         SkipReason::BookOutOfSync,
         SkipReason::BookEmpty,
@@ -250,6 +263,17 @@ impl SkipReason {
         SkipReason::DailyTradeCap,
         SkipReason::SkipFlatSell,
         SkipReason::KillSwitch,
+        SkipReason::BookStale,
+        SkipReason::TickSize,
+        SkipReason::LotSize,
+        SkipReason::MinNotional,
+        SkipReason::PriceBand,
+        SkipReason::MaxPositionNotional,
+        SkipReason::GrossExposure,
+        SkipReason::MaxOpenOrders,
+        SkipReason::OrderRateMinute,
+        SkipReason::CircuitOpen,
+        SkipReason::HeartbeatMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -263,6 +287,17 @@ impl SkipReason {
             SkipReason::DailyTradeCap => "daily_trade_cap",
             SkipReason::SkipFlatSell => "skip_flat_sell",
             SkipReason::KillSwitch => "kill_switch",
+            SkipReason::BookStale => "book_stale",
+            SkipReason::TickSize => "tick_size",
+            SkipReason::LotSize => "lot_size",
+            SkipReason::MinNotional => "min_notional",
+            SkipReason::PriceBand => "price_band",
+            SkipReason::MaxPositionNotional => "max_position_notional",
+            SkipReason::GrossExposure => "gross_exposure",
+            SkipReason::MaxOpenOrders => "max_open_orders",
+            SkipReason::OrderRateMinute => "order_rate_minute",
+            SkipReason::CircuitOpen => "circuit_open",
+            SkipReason::HeartbeatMissing => "heartbeat_missing",
         }
     }
 }

@@ -117,6 +117,26 @@ impl Outbox {
     }
 }
 
+/// One fill recovered from the journal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeedFill {
+    pub client_order_id: u64,
+    pub inst: crate::core::InstrumentId,
+    pub side: crate::core::Side,
+    pub px: i64,
+    pub qty: i64,
+    pub fee: f64,
+}
+
+/// What restart recovery hands the exec stage: the fills to replay (oldest
+/// first) and the order counters.
+#[derive(Debug, Clone, Default)]
+pub struct ExecSeed {
+    pub fills: Vec<SeedFill>,
+    pub orders: u64,
+    pub rejects: u64,
+}
+
 /// Paper execution state: positions, counters and pre-resolved metric
 /// handles. Separate from the thread loop so it can be driven in tests.
 pub struct PaperExec {
@@ -166,6 +186,44 @@ impl PaperExec {
             fill_counters,
             fill_volume,
             position,
+        }
+    }
+
+    /// Replays recovered fills into the positions (the same arithmetic as
+    /// live fills, so the restored view equals the one before the restart).
+    pub fn restore(&mut self, seed: &ExecSeed) {
+        let shared = self.shared.clone();
+        for f in &seed.fills {
+            let Some(inst) = shared.instruments.try_get(f.inst) else {
+                continue;
+            };
+            let notional = super::paper::notional(inst, f.px, f.qty);
+            let Some((position_after, _)) = self
+                .positions
+                .apply_fill(f.inst, f.side, f.px, f.qty, notional, f.fee)
+            else {
+                continue;
+            };
+            self.fills += 1;
+            if self.recent_fills.len() >= crate::pipeline::shared::RECENT_FILLS {
+                self.recent_fills.pop_front();
+            }
+            self.recent_fills
+                .push_back(crate::pipeline::shared::FillView {
+                    client_order_id: f.client_order_id,
+                    venue: inst.venue.as_str().to_string(),
+                    symbol: inst.symbol.clone(),
+                    side: f.side.as_str().to_string(),
+                    px: crate::core::format_decimal(f.px, inst.price_scale),
+                    qty: crate::core::format_decimal(f.qty, inst.qty_scale),
+                    fee: f.fee,
+                    position_after: crate::core::format_decimal(position_after, inst.qty_scale),
+                });
+        }
+        self.orders = seed.orders;
+        self.rejects = seed.rejects;
+        for i in shared.instruments.iter() {
+            self.update_gauges(i.id);
         }
     }
 
@@ -299,15 +357,27 @@ impl PaperExec {
 
 /// Runs the exec stage until its input closes or the engine stops.
 pub fn run_exec_stage(
+    rx: Rx<OrderIntent>,
+    reports: Tx<ExecReport>,
+    shared: Arc<Shared>,
+    cfg: ExecConfig,
+) {
+    run_exec_stage_from(rx, reports, shared, cfg, ExecSeed::default())
+}
+
+/// [`run_exec_stage`] starting from recovered state.
+pub fn run_exec_stage_from(
     mut rx: Rx<OrderIntent>,
     reports: Tx<ExecReport>,
     shared: Arc<Shared>,
     cfg: ExecConfig,
+    seed: ExecSeed,
 ) {
     let m = shared.metrics.clone();
     let mut rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
     let mut t2o = LatencyRecorder::new(&shared.latency, TICK_TO_ORDER, m.tick_to_order.clone());
     let mut exec = PaperExec::new(shared.clone(), cfg);
+    exec.restore(&seed);
     let mut outbox = Outbox::new();
     let health = shared.stage(STAGE);
     let mut last_publish = now_ns();

@@ -179,7 +179,8 @@ async fn serve(
         }
     };
     let watchdog = tokio::spawn(watchdog(state.clone(), stop.clone()));
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(stopped(stop.clone()));
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(stopped(stop.clone()));
     tokio::select! {
         r = server.into_future() => {
             if let Err(e) = r {
@@ -248,6 +249,7 @@ pub fn sample_gauges(shared: &Shared, now_ns: u64) {
 
 fn router(state: Arc<AppState>) -> Router {
     let hooks = super::test_hooks::router(state.shared.clone(), state.cfg.test_hooks);
+    let risk_api = crate::risk::api::router(state.shared.clone());
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
@@ -260,6 +262,7 @@ fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .merge(hooks)
+        .merge(risk_api)
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {

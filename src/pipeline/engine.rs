@@ -7,7 +7,7 @@
 use crate::book::{MAX_LEVELS, run_book_stage};
 use crate::config::{Config, SimConfig, TradingMode, VenueConfig};
 use crate::core::{Clock, Instrument, InstrumentId, InstrumentTable, Venue, parse_decimal};
-use crate::exec::run_exec_stage;
+use crate::exec::stage::run_exec_stage_from;
 use crate::feed::session::SessionConfig;
 use crate::feed::thread::{Connection, spawn_feed_thread};
 use crate::feed::{RestClient, RestReply};
@@ -99,6 +99,7 @@ pub struct Engine {
     sim: Option<SimHandle>,
     config: Config,
     injector: Option<Injector>,
+    journal: Option<crate::journal::JournalWriter>,
 }
 
 /// Builds the instrument table from the config.
@@ -233,22 +234,50 @@ impl Engine {
             shared.add_input_probe(stage, probe);
         }
 
+        // Journal: recover first, then start the writer (which continues
+        // the record ids).
+        let clock = opts.clock.clone().unwrap_or_else(Clock::system);
+        let (journal, recovery) = if cfg.journal.enabled {
+            let dir = std::path::Path::new(&cfg.journal.dir);
+            let rec = crate::risk::recovery::recover(dir, cfg.mode, clock.unix_ms(), &table)
+                .with_context(|| format!("recovering from the journal in {}", dir.display()))?;
+            tracing::info!("{}", rec.line);
+            let (tx, w) = crate::journal::start(&cfg.journal, table.clone(), &metrics)
+                .with_context(|| format!("starting the journal in {}", dir.display()))?;
+            (Some((tx, w)), rec)
+        } else {
+            tracing::info!("journal disabled: nothing restored, nothing journaled");
+            (None, crate::risk::recovery::Recovery::default())
+        };
+        *shared.risk_ctl.recovery.lock() = recovery.summary.clone();
+        shared.risk_ctl.load_token(&cfg.admin.token_env);
+        let (journal_tx, journal_writer) = match journal {
+            Some((tx, w)) => (Some(tx), Some(w)),
+            None => (None, None),
+        };
+
         let mut stages = Vec::new();
         {
             let shared = shared.clone();
             let ec = cfg.exec.clone();
+            let seed = recovery.exec;
             stages.push((
                 "exec",
                 spawn_stage("exec", p.exec.core, move || {
-                    run_exec_stage(ord_rx, rep_tx, shared, ec)
+                    run_exec_stage_from(ord_rx, rep_tx, shared, ec, seed)
                 })?,
             ));
         }
         {
             let shared2 = shared.clone();
             let max_pos = per_instrument(&cfg, &table, |ic| &ic.max_position)?;
-            let clock = opts.clock.clone().unwrap_or_else(Clock::system);
-            let gov = Governor::new(&cfg.risk, table.clone(), max_pos, clock, cfg.mode);
+            let mut gov = Governor::new(&cfg.risk, table.clone(), max_pos, clock, cfg.mode);
+            gov.attach_heartbeats(&shared.heartbeats);
+            gov.attach_metrics(crate::risk::metrics::RiskMetrics::new(&metrics));
+            if let Some(tx) = journal_tx {
+                gov.set_journal(tx, cfg.journal.record_holds);
+            }
+            gov.restore(&recovery.seed);
             let ec = cfg.exec.clone();
             stages.push((
                 "risk",
@@ -375,6 +404,7 @@ impl Engine {
             sim,
             config: cfg,
             injector,
+            journal: journal_writer,
         })
     }
 
@@ -425,6 +455,11 @@ impl Engine {
             if h.join().is_err() {
                 tracing::error!(stage = name, "stage thread panicked");
             }
+        }
+        // The risk stage held the last journal sender: the writer drains,
+        // syncs and stops.
+        if let Some(j) = self.journal.take() {
+            j.join();
         }
         if let Some(o) = self.ops.take() {
             o.shutdown();

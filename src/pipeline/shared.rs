@@ -142,6 +142,10 @@ pub struct Shared {
     pub book_query_rx: crossbeam_channel::Receiver<BookQuery>,
     /// Per stage index, probes of the queues feeding it (read by readiness).
     pub input_probes: Mutex<Vec<(usize, crate::pipeline::channel::DepthProbe)>>,
+    /// Auxiliary services' heartbeats (read by the risk governor).
+    pub heartbeats: Arc<crate::risk::heartbeat::Heartbeats>,
+    /// Admin commands to the risk stage, the admin token, breaker history.
+    pub risk_ctl: crate::risk::control::RiskControl,
 }
 
 impl Shared {
@@ -170,6 +174,8 @@ impl Shared {
             book_queries: tx,
             book_query_rx: rx,
             input_probes: Mutex::new(Vec::new()),
+            heartbeats: Arc::new(crate::risk::heartbeat::Heartbeats::new()),
+            risk_ctl: crate::risk::control::RiskControl::new(),
         }
     }
 

@@ -1,86 +1,168 @@
 //! The risk governor: every decision passes a fixed sequence of checks, each
-//! a small method returning `Option<SkipReason>`, first failure wins:
+//! a small method, first failure wins (the SKIP reason label in brackets):
 //!
 //! 1. kill switch (`kill_switch`, HOLDs included)
-//! 2. HOLD (`hold`)
-//! 3. book not in sync, or older than `max_book_age_ms` (`book_out_of_sync`)
-//! 4. a side of the book empty (`book_empty`)
-//! 5. skip-flat-sell (`skip_flat_sell`): this engine is **long-only** unless
-//!    `risk.skip_flat_sell = false`. With it on, a SELL is only allowed to
-//!    reduce a long position: a SELL while the position (net of SELL orders
-//!    still in flight) is flat or short is skipped.
-//! 6. max position (`max_position`): |position + in-flight orders of the same
-//!    side + signed qty| above the instrument's `max_position`
-//! 7. max order notional (`max_order_notional`): qty × touch price
-//! 8. order rate (`order_rate`): at most `max_orders_per_sec` orders in any
-//!    1000 ms (fixed ring of send times)
-//! 9. daily trade cap (`daily_trade_cap`): orders per UTC day (from the
-//!    injected [`Clock`]) **and trading mode**; a new UTC day starts at 0
+//! 2. circuit breaker open (`circuit_open:<trip reason>`, HOLDs included)
+//! 3. HOLD (`hold`)
+//! 4. a `required` auxiliary heartbeat stale or missing
+//!    (`heartbeat_missing:<service>`); `advisory` ones only raise
+//!    `qt_heartbeat_stale` and log once
+//! 5. book not in sync (`book_out_of_sync`), older than `max_book_age_ms`
+//!    (`book_stale`), a side empty (`book_empty`)
+//! 6. skip-flat-sell (`skip_flat_sell`): long-only unless
+//!    `risk.skip_flat_sell = false`: a SELL while the position (net of SELL
+//!    orders in flight) is flat or short is skipped
+//! 7. instrument rules: touch price on the tick (`tick_size`), quantity a
+//!    multiple of the lot (`lot_size`), qty × touch ≥ `min_notional`
+//!    (`min_notional`)
+//! 8. price band: the order's protective limit price within
+//!    `price_band_bps` of the mid (`price_band`)
+//! 9. position per instrument: |position + in-flight + qty| ≤ the
+//!    instrument's `max_position` (`max_position`) and × mid ≤
+//!    `max_position_notional` (`max_position_notional`); the sum over
+//!    instruments of |position| × mid ≤ `max_gross_exposure`
+//!    (`gross_exposure`)
+//! 10. order notional: qty × touch ≤ `max_order_notional`
+//!     (`max_order_notional`)
+//! 11. open orders < `max_open_orders` (`max_open_orders`)
+//! 12. order rate: ≤ `max_orders_per_sec` in any 1000 ms (`order_rate`) and
+//!     ≤ `max_orders_per_min` in any 60 s (`order_rate_minute`)
+//! 13. daily trade cap per UTC day **and** trading mode
+//!     (`daily_trade_cap`); `qt_daily_trade_cap_warning` at
+//!     `daily_cap_warn_ratio` of it
 //!
-//! then EXECUTE, which records the order in the rate window and the daily
-//! count. Positions come from the exec stage's fill reports
-//! ([`Governor::on_report`]); orders sent but not yet done are tracked so the
-//! position check sees them ([`Governor::on_order_sent`]).
+//! then EXECUTE, recorded in the rate windows and the daily count.
+//!
+//! Fills and order reports ([`Governor::on_report`]) feed positions, today's
+//! realized PnL (net of fees), equity (realized + unrealized at the latest
+//! mids) and its peak, and the streaks of losing closing fills and rejected
+//! orders. Any limit passed trips the circuit breaker ([`Breaker`]):
+//! `daily_loss`, `drawdown`, `consecutive_losses`, `consecutive_rejects`
+//! (or `manual` from the API). Every limit is "at the limit passes, past it
+//! blocks"; 0 turns an optional limit off.
 
-use crate::config::{RiskConfig, TradingMode};
+use super::breaker::{Breaker, BreakerEvent, Trip, TripReason};
+use super::metrics::RiskMetrics;
+use super::stage::limit_price;
+use crate::config::{HeartbeatPolicy, RiskConfig, TradingMode};
 use crate::core::clock::{format_day, utc_day};
 use crate::core::{
-    Action, Clock, Decision, ExecReport, InstrumentId, InstrumentTable, OrderIntent, Side,
-    SkipReason, Verdict,
+    Action, Clock, Decision, ExecReport, InstrumentId, InstrumentTable, OrderIntent, OrderStatus,
+    Side, SkipReason, Verdict,
 };
-use serde_json::json;
+use crate::exec::positions::Position;
+use crate::journal::{Change, Entry, Event, JournalTx};
+use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
-/// Orders in flight (sent, not yet done) the governor tracks. When that many
-/// are open, new orders are skipped with `order_rate` until reports arrive.
+/// Hard ceiling on orders in flight the governor tracks.
 pub const MAX_OPEN_ORDERS: usize = 1024;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
+const NS_PER_MIN: u64 = 60 * NS_PER_SEC;
 
 /// An order sent and not yet reported done.
-#[derive(Debug, Clone, Copy)]
-struct OpenOrder {
-    client_order_id: u64,
-    inst: InstrumentId,
-    side: Side,
-    remaining: i64,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpenOrder {
+    pub client_order_id: u64,
+    pub inst: InstrumentId,
+    pub side: Side,
+    pub remaining: i64,
 }
 
-/// Orders counted on one UTC day in one trading mode.
-#[derive(Debug, Clone, Copy, Default)]
-struct DayCount {
-    day: i64,
-    count: u32,
+/// Today's counters in one trading mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DayState {
+    pub day: i64,
+    /// EXECUTE verdicts (orders) today.
+    pub trades: u32,
+    /// Realized PnL today, gross of fees.
+    pub realized: f64,
+    pub fees: f64,
+    /// Highest equity seen today (realized net + unrealized).
+    pub peak: f64,
+    pub equity: f64,
+    pub equity_seen: bool,
+    pub losses: u32,
+    pub rejects: u32,
+    /// An override reset acknowledged the daily loss / drawdown for today.
+    pub loss_ack: bool,
+    pub drawdown_ack: bool,
 }
 
-pub struct Governor {
-    cfg: RiskConfig,
-    instruments: Arc<InstrumentTable>,
-    max_position: Vec<i64>,
-    clock: Clock,
-    mode: TradingMode,
-    kill_switch: bool,
-    /// Filled position per instrument (scaled qty), from exec reports.
-    positions: Vec<i64>,
-    /// Remaining qty of in-flight BUY / SELL orders per instrument.
-    open_buy: Vec<i64>,
-    open_sell: Vec<i64>,
-    open: Vec<OpenOrder>,
-    /// Monotonic send times (ns) of the orders of the last second.
-    sent: VecDeque<u64>,
-    /// Per trading mode (indexed by `mode as usize`).
-    daily: [DayCount; 3],
-    /// `[0]` = EXECUTE, `[1 + i]` = `SkipReason::ALL[i]`.
-    verdicts: [u64; 1 + SkipReason::ALL.len()],
-}
-
-fn mode_idx(m: TradingMode) -> usize {
-    match m {
-        TradingMode::Paper => 0,
-        TradingMode::Testnet => 1,
-        TradingMode::Live => 2,
+impl DayState {
+    fn new(day: i64) -> Self {
+        DayState {
+            day,
+            ..Default::default()
+        }
     }
+
+    pub fn realized_net(&self) -> f64 {
+        self.realized - self.fees
+    }
+
+    pub fn drawdown(&self) -> f64 {
+        if self.equity_seen {
+            (self.peak - self.equity).max(0.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A heartbeat gate resolved at startup.
+struct HbGate {
+    service: String,
+    required: bool,
+    max_age_ms: i64,
+    slot: Arc<AtomicI64>,
+    stale: Option<bool>,
+}
+
+/// A state-changing admin request, carried to the risk stage.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Close the breaker; `override_` forces it while a condition holds.
+    Reset {
+        override_: bool,
+        reason: String,
+        client: String,
+    },
+    /// Open the breaker by hand.
+    Trip { reason: String, client: String },
+    KillSwitch {
+        on: bool,
+        reason: String,
+        client: String,
+    },
+}
+
+/// The answer to a [`Command`]: a JSON body, or an HTTP status and error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Ok(Value),
+    Refused(u16, String),
+}
+
+/// What recovery hands the governor (see `risk::recovery`).
+#[derive(Debug, Clone, Default)]
+pub struct RiskSeed {
+    /// Filled position per instrument (scaled qty).
+    pub positions: Vec<i64>,
+    /// Average-cost books per instrument (for unrealized PnL).
+    pub books: Vec<Position>,
+    /// Orders with no final report in the journal.
+    pub open_orders: Vec<OpenOrder>,
+    pub today: Option<DayState>,
+    pub breaker_open: Option<Trip>,
+    /// Oldest first.
+    pub breaker_history: Vec<BreakerEvent>,
+    /// Last kill-switch state in the journal, with its reason.
+    pub kill_switch: Option<(bool, String)>,
+    pub next_client_order_id: u64,
 }
 
 /// px × qty in quote units with a single rounding (exact at limits like
@@ -90,8 +172,53 @@ pub fn exact_notional(px: i64, qty: i64, price_scale: u8, qty_scale: u8) -> f64 
     raw as f64 / 10f64.powi(price_scale as i32 + qty_scale as i32)
 }
 
-fn reason_idx(r: SkipReason) -> usize {
-    SkipReason::ALL.iter().position(|x| *x == r).unwrap_or(0)
+fn static_slot(r: SkipReason) -> usize {
+    1 + SkipReason::ALL.iter().position(|x| *x == r).unwrap_or(0)
+}
+
+pub struct Governor {
+    cfg: RiskConfig,
+    instruments: Arc<InstrumentTable>,
+    max_position: Vec<i64>,
+    max_pos_notional: Vec<f64>,
+    qty_units: Vec<f64>,
+    clock: Clock,
+    mode: TradingMode,
+    kill_switch: bool,
+    kill_reason: String,
+    positions: Vec<i64>,
+    books: Vec<Position>,
+    /// Latest mid per instrument (price units; 0 = none yet).
+    marks: Vec<f64>,
+    open_buy: Vec<i64>,
+    open_sell: Vec<i64>,
+    open: Vec<OpenOrder>,
+    sent: VecDeque<u64>,
+    sent_min: VecDeque<u64>,
+    /// Per trading mode (indexed by `mode_idx`).
+    daily: [DayState; 3],
+    breaker: Breaker,
+    gates: Vec<HbGate>,
+    slippage_bps: f64,
+    next_coid: u64,
+    /// Verdict slots: 0 = EXECUTE, then `SkipReason::ALL`, then
+    /// `circuit_open:<r>` per trip reason, then `heartbeat_missing:<s>`.
+    labels: Vec<Arc<str>>,
+    verdicts: Vec<u64>,
+    last_slot: usize,
+    journal: Option<JournalTx>,
+    record_holds: bool,
+    metrics: Option<RiskMetrics>,
+    cap_warned: bool,
+    now_ms: i64,
+}
+
+fn mode_idx(m: TradingMode) -> usize {
+    match m {
+        TradingMode::Paper => 0,
+        TradingMode::Testnet => 1,
+        TradingMode::Live => 2,
+    }
 }
 
 impl Governor {
@@ -105,71 +232,215 @@ impl Governor {
         mode: TradingMode,
     ) -> Governor {
         let n = instruments.len().max(max_position.len());
-        let today = utc_day(clock.unix_ms());
-        Governor {
+        let now_ms = clock.unix_ms();
+        let today = utc_day(now_ms);
+        let max_pos_notional = (0..n)
+            .map(|i| {
+                instruments
+                    .try_get(InstrumentId(i as u16))
+                    .and_then(|inst| cfg.max_position_notional_by_symbol.get(&inst.symbol))
+                    .copied()
+                    .unwrap_or(cfg.max_position_notional)
+            })
+            .collect();
+        let qty_units = (0..n)
+            .map(|i| {
+                instruments
+                    .try_get(InstrumentId(i as u16))
+                    .map(|x| x.qty_f64(1) * x.contract_value)
+                    .unwrap_or(0.0)
+            })
+            .collect();
+        let breaker = Breaker::new();
+        let mut labels: Vec<Arc<str>> = vec![Arc::from("")];
+        labels.extend(SkipReason::ALL.iter().map(|r| Arc::from(r.as_str())));
+        labels.extend(breaker.labels().iter().cloned());
+        labels.extend(
+            cfg.heartbeats
+                .iter()
+                .map(|h| Arc::from(format!("heartbeat_missing:{}", h.service))),
+        );
+        let store = super::heartbeat::Heartbeats::new();
+        let mut g = Governor {
             kill_switch: cfg.kill_switch,
+            kill_reason: if cfg.kill_switch {
+                "config: risk.kill_switch = true".into()
+            } else {
+                String::new()
+            },
             cfg: cfg.clone(),
             instruments,
             max_position,
+            max_pos_notional,
+            qty_units,
             clock,
             mode,
             positions: vec![0; n],
+            books: vec![Position::default(); n],
+            marks: vec![0.0; n],
             open_buy: vec![0; n],
             open_sell: vec![0; n],
             open: Vec::with_capacity(MAX_OPEN_ORDERS),
             sent: VecDeque::with_capacity(cfg.max_orders_per_sec.max(1) as usize),
-            daily: [DayCount {
-                day: today,
-                count: 0,
-            }; 3],
-            verdicts: [0; 1 + SkipReason::ALL.len()],
+            sent_min: VecDeque::with_capacity(cfg.max_orders_per_min.clamp(1, 100_000) as usize),
+            daily: [DayState::new(today); 3],
+            breaker,
+            gates: Vec::new(),
+            slippage_bps: 0.0,
+            next_coid: 1,
+            verdicts: vec![0; labels.len()],
+            labels,
+            last_slot: 0,
+            journal: None,
+            record_holds: false,
+            metrics: None,
+            cap_warned: false,
+            now_ms,
+        };
+        g.attach_heartbeats(&store);
+        g
+    }
+
+    /// Reads heartbeats from `store` (the engine's shared one).
+    pub fn attach_heartbeats(&mut self, store: &super::heartbeat::Heartbeats) {
+        self.gates = self
+            .cfg
+            .heartbeats
+            .iter()
+            .map(|h| HbGate {
+                service: h.service.clone(),
+                required: h.policy == HeartbeatPolicy::Required,
+                max_age_ms: h.max_age_ms as i64,
+                slot: store
+                    .slot(&h.service)
+                    .unwrap_or_else(|| Arc::new(AtomicI64::new(0))),
+                stale: None,
+            })
+            .collect();
+    }
+
+    /// Journals decisions, verdicts, orders, fills and state changes.
+    pub fn set_journal(&mut self, j: JournalTx, record_holds: bool) {
+        self.journal = Some(j);
+        self.record_holds = record_holds;
+    }
+
+    pub fn journal(&self) -> Option<&JournalTx> {
+        self.journal.as_ref()
+    }
+
+    pub fn attach_metrics(&mut self, m: RiskMetrics) {
+        m.kill_switch.set(self.kill_switch as i64);
+        m.breaker_open.set(self.breaker.is_open() as i64);
+        self.metrics = Some(m);
+    }
+
+    /// The slippage the exec side allows: the price band judges the limit
+    /// price `touch ± max_slippage_bps`.
+    pub fn set_max_slippage_bps(&mut self, bps: f64) {
+        self.slippage_bps = if bps.is_finite() { bps.max(0.0) } else { 0.0 };
+    }
+
+    /// Takes the next client order id.
+    pub fn next_client_order_id(&mut self) -> u64 {
+        let id = self.next_coid;
+        self.next_coid += 1;
+        id
+    }
+
+    fn journal_event(&self, event: Event) {
+        if let Some(j) = &self.journal {
+            j.send(Entry {
+                ts_ms: self.now_ms,
+                mode: self.mode,
+                event,
+            });
         }
     }
 
     /// Judges one decision at monotonic time `now_ns`. An EXECUTE is
-    /// recorded in the rate window and the daily count before returning.
+    /// recorded in the rate windows and the daily count before returning.
     pub fn check(&mut self, d: &Decision, now_ns: u64) -> Verdict {
-        let v = match self.first_failure(d, now_ns) {
-            Some(r) => Verdict::Skip(r),
+        self.now_ms = self.clock.unix_ms();
+        self.observe_book(d);
+        let (v, slot) = match self.first_failure(d, now_ns) {
+            Some(x) => x,
             None => {
                 self.record_execute(now_ns);
-                Verdict::Execute
+                (Verdict::Execute, 0)
             }
         };
-        match v {
-            Verdict::Execute => self.verdicts[0] += 1,
-            Verdict::Skip(r) => self.verdicts[1 + reason_idx(r)] += 1,
-        }
+        self.verdicts[slot] += 1;
+        self.last_slot = slot;
         v
     }
 
-    fn first_failure(&mut self, d: &Decision, now_ns: u64) -> Option<SkipReason> {
-        self.check_kill_switch()
-            .or_else(|| self.check_hold(d))
-            .or_else(|| self.check_book_sync(d, now_ns))
-            .or_else(|| self.check_book_empty(d))
+    /// The full label of the last verdict (`""` for EXECUTE, e.g.
+    /// `circuit_open:daily_loss` or `heartbeat_missing:rl_trainer`).
+    pub fn last_label(&self) -> &Arc<str> {
+        &self.labels[self.last_slot]
+    }
+
+    /// Verdict slot of the last verdict (index into [`Governor::labels`]).
+    pub fn last_slot(&self) -> usize {
+        self.last_slot
+    }
+
+    /// Every verdict label, by slot (0 = EXECUTE).
+    pub fn labels(&self) -> &[Arc<str>] {
+        &self.labels
+    }
+
+    fn skip(r: SkipReason) -> Option<(Verdict, usize)> {
+        Some((Verdict::Skip(r), static_slot(r)))
+    }
+
+    fn first_failure(&mut self, d: &Decision, now_ns: u64) -> Option<(Verdict, usize)> {
+        if self.kill_switch {
+            return Self::skip(SkipReason::KillSwitch);
+        }
+        if let Some(t) = self.breaker.trip_info() {
+            let slot = 1 + SkipReason::ALL.len() + t.reason.idx();
+            return Some((Verdict::Skip(SkipReason::CircuitOpen), slot));
+        }
+        if d.action == Action::Hold {
+            return Self::skip(SkipReason::Hold);
+        }
+        if let Some(k) = self.required_heartbeat_missing() {
+            let slot = 1 + SkipReason::ALL.len() + TripReason::ALL.len() + k;
+            return Some((Verdict::Skip(SkipReason::HeartbeatMissing), slot));
+        }
+        let r = self
+            .check_book(d, now_ns)
             .or_else(|| self.check_flat_sell(d))
-            .or_else(|| self.check_max_position(d))
+            .or_else(|| self.check_instrument_rules(d))
+            .or_else(|| self.check_price_band(d))
+            .or_else(|| self.check_position(d))
             .or_else(|| self.check_notional(d))
+            .or_else(|| self.check_open_orders())
             .or_else(|| self.check_order_rate(now_ns))
-            .or_else(|| self.check_daily_cap())
+            .or_else(|| self.check_daily_cap())?;
+        Self::skip(r)
     }
 
-    fn check_kill_switch(&self) -> Option<SkipReason> {
-        self.kill_switch.then_some(SkipReason::KillSwitch)
+    fn required_heartbeat_missing(&self) -> Option<usize> {
+        let now = self.now_ms;
+        self.gates.iter().position(|g| {
+            g.required && {
+                let t = g.slot.load(Ordering::Relaxed);
+                t <= 0 || now.saturating_sub(t) > g.max_age_ms
+            }
+        })
     }
 
-    fn check_hold(&self, d: &Decision) -> Option<SkipReason> {
-        (d.action == Action::Hold).then_some(SkipReason::Hold)
-    }
-
-    fn check_book_sync(&self, d: &Decision, now_ns: u64) -> Option<SkipReason> {
+    fn check_book(&self, d: &Decision, now_ns: u64) -> Option<SkipReason> {
+        if !d.book.in_sync {
+            return Some(SkipReason::BookOutOfSync);
+        }
         let max_age_ns = self.cfg.max_book_age_ms.saturating_mul(1_000_000);
-        let stale = now_ns.saturating_sub(d.book.recv_ns) > max_age_ns;
-        (!d.book.in_sync || stale).then_some(SkipReason::BookOutOfSync)
-    }
-
-    fn check_book_empty(&self, d: &Decision) -> Option<SkipReason> {
+        if now_ns.saturating_sub(d.book.recv_ns) > max_age_ns {
+            return Some(SkipReason::BookStale);
+        }
         let ok = |l: Option<crate::core::Level>| l.is_some_and(|l| l.px > 0 && l.qty > 0);
         (!(ok(d.book.best_bid()) && ok(d.book.best_ask()))).then_some(SkipReason::BookEmpty)
     }
@@ -183,61 +454,126 @@ impl Governor {
         (pos <= 0).then_some(SkipReason::SkipFlatSell)
     }
 
-    fn check_max_position(&self, d: &Decision) -> Option<SkipReason> {
-        let i = d.inst.idx();
-        let max = self.max_position.get(i).copied().unwrap_or(0);
-        if d.qty <= 0 || self.instruments.try_get(d.inst).is_none() {
-            // No order size or no such instrument: nothing may be opened.
-            return Some(SkipReason::MaxPosition);
+    fn touch(d: &Decision) -> i64 {
+        match d.action {
+            Action::Sell => d.book.bids[0].px,
+            _ => d.book.asks[0].px,
         }
+    }
+
+    fn check_instrument_rules(&self, d: &Decision) -> Option<SkipReason> {
+        let Some(inst) = self.instruments.try_get(d.inst) else {
+            // No such instrument: nothing may be opened.
+            return Some(SkipReason::MaxPosition);
+        };
+        if d.qty <= 0 {
+            return Some(SkipReason::LotSize);
+        }
+        let touch = Self::touch(d);
+        if touch % inst.tick.max(1) != 0 {
+            return Some(SkipReason::TickSize);
+        }
+        if d.qty % inst.lot.max(1) != 0 {
+            return Some(SkipReason::LotSize);
+        }
+        let n = exact_notional(touch, d.qty, inst.price_scale, inst.qty_scale);
+        (n < inst.min_notional).then_some(SkipReason::MinNotional)
+    }
+
+    fn check_price_band(&self, d: &Decision) -> Option<SkipReason> {
+        let band = self.cfg.price_band_bps;
+        if band <= 0.0 {
+            return None;
+        }
+        let inst = self.instruments.try_get(d.inst)?;
+        let side = d.action.side()?;
+        let mid = (d.book.bids[0].px as f64 + d.book.asks[0].px as f64) / 2.0;
+        let limit = limit_price(side, Self::touch(d), inst.tick, self.slippage_bps) as f64;
+        let dev_bps = (limit - mid).abs() / mid * 1e4;
+        (dev_bps.is_nan() || dev_bps > band + 1e-9).then_some(SkipReason::PriceBand)
+    }
+
+    /// Position after this order, counting orders in flight on its side.
+    fn projected(&self, d: &Decision) -> i128 {
+        let i = d.inst.idx();
         let pos = self.position(d.inst) as i128;
-        let projected = match d.action {
+        match d.action {
             Action::Buy => pos + self.open_buy.get(i).copied().unwrap_or(0) as i128 + d.qty as i128,
             _ => pos - self.open_sell.get(i).copied().unwrap_or(0) as i128 - d.qty as i128,
-        };
-        (projected.abs() > max as i128).then_some(SkipReason::MaxPosition)
+        }
+    }
+
+    fn check_position(&self, d: &Decision) -> Option<SkipReason> {
+        let i = d.inst.idx();
+        let max = self.max_position.get(i).copied().unwrap_or(0);
+        let projected = self.projected(d);
+        if projected.abs() > max as i128 {
+            return Some(SkipReason::MaxPosition);
+        }
+        let unit = self.qty_units.get(i).copied().unwrap_or(0.0);
+        let inst = self.instruments.try_get(d.inst)?;
+        let mid = inst.px_f64(d.book.bids[0].px + d.book.asks[0].px) / 2.0;
+        let notional = projected.unsigned_abs() as f64 * unit * mid;
+        let limit = self.max_pos_notional.get(i).copied().unwrap_or(0.0);
+        if limit > 0.0 && notional > limit + 1e-9 {
+            return Some(SkipReason::MaxPositionNotional);
+        }
+        let gross_limit = self.cfg.max_gross_exposure;
+        if gross_limit > 0.0 {
+            let mut gross = notional;
+            for j in 0..self.positions.len() {
+                if j == i {
+                    continue;
+                }
+                let q = self.positions[j] + self.open_buy[j] - self.open_sell[j];
+                gross += q.unsigned_abs() as f64 * self.qty_units[j] * self.marks[j];
+            }
+            if gross > gross_limit + 1e-9 {
+                return Some(SkipReason::GrossExposure);
+            }
+        }
+        None
     }
 
     fn check_notional(&self, d: &Decision) -> Option<SkipReason> {
         let inst = self.instruments.try_get(d.inst)?;
-        let touch = match d.action {
-            Action::Sell => d.book.bids[0].px,
-            _ => d.book.asks[0].px,
-        };
-        let notional = exact_notional(touch, d.qty, inst.price_scale, inst.qty_scale);
+        let notional = exact_notional(Self::touch(d), d.qty, inst.price_scale, inst.qty_scale);
         (notional > self.cfg.max_order_notional || !notional.is_finite())
             .then_some(SkipReason::MaxOrderNotional)
     }
 
-    fn expire_rate_window(&mut self, now_ns: u64) {
-        while let Some(&t) = self.sent.front() {
-            if now_ns.saturating_sub(t) < NS_PER_SEC {
-                break;
-            }
-            self.sent.pop_front();
-        }
+    fn check_open_orders(&self) -> Option<SkipReason> {
+        let max = (self.cfg.max_open_orders as usize).min(MAX_OPEN_ORDERS);
+        (self.open.len() >= max).then_some(SkipReason::MaxOpenOrders)
     }
 
     fn check_order_rate(&mut self, now_ns: u64) -> Option<SkipReason> {
-        self.expire_rate_window(now_ns);
-        let full = self.sent.len() >= self.cfg.max_orders_per_sec as usize
-            || self.open.len() >= MAX_OPEN_ORDERS;
-        full.then_some(SkipReason::OrderRate)
+        expire(&mut self.sent, now_ns, NS_PER_SEC);
+        expire(&mut self.sent_min, now_ns, NS_PER_MIN);
+        if self.sent.len() >= self.cfg.max_orders_per_sec as usize {
+            return Some(SkipReason::OrderRate);
+        }
+        (self.sent_min.len() >= self.cfg.max_orders_per_min as usize)
+            .then_some(SkipReason::OrderRateMinute)
     }
 
-    /// Rolls the current mode's count over when the UTC day changed.
-    fn today(&mut self) -> &mut DayCount {
-        let day = utc_day(self.clock.unix_ms());
+    /// Today's state in the current mode, rolled over on a new UTC day.
+    fn today(&mut self) -> &mut DayState {
+        let day = utc_day(self.now_ms);
         let c = &mut self.daily[mode_idx(self.mode)];
         if c.day != day {
-            *c = DayCount { day, count: 0 };
+            *c = DayState::new(day);
+            self.cap_warned = false;
+            if let Some(m) = &self.metrics {
+                m.cap_warning.set(0);
+            }
         }
         c
     }
 
     fn check_daily_cap(&mut self) -> Option<SkipReason> {
         let cap = self.cfg.daily_trade_cap;
-        (self.today().count >= cap).then_some(SkipReason::DailyTradeCap)
+        (self.today().trades >= cap).then_some(SkipReason::DailyTradeCap)
     }
 
     fn record_execute(&mut self, now_ns: u64) {
@@ -245,24 +581,354 @@ impl Governor {
             self.sent.pop_front();
         }
         self.sent.push_back(now_ns);
+        if self.sent_min.len() >= self.cfg.max_orders_per_min.max(1) as usize {
+            self.sent_min.pop_front();
+        }
+        self.sent_min.push_back(now_ns);
+        let cap = self.cfg.daily_trade_cap;
+        let ratio = self.cfg.daily_cap_warn_ratio;
         let c = self.today();
-        c.count = c.count.saturating_add(1);
+        c.trades = c.trades.saturating_add(1);
+        let trades = c.trades;
+        if !self.cap_warned && trades as f64 >= (cap as f64 * ratio).ceil() {
+            self.cap_warned = true;
+            if let Some(m) = &self.metrics {
+                m.cap_warning.set(1);
+            }
+            tracing::warn!(
+                trades,
+                cap,
+                mode = self.mode.as_str(),
+                "daily trade cap: {}% reached",
+                (ratio * 100.0).round()
+            );
+        }
+    }
+
+    /// Marks the instrument at the decision's mid and re-evaluates equity.
+    fn observe_book(&mut self, d: &Decision) {
+        let i = d.inst.idx();
+        if i >= self.marks.len() || !d.book.in_sync || d.book.n_bids == 0 || d.book.n_asks == 0 {
+            return;
+        }
+        if let Some(inst) = self.instruments.try_get(d.inst) {
+            let mid = inst.px_f64(d.book.bids[0].px + d.book.asks[0].px) / 2.0;
+            if mid.is_finite() && mid > 0.0 && mid != self.marks[i] {
+                self.marks[i] = mid;
+                self.books[i].mark_px = mid;
+                self.evaluate_equity();
+            }
+        }
+    }
+
+    fn unrealized(&self) -> f64 {
+        self.books
+            .iter()
+            .zip(&self.qty_units)
+            .map(|(p, u)| p.unrealized(*u))
+            .sum()
+    }
+
+    /// Updates today's equity and peak; trips on daily loss or drawdown.
+    fn evaluate_equity(&mut self) {
+        let unreal = self.unrealized();
+        let c = self.today();
+        c.equity = c.realized_net() + unreal;
+        if !c.equity_seen || c.equity > c.peak {
+            c.peak = c.equity;
+        }
+        c.equity_seen = true;
+        let c = *c;
+        if let Some(m) = &self.metrics {
+            m.daily_realized.set(c.realized_net());
+            m.drawdown.set(c.drawdown());
+        }
+        if self.cfg.max_daily_loss > 0.0
+            && !c.loss_ack
+            && -c.realized_net() > self.cfg.max_daily_loss
+        {
+            self.trip(
+                TripReason::DailyLoss,
+                format!(
+                    "realized {:.4} today is past the loss limit {}",
+                    c.realized_net(),
+                    self.cfg.max_daily_loss
+                ),
+            );
+        }
+        if self.cfg.max_drawdown > 0.0 && !c.drawdown_ack && c.drawdown() > self.cfg.max_drawdown {
+            self.trip(
+                TripReason::Drawdown,
+                format!(
+                    "equity {:.4} is {:.4} below today's peak {:.4} (limit {})",
+                    c.equity,
+                    c.drawdown(),
+                    c.peak,
+                    self.cfg.max_drawdown
+                ),
+            );
+        }
+    }
+
+    fn trip(&mut self, r: TripReason, detail: String) {
+        self.trip_by(r, detail, "auto", String::new());
+    }
+
+    fn trip_by(&mut self, r: TripReason, detail: String, by: &'static str, client: String) -> bool {
+        let Some(c) = self.breaker.trip(r, detail, by, client, self.now_ms) else {
+            return false;
+        };
+        tracing::warn!(reason = r.as_str(), detail = %c.detail, by, "circuit breaker OPEN");
+        if let Some(m) = &self.metrics {
+            m.breaker_open.set(1);
+            m.breaker_trips.with_label_values(&[r.as_str()]).inc();
+        }
+        self.journal_event(Event::Breaker {
+            open: true,
+            change: Box::new(c),
+        });
+        true
+    }
+
+    /// Conditions that hold now and would re-trip the breaker.
+    pub fn holding_conditions(&mut self) -> Vec<String> {
+        self.now_ms = self.clock.unix_ms();
+        let cfg_loss = self.cfg.max_daily_loss;
+        let cfg_dd = self.cfg.max_drawdown;
+        let c = *self.today();
+        let mut v = Vec::new();
+        if cfg_loss > 0.0 && -c.realized_net() > cfg_loss {
+            v.push(format!(
+                "daily_loss: realized {:.4} today is past -{cfg_loss}",
+                c.realized_net()
+            ));
+        }
+        if cfg_dd > 0.0 && c.drawdown() > cfg_dd {
+            v.push(format!(
+                "drawdown: {:.4} below today's peak is past {cfg_dd}",
+                c.drawdown()
+            ));
+        }
+        v
+    }
+
+    /// Applies an admin command (from the API, via the risk stage).
+    pub fn apply(&mut self, cmd: Command) -> Reply {
+        self.now_ms = self.clock.unix_ms();
+        match cmd {
+            Command::Reset {
+                override_,
+                reason,
+                client,
+            } => {
+                let reason = reason.trim().to_string();
+                if override_ && reason.is_empty() {
+                    return Reply::Refused(400, "an override needs a reason (&reason=...)".into());
+                }
+                if !self.breaker.is_open() {
+                    return Reply::Ok(json!({"state": "CLOSED", "changed": false}));
+                }
+                let holding = self.holding_conditions();
+                if !override_ && !holding.is_empty() {
+                    return Reply::Refused(
+                        409,
+                        format!(
+                            "trip condition still holds: {}; reset with override=true&reason=... to force",
+                            holding.join("; ")
+                        ),
+                    );
+                }
+                let day = self.today();
+                if override_ {
+                    // The operator accepted today's loss/drawdown: they trip
+                    // again only on a new UTC day.
+                    day.loss_ack = true;
+                    day.drawdown_ack = true;
+                }
+                day.losses = 0;
+                day.rejects = 0;
+                let why = if reason.is_empty() {
+                    "reset".to_string()
+                } else {
+                    reason
+                };
+                let detail = holding.join("; ");
+                self.close_breaker(why, detail, "api", client, override_);
+                Reply::Ok(json!({"state": "CLOSED", "changed": true, "override": override_}))
+            }
+            Command::Trip { reason, client } => {
+                let reason = reason.trim().to_string();
+                if reason.is_empty() {
+                    return Reply::Refused(400, "a trip needs a reason (?reason=...)".into());
+                }
+                if let Some(t) = self.breaker.trip_info() {
+                    return Reply::Refused(
+                        409,
+                        format!("already open: {} ({})", t.reason.as_str(), t.detail),
+                    );
+                }
+                self.trip_by(TripReason::Manual, reason, "api", client);
+                Reply::Ok(json!({"state": "OPEN", "reason": "manual", "changed": true}))
+            }
+            Command::KillSwitch { on, reason, client } => {
+                let reason = reason.trim().to_string();
+                if reason.is_empty() {
+                    return Reply::Refused(
+                        400,
+                        "the kill switch needs a reason (reason=...)".into(),
+                    );
+                }
+                let changed = self.kill_switch != on;
+                self.kill_switch = on;
+                self.kill_reason = reason.clone();
+                if let Some(m) = &self.metrics {
+                    m.kill_switch.set(on as i64);
+                }
+                tracing::warn!(on, reason = %reason, client = %client, "kill switch set");
+                self.journal_event(Event::KillSwitch {
+                    on,
+                    change: Box::new(Change {
+                        reason,
+                        detail: String::new(),
+                        by: "api",
+                        client,
+                        override_: false,
+                    }),
+                });
+                Reply::Ok(json!({"kill_switch": on, "changed": changed}))
+            }
+        }
+    }
+
+    fn close_breaker(
+        &mut self,
+        why: String,
+        detail: String,
+        by: &'static str,
+        client: String,
+        override_: bool,
+    ) {
+        if let Some(c) = self
+            .breaker
+            .close(why, detail, by, client, override_, self.now_ms)
+        {
+            tracing::warn!(reason = %c.reason, by, client = %c.client, override_, "circuit breaker CLOSED");
+            if let Some(m) = &self.metrics {
+                m.breaker_open.set(0);
+            }
+            self.journal_event(Event::Breaker {
+                open: false,
+                change: Box::new(c),
+            });
+        }
+    }
+
+    /// Periodic work (the stage calls it every ~100 ms): day rollover,
+    /// breaker cool-down, heartbeat gauges and their log lines.
+    pub fn housekeeping(&mut self) {
+        self.now_ms = self.clock.unix_ms();
+        let _ = self.today();
+        let cd = self.cfg.breaker.cooldown_secs;
+        if cd > 0
+            && let Some(t) = self.breaker.trip_info()
+            && self.now_ms.saturating_sub(t.since_ms) >= (cd as i64) * 1000
+            && self.holding_conditions().is_empty()
+        {
+            let day = self.today();
+            day.losses = 0;
+            day.rejects = 0;
+            self.close_breaker(
+                format!("cool-down of {cd} s elapsed"),
+                String::new(),
+                "cooldown",
+                String::new(),
+                false,
+            );
+        }
+        let now = self.now_ms;
+        for g in &mut self.gates {
+            let t = g.slot.load(Ordering::Relaxed);
+            let stale = t <= 0 || now.saturating_sub(t) > g.max_age_ms;
+            if g.stale != Some(stale) {
+                let policy = if g.required { "required" } else { "advisory" };
+                if stale {
+                    tracing::warn!(
+                        service = %g.service,
+                        policy,
+                        last_seen_ms = t,
+                        "auxiliary heartbeat stale or missing{}",
+                        if g.required { ": trading blocked" } else { " (advisory: trading goes on)" }
+                    );
+                } else if g.stale.is_some() {
+                    tracing::info!(service = %g.service, policy, "auxiliary heartbeat back");
+                }
+                g.stale = Some(stale);
+                if let Some(m) = &self.metrics {
+                    m.heartbeat_stale
+                        .with_label_values(&[g.service.as_str(), policy])
+                        .set(stale as i64);
+                }
+            }
+        }
+        if let Some(m) = &self.metrics {
+            let c = self.daily[mode_idx(self.mode)];
+            m.consecutive_losses.set(c.losses as i64);
+            m.consecutive_rejects.set(c.rejects as i64);
+            m.open_orders.set(self.open.len() as i64);
+        }
     }
 
     /// Tracks an order that was sent, so its quantity counts toward the
-    /// position limits until its `Done` report.
+    /// position limits until its `Done` report; journals it.
     pub fn on_order_sent(&mut self, o: &OrderIntent) {
-        let i = o.decision.inst.idx();
-        if i >= self.positions.len() || self.open.len() >= MAX_OPEN_ORDERS || o.qty <= 0 {
-            return;
-        }
-        self.open.push(OpenOrder {
+        self.journal_event(Event::Order {
+            client_order_id: o.client_order_id,
+            decision_id: o.decision.id,
+            inst: o.decision.inst,
+            side: o.side,
+            qty: o.qty,
+            limit_px: o.limit_px,
+        });
+        self.track_open(OpenOrder {
             client_order_id: o.client_order_id,
             inst: o.decision.inst,
             side: o.side,
             remaining: o.qty,
         });
-        self.adjust_open(i, o.side, o.qty);
+    }
+
+    fn track_open(&mut self, o: OpenOrder) {
+        let i = o.inst.idx();
+        if i >= self.positions.len() || self.open.len() >= MAX_OPEN_ORDERS || o.remaining <= 0 {
+            return;
+        }
+        self.open.push(o);
+        self.adjust_open(i, o.side, o.remaining);
+    }
+
+    /// Journals a decision and its verdict (HOLDs only when configured).
+    pub fn journal_verdict(&self, d: &Decision, v: Verdict) {
+        if self.journal.is_none() || (d.action == Action::Hold && !self.record_holds) {
+            return;
+        }
+        self.journal_event(Event::Decision {
+            decision_id: d.id,
+            inst: d.inst,
+            action: d.action,
+            score: d.score,
+            confidence: d.confidence,
+            qty: d.qty,
+            bid: d.book.bids[0].px,
+            ask: d.book.asks[0].px,
+        });
+        self.journal_event(Event::Verdict {
+            decision_id: d.id,
+            inst: d.inst,
+            skip: match v {
+                Verdict::Execute => None,
+                Verdict::Skip(_) => Some(self.last_label().clone()),
+            },
+        });
     }
 
     fn adjust_open(&mut self, i: usize, side: Side, delta: i64) {
@@ -273,19 +939,32 @@ impl Governor {
         *slot = (*slot + delta).max(0);
     }
 
-    /// Updates positions and in-flight orders from an exec report.
+    /// Updates positions, in-flight orders, today's PnL and the streaks
+    /// from an exec report; journals it; may trip the breaker.
     pub fn on_report(&mut self, r: &ExecReport) {
+        self.now_ms = self.clock.unix_ms();
         match *r {
             ExecReport::Fill {
                 client_order_id,
                 inst,
+                side,
+                px,
                 qty,
+                fee,
                 position_after,
-                ..
+                realized_pnl,
             } => {
-                if let Some(p) = self.positions.get_mut(inst.idx()) {
-                    *p = position_after;
-                }
+                self.journal_event(Event::Fill {
+                    client_order_id,
+                    inst,
+                    side,
+                    px,
+                    qty,
+                    fee,
+                    position_after,
+                    realized_pnl,
+                });
+                self.apply_fill(inst, side, px, qty, fee, position_after, realized_pnl);
                 if let Some(k) = self
                     .open
                     .iter()
@@ -297,28 +976,175 @@ impl Governor {
                     let (i, side) = (o.inst.idx(), o.side);
                     self.adjust_open(i, side, -q);
                 }
+                self.after_fill(realized_pnl, fee);
             }
             ExecReport::Done {
-                client_order_id, ..
+                client_order_id,
+                inst,
+                status,
             } => {
-                if let Some(k) = self
-                    .open
-                    .iter()
-                    .position(|o| o.client_order_id == client_order_id)
-                {
-                    let o = self.open.swap_remove(k);
-                    self.adjust_open(o.inst.idx(), o.side, -o.remaining);
+                self.journal_event(Event::OrderDone {
+                    client_order_id,
+                    inst,
+                    status,
+                    note: "",
+                });
+                self.close_open(client_order_id);
+                self.after_done(status);
+            }
+        }
+    }
+
+    fn close_open(&mut self, client_order_id: u64) {
+        if let Some(k) = self
+            .open
+            .iter()
+            .position(|o| o.client_order_id == client_order_id)
+        {
+            let o = self.open.swap_remove(k);
+            self.adjust_open(o.inst.idx(), o.side, -o.remaining);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_fill(
+        &mut self,
+        inst: InstrumentId,
+        side: Side,
+        px: i64,
+        qty: i64,
+        fee: f64,
+        position_after: i64,
+        realized_pnl: f64,
+    ) {
+        let i = inst.idx();
+        if let Some(p) = self.positions.get_mut(i) {
+            *p = position_after;
+        }
+        if let (Some(b), Some(x)) = (self.books.get_mut(i), self.instruments.try_get(inst)) {
+            let unit = x.qty_f64(1) * x.contract_value;
+            b.apply_fill(side, x.px_f64(px), qty, unit, x.notional(px, qty), fee);
+            if self.marks[i] <= 0.0 {
+                self.marks[i] = x.px_f64(px);
+                b.mark_px = self.marks[i];
+            }
+        }
+        let c = self.today();
+        c.realized += realized_pnl;
+        c.fees += fee;
+    }
+
+    fn after_fill(&mut self, realized_pnl: f64, fee: f64) {
+        let max = self.cfg.max_consecutive_losses;
+        let c = self.today();
+        if realized_pnl != 0.0 {
+            if realized_pnl - fee < 0.0 {
+                c.losses += 1;
+            } else {
+                c.losses = 0;
+            }
+        }
+        let losses = c.losses;
+        self.evaluate_equity();
+        if max > 0 && losses > max {
+            self.trip(
+                TripReason::ConsecutiveLosses,
+                format!("{losses} losing closing fills in a row (limit {max})"),
+            );
+        }
+    }
+
+    fn after_done(&mut self, status: OrderStatus) {
+        let max = self.cfg.max_consecutive_rejects;
+        let c = self.today();
+        match status {
+            OrderStatus::Rejected => c.rejects += 1,
+            OrderStatus::Filled | OrderStatus::PartiallyFilled | OrderStatus::Canceled => {
+                c.rejects = 0
+            }
+            _ => {}
+        }
+        let rejects = c.rejects;
+        if max > 0 && rejects > max {
+            self.trip(
+                TripReason::ConsecutiveRejects,
+                format!("{rejects} orders rejected in a row (limit {max})"),
+            );
+        }
+    }
+
+    /// Restores what recovery found in the journal. Orders still open in
+    /// the journal are tracked, then closed as canceled (the paper matcher
+    /// keeps no resting orders across a restart), which is journaled.
+    pub fn restore(&mut self, seed: &RiskSeed) {
+        self.now_ms = self.clock.unix_ms();
+        for (i, p) in seed.positions.iter().enumerate() {
+            if let Some(x) = self.positions.get_mut(i) {
+                *x = *p;
+            }
+        }
+        for (i, b) in seed.books.iter().enumerate() {
+            if let Some(x) = self.books.get_mut(i) {
+                *x = *b;
+                if b.mark_px > 0.0 {
+                    self.marks[i] = b.mark_px;
                 }
             }
+        }
+        if let Some(t) = seed.today
+            && t.day == utc_day(self.now_ms)
+        {
+            self.daily[mode_idx(self.mode)] = t;
+            let ratio = self.cfg.daily_cap_warn_ratio;
+            if t.trades as f64 >= (self.cfg.daily_trade_cap as f64 * ratio).ceil() {
+                self.cap_warned = true;
+                if let Some(m) = &self.metrics {
+                    m.cap_warning.set(1);
+                }
+            }
+        }
+        self.breaker
+            .restore(seed.breaker_open.clone(), seed.breaker_history.clone());
+        if let Some(m) = &self.metrics {
+            m.breaker_open.set(self.breaker.is_open() as i64);
+        }
+        if let Some((on, reason)) = &seed.kill_switch
+            && !self.cfg.kill_switch
+        {
+            self.kill_switch = *on;
+            self.kill_reason = reason.clone();
+            if let Some(m) = &self.metrics {
+                m.kill_switch.set(*on as i64);
+            }
+        }
+        self.next_coid = self.next_coid.max(seed.next_client_order_id);
+        for o in &seed.open_orders {
+            self.track_open(*o);
+        }
+        for o in &seed.open_orders {
+            self.journal_event(Event::OrderDone {
+                client_order_id: o.client_order_id,
+                inst: o.inst,
+                status: OrderStatus::Canceled,
+                note: "recovery: no final report before the restart",
+            });
+            self.close_open(o.client_order_id);
         }
     }
 
     pub fn set_kill_switch(&mut self, on: bool) {
         self.kill_switch = on;
+        if let Some(m) = &self.metrics {
+            m.kill_switch.set(on as i64);
+        }
     }
 
     pub fn kill_switch(&self) -> bool {
         self.kill_switch
+    }
+
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
     }
 
     /// Switches the trading mode; each mode keeps its own daily count.
@@ -335,14 +1161,19 @@ impl Governor {
         self.positions.get(inst.idx()).copied().unwrap_or(0)
     }
 
-    /// Orders counted today (UTC, per the clock) in the current mode.
-    pub fn daily_trades(&self) -> u32 {
+    /// Today's state (UTC, per the clock) in the current mode.
+    pub fn day_state(&self) -> DayState {
         let c = self.daily[mode_idx(self.mode)];
         if c.day == utc_day(self.clock.unix_ms()) {
-            c.count
+            c
         } else {
-            0
+            DayState::new(utc_day(self.clock.unix_ms()))
         }
+    }
+
+    /// Orders counted today (UTC, per the clock) in the current mode.
+    pub fn daily_trades(&self) -> u32 {
+        self.day_state().trades
     }
 
     pub fn daily_trade_cap(&self) -> u32 {
@@ -357,18 +1188,88 @@ impl Governor {
         &self.instruments
     }
 
-    /// Verdicts so far: EXECUTE count and SKIP count per reason.
+    pub fn open_orders(&self) -> &[OpenOrder] {
+        &self.open
+    }
+
+    /// Verdicts so far: EXECUTE count and SKIP count per reason (summed over
+    /// details for `circuit_open` and `heartbeat_missing`).
     pub fn verdict_count(&self, v: Verdict) -> u64 {
         match v {
             Verdict::Execute => self.verdicts[0],
-            Verdict::Skip(r) => self.verdicts[1 + reason_idx(r)],
+            Verdict::Skip(r) => {
+                let base = r.as_str();
+                self.labels
+                    .iter()
+                    .zip(&self.verdicts)
+                    .skip(1)
+                    .filter(|(l, _)| {
+                        let l: &str = l;
+                        l == base || l.strip_prefix(base).is_some_and(|x| x.starts_with(':'))
+                    })
+                    .map(|(_, n)| n)
+                    .sum()
+            }
         }
     }
 
-    /// The published view (JSON, for the API and `Shared::risk`).
-    pub fn view(&self) -> serde_json::Value {
+    /// Count of one full verdict label (`circuit_open:manual`, ...).
+    pub fn label_count(&self, label: &str) -> u64 {
+        self.labels
+            .iter()
+            .position(|l| &**l == label)
+            .map(|k| self.verdicts[k])
+            .unwrap_or(0)
+    }
+
+    /// `GET /api/circuit-breaker/status`.
+    pub fn breaker_status(&self) -> Value {
+        let c = self.day_state();
+        let now = self.clock.unix_ms();
+        let (state, reason, detail, since) = match self.breaker.trip_info() {
+            Some(t) => (
+                "OPEN",
+                t.reason.as_str(),
+                t.detail.as_str(),
+                Some(t.since_ms),
+            ),
+            None => ("CLOSED", "", "", None),
+        };
+        json!({
+            "state": state,
+            "reason": reason,
+            "detail": detail,
+            "since_ms": since,
+            "since": since.map(crate::journal::report::fmt_ms),
+            "open_for_secs": since.map(|s| (now - s).max(0) / 1000),
+            "cooldown_secs": self.cfg.breaker.cooldown_secs,
+            "counters": {
+                "trips": self.breaker.trips,
+                "resets": self.breaker.resets,
+                "utc_day": format_day(c.day),
+                "daily_realized_pnl": c.realized_net(),
+                "equity": c.equity,
+                "peak_equity": c.peak,
+                "drawdown": c.drawdown(),
+                "consecutive_losses": c.losses,
+                "consecutive_rejects": c.rejects,
+                "loss_acknowledged": c.loss_ack,
+                "drawdown_acknowledged": c.drawdown_ack,
+            },
+            "thresholds": {
+                "max_daily_loss": self.cfg.max_daily_loss,
+                "max_drawdown": self.cfg.max_drawdown,
+                "max_consecutive_losses": self.cfg.max_consecutive_losses,
+                "max_consecutive_rejects": self.cfg.max_consecutive_rejects,
+            },
+        })
+    }
+
+    /// The published view (JSON, for `GET /api/risk` and `Shared::risk`).
+    pub fn view(&self) -> Value {
         let mut positions = serde_json::Map::new();
         let mut limits = serde_json::Map::new();
+        let mut pos_notional = serde_json::Map::new();
         for inst in self.instruments.iter() {
             let i = inst.id.idx();
             let key = format!("{}:{}", inst.venue.as_str(), inst.symbol);
@@ -376,30 +1277,73 @@ impl Governor {
                 key.clone(),
                 json!(inst.qty_f64(self.positions.get(i).copied().unwrap_or(0))),
             );
+            pos_notional.insert(
+                key.clone(),
+                json!(self.max_pos_notional.get(i).copied().unwrap_or(0.0)),
+            );
             limits.insert(
                 key,
                 json!(inst.qty_f64(self.max_position.get(i).copied().unwrap_or(0))),
             );
         }
         let mut reasons = serde_json::Map::new();
-        for (k, r) in SkipReason::ALL.iter().enumerate() {
-            reasons.insert(r.as_str().to_string(), json!(self.verdicts[1 + k]));
+        for (l, n) in self.labels.iter().zip(&self.verdicts).skip(1) {
+            reasons.insert(l.to_string(), json!(n));
         }
+        let now = self.clock.unix_ms();
+        let heartbeats: Vec<Value> = self
+            .gates
+            .iter()
+            .map(|g| {
+                let t = g.slot.load(Ordering::Relaxed);
+                json!({
+                    "service": g.service,
+                    "policy": if g.required { "required" } else { "advisory" },
+                    "max_age_ms": g.max_age_ms,
+                    "last_seen_ms": (t > 0).then_some(t),
+                    "age_ms": (t > 0).then(|| now.saturating_sub(t)),
+                    "stale": t <= 0 || now.saturating_sub(t) > g.max_age_ms,
+                })
+            })
+            .collect();
+        let c = self.day_state();
         json!({
             "mode": self.mode.as_str(),
-            "utc_day": format_day(utc_day(self.clock.unix_ms())),
-            "daily_trades": self.daily_trades(),
+            "utc_day": format_day(c.day),
+            "daily_trades": c.trades,
             "daily_trade_cap": self.cfg.daily_trade_cap,
+            "daily_trade_cap_warning": self.cap_warned,
+            "daily_realized_pnl": c.realized_net(),
+            "daily_fees": c.fees,
+            "equity": c.equity,
+            "peak_equity": c.peak,
+            "drawdown": c.drawdown(),
+            "consecutive_losses": c.losses,
+            "consecutive_rejects": c.rejects,
             "kill_switch": self.kill_switch,
+            "kill_switch_reason": self.kill_reason,
+            "circuit_breaker": self.breaker_status(),
             "positions": positions,
             "open_orders": self.open.len(),
+            "next_client_order_id": self.next_coid,
+            "heartbeats": heartbeats,
             "limits": {
                 "max_order_notional": self.cfg.max_order_notional,
                 "max_orders_per_sec": self.cfg.max_orders_per_sec,
+                "max_orders_per_min": self.cfg.max_orders_per_min,
+                "max_open_orders": self.cfg.max_open_orders,
                 "daily_trade_cap": self.cfg.daily_trade_cap,
+                "daily_cap_warn_ratio": self.cfg.daily_cap_warn_ratio,
                 "skip_flat_sell": self.cfg.skip_flat_sell,
                 "max_book_age_ms": self.cfg.max_book_age_ms,
+                "price_band_bps": self.cfg.price_band_bps,
+                "max_gross_exposure": self.cfg.max_gross_exposure,
+                "max_daily_loss": self.cfg.max_daily_loss,
+                "max_drawdown": self.cfg.max_drawdown,
+                "max_consecutive_losses": self.cfg.max_consecutive_losses,
+                "max_consecutive_rejects": self.cfg.max_consecutive_rejects,
                 "max_position": limits,
+                "max_position_notional": pos_notional,
             },
             "verdicts": {
                 "execute": self.verdicts[0],
@@ -409,355 +1353,15 @@ impl Governor {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::core::{BookTop, Instrument, Level, N_FEATURES, OrderStatus, TOP_LEVELS, Venue};
-
-    /// BTCUSDT-like: tick 0.1 (scale 1), lot 0.001 (scale 3).
-    pub(crate) fn table() -> Arc<InstrumentTable> {
-        let mut t = InstrumentTable::new();
-        t.push(
-            Instrument::new(
-                InstrumentId(0),
-                Venue::Binance,
-                "BTCUSDT",
-                "BTCUSDT",
-                "0.1",
-                "0.001",
-                5.0,
-            )
-            .unwrap(),
-        );
-        Arc::new(t)
-    }
-
-    /// bid 100.0 x 5, ask 100.1 x 5 (scaled: px scale 1, qty scale 3).
-    pub(crate) fn decision(action: Action, qty: i64, recv_ns: u64) -> Decision {
-        let mut bids = [Level::default(); TOP_LEVELS];
-        let mut asks = [Level::default(); TOP_LEVELS];
-        bids[0] = Level {
-            px: 1_000,
-            qty: 5_000,
-        };
-        asks[0] = Level {
-            px: 1_001,
-            qty: 5_000,
-        };
-        Decision {
-            id: 1,
-            venue: Venue::Binance,
-            inst: InstrumentId(0),
-            recv_ns,
-            hop_ns: recv_ns,
-            exch_ms: 0,
-            action,
-            score: 0.9,
-            confidence: 0.9,
-            model_version: 0,
-            qty,
-            features: [0.0; N_FEATURES],
-            book: BookTop {
-                venue: Venue::Binance,
-                inst: InstrumentId(0),
-                recv_ns,
-                hop_ns: recv_ns,
-                exch_ms: 0,
-                update_id: 1,
-                in_sync: true,
-                n_bids: 1,
-                n_asks: 1,
-                bids,
-                asks,
-                xv_best_bid: 0,
-                xv_best_ask: 0,
-            },
+fn expire(q: &mut VecDeque<u64>, now_ns: u64, window: u64) {
+    while let Some(&t) = q.front() {
+        if now_ns.saturating_sub(t) < window {
+            break;
         }
-    }
-
-    pub(crate) fn cfg() -> RiskConfig {
-        RiskConfig {
-            max_order_notional: 1_000.0,
-            max_orders_per_sec: 1_000,
-            daily_trade_cap: 1_000,
-            skip_flat_sell: true,
-            kill_switch: false,
-            max_book_age_ms: 5_000,
-        }
-    }
-
-    const DAY_MS: i64 = 86_400_000;
-    const T0: i64 = 20_000 * DAY_MS + 3_600_000; // 2024-10-04 01:00 UTC
-
-    fn gov(cfg: RiskConfig, max_pos: i64) -> Governor {
-        Governor::new(
-            &cfg,
-            table(),
-            vec![max_pos],
-            Clock::manual(T0),
-            TradingMode::Paper,
-        )
-    }
-
-    const SEC: u64 = NS_PER_SEC;
-    const NOW: u64 = 10 * SEC;
-
-    fn fill(g: &mut Governor, side: Side, qty: i64) {
-        let pos = g.position(InstrumentId(0)) + side.sign() * qty;
-        g.on_report(&ExecReport::Fill {
-            client_order_id: 0,
-            inst: InstrumentId(0),
-            side,
-            px: 1_000,
-            qty,
-            fee: 0.0,
-            position_after: pos,
-            realized_pnl: 0.0,
-        });
-    }
-
-    fn skip(r: SkipReason) -> Verdict {
-        Verdict::Skip(r)
-    }
-
-    #[test]
-    fn kill_switch_and_hold() {
-        let mut g = gov(cfg(), 10_000);
-        assert_eq!(
-            g.check(&decision(Action::Hold, 1, NOW), NOW),
-            skip(SkipReason::Hold)
-        );
-        g.set_kill_switch(true);
-        assert_eq!(
-            g.check(&decision(Action::Buy, 1, NOW), NOW),
-            skip(SkipReason::KillSwitch)
-        );
-        assert_eq!(
-            g.check(&decision(Action::Hold, 1, NOW), NOW),
-            skip(SkipReason::KillSwitch)
-        );
-        g.set_kill_switch(false);
-        assert_eq!(
-            g.check(&decision(Action::Buy, 1, NOW), NOW),
-            Verdict::Execute
-        );
-        let mut c = cfg();
-        c.kill_switch = true;
-        assert!(gov(c, 10_000).kill_switch());
-        assert_eq!(g.verdict_count(skip(SkipReason::KillSwitch)), 2);
-        assert_eq!(g.verdict_count(Verdict::Execute), 1);
-    }
-
-    #[test]
-    fn book_sync_age_and_empty() {
-        let mut g = gov(cfg(), 10_000);
-        let mut d = decision(Action::Buy, 1, NOW);
-        d.book.in_sync = false;
-        assert_eq!(g.check(&d, NOW), skip(SkipReason::BookOutOfSync));
-        // Exactly max_book_age_ms old passes; one ns more does not.
-        let d = decision(Action::Buy, 1, NOW);
-        assert_eq!(g.check(&d, NOW + 5_000_000_000), Verdict::Execute);
-        assert_eq!(
-            g.check(&d, NOW + 5_000_000_001),
-            skip(SkipReason::BookOutOfSync)
-        );
-        let mut d = decision(Action::Buy, 1, NOW);
-        d.book.n_asks = 0;
-        assert_eq!(g.check(&d, NOW), skip(SkipReason::BookEmpty));
-        let mut d = decision(Action::Sell, 1, NOW);
-        d.book.n_bids = 0;
-        assert_eq!(g.check(&d, NOW), skip(SkipReason::BookEmpty));
-    }
-
-    #[test]
-    fn skip_flat_sell() {
-        let mut g = gov(cfg(), 10_000);
-        let sell = decision(Action::Sell, 1_000, NOW);
-        assert_eq!(g.check(&sell, NOW), skip(SkipReason::SkipFlatSell));
-        fill(&mut g, Side::Sell, 1_000); // short
-        assert_eq!(g.check(&sell, NOW), skip(SkipReason::SkipFlatSell));
-        fill(&mut g, Side::Buy, 3_000); // long 2
-        assert_eq!(g.check(&sell, NOW), Verdict::Execute);
-        // Off: a flat SELL opens a short.
-        let mut c = cfg();
-        c.skip_flat_sell = false;
-        let mut g = gov(c, 10_000);
-        assert_eq!(g.check(&sell, NOW), Verdict::Execute);
-    }
-
-    #[test]
-    fn in_flight_sells_count_toward_flat() {
-        let mut g = gov(cfg(), 10_000);
-        fill(&mut g, Side::Buy, 1_000);
-        let sell = decision(Action::Sell, 1_000, NOW);
-        assert_eq!(g.check(&sell, NOW), Verdict::Execute);
-        g.on_order_sent(&intent(7, Side::Sell, 1_000, sell));
-        // The in-flight SELL already closes the position.
-        assert_eq!(g.check(&sell, NOW), skip(SkipReason::SkipFlatSell));
-        g.on_report(&ExecReport::Done {
-            client_order_id: 7,
-            inst: InstrumentId(0),
-            status: OrderStatus::Canceled,
-        });
-        assert_eq!(g.check(&sell, NOW), Verdict::Execute);
-    }
-
-    fn intent(id: u64, side: Side, qty: i64, d: Decision) -> OrderIntent {
-        OrderIntent {
-            client_order_id: id,
-            side,
-            qty,
-            limit_px: 0,
-            decision: d,
-            hop_ns: 0,
-        }
-    }
-
-    #[test]
-    fn max_position() {
-        let mut g = gov(cfg(), 2_000);
-        let buy = decision(Action::Buy, 1_000, NOW);
-        fill(&mut g, Side::Buy, 1_000);
-        // 1 + 1 = 2 = max: passes.
-        assert_eq!(g.check(&buy, NOW), Verdict::Execute);
-        fill(&mut g, Side::Buy, 1_000);
-        assert_eq!(g.check(&buy, NOW), skip(SkipReason::MaxPosition));
-        // In-flight buys count too.
-        let mut g = gov(cfg(), 2_000);
-        g.on_order_sent(&intent(1, Side::Buy, 1_500, buy));
-        assert_eq!(g.check(&buy, NOW), skip(SkipReason::MaxPosition));
-        g.on_report(&ExecReport::Fill {
-            client_order_id: 1,
-            inst: InstrumentId(0),
-            side: Side::Buy,
-            px: 1_001,
-            qty: 500,
-            fee: 0.0,
-            position_after: 500,
-            realized_pnl: 0.0,
-        });
-        g.on_report(&ExecReport::Done {
-            client_order_id: 1,
-            inst: InstrumentId(0),
-            status: OrderStatus::Canceled,
-        });
-        assert_eq!(g.check(&buy, NOW), Verdict::Execute);
-        // Short side, no flat-sell rule.
-        let mut c = cfg();
-        c.skip_flat_sell = false;
-        let mut g = gov(c, 2_000);
-        let sell = decision(Action::Sell, 2_000, NOW);
-        assert_eq!(g.check(&sell, NOW), Verdict::Execute);
-        fill(&mut g, Side::Sell, 2_000);
-        assert_eq!(g.check(&sell, NOW), skip(SkipReason::MaxPosition));
-        // Zero qty or an unknown instrument never trades.
-        assert_eq!(
-            g.check(&decision(Action::Buy, 0, NOW), NOW),
-            skip(SkipReason::MaxPosition)
-        );
-        let mut d = decision(Action::Buy, 1, NOW);
-        d.inst = InstrumentId(5);
-        assert_eq!(g.check(&d, NOW), skip(SkipReason::MaxPosition));
-    }
-
-    #[test]
-    fn max_order_notional() {
-        let mut c = cfg();
-        c.max_order_notional = 1_001.0; // 10 @ 100.1 = 1001
-        let mut g = gov(c, 100_000);
-        assert_eq!(
-            g.check(&decision(Action::Buy, 10_000, NOW), NOW),
-            Verdict::Execute
-        );
-        assert_eq!(
-            g.check(&decision(Action::Buy, 10_001, NOW), NOW),
-            skip(SkipReason::MaxOrderNotional)
-        );
-        // SELL uses the bid: 10.01 @ 100.0 = 1001.
-        fill(&mut g, Side::Buy, 50_000);
-        assert_eq!(
-            g.check(&decision(Action::Sell, 10_010, NOW), NOW),
-            Verdict::Execute
-        );
-        assert_eq!(
-            g.check(&decision(Action::Sell, 10_011, NOW), NOW),
-            skip(SkipReason::MaxOrderNotional)
-        );
-    }
-
-    #[test]
-    fn order_rate_window_slides() {
-        let mut c = cfg();
-        c.max_orders_per_sec = 3;
-        let mut g = gov(c, 100_000);
-        let d = decision(Action::Buy, 1, NOW);
-        for k in 0..3 {
-            let t = NOW + k * 100_000_000;
-            assert_eq!(g.check(&d, t), Verdict::Execute, "order {k}");
-        }
-        assert_eq!(g.check(&d, NOW + 300_000_000), skip(SkipReason::OrderRate));
-        // The first order leaves the window 1000 ms after it was sent.
-        assert_eq!(g.check(&d, NOW + SEC - 1), skip(SkipReason::OrderRate));
-        assert_eq!(g.check(&d, NOW + SEC), Verdict::Execute);
-        assert_eq!(g.check(&d, NOW + SEC + 1), skip(SkipReason::OrderRate));
-        assert_eq!(g.check(&d, NOW + SEC + 100_000_000), Verdict::Execute);
-    }
-
-    #[test]
-    fn daily_cap_resets_on_a_new_utc_day() {
-        let mut c = cfg();
-        c.daily_trade_cap = 2;
-        let clock = Clock::manual(T0);
-        let mut g = Governor::new(
-            &c,
-            table(),
-            vec![100_000],
-            clock.clone(),
-            TradingMode::Paper,
-        );
-        let d = decision(Action::Buy, 1, NOW);
-        assert_eq!(g.check(&d, NOW), Verdict::Execute);
-        assert_eq!(g.check(&d, NOW), Verdict::Execute);
-        assert_eq!(g.daily_trades(), 2);
-        assert_eq!(g.check(&d, NOW), skip(SkipReason::DailyTradeCap));
-        clock.set_ms(T0 - 3_600_000 + DAY_MS - 1); // 23:59:59.999 same day
-        assert_eq!(g.check(&d, NOW), skip(SkipReason::DailyTradeCap));
-        clock.set_ms(T0 - 3_600_000 + DAY_MS); // midnight
-        assert_eq!(g.daily_trades(), 0);
-        assert_eq!(g.check(&d, NOW), Verdict::Execute);
-        assert_eq!(g.daily_trades(), 1);
-        let v = g.view();
-        assert_eq!(v["utc_day"], "2024-10-05");
-        assert_eq!(v["daily_trades"], 1);
-        assert_eq!(v["verdicts"]["skip"]["daily_trade_cap"], 2);
-    }
-
-    #[test]
-    fn daily_cap_is_per_trading_mode() {
-        let mut c = cfg();
-        c.daily_trade_cap = 1;
-        let mut g = gov(c, 100_000);
-        let d = decision(Action::Buy, 1, NOW);
-        assert_eq!(g.check(&d, NOW), Verdict::Execute);
-        assert_eq!(g.check(&d, NOW), skip(SkipReason::DailyTradeCap));
-        g.set_mode(TradingMode::Live);
-        assert_eq!(g.daily_trades(), 0);
-        assert_eq!(g.check(&d, NOW), Verdict::Execute);
-        assert_eq!(g.check(&d, NOW), skip(SkipReason::DailyTradeCap));
-        g.set_mode(TradingMode::Paper);
-        assert_eq!(g.daily_trades(), 1);
-        assert_eq!(g.view()["mode"], "paper");
-    }
-
-    #[test]
-    fn view_shape() {
-        let mut g = gov(cfg(), 10_000);
-        fill(&mut g, Side::Buy, 2_000);
-        let v = g.view();
-        assert_eq!(v["positions"]["binance:BTCUSDT"], 2.0);
-        assert_eq!(v["limits"]["max_position"]["binance:BTCUSDT"], 10.0);
-        assert_eq!(v["kill_switch"], false);
-        assert_eq!(v["daily_trade_cap"], 1_000);
-        assert_eq!(v["utc_day"], "2024-10-04");
+        q.pop_front();
     }
 }
+
+#[cfg(test)]
+#[path = "governor_tests.rs"]
+pub(crate) mod tests;

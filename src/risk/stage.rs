@@ -2,7 +2,7 @@
 
 use super::governor::Governor;
 use crate::config::ExecConfig;
-use crate::core::{Decision, ExecReport, OrderIntent, Side, SkipReason, Verdict, now_ns};
+use crate::core::{Decision, ExecReport, OrderIntent, Side, Verdict, now_ns};
 use crate::pipeline::channel::{Next, Rx, SendError, Tx};
 use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::Shared;
@@ -62,8 +62,32 @@ pub fn build_intent(
     })
 }
 
-fn publish(shared: &Shared, gov: &Governor) {
-    *shared.risk.lock() = gov.view();
+/// Publishes the governor's view (plus journal stats and the recovery
+/// summary) and, when it changed, the breaker history.
+fn publish(shared: &Shared, gov: &mut Governor, history_version: &mut u64) {
+    gov.housekeeping();
+    let mut v = gov.view();
+    if let Some(j) = gov.journal() {
+        v["journal"] = j.stats().view();
+    }
+    v["recovery"] = shared.risk_ctl.recovery.lock().clone();
+    *shared.risk.lock() = v;
+    if gov.breaker().version != *history_version {
+        *history_version = gov.breaker().version;
+        *shared.risk_ctl.history.lock() =
+            serde_json::to_value(gov.breaker().history()).unwrap_or_default();
+    }
+}
+
+/// Answers pending admin commands; `true` if any.
+fn serve_commands(shared: &Shared, gov: &mut Governor) -> bool {
+    let mut any = false;
+    while let Ok(req) = shared.risk_ctl.requests().try_recv() {
+        let r = gov.apply(req.cmd);
+        let _ = req.reply.send(r);
+        any = true;
+    }
+    any
 }
 
 /// Runs the risk stage until its decision input closes or the engine stops.
@@ -77,53 +101,58 @@ pub fn run_risk_stage(
 ) {
     let m = &shared.metrics;
     let mut rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
-    let c_exec: IntCounter = m.verdicts.with_label_values(&["EXECUTE", ""]);
-    let c_skip: Vec<IntCounter> = SkipReason::ALL
+    // One counter per verdict label (slot 0 = EXECUTE).
+    let counters: Vec<IntCounter> = gov
+        .labels()
         .iter()
-        .map(|r| m.verdicts.with_label_values(&["SKIP", r.as_str()]))
+        .enumerate()
+        .map(|(k, l)| {
+            if k == 0 {
+                m.verdicts.with_label_values(&["EXECUTE", ""])
+            } else {
+                m.verdicts.with_label_values(&["SKIP", l])
+            }
+        })
         .collect();
+    gov.set_max_slippage_bps(exec_cfg.max_slippage_bps);
     m.daily_trade_cap.set(gov.daily_trade_cap() as i64);
     m.daily_trades.set(gov.daily_trades() as i64);
     let health = shared.stage(STAGE);
     let ticks: Vec<i64> = shared.instruments.iter().map(|i| i.tick).collect();
-    let mut next_coid: u64 = 1;
     let mut last_publish = now_ns();
-    publish(&shared, &gov);
+    // Never a real version: the first publish renders the history.
+    let mut history_version = u64::MAX;
+    publish(&shared, &mut gov, &mut history_version);
     while shared.is_running() {
         while let Some(r) = reports.try_next() {
             gov.on_report(&r);
         }
+        if serve_commands(&shared, &mut gov) {
+            publish(&shared, &mut gov, &mut history_version);
+        }
         match rx.next(IDLE_BUDGET) {
             Next::Item(d) => {
                 let v = gov.check(&d, now_ns());
+                if let Some(c) = counters.get(gov.last_slot()) {
+                    c.inc();
+                }
+                gov.journal_verdict(&d, v);
                 let mut closed = false;
-                match v {
-                    Verdict::Execute => {
-                        c_exec.inc();
-                        let tick = ticks.get(d.inst.idx()).copied().unwrap_or(1);
-                        if let Some(mut o) = build_intent(&d, next_coid, tick, &exec_cfg) {
-                            next_coid += 1;
-                            o.hop_ns = now_ns();
-                            let sent = o;
-                            match tx.try_send(o) {
-                                Ok(()) => gov.on_order_sent(&sent),
-                                // Dropped (counted by the queue); the order
-                                // still counts toward rate and daily cap.
-                                Err(SendError::Full(_)) => {}
-                                Err(SendError::Closed(_)) => closed = true,
-                            }
-                        }
-                        m.daily_trades.set(gov.daily_trades() as i64);
-                    }
-                    Verdict::Skip(r) => {
-                        if let Some(c) = SkipReason::ALL
-                            .iter()
-                            .position(|x| *x == r)
-                            .and_then(|k| c_skip.get(k))
-                        {
-                            c.inc();
+                if v == Verdict::Execute {
+                    let tick = ticks.get(d.inst.idx()).copied().unwrap_or(1);
+                    let coid = gov.next_client_order_id();
+                    if let Some(mut o) = build_intent(&d, coid, tick, &exec_cfg) {
+                        o.hop_ns = now_ns();
+                        let sent = o;
+                        match tx.try_send(o) {
+                            Ok(()) => gov.on_order_sent(&sent),
+                            // Dropped (counted by the queue); the order
+                            // still counts toward rate and daily cap.
+                            Err(SendError::Full(_)) => {}
+                            Err(SendError::Closed(_)) => closed = true,
                         }
                     }
+                    m.daily_trades.set(gov.daily_trades() as i64);
                 }
                 let now = now_ns();
                 rec.record(now.saturating_sub(d.hop_ns));
@@ -133,7 +162,7 @@ pub fn run_risk_stage(
                 if now.saturating_sub(last_publish) >= PUBLISH_EVERY_NS {
                     last_publish = now;
                     m.daily_trades.set(gov.daily_trades() as i64);
-                    publish(&shared, &gov);
+                    publish(&shared, &mut gov, &mut history_version);
                     if let Some(h) = health {
                         h.backlog.store(rx.len() as u64, Ordering::Relaxed);
                     }
@@ -149,7 +178,7 @@ pub fn run_risk_stage(
                 }
                 last_publish = now_ns();
                 m.daily_trades.set(gov.daily_trades() as i64);
-                publish(&shared, &gov);
+                publish(&shared, &mut gov, &mut history_version);
                 if let Some(h) = health {
                     h.backlog.store(rx.len() as u64, Ordering::Relaxed);
                 }
@@ -161,7 +190,7 @@ pub fn run_risk_stage(
         gov.on_report(&r);
     }
     rec.flush();
-    publish(&shared, &gov);
+    publish(&shared, &mut gov, &mut history_version);
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub fn test_config(f: impl FnOnce(&mut Config)) -> Config {
     c.sim.listen = "127.0.0.1:0".into();
     c.ops.listen = "127.0.0.1:0".into();
     c.ops.status_interval_secs = 0;
+    // Every engine gets its own journal under the OS temp dir, never the repo's.
+    c.journal.dir = temp_journal_dir("test").to_string_lossy().into_owned();
     if let Some(b) = c.venues.binance.as_mut() {
         b.silence_timeout_ms = 1500;
         b.backoff_min_ms = 50;
@@ -36,6 +38,23 @@ pub fn test_config(f: impl FnOnce(&mut Config)) -> Config {
     f(&mut c);
     quantum_trader::config::validate(&c).expect("test config is valid");
     c
+}
+
+/// A fresh, empty directory under the OS temp dir for one engine's journal.
+pub fn temp_journal_dir(name: &str) -> std::path::PathBuf {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let d = std::env::temp_dir().join(format!(
+        "qt-journal-{name}-{}-{n}-{nanos}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp journal dir");
+    d
 }
 
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -51,11 +70,25 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// A GET over a fresh TCP connection: (status, body).
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    http_with(addr, method, path, &[])
+}
+
+/// A request with extra headers over a fresh TCP connection: (status, body).
+pub fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect to ops server");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut buf = Vec::new();

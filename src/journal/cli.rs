@@ -1,0 +1,186 @@
+//! `quantum-trader journal ...`: the day report, and a write-throughput
+//! measurement of the journal writer at each fsync policy.
+
+use super::record::{Entry, Event};
+use super::report::DayReport;
+use super::{parse_day, read_day};
+use crate::config::{Config, FsyncPolicy, JournalConfig, TradingMode};
+use crate::core::{InstrumentId, Side};
+use crate::ops::metrics::Metrics;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+#[derive(Subcommand, Debug)]
+pub enum JournalCmd {
+    /// Print one UTC day's report: decisions, verdicts, orders, fills,
+    /// volume, fees, realized PnL, max drawdown, breaker events.
+    Report(ReportArgs),
+    /// Measure the journal's write throughput at each fsync policy.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The UTC day, YYYY-MM-DD.
+    #[arg(long)]
+    pub day: String,
+    /// Trading mode whose records to report.
+    #[arg(long, default_value = "paper")]
+    pub mode: String,
+    /// Journal directory (default: `journal.dir` of --config, or of the demo config).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Scratch directory (created; its day files are removed afterwards).
+    #[arg(long, default_value = "/tmp/qt-journal-bench")]
+    pub dir: PathBuf,
+    /// Records per run with `fsync = "batch"`.
+    #[arg(long, default_value_t = 200_000)]
+    pub records: u64,
+    /// Records per run with `fsync = "always"` (one fsync each).
+    #[arg(long, default_value_t = 2_000)]
+    pub always_records: u64,
+}
+
+/// Runs a `journal` subcommand.
+pub fn run(cmd: JournalCmd) -> Result<ExitCode> {
+    match cmd {
+        JournalCmd::Report(a) => report(a),
+        JournalCmd::Bench(a) => bench(a),
+    }
+}
+
+fn report(a: ReportArgs) -> Result<ExitCode> {
+    let Some(day) = parse_day(&a.day) else {
+        eprintln!("--day: `{}` is not a date (YYYY-MM-DD)", a.day);
+        return Ok(ExitCode::from(2));
+    };
+    let mode = match a.mode.as_str() {
+        "paper" => TradingMode::Paper,
+        "testnet" => TradingMode::Testnet,
+        "live" => TradingMode::Live,
+        m => {
+            eprintln!("--mode: `{m}` is not paper, testnet or live");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let dir = match a.dir {
+        Some(d) => d,
+        None => {
+            let cfg = match &a.config {
+                Some(p) => Config::load(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                None => Config::demo(),
+            };
+            PathBuf::from(cfg.journal.dir)
+        }
+    };
+    let read = read_day(&dir, day).with_context(|| format!("reading {}", dir.display()))?;
+    let r = DayReport::build(&read, mode);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", r.render());
+        if read.records.is_empty() {
+            println!("(no journal file for this day in {})", dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench(a: BenchArgs) -> Result<ExitCode> {
+    if a.records == 0 || a.always_records == 0 {
+        bail!("--records and --always-records must be positive");
+    }
+    let table = std::sync::Arc::new({
+        let mut t = crate::core::InstrumentTable::new();
+        t.push(
+            crate::core::Instrument::new(
+                InstrumentId(0),
+                crate::core::Venue::Binance,
+                "BTCUSDT",
+                "BTCUSDT",
+                "0.10",
+                "0.001",
+                5.0,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        t
+    });
+    println!(
+        "journal write throughput (fill records, ~230 bytes framed), dir {}",
+        a.dir.display()
+    );
+    for (policy, n) in [
+        (FsyncPolicy::Always, a.always_records),
+        (FsyncPolicy::Batch, a.records),
+    ] {
+        let _ = std::fs::remove_dir_all(&a.dir);
+        let cfg = JournalConfig {
+            dir: a.dir.to_string_lossy().into_owned(),
+            fsync: policy,
+            queue_capacity: 1 << 20,
+            ..JournalConfig::default()
+        };
+        let m = Metrics::new();
+        let (tx, w) = super::start(&cfg, table.clone(), &m)?;
+        let t0 = Instant::now();
+        let ts = crate::core::clock::unix_ms();
+        let mut dropped = 0u64;
+        for k in 0..n {
+            let e = Entry {
+                ts_ms: ts,
+                mode: TradingMode::Paper,
+                event: Event::Fill {
+                    client_order_id: k,
+                    inst: InstrumentId(0),
+                    side: Side::Buy,
+                    px: 6_000_010 + (k % 100) as i64,
+                    qty: 2,
+                    fee: 0.048,
+                    position_after: 2 * (k as i64 % 5),
+                    realized_pnl: -0.01,
+                },
+            };
+            // The hot path never waits; the bench does, to measure the disk.
+            let mut e = Some(e);
+            while let Some(x) = e.take() {
+                if !tx.send(x.clone()) {
+                    dropped += 1;
+                    std::thread::yield_now();
+                    e = Some(x);
+                }
+            }
+        }
+        let stats = tx.stats().clone();
+        drop(tx);
+        w.join();
+        let secs = t0.elapsed().as_secs_f64();
+        let written = stats.written.load(Ordering::Relaxed);
+        let bytes = stats.bytes.load(Ordering::Relaxed);
+        println!(
+            "fsync={:<6} records {:>8}  {:>10.0} records/s  {:>7.2} MB/s  fsyncs {:>7}  ({:.3} s, {} queue-full retries)",
+            policy.as_str(),
+            written,
+            written as f64 / secs,
+            bytes as f64 / secs / 1e6,
+            stats.fsyncs.load(Ordering::Relaxed),
+            secs,
+            dropped
+        );
+    }
+    let _ = std::fs::remove_dir_all(&a.dir);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,263 @@
+//! What the journal holds. [`Entry`] is what the hot path hands to the
+//! writer (small, no allocation for decisions, verdicts, orders and fills);
+//! [`Record`] is what is written and read back: a record id, the wall-clock
+//! time, the trading mode and a [`Body`], serialized as one JSON object with
+//! a `kind` tag. Prices and quantities are exact decimal strings; money
+//! amounts (`fee`, `realized_pnl`) are decimal strings that parse back to the
+//! identical `f64`.
+
+use crate::config::TradingMode;
+use crate::core::{Action, InstrumentId, OrderStatus, Side};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One journaled record as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Monotonic record id: strictly increasing, across restarts too.
+    pub id: u64,
+    /// Wall-clock unix ms of the event (the engine's injectable clock).
+    pub ts_ms: i64,
+    pub mode: TradingMode,
+    #[serde(flatten)]
+    pub body: Body,
+}
+
+/// Record kinds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Body {
+    /// A model decision (HOLDs only with `journal.record_holds`).
+    Decision {
+        decision_id: u64,
+        venue: String,
+        symbol: String,
+        action: String,
+        score: f32,
+        confidence: f32,
+        qty: String,
+        bid: String,
+        ask: String,
+    },
+    /// The governor's verdict on a decision: `EXECUTE` or `SKIP` + reason.
+    Verdict {
+        decision_id: u64,
+        venue: String,
+        symbol: String,
+        verdict: String,
+        reason: String,
+    },
+    /// An order sent to execution.
+    Order {
+        client_order_id: u64,
+        decision_id: u64,
+        venue: String,
+        symbol: String,
+        side: String,
+        qty: String,
+        limit_px: String,
+    },
+    /// A fill of an order.
+    Fill {
+        client_order_id: u64,
+        venue: String,
+        symbol: String,
+        side: String,
+        px: String,
+        qty: String,
+        #[serde(with = "exact_f64")]
+        fee: f64,
+        position_after: String,
+        #[serde(with = "exact_f64")]
+        realized_pnl: f64,
+    },
+    /// An order reached a final state (`filled`, `canceled`, `rejected`).
+    OrderDone {
+        client_order_id: u64,
+        venue: String,
+        symbol: String,
+        status: String,
+        note: String,
+    },
+    /// The circuit breaker tripped (`state = "open"`) or closed.
+    Breaker {
+        state: String,
+        reason: String,
+        detail: String,
+        /// `auto`, `api` or `cooldown`.
+        by: String,
+        /// Client address of an API call (empty otherwise).
+        client: String,
+        #[serde(rename = "override")]
+        override_: bool,
+    },
+    /// The kill switch was turned on or off.
+    KillSwitch {
+        on: bool,
+        reason: String,
+        by: String,
+        client: String,
+    },
+}
+
+impl Body {
+    /// The `kind` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Body::Decision { .. } => "decision",
+            Body::Verdict { .. } => "verdict",
+            Body::Order { .. } => "order",
+            Body::Fill { .. } => "fill",
+            Body::OrderDone { .. } => "order_done",
+            Body::Breaker { .. } => "breaker",
+            Body::KillSwitch { .. } => "kill_switch",
+        }
+    }
+}
+
+/// Record kinds, in [`Body::kind`] spelling (metric labels).
+pub const KINDS: [&str; 7] = [
+    "decision",
+    "verdict",
+    "order",
+    "fill",
+    "order_done",
+    "breaker",
+    "kill_switch",
+];
+
+/// What the hot path sends to the writer: the event and its time and mode.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub ts_ms: i64,
+    pub mode: TradingMode,
+    pub event: Event,
+}
+
+/// A breaker or kill-switch change (rare; may allocate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub reason: String,
+    pub detail: String,
+    pub by: &'static str,
+    pub client: String,
+    pub override_: bool,
+}
+
+/// Events in engine units (instrument ids, scaled integers); the writer
+/// turns them into a [`Body`] with the instrument table.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Decision {
+        decision_id: u64,
+        inst: InstrumentId,
+        action: Action,
+        score: f32,
+        confidence: f32,
+        qty: i64,
+        bid: i64,
+        ask: i64,
+    },
+    Verdict {
+        decision_id: u64,
+        inst: InstrumentId,
+        /// `None` = EXECUTE; otherwise the full SKIP reason label.
+        skip: Option<Arc<str>>,
+    },
+    Order {
+        client_order_id: u64,
+        decision_id: u64,
+        inst: InstrumentId,
+        side: Side,
+        qty: i64,
+        limit_px: i64,
+    },
+    Fill {
+        client_order_id: u64,
+        inst: InstrumentId,
+        side: Side,
+        px: i64,
+        qty: i64,
+        fee: f64,
+        position_after: i64,
+        realized_pnl: f64,
+    },
+    OrderDone {
+        client_order_id: u64,
+        inst: InstrumentId,
+        status: OrderStatus,
+        note: &'static str,
+    },
+    Breaker {
+        open: bool,
+        change: Box<Change>,
+    },
+    KillSwitch {
+        on: bool,
+        change: Box<Change>,
+    },
+}
+
+/// `f64` as a decimal string that parses back to the same bits (Rust's
+/// shortest round-trip formatting and its correctly rounded parser).
+pub mod exact_f64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{v:?}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse::<f64>().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_exactly() {
+        let r = Record {
+            id: 7,
+            ts_ms: 1_700_000_000_123,
+            mode: TradingMode::Paper,
+            body: Body::Fill {
+                client_order_id: 3,
+                venue: "binance".into(),
+                symbol: "BTCUSDT".into(),
+                side: "BUY".into(),
+                px: "60000.10".into(),
+                qty: "0.002".into(),
+                fee: 0.1 + 0.2,
+                position_after: "0.004".into(),
+                realized_pnl: -1.0 / 3.0,
+            },
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("\"kind\":\"fill\""), "{text}");
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+        let Body::Fill { fee, .. } = back.body else {
+            panic!()
+        };
+        assert_eq!(fee.to_bits(), (0.1f64 + 0.2).to_bits());
+        let b = Record {
+            id: 8,
+            ts_ms: 1,
+            mode: TradingMode::Live,
+            body: Body::Breaker {
+                state: "open".into(),
+                reason: "daily_loss".into(),
+                detail: "x".into(),
+                by: "auto".into(),
+                client: String::new(),
+                override_: false,
+            },
+        };
+        let text = serde_json::to_string(&b).unwrap();
+        assert!(text.contains("\"override\":false") && text.contains("\"mode\":\"live\""));
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), b);
+    }
+}

@@ -1,0 +1,214 @@
+//! The day report of `quantum-trader journal report --day YYYY-MM-DD
+//! [--mode paper|testnet|live]`: decisions by action, verdicts by reason,
+//! orders, fills, volume, fees, realized PnL, the day's max drawdown of
+//! realized equity (net of fees, fill by fill), breaker and kill-switch
+//! events. Built from one day file, one trading mode.
+
+use super::frame::Tail;
+use super::reader::DayRead;
+use super::record::{Body, Record};
+use crate::config::TradingMode;
+use crate::core::clock::format_day;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// One breaker or kill-switch event.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EventLine {
+    pub id: u64,
+    pub ts_ms: i64,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct DayReport {
+    pub day: String,
+    pub mode: String,
+    pub records: u64,
+    pub first_id: Option<u64>,
+    pub last_id: Option<u64>,
+    pub decisions: BTreeMap<String, u64>,
+    /// `EXECUTE` and one entry per SKIP reason.
+    pub verdicts: BTreeMap<String, u64>,
+    pub orders: u64,
+    pub orders_by_status: BTreeMap<String, u64>,
+    pub fills: u64,
+    pub volume_quote: f64,
+    pub fees: f64,
+    /// Gross of fees.
+    pub realized_pnl: f64,
+    pub realized_pnl_net: f64,
+    /// Largest drop of realized equity (net of fees) from its running peak.
+    pub max_drawdown: f64,
+    pub breaker_events: Vec<EventLine>,
+    pub kill_switch_events: Vec<EventLine>,
+    pub torn_tail: bool,
+    pub corrupt_records: u64,
+}
+
+impl DayReport {
+    /// The report of `read`'s records in `mode`.
+    pub fn build(read: &DayRead, mode: TradingMode) -> DayReport {
+        let mut r = DayReport {
+            day: format_day(read.day),
+            mode: mode.as_str().into(),
+            torn_tail: matches!(read.tail, Tail::Torn { .. }),
+            corrupt_records: read.corrupt,
+            ..Default::default()
+        };
+        let (mut equity, mut peak) = (0.0f64, 0.0f64);
+        for rec in read.records.iter().filter(|x| x.mode == mode) {
+            r.add(rec, &mut equity, &mut peak);
+        }
+        r
+    }
+
+    fn add(&mut self, rec: &Record, equity: &mut f64, peak: &mut f64) {
+        self.records += 1;
+        self.first_id.get_or_insert(rec.id);
+        self.last_id = Some(rec.id);
+        match &rec.body {
+            Body::Decision { action, .. } => {
+                *self.decisions.entry(action.clone()).or_default() += 1
+            }
+            Body::Verdict {
+                verdict, reason, ..
+            } => {
+                let k = if verdict == "EXECUTE" {
+                    verdict.clone()
+                } else {
+                    format!("SKIP {reason}")
+                };
+                *self.verdicts.entry(k).or_default() += 1;
+            }
+            Body::Order { .. } => self.orders += 1,
+            Body::OrderDone { status, .. } => {
+                *self.orders_by_status.entry(status.clone()).or_default() += 1
+            }
+            Body::Fill {
+                px,
+                qty,
+                fee,
+                realized_pnl,
+                ..
+            } => {
+                self.fills += 1;
+                let n = px.parse::<f64>().unwrap_or(0.0) * qty.parse::<f64>().unwrap_or(0.0);
+                self.volume_quote += n.abs();
+                self.fees += fee;
+                self.realized_pnl += realized_pnl;
+                *equity += realized_pnl - fee;
+                *peak = peak.max(*equity);
+                self.max_drawdown = self.max_drawdown.max(*peak - *equity);
+            }
+            Body::Breaker {
+                state,
+                reason,
+                detail,
+                by,
+                client,
+                override_,
+            } => self.breaker_events.push(EventLine {
+                id: rec.id,
+                ts_ms: rec.ts_ms,
+                what: format!(
+                    "{} reason={reason} by={by}{}{}{}",
+                    state.to_uppercase(),
+                    if detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" detail=\"{detail}\"")
+                    },
+                    if client.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" client={client}")
+                    },
+                    if *override_ { " override" } else { "" }
+                ),
+            }),
+            Body::KillSwitch {
+                on,
+                reason,
+                by,
+                client,
+            } => self.kill_switch_events.push(EventLine {
+                id: rec.id,
+                ts_ms: rec.ts_ms,
+                what: format!(
+                    "{} reason=\"{reason}\" by={by}{}",
+                    if *on { "ON" } else { "OFF" },
+                    if client.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" client={client}")
+                    }
+                ),
+            }),
+        }
+        self.realized_pnl_net = self.realized_pnl - self.fees;
+    }
+
+    /// Human-readable text.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "journal report {} mode {}", self.day, self.mode);
+        let ids = match (self.first_id, self.last_id) {
+            (Some(a), Some(b)) => format!(" (ids {a}..={b})"),
+            _ => String::new(),
+        };
+        let _ = writeln!(s, "records          {}{ids}", self.records);
+        if self.torn_tail || self.corrupt_records > 0 {
+            let _ = writeln!(
+                s,
+                "damage           torn tail: {}, corrupt records skipped: {}",
+                self.torn_tail, self.corrupt_records
+            );
+        }
+        let map = |m: &BTreeMap<String, u64>| {
+            if m.is_empty() {
+                "none".to_string()
+            } else {
+                m.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let _ = writeln!(s, "decisions        {}", map(&self.decisions));
+        let _ = writeln!(s, "verdicts         {}", map(&self.verdicts));
+        let _ = writeln!(
+            s,
+            "orders           {} ({})",
+            self.orders,
+            map(&self.orders_by_status)
+        );
+        let _ = writeln!(s, "fills            {}", self.fills);
+        let _ = writeln!(s, "volume (quote)   {:.4}", self.volume_quote);
+        let _ = writeln!(s, "fees             {:.6}", self.fees);
+        let _ = writeln!(
+            s,
+            "realized PnL     {:.6} gross, {:.6} net of fees",
+            self.realized_pnl, self.realized_pnl_net
+        );
+        let _ = writeln!(s, "max drawdown     {:.6}", self.max_drawdown);
+        let _ = writeln!(s, "breaker events   {}", self.breaker_events.len());
+        for e in &self.breaker_events {
+            let _ = writeln!(s, "  #{} {} {}", e.id, fmt_ms(e.ts_ms), e.what);
+        }
+        let _ = writeln!(s, "kill switch      {}", self.kill_switch_events.len());
+        for e in &self.kill_switch_events {
+            let _ = writeln!(s, "  #{} {} {}", e.id, fmt_ms(e.ts_ms), e.what);
+        }
+        s
+    }
+}
+
+/// Unix ms as `HH:MM:SS.mmm` UTC.
+pub fn fmt_ms(ms: i64) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => t.format("%H:%M:%S%.3f").to_string(),
+        None => ms.to_string(),
+    }
+}

@@ -1,0 +1,601 @@
+//! The journal writer: one thread that owns the day files, fed through a
+//! bounded queue. The hot path calls [`JournalTx::send`] (a `try_send`: when
+//! the queue is full the entry is dropped and counted, the caller never
+//! waits on the disk). The thread assigns record ids (continuing after the
+//! highest id already on disk), encodes frames, appends them to the file of
+//! the record's UTC day, and syncs per the [`FsyncPolicy`]. Before appending
+//! to an existing file it cuts off a torn last record (with one warning), so
+//! new records never follow garbage.
+
+use super::frame;
+use super::reader::{self, RecordIter, day_path};
+use super::record::{Body, Entry, Event, KINDS, Record};
+use crate::config::{FsyncPolicy, JournalConfig, WaitKind};
+use crate::core::clock::utc_day;
+use crate::core::{InstrumentId, InstrumentTable, format_decimal};
+use crate::ops::metrics::Metrics;
+use crate::pipeline::channel::{Next, Rx, SendError, Tx, queue};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Name of the writer's queue (the `queue` label of `qt_queue_*`).
+pub const QUEUE: &str = "journal";
+
+/// Counters shared by the writer, its senders and the API.
+#[derive(Debug, Default)]
+pub struct JournalStats {
+    /// Entries accepted by the queue.
+    pub enqueued: AtomicU64,
+    /// Records written (handed to the OS).
+    pub written: AtomicU64,
+    /// Entries dropped because the queue was full.
+    pub dropped: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Write or sync errors (the record is lost, the writer goes on).
+    pub errors: AtomicU64,
+    /// Id of the last record written (0 = none yet).
+    pub last_id: AtomicU64,
+}
+
+impl JournalStats {
+    /// Entries accepted and not yet written.
+    pub fn pending(&self) -> u64 {
+        self.enqueued
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.written.load(Ordering::Relaxed) + self.errors_lost())
+    }
+
+    fn errors_lost(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    pub fn view(&self) -> serde_json::Value {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        serde_json::json!({
+            "enqueued": g(&self.enqueued),
+            "written": g(&self.written),
+            "pending": self.pending(),
+            "dropped": g(&self.dropped),
+            "fsyncs": g(&self.fsyncs),
+            "bytes": g(&self.bytes),
+            "errors": g(&self.errors),
+            "last_id": g(&self.last_id),
+        })
+    }
+}
+
+/// The journal's Prometheus series (registered into the engine's registry).
+#[derive(Clone)]
+pub struct JournalMetrics {
+    pub records: IntCounterVec,
+    pub dropped: IntCounter,
+    pub fsyncs: IntCounter,
+    pub bytes: IntCounter,
+    pub errors: IntCounter,
+    pub last_id: IntGauge,
+}
+
+impl JournalMetrics {
+    pub fn new(m: &Metrics) -> Self {
+        let r = &m.registry;
+        let records = IntCounterVec::new(
+            Opts::new(
+                "qt_journal_records_total",
+                "Journal records written, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
+        let jm = JournalMetrics {
+            records,
+            dropped: counter(
+                "qt_journal_dropped_total",
+                "Journal entries dropped because the writer's queue was full",
+            ),
+            fsyncs: counter("qt_journal_fsyncs_total", "fsync calls on journal files"),
+            bytes: counter("qt_journal_bytes_total", "Bytes appended to journal files"),
+            errors: counter(
+                "qt_journal_errors_total",
+                "Journal write or sync errors (record lost)",
+            ),
+            last_id: IntGauge::new("qt_journal_last_id", "Id of the last journal record")
+                .expect("valid metric"),
+        };
+        // Registering twice (a second engine on one registry) only fails.
+        let _ = r.register(Box::new(jm.records.clone()));
+        let _ = r.register(Box::new(jm.dropped.clone()));
+        let _ = r.register(Box::new(jm.fsyncs.clone()));
+        let _ = r.register(Box::new(jm.bytes.clone()));
+        let _ = r.register(Box::new(jm.errors.clone()));
+        let _ = r.register(Box::new(jm.last_id.clone()));
+        jm
+    }
+}
+
+/// The hot path's handle: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct JournalTx {
+    tx: Tx<Entry>,
+    stats: Arc<JournalStats>,
+    dropped: IntCounter,
+}
+
+impl JournalTx {
+    /// Queues one entry; `false` when it was dropped (queue full or the
+    /// writer gone). Drops are counted.
+    #[inline]
+    pub fn send(&self, e: Entry) -> bool {
+        match self.tx.try_send(e) {
+            Ok(()) => {
+                self.stats.enqueued.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(SendError::Full(_)) | Err(SendError::Closed(_)) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped.inc();
+                false
+            }
+        }
+    }
+
+    pub fn stats(&self) -> &Arc<JournalStats> {
+        &self.stats
+    }
+}
+
+/// The writer thread. It stops once every [`JournalTx`] is dropped and the
+/// queue is drained; [`JournalWriter::join`] waits for that.
+pub struct JournalWriter {
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<JournalStats>,
+    dir: PathBuf,
+}
+
+impl JournalWriter {
+    pub fn stats(&self) -> &Arc<JournalStats> {
+        &self.stats
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Waits until the writer has written everything and synced.
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Creates `cfg.dir`, finds the last record id, and starts the writer.
+pub fn start(
+    cfg: &JournalConfig,
+    instruments: Arc<InstrumentTable>,
+    metrics: &Metrics,
+) -> io::Result<(JournalTx, JournalWriter)> {
+    let dir = PathBuf::from(&cfg.dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| io::Error::new(e.kind(), format!("journal dir {}: {e}", dir.display())))?;
+    let last = reader::last_id(&dir)?;
+    let stats = Arc::new(JournalStats::default());
+    stats.last_id.store(last, Ordering::Relaxed);
+    let jm = JournalMetrics::new(metrics);
+    jm.last_id.set(last as i64);
+    let (tx, rx) = queue::<Entry>(QUEUE, cfg.queue_capacity, WaitKind::Park, metrics);
+    let mut w = Writer {
+        dir: dir.clone(),
+        policy: cfg.fsync,
+        batch: Duration::from_millis(cfg.batch_ms),
+        instruments,
+        next_id: last + 1,
+        file: None,
+        dirty: false,
+        unsynced: false,
+        last_sync: Instant::now(),
+        stats: stats.clone(),
+        kind_counters: KINDS.map(|k| jm.records.with_label_values(&[k])),
+        m: jm.clone(),
+        buf: Vec::with_capacity(1024),
+    };
+    let thread = std::thread::Builder::new()
+        .name("qt-journal".into())
+        .spawn(move || w.run(rx))?;
+    Ok((
+        JournalTx {
+            tx,
+            stats: stats.clone(),
+            dropped: jm.dropped,
+        },
+        JournalWriter {
+            thread: Some(thread),
+            stats,
+            dir,
+        },
+    ))
+}
+
+struct DayFile {
+    day: i64,
+    out: BufWriter<File>,
+}
+
+struct Writer {
+    dir: PathBuf,
+    policy: FsyncPolicy,
+    batch: Duration,
+    instruments: Arc<InstrumentTable>,
+    next_id: u64,
+    file: Option<DayFile>,
+    /// Bytes in the BufWriter not yet handed to the OS.
+    dirty: bool,
+    /// Bytes handed to the OS and not yet synced.
+    unsynced: bool,
+    last_sync: Instant,
+    stats: Arc<JournalStats>,
+    kind_counters: [IntCounter; 7],
+    m: JournalMetrics,
+    buf: Vec<u8>,
+}
+
+/// Opens a day file for appending, first cutting off a torn last record.
+pub fn open_for_append(path: &Path) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    if len > 0 {
+        let mut it = RecordIter::new(File::open(path)?, path.display().to_string());
+        for _ in it.by_ref() {}
+        let valid = it.valid_len();
+        if valid < len {
+            f.set_len(valid)?;
+            f.sync_data()?;
+            tracing::warn!(
+                file = %path.display(),
+                cut_bytes = len - valid,
+                "journal: torn last record cut off before appending"
+            );
+        }
+    }
+    Ok(f)
+}
+
+impl Writer {
+    fn run(&mut self, mut rx: Rx<Entry>) {
+        loop {
+            let wait = if self.unsynced || self.dirty {
+                self.batch
+                    .saturating_sub(self.last_sync.elapsed())
+                    .max(Duration::from_millis(1))
+            } else {
+                Duration::from_millis(250)
+            };
+            match rx.next(wait) {
+                Next::Item(e) => {
+                    self.write(e);
+                    // Drain a burst before flushing.
+                    for _ in 0..1024 {
+                        match rx.try_next() {
+                            Some(e) => self.write(e),
+                            None => break,
+                        }
+                    }
+                }
+                Next::Idle => {}
+                Next::Closed => break,
+            }
+            // Queue momentarily empty (or a burst done): hand bytes to the OS
+            // so a process crash loses nothing written so far.
+            self.flush();
+            if self.unsynced
+                && (self.policy == FsyncPolicy::Always || self.last_sync.elapsed() >= self.batch)
+            {
+                self.sync();
+            }
+        }
+        self.flush();
+        if self.unsynced {
+            self.sync();
+        }
+    }
+
+    fn error(&self, what: &str, e: &io::Error) {
+        let n = self.stats.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        self.m.errors.inc();
+        if n.is_power_of_two() {
+            tracing::error!(errors = n, error = %e, "journal: {what} failed; record lost");
+        }
+    }
+
+    fn file_for(&mut self, day: i64) -> Option<&mut DayFile> {
+        if self.file.as_ref().is_some_and(|f| f.day != day) {
+            self.flush();
+            if self.unsynced {
+                self.sync();
+            }
+            self.file = None;
+        }
+        if self.file.is_none() {
+            let path = day_path(&self.dir, day);
+            match open_for_append(&path) {
+                Ok(f) => {
+                    self.file = Some(DayFile {
+                        day,
+                        out: BufWriter::with_capacity(64 * 1024, f),
+                    })
+                }
+                Err(e) => {
+                    self.error("opening the day file", &e);
+                    return None;
+                }
+            }
+        }
+        self.file.as_mut()
+    }
+
+    fn write(&mut self, e: Entry) {
+        let id = self.next_id;
+        let rec = Record {
+            id,
+            ts_ms: e.ts_ms,
+            mode: e.mode,
+            body: to_body(&self.instruments, e.event),
+        };
+        let kind = KINDS
+            .iter()
+            .position(|k| *k == rec.body.kind())
+            .unwrap_or(0);
+        let json = match serde_json::to_vec(&rec) {
+            Ok(j) => j,
+            Err(err) => {
+                self.error("encoding", &io::Error::other(err));
+                return;
+            }
+        };
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        frame::encode(&json, &mut buf);
+        let day = utc_day(rec.ts_ms);
+        let res = match self.file_for(day) {
+            Some(f) => f.out.write_all(&buf),
+            None => {
+                self.buf = buf;
+                return;
+            }
+        };
+        match res {
+            Ok(()) => {
+                self.next_id += 1;
+                self.dirty = true;
+                self.stats.written.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .bytes
+                    .fetch_add(buf.len() as u64, Ordering::Relaxed);
+                self.stats.last_id.store(id, Ordering::Relaxed);
+                self.m.bytes.inc_by(buf.len() as u64);
+                self.m.last_id.set(id as i64);
+                self.kind_counters[kind].inc();
+                if self.policy == FsyncPolicy::Always {
+                    self.flush();
+                    self.sync();
+                }
+            }
+            Err(err) => {
+                self.error("writing", &err);
+                // The BufWriter may hold part of the frame: reopen (the torn
+                // bytes are cut off on open).
+                self.file = None;
+                self.dirty = false;
+            }
+        }
+        self.buf = buf;
+    }
+
+    fn flush(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        if let Some(f) = self.file.as_mut() {
+            match f.out.flush() {
+                Ok(()) => self.unsynced = true,
+                Err(e) => {
+                    self.error("flushing", &e);
+                    self.file = None;
+                }
+            }
+        }
+    }
+
+    fn sync(&mut self) {
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        if let Some(f) = self.file.as_mut() {
+            match f.out.get_ref().sync_data() {
+                Ok(()) => {
+                    self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+                    self.m.fsyncs.inc();
+                }
+                Err(e) => self.error("fsync", &e),
+            }
+        }
+    }
+}
+
+fn names(t: &InstrumentTable, inst: InstrumentId) -> (String, String, u8, u8) {
+    match t.try_get(inst) {
+        Some(i) => (
+            i.venue.as_str().to_string(),
+            i.symbol.clone(),
+            i.price_scale,
+            i.qty_scale,
+        ),
+        None => ("?".into(), format!("#{}", inst.0), 0, 0),
+    }
+}
+
+/// Engine units to the stored form.
+pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
+    match ev {
+        Event::Decision {
+            decision_id,
+            inst,
+            action,
+            score,
+            confidence,
+            qty,
+            bid,
+            ask,
+        } => {
+            let (venue, symbol, ps, qs) = names(t, inst);
+            Body::Decision {
+                decision_id,
+                venue,
+                symbol,
+                action: action.as_str().into(),
+                score,
+                confidence,
+                qty: format_decimal(qty, qs),
+                bid: format_decimal(bid, ps),
+                ask: format_decimal(ask, ps),
+            }
+        }
+        Event::Verdict {
+            decision_id,
+            inst,
+            skip,
+        } => {
+            let (venue, symbol, ..) = names(t, inst);
+            let (verdict, reason) = match skip {
+                None => ("EXECUTE".to_string(), String::new()),
+                Some(r) => ("SKIP".to_string(), r.to_string()),
+            };
+            Body::Verdict {
+                decision_id,
+                venue,
+                symbol,
+                verdict,
+                reason,
+            }
+        }
+        Event::Order {
+            client_order_id,
+            decision_id,
+            inst,
+            side,
+            qty,
+            limit_px,
+        } => {
+            let (venue, symbol, ps, qs) = names(t, inst);
+            Body::Order {
+                client_order_id,
+                decision_id,
+                venue,
+                symbol,
+                side: side.as_str().into(),
+                qty: format_decimal(qty, qs),
+                limit_px: format_decimal(limit_px, ps),
+            }
+        }
+        Event::Fill {
+            client_order_id,
+            inst,
+            side,
+            px,
+            qty,
+            fee,
+            position_after,
+            realized_pnl,
+        } => {
+            let (venue, symbol, ps, qs) = names(t, inst);
+            Body::Fill {
+                client_order_id,
+                venue,
+                symbol,
+                side: side.as_str().into(),
+                px: format_decimal(px, ps),
+                qty: format_decimal(qty, qs),
+                fee,
+                position_after: format_decimal(position_after, qs),
+                realized_pnl,
+            }
+        }
+        Event::OrderDone {
+            client_order_id,
+            inst,
+            status,
+            note,
+        } => {
+            let (venue, symbol, ..) = names(t, inst);
+            Body::OrderDone {
+                client_order_id,
+                venue,
+                symbol,
+                status: status.as_str().into(),
+                note: note.into(),
+            }
+        }
+        Event::Breaker { open, change } => Body::Breaker {
+            state: if open { "open" } else { "closed" }.into(),
+            reason: change.reason,
+            detail: change.detail,
+            by: change.by.into(),
+            client: change.client,
+            override_: change.override_,
+        },
+        Event::KillSwitch { on, change } => Body::KillSwitch {
+            on,
+            reason: change.reason,
+            by: change.by.into(),
+            client: change.client,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TradingMode;
+    use crate::core::OrderStatus;
+
+    #[test]
+    fn a_full_queue_drops_and_counts_without_blocking() {
+        let m = Metrics::new();
+        let jm = JournalMetrics::new(&m);
+        let (tx, rx) = queue::<Entry>(QUEUE, 64, WaitKind::Park, &m);
+        let jtx = JournalTx {
+            tx,
+            stats: Arc::new(JournalStats::default()),
+            dropped: jm.dropped.clone(),
+        };
+        let e = Entry {
+            ts_ms: 0,
+            mode: TradingMode::Paper,
+            event: Event::OrderDone {
+                client_order_id: 1,
+                inst: InstrumentId(0),
+                status: OrderStatus::Filled,
+                note: "",
+            },
+        };
+        let sent = (0..100).filter(|_| jtx.send(e.clone())).count();
+        assert_eq!(sent, 64);
+        assert_eq!(jtx.stats().dropped.load(Ordering::Relaxed), 36);
+        assert_eq!(jm.dropped.get(), 36);
+        assert_eq!(m.queue_overflow.with_label_values(&[QUEUE]).get(), 36);
+        assert_eq!(jtx.stats().pending(), 64);
+        drop(rx);
+        assert!(!jtx.send(e));
+    }
+}

@@ -1,0 +1,326 @@
+//! Restart recovery: reads the journal (every day file, oldest first) and
+//! rebuilds, for the engine's trading mode only:
+//!
+//! - positions (from the fills: the last `position_after` per instrument;
+//!   average-cost books replayed fill by fill, for the governor and for the
+//!   exec stage's `/api/positions`), order/fill/reject counts, recent fills;
+//! - orders with no final report (restored, then closed as canceled by the
+//!   governor: the paper matcher keeps nothing across a restart);
+//! - today's counters, keyed by UTC day **and** mode: EXECUTE verdicts,
+//!   realized PnL and fees, streaks, and the day's peak equity as seen at
+//!   fill times (yesterday and other modes never count);
+//! - the circuit breaker (its last change) and its history, the kill switch.
+//!
+//! The next client order id continues after the highest one in the journal.
+
+use super::breaker::{BreakerEvent, HISTORY, Trip, TripReason};
+use super::governor::{DayState, OpenOrder, RiskSeed};
+use crate::config::TradingMode;
+use crate::core::clock::{format_day, utc_day};
+use crate::core::{InstrumentId, InstrumentTable, Side, Venue, parse_decimal};
+use crate::exec::positions::Position;
+use crate::exec::stage::{ExecSeed, SeedFill};
+use crate::journal::{self, Body, Tail};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::path::Path;
+
+/// What recovery found.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    pub seed: RiskSeed,
+    pub exec: ExecSeed,
+    /// For `GET /api/risk` (`recovery`).
+    pub summary: Value,
+    /// The one startup log line.
+    pub line: String,
+}
+
+fn side(s: &str) -> Option<Side> {
+    match s {
+        "BUY" => Some(Side::Buy),
+        "SELL" => Some(Side::Sell),
+        _ => None,
+    }
+}
+
+/// Rebuilds state from the journal in `dir` for `mode`, "today" being the
+/// UTC day of `now_ms`.
+pub fn recover(
+    dir: &Path,
+    mode: TradingMode,
+    now_ms: i64,
+    table: &InstrumentTable,
+) -> io::Result<Recovery> {
+    let today = utc_day(now_ms);
+    let n = table.len();
+    let units: Vec<f64> = table
+        .iter()
+        .map(|i| i.qty_f64(1) * i.contract_value)
+        .collect();
+    let mut positions = vec![0i64; n];
+    let mut books = vec![Position::default(); n];
+    let mut open: BTreeMap<u64, OpenOrder> = BTreeMap::new();
+    let mut day = DayState {
+        day: today,
+        ..Default::default()
+    };
+    let mut history: VecDeque<BreakerEvent> = VecDeque::new();
+    let mut breaker_open: Option<Trip> = None;
+    let mut kill: Option<(bool, String)> = None;
+    let mut max_coid = 0u64;
+    let mut exec = ExecSeed::default();
+    let (mut records, mut used, mut skipped, mut torn_files) = (0u64, 0u64, 0u64, 0u64);
+    let days = journal::list_days(dir)?;
+    let inst_of = |venue: &str, symbol: &str| -> Option<InstrumentId> {
+        table.find(Venue::parse(venue)?, symbol)
+    };
+    for d in &days {
+        let Some(mut it) = journal::open_day(dir, *d)? else {
+            continue;
+        };
+        for rec in it.by_ref() {
+            records += 1;
+            if let Body::Order {
+                client_order_id, ..
+            } = &rec.body
+            {
+                max_coid = max_coid.max(*client_order_id);
+            }
+            if rec.mode != mode {
+                continue;
+            }
+            used += 1;
+            let is_today = utc_day(rec.ts_ms) == today;
+            match rec.body {
+                Body::Verdict { verdict, .. } => {
+                    if is_today && verdict == "EXECUTE" {
+                        day.trades = day.trades.saturating_add(1);
+                    }
+                }
+                Body::Order {
+                    client_order_id,
+                    venue,
+                    symbol,
+                    side: s,
+                    qty,
+                    ..
+                } => {
+                    exec.orders += 1;
+                    let (Some(inst), Some(s)) = (inst_of(&venue, &symbol), side(&s)) else {
+                        skipped += 1;
+                        continue;
+                    };
+                    let scale = table.get(inst).qty_scale;
+                    let Ok(q) = parse_decimal(qty.as_bytes(), scale) else {
+                        skipped += 1;
+                        continue;
+                    };
+                    open.insert(
+                        client_order_id,
+                        OpenOrder {
+                            client_order_id,
+                            inst,
+                            side: s,
+                            remaining: q,
+                        },
+                    );
+                }
+                Body::Fill {
+                    client_order_id,
+                    venue,
+                    symbol,
+                    side: s,
+                    px,
+                    qty,
+                    fee,
+                    position_after,
+                    realized_pnl,
+                } => {
+                    let (Some(inst), Some(s)) = (inst_of(&venue, &symbol), side(&s)) else {
+                        skipped += 1;
+                        continue;
+                    };
+                    let x = table.get(inst);
+                    let (Ok(p), Ok(q), Ok(after)) = (
+                        parse_decimal(px.as_bytes(), x.price_scale),
+                        parse_decimal(qty.as_bytes(), x.qty_scale),
+                        parse_decimal(position_after.as_bytes(), x.qty_scale),
+                    ) else {
+                        skipped += 1;
+                        continue;
+                    };
+                    let i = inst.idx();
+                    positions[i] = after;
+                    let b = &mut books[i];
+                    b.apply_fill(s, x.px_f64(p), q, units[i], x.notional(p, q), fee);
+                    b.mark_px = x.px_f64(p);
+                    exec.fills.push(SeedFill {
+                        client_order_id,
+                        inst,
+                        side: s,
+                        px: p,
+                        qty: q,
+                        fee,
+                    });
+                    if let Some(o) = open.get_mut(&client_order_id) {
+                        o.remaining -= q.clamp(0, o.remaining);
+                    }
+                    if is_today {
+                        day.realized += realized_pnl;
+                        day.fees += fee;
+                        if realized_pnl != 0.0 {
+                            if realized_pnl - fee < 0.0 {
+                                day.losses += 1;
+                            } else {
+                                day.losses = 0;
+                            }
+                        }
+                        let unreal: f64 = books
+                            .iter()
+                            .zip(&units)
+                            .map(|(b, u)| b.unrealized(*u))
+                            .sum();
+                        day.equity = day.realized_net() + unreal;
+                        if !day.equity_seen || day.equity > day.peak {
+                            day.peak = day.equity;
+                        }
+                        day.equity_seen = true;
+                    }
+                }
+                Body::OrderDone {
+                    client_order_id,
+                    status,
+                    ..
+                } => {
+                    open.remove(&client_order_id);
+                    if status == "rejected" {
+                        exec.rejects += 1;
+                    }
+                    if is_today {
+                        match status.as_str() {
+                            "rejected" => day.rejects += 1,
+                            "filled" | "partially_filled" | "canceled" => day.rejects = 0,
+                            _ => {}
+                        }
+                    }
+                }
+                Body::Breaker {
+                    state,
+                    reason,
+                    detail,
+                    by,
+                    client,
+                    override_,
+                } => {
+                    if state == "open" {
+                        breaker_open = Some(Trip {
+                            reason: TripReason::parse(&reason).unwrap_or(TripReason::Manual),
+                            since_ms: rec.ts_ms,
+                            detail: detail.clone(),
+                        });
+                    } else {
+                        breaker_open = None;
+                        if is_today {
+                            day.losses = 0;
+                            day.rejects = 0;
+                            if override_ {
+                                day.loss_ack = true;
+                                day.drawdown_ack = true;
+                            }
+                        }
+                    }
+                    if history.len() >= HISTORY {
+                        history.pop_front();
+                    }
+                    history.push_back(BreakerEvent {
+                        ts_ms: rec.ts_ms,
+                        state,
+                        reason,
+                        detail,
+                        by,
+                        client,
+                        override_,
+                    });
+                }
+                Body::KillSwitch { on, reason, .. } => kill = Some((on, reason)),
+                Body::Decision { .. } => {}
+            }
+        }
+        if matches!(it.tail(), Tail::Torn { .. }) {
+            torn_files += 1;
+        }
+        skipped += it.corrupt();
+    }
+    let open_orders: Vec<OpenOrder> = open.into_values().filter(|o| o.remaining > 0).collect();
+    let pos_json: serde_json::Map<String, Value> = table
+        .iter()
+        .map(|x| {
+            (
+                format!("{}:{}", x.venue.as_str(), x.symbol),
+                json!(x.qty_f64(positions[x.id.idx()])),
+            )
+        })
+        .collect();
+    let breaker_state = match &breaker_open {
+        Some(t) => format!("OPEN({})", t.reason.as_str()),
+        None => "CLOSED".into(),
+    };
+    let kill_on = kill.as_ref().is_some_and(|k| k.0);
+    let line = format!(
+        "recovered from journal: {} day files, {} records ({} in mode {}), positions {}, open orders {}, today {} trades {} realized {:.4} (net), breaker {}, kill switch {}{}",
+        days.len(),
+        records,
+        used,
+        mode.as_str(),
+        pos_json
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        open_orders.len(),
+        format_day(today),
+        day.trades,
+        day.realized_net(),
+        breaker_state,
+        if kill_on { "ON" } else { "off" },
+        if torn_files > 0 || skipped > 0 {
+            format!(", {torn_files} torn tails and {skipped} bad records ignored")
+        } else {
+            String::new()
+        }
+    );
+    let summary = json!({
+        "dir": dir.display().to_string(),
+        "day_files": days.len(),
+        "records": records,
+        "records_in_mode": used,
+        "mode": mode.as_str(),
+        "utc_day": format_day(today),
+        "positions": pos_json,
+        "open_orders_closed": open_orders.len(),
+        "daily_trades": day.trades,
+        "daily_realized_pnl": day.realized_net(),
+        "breaker": breaker_state,
+        "kill_switch": kill_on,
+        "torn_tails": torn_files,
+        "bad_records": skipped,
+        "next_client_order_id": max_coid + 1,
+    });
+    Ok(Recovery {
+        seed: RiskSeed {
+            positions,
+            books,
+            open_orders,
+            today: Some(day),
+            breaker_open,
+            breaker_history: history.into(),
+            kill_switch: kill,
+            next_client_order_id: max_coid + 1,
+        },
+        exec,
+        summary,
+        line,
+    })
+}

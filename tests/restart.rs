@@ -1,0 +1,322 @@
+//! The real binary, killed with SIGKILL and restarted on the same journal:
+//! positions, today's counters and the breaker come back equal, a torn
+//! journal tail is tolerated, and a kill in the middle of trading restarts
+//! into a consistent state whose record ids keep rising.
+
+mod common;
+
+use common::{get_json, http_with, temp_journal_dir, wait_until};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const TOKEN: &str = "restart-test-token";
+
+fn config(dir: &std::path::Path, journal: &std::path::Path) -> std::path::PathBuf {
+    let model = std::fs::read_to_string("config/model.json")
+        .unwrap()
+        .replace("\"buy_threshold\": 0.80", "\"buy_threshold\": 0.52")
+        .replace("\"sell_threshold\": 0.20", "\"sell_threshold\": 0.48");
+    let model_path = dir.join("model.json");
+    std::fs::write(&model_path, model).unwrap();
+    let mut text = std::fs::read_to_string("config/demo.toml").unwrap();
+    for (a, b) in [
+        (
+            "listen = \"127.0.0.1:9898\"",
+            "listen = \"127.0.0.1:0\"".to_string(),
+        ),
+        (
+            "listen = \"127.0.0.1:18080\"",
+            "listen = \"127.0.0.1:0\"".to_string(),
+        ),
+        (
+            "status_interval_secs = 5",
+            "status_interval_secs = 0".to_string(),
+        ),
+        (
+            "rate_per_symbol = 500",
+            "rate_per_symbol = 1000".to_string(),
+        ),
+        (
+            "path = \"config/model.json\"",
+            format!("path = {:?}", model_path.to_string_lossy()),
+        ),
+        (
+            "decision_cooldown_ms = 250",
+            "decision_cooldown_ms = 0".to_string(),
+        ),
+        (
+            "max_orders_per_sec = 5",
+            "max_orders_per_sec = 50".to_string(),
+        ),
+        (
+            "max_orders_per_min = 60",
+            "max_orders_per_min = 100000".to_string(),
+        ),
+        (
+            "daily_trade_cap = 200",
+            "daily_trade_cap = 100000".to_string(),
+        ),
+        (
+            "dir = \"var/journal\"",
+            format!("dir = {:?}", journal.to_string_lossy()),
+        ),
+        (
+            "token_env = \"QT_ADMIN_TOKEN\"",
+            "token_env = \"QT_RESTART_TEST_TOKEN\"".to_string(),
+        ),
+    ] {
+        assert!(text.contains(a), "demo.toml lacks {a}");
+        text = text.replace(a, &b);
+    }
+    let path = dir.join("engine.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts the binary; returns it and its ops address (read from stderr).
+fn spawn(cfg: &std::path::Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quantum-trader"))
+        .args(["run", "--config"])
+        .arg(cfg)
+        .env("QT_RESTART_TEST_TOKEN", TOKEN)
+        .env("QT_LOG", "quantum_trader=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the engine");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("recovered from journal") || line.contains("torn") {
+                eprintln!("[engine] {line}");
+            }
+            if !sent && let Some(rest) = line.split("metrics http://").nth(1) {
+                let a = rest.split('/').next().unwrap_or("").to_string();
+                let _ = tx.send(a);
+                sent = true;
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("engine printed its ops address")
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+fn post(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_with(
+        addr,
+        "POST",
+        path,
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+    )
+}
+
+/// The parts of `/api/positions` a restart must keep.
+fn positions_core(v: &Value) -> Value {
+    let list: Vec<Value> = v["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            serde_json::json!([
+                p["symbol"],
+                p["qty"],
+                p["avg_entry_px"],
+                p["realized_pnl"],
+                p["fees"],
+                p["fills"],
+                p["volume_quote"]
+            ])
+        })
+        .collect();
+    serde_json::json!([
+        list,
+        v["realized_pnl"],
+        v["fees"],
+        v["orders"],
+        v["fills"],
+        v["rejects"]
+    ])
+}
+
+/// The parts of `/api/risk` a restart must keep.
+fn risk_core(v: &Value) -> Value {
+    serde_json::json!([
+        v["mode"],
+        v["utc_day"],
+        v["daily_trades"],
+        v["positions"],
+        v["daily_realized_pnl"],
+        v["daily_fees"],
+        v["consecutive_losses"],
+        v["consecutive_rejects"],
+        v["kill_switch"],
+        v["circuit_breaker"]["state"],
+        v["circuit_breaker"]["reason"],
+        v["circuit_breaker"]["detail"],
+        v["circuit_breaker"]["since_ms"],
+        v["circuit_breaker"]["counters"]["trips"]
+    ])
+}
+
+fn settled(addr: SocketAddr) -> (Value, Value, Value) {
+    // The journal has written everything and two reads agree.
+    let mut last = None;
+    for _ in 0..100 {
+        let (_, r) = get_json(addr, "/api/risk");
+        let (_, p) = get_json(addr, "/api/positions");
+        let (_, h) = get_json(addr, "/api/circuit-breaker/history");
+        let now = (r, p, h);
+        if now.0["journal"]["pending"] == 0
+            && last.as_ref().is_some_and(|l: &(Value, Value, Value)| {
+                risk_core(&l.0) == risk_core(&now.0)
+                    && positions_core(&l.1) == positions_core(&now.1)
+            })
+        {
+            return now;
+        }
+        last = Some(now);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("engine state never settled: {:?}", last.map(|l| l.0));
+}
+
+#[test]
+fn sigkill_and_restart_restore_positions_counters_and_breaker() {
+    let dir = temp_journal_dir("restart-test");
+    let journal = dir.join("journal");
+    let cfg = config(&dir, &journal);
+
+    // Run 1: trade, then trip the breaker (trading stops) and SIGKILL.
+    let (mut a, addr) = spawn(&cfg);
+    assert!(
+        wait_until(Duration::from_secs(60), || get_json(addr, "/api/positions")
+            .1["fills"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 10),
+        "run 1 never traded: {}",
+        get_json(addr, "/api/positions").1
+    );
+    let (s, b) = post(addr, "/api/circuit-breaker/trip?reason=restart%20drill");
+    assert_eq!(s, 200, "{b}");
+    let (risk1, pos1, hist1) = settled(addr);
+    assert_eq!(risk1["circuit_breaker"]["state"], "OPEN");
+    assert!(risk1["daily_trades"].as_u64().unwrap() >= 5, "{risk1}");
+    a.kill().unwrap(); // SIGKILL
+    a.wait().unwrap();
+
+    // A crash mid-write: half a frame at the end of today's file.
+    let day = risk1["utc_day"].as_str().unwrap().to_string();
+    let file = journal.join(format!("{day}.journal"));
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(&[200, 0, 0, 0, 1, 2, 3, 4, b'{', b'"'])
+        .unwrap();
+
+    // Run 2: the same state comes back.
+    let (mut b2, addr) = spawn(&cfg);
+    assert!(wait_until(Duration::from_secs(20), || get_json(
+        addr,
+        "/api/risk"
+    )
+    .1["recovery"]
+        .is_object()));
+    let (risk2, pos2, hist2) = settled(addr);
+    assert_eq!(
+        risk_core(&risk2),
+        risk_core(&risk1),
+        "risk state after restart"
+    );
+    assert_eq!(
+        positions_core(&pos2),
+        positions_core(&pos1),
+        "positions after restart"
+    );
+    assert_eq!(hist2, hist1, "breaker history after restart");
+    assert_eq!(risk2["recovery"]["torn_tails"], 1, "{}", risk2["recovery"]);
+    assert_eq!(
+        risk2["circuit_breaker"]["state"], "OPEN",
+        "still tripped: no trading after the restart"
+    );
+    // The torn bytes were cut before appending.
+    assert!(std::fs::metadata(&file).unwrap().len() >= len);
+    let last_id_2 = risk2["journal"]["last_id"].as_u64().unwrap_or(0);
+
+    // Reset, trade on, and SIGKILL in the middle of trading.
+    let (s, b) = post(addr, "/api/circuit-breaker/reset?reason=drill%20done");
+    assert_eq!(s, 200, "{b}");
+    let fills2 = pos2["fills"].as_u64().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || get_json(addr, "/api/positions")
+            .1["fills"]
+            .as_u64()
+            .unwrap_or(0)
+            >= fills2 + 5),
+        "run 2 never traded after the reset"
+    );
+    let id_before_kill = get_json(addr, "/api/risk").1["journal"]["last_id"]
+        .as_u64()
+        .unwrap();
+    assert!(id_before_kill > last_id_2);
+    b2.kill().unwrap();
+    b2.wait().unwrap();
+
+    // Run 3: a consistent state: what the governor and the exec stage
+    // restored agree, counters did not go back, ids keep rising.
+    let (mut c, addr) = spawn(&cfg);
+    assert!(wait_until(Duration::from_secs(20), || get_json(
+        addr,
+        "/api/risk"
+    )
+    .1["recovery"]
+        .is_object()));
+    let (_, risk3) = get_json(addr, "/api/risk");
+    let (_, pos3) = get_json(addr, "/api/positions");
+    assert_eq!(risk3["circuit_breaker"]["state"], "CLOSED");
+    assert!(risk3["daily_trades"].as_u64().unwrap() > risk2["daily_trades"].as_u64().unwrap());
+    assert!(pos3["fills"].as_u64().unwrap() >= fills2 + 5);
+    for p in pos3["positions"].as_array().unwrap() {
+        let key = format!("binance:{}", p["symbol"].as_str().unwrap());
+        let gov = risk3["positions"][&key].as_f64().unwrap();
+        assert!(
+            (gov - p["qty"].as_f64().unwrap()).abs() < 1e-12,
+            "{key}: {gov} vs {p}"
+        );
+    }
+    assert!(wait_until(Duration::from_secs(20), || get_json(
+        addr,
+        "/api/risk"
+    )
+    .1["journal"]["last_id"]
+        .as_u64()
+        .unwrap_or(0)
+        > id_before_kill));
+    c.kill().unwrap();
+    c.wait().unwrap();
+
+    // The day report reads the journal the runs wrote.
+    let out = Command::new(env!("CARGO_BIN_EXE_quantum-trader"))
+        .args([
+            "journal", "report", "--day", &day, "--mode", "paper", "--dir",
+        ])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("breaker events   2"), "{text}");
+    assert!(text.contains("OPEN reason=manual"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
