@@ -15,5 +15,27 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (all targets, -D warnings)"
 cargo clippy --release --all-targets -- -D warnings
+echo "== Prometheus tooling: alert rules, their unit tests, the example scrape config"
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's prometheus package (promtool + prometheus; its service is not started)"
+    # Keep the packaged service from starting (it would hold :9090).
+    added_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && added_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 \
+      || { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1; } \
+      || true
+    [ "$added_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  fi
+fi
+if command -v promtool >/dev/null; then
+  promtool check rules config/prometheus/alerts.yml
+  promtool test rules config/prometheus/alerts_test.yml
+  promtool check config config/prometheus/prometheus.yml
+else
+  echo "!!!!!!!! SKIP: promtool/prometheus could not be installed: alert rules and the real-Prometheus scrape are NOT tested !!!!!!!!"
+fi
 echo "== cargo test (release profile: the same build the demo and benches use)"
 cargo test --release -- --test-threads="${QT_TEST_THREADS:-2}"

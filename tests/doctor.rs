@@ -210,3 +210,61 @@ fn healthcheck_follows_ready() {
     );
     assert!(last.1.contains("stage_stalled:score"), "{last:?}");
 }
+
+#[test]
+fn running_engine_stale_required_heartbeat_and_open_breaker_are_named() {
+    let dir = temp_dir("doctor-live");
+    let cfg = demo_config(|c| {
+        c.ops.listen = format!("127.0.0.1:{}", free_port());
+        c.risk.heartbeats = vec![quantum_trader::config::HeartbeatConfig {
+            service: "rl_trainer".into(),
+            policy: quantum_trader::config::HeartbeatPolicy::Required,
+            max_age_ms: 1000,
+        }];
+    });
+    let file = write_config(&dir, &cfg);
+    let eng = Engine::spawn(&file, &[("QT_ADMIN_TOKEN", "doctor-token")]);
+    let auth = "Authorization: Bearer doctor-token\r\n";
+    let old = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 60_000;
+    let (s, body) = http_with(
+        eng.ops,
+        "POST",
+        &format!("/api/heartbeats/rl_trainer?ts_ms={old}"),
+        auth,
+    );
+    assert!(s == 200 || s == 204, "{s} {body}");
+    let (s, body) = http_with(
+        eng.ops,
+        "POST",
+        "/api/circuit-breaker/trip?reason=doctor%20test",
+        auth,
+    );
+    assert_eq!(s, 200, "{body}");
+    let (code, text) = doctor(&file);
+    assert_eq!(code, 1, "{text}");
+    let hb = line(&text, "heartbeat.rl_trainer");
+    assert!(hb.starts_with("FAIL") && hb.contains("STALE"), "{text}");
+    let br = line(&text, "circuit_breaker");
+    assert!(br.starts_with("FAIL") && br.contains("OPEN"), "{text}");
+    assert!(line(&text, "ops.listen").starts_with("WARN"), "{text}");
+    assert!(text.contains("  - heartbeat.rl_trainer: "), "{text}");
+    assert!(text.contains("  - circuit_breaker: "), "{text}");
+    drop(eng);
+
+    // Stopped: the journal still holds the open breaker, and a start would
+    // restore it.
+    let (code, text) = doctor(&file);
+    assert_eq!(code, 1, "{text}");
+    let br = line(&text, "circuit_breaker");
+    assert!(br.starts_with("FAIL") && br.contains("manual"), "{text}");
+    assert!(line(&text, "journal.dir").starts_with("OK "), "{text}");
+    assert!(line(&text, "journal.today").starts_with("OK "), "{text}");
+    assert!(
+        line(&text, "heartbeat.rl_trainer").starts_with("WARN"),
+        "{text}"
+    );
+}

@@ -7,8 +7,10 @@
 //! - [`report`]: verdicts, the report and its rendering.
 //! - [`venue`]: venue probes over the network (REST time, instruments, WS).
 //! - [`system`]: local checks (ops port, pinning, open files, config content).
+//! - [`state`]: journal, breaker, kill switch, heartbeats; a running engine's live state.
 
 pub mod report;
+pub mod state;
 pub mod system;
 pub mod venue;
 
@@ -56,9 +58,32 @@ pub fn run(path: Option<&Path>) -> Report {
         }
     };
     system::config_checks(&mut rep, &cfg);
+    let running = state::engine_running(&cfg.ops.listen);
+    state::journal_checks(&mut rep, &cfg, !running);
+    if running {
+        state::live_checks(&mut rep, &cfg);
+    } else {
+        state::heartbeat_config_checks(&mut rep, &cfg);
+    }
 
-    // The built-in simulator stands in for the venues, as `run` would start it.
-    let sim = if cfg.sim.enabled {
+    // The built-in simulator stands in for the venues, as `run` would start
+    // it (or, with an engine running, as that engine started it).
+    let sim_addr = cfg.sim.listen.clone();
+    let sim = if cfg.sim.enabled && running {
+        for vc in [&mut cfg.venues.binance].into_iter().flatten() {
+            if vc.ws_url.is_empty() {
+                vc.ws_url = format!("ws://{sim_addr}");
+            }
+            if vc.rest_url.is_empty() {
+                vc.rest_url = format!("http://{sim_addr}");
+            }
+        }
+        rep.push(Check::ok(
+            "simulator",
+            format!("[sim] enabled: probing the running engine's simulator on {sim_addr}"),
+        ));
+        None
+    } else if cfg.sim.enabled {
         let started = instruments_from_config(&cfg).and_then(|t| start_sim(&cfg.sim, &t));
         match started {
             Ok(s) => {
@@ -95,6 +120,19 @@ pub fn run(path: Option<&Path>) -> Report {
     if let Some(s) = sim {
         s.shutdown();
     }
-    system::host_checks(&mut rep, Some(&cfg));
+    if running {
+        rep.push(Check::warn(
+            "ops.listen",
+            format!(
+                "an engine already runs on {}: the checks above read its live state",
+                cfg.ops.listen
+            ),
+            "stop it (`systemctl stop quantum-trader`) to check a fresh start",
+        ));
+        system::host_checks(&mut rep, None);
+        rep.push(system::pinning(&cfg));
+    } else {
+        system::host_checks(&mut rep, Some(&cfg));
+    }
     rep
 }

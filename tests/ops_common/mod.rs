@@ -129,13 +129,18 @@ impl Drop for Engine {
 /// One HTTP/1.1 request over a fresh connection: (status, body).
 /// Bodies of chunked answers are not de-chunked (tests use JSON `Content-Length` answers).
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    http_with(addr, method, path, "")
+}
+
+/// As [`http`], with extra header lines (each ending in `\r\n`).
+pub fn http_with(addr: SocketAddr, method: &str, path: &str, headers: &str) -> (u16, String) {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
         return (0, String::new());
     };
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let _ = write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
