@@ -63,6 +63,7 @@ fn buy() -> Decision {
             asks,
             xv_best_bid: 0,
             xv_best_ask: 0,
+            xv_lead_lag_bps: 0.0,
         },
     }
 }

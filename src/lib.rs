@@ -4,6 +4,7 @@
 //! them (paper by default), on dedicated threads joined by bounded lock-free
 //! queues. See README.md for the architecture.
 
+pub mod bench;
 pub mod book;
 pub mod config;
 pub mod core;

@@ -6,7 +6,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mimalloc::MiMalloc;
 use quantum_trader::config::{Config, ConfigError};
-use quantum_trader::pipeline::engine::{Engine, EngineOptions, instruments_from_config, start_sim};
+use quantum_trader::pipeline::engine::{
+    Engine, EngineOptions, instruments_from_config, start_sim_for,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,6 +37,11 @@ enum Cmd {
     },
     /// Validate a config file and print the effective config; exit 2 if invalid.
     CheckConfig { file: PathBuf },
+    /// The journal: `report --day YYYY-MM-DD [--mode paper|testnet|live]`, `bench`.
+    Journal {
+        #[command(subcommand)]
+        cmd: quantum_trader::journal::cli::JournalCmd,
+    },
     /// Exit 0 if a running engine's /ready answers 200, else 1 (no curl/wget needed).
     Healthcheck {
         /// The readiness URL.
@@ -47,17 +54,14 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// The journal: `report --day YYYY-MM-DD [--mode paper|testnet|live]`, `bench`.
-    Journal {
-        #[command(subcommand)]
-        cmd: quantum_trader::journal::cli::JournalCmd,
-    },
     /// Run the venue simulator alone (for pointing other tools at it).
     Sim {
         /// Config whose [sim] section and instruments to use (default: demo).
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Latency and throughput of the whole pipeline on recorded or generated frames.
+    Bench(quantum_trader::bench::BenchArgs),
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
@@ -161,7 +165,7 @@ fn sim(config: Option<PathBuf>) -> Result<ExitCode> {
     init_logging(&cfg);
     cfg.sim.enabled = true;
     let table = instruments_from_config(&cfg)?;
-    let s = start_sim(&cfg.sim, &table).context("simulator")?;
+    let s = start_sim_for(&cfg, &table).context("simulator")?;
     println!(
         "simulator listening: ws {}  rest {}",
         s.ws_url(),
@@ -205,9 +209,10 @@ fn main() -> ExitCode {
         Cmd::Run { config } => run(config),
         Cmd::CheckConfig { file } => Ok(check_config(file)),
         Cmd::Sim { config } => sim(config),
+        Cmd::Journal { cmd } => quantum_trader::journal::cli::run(cmd),
         Cmd::Healthcheck { url } => Ok(healthcheck(&url)),
         Cmd::Doctor { config } => Ok(doctor(config)),
-        Cmd::Journal { cmd } => quantum_trader::journal::cli::run(cmd),
+        Cmd::Bench(args) => quantum_trader::bench::run(args).map(|_| ExitCode::SUCCESS),
     };
     match r {
         Ok(c) => c,

@@ -161,6 +161,7 @@ fn decision(table: &quantum_trader::core::InstrumentTable) -> quantum_trader::co
             asks,
             xv_best_bid: 0,
             xv_best_ask: 0,
+            xv_lead_lag_bps: 0.0,
         },
     }
 }

@@ -288,7 +288,11 @@ fn sigkill_and_restart_restore_positions_counters_and_breaker() {
     assert!(risk3["daily_trades"].as_u64().unwrap() > risk2["daily_trades"].as_u64().unwrap());
     assert!(pos3["fills"].as_u64().unwrap() >= fills2 + 5);
     for p in pos3["positions"].as_array().unwrap() {
-        let key = format!("binance:{}", p["symbol"].as_str().unwrap());
+        let key = format!(
+            "{}:{}",
+            p["venue"].as_str().unwrap(),
+            p["symbol"].as_str().unwrap()
+        );
         let gov = risk3["positions"][&key].as_f64().unwrap();
         assert!(
             (gov - p["qty"].as_f64().unwrap()).abs() < 1e-12,

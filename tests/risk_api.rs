@@ -290,3 +290,73 @@ fn a_stale_required_heartbeat_blocks_trading_and_an_advisory_one_does_not() {
     );
     engine.stop();
 }
+
+#[test]
+fn a_daily_loss_trips_the_breaker_and_reset_is_refused_until_overridden() {
+    set_token();
+    let cfg = test_config(|c| {
+        c.admin.token_env = TOKEN_ENV.into();
+        c.model.path = eager_model("loss");
+        c.model.decision_cooldown_ms = 0;
+        c.risk.max_orders_per_sec = 50;
+        c.risk.max_orders_per_min = 100_000;
+        c.risk.daily_trade_cap = 100_000;
+        c.sim.rate_per_symbol = 1000;
+        // Fees alone pass this within a few fills.
+        c.risk.max_daily_loss = 0.05;
+    });
+    let engine = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let addr = engine.ops_addr().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || get_json(
+            addr,
+            "/api/circuit-breaker/status"
+        )
+        .1["state"]
+            == "OPEN"),
+        "never tripped: {}",
+        get_json(addr, "/api/circuit-breaker/status").1
+    );
+    let (_, st) = get_json(addr, "/api/circuit-breaker/status");
+    assert_eq!(st["reason"], "daily_loss", "{st}");
+    assert!(st["counters"]["daily_realized_pnl"].as_f64().unwrap() < -0.05);
+    // Refused while the loss stands, with the reason.
+    let (s, v) = post(addr, "/api/circuit-breaker/reset", Some(TOKEN));
+    assert_eq!(s, 409, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("daily_loss"), "{v}");
+    assert_eq!(
+        post(
+            addr,
+            "/api/circuit-breaker/reset?override=true",
+            Some(TOKEN)
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        get_json(addr, "/api/circuit-breaker/status").1["state"],
+        "OPEN"
+    );
+    let (s, v) = post(
+        addr,
+        "/api/circuit-breaker/reset?override=true&reason=loss%20reviewed",
+        Some(TOKEN),
+    );
+    assert_eq!(s, 200, "{v}");
+    let (_, st) = get_json(addr, "/api/circuit-breaker/status");
+    assert_eq!(st["state"], "CLOSED");
+    assert_eq!(st["counters"]["loss_acknowledged"], true);
+    let (_, h) = get_json(addr, "/api/circuit-breaker/history");
+    assert_eq!(h[0]["override"], true, "{h}");
+    assert_eq!(h[0]["reason"], "loss reviewed");
+    assert_eq!(h[1]["reason"], "daily_loss");
+    assert_eq!(h[1]["by"], "auto");
+    // Trading resumes.
+    let executes = metric(addr, "qt_verdicts_total", &[("verdict", "EXECUTE")]);
+    assert!(wait_until(Duration::from_secs(30), || metric(
+        addr,
+        "qt_verdicts_total",
+        &[("verdict", "EXECUTE")]
+    ) > executes));
+    engine.stop();
+}

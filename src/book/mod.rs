@@ -2,6 +2,7 @@
 //! book stage (`stage`) that owns them and publishes tops of book with the
 //! consolidated cross-venue best bid/ask.
 
+pub mod consolidated;
 pub mod l2;
 pub mod stage;
 

@@ -3,6 +3,7 @@
 //! between updates (never mid-update), and hands the top of book, with the
 //! best cross-venue prices for its underlying, to the score stage.
 
+use super::consolidated::{Consolidated, rescale};
 use super::l2::L2Book;
 use crate::core::{
     BookTop, FeedStatus, InstrumentId, Level, MarketBody, MarketEvent, ScoreInput, TOP_LEVELS,
@@ -30,8 +31,11 @@ pub const MAX_LEVELS: usize = 20_000;
 
 pub struct BookStage {
     books: Vec<L2Book>,
-    /// Instruments sharing each instrument's underlying (itself included).
-    peers: Vec<Vec<InstrumentId>>,
+    /// Cross-venue view per underlying (peers, leader, lead-lag).
+    cons: Consolidated,
+    /// Price scale of each instrument (cross-venue prices are rescaled).
+    scales: Vec<u8>,
+    last_publish_ns: u64,
     metrics: Vec<BookMetrics>,
     /// The in-sync state last written to the shared health atomics.
     published_in_sync: Vec<bool>,
@@ -42,17 +46,12 @@ pub struct BookStage {
 impl BookStage {
     pub fn new(shared: Arc<Shared>, max_levels: usize) -> BookStage {
         let table = &shared.instruments;
-        let books = table.iter().map(|_| L2Book::new(max_levels)).collect();
-        let peers = table
+        let books = table
             .iter()
-            .map(|i| {
-                table
-                    .iter()
-                    .filter(|j| j.underlying == i.underlying)
-                    .map(|j| j.id)
-                    .collect()
-            })
+            .map(|i| L2Book::with_tick(max_levels, i.tick))
             .collect();
+        let cons = Consolidated::new(table);
+        let scales = table.iter().map(|i| i.price_scale).collect();
         let m = &shared.metrics;
         let metrics = table
             .iter()
@@ -71,7 +70,9 @@ impl BookStage {
         let published_in_sync = vec![false; table.len()];
         BookStage {
             books,
-            peers,
+            cons,
+            scales,
+            last_publish_ns: 0,
             metrics,
             published_in_sync,
             pending_queries: Vec::with_capacity(64),
@@ -83,27 +84,56 @@ impl BookStage {
         self.books.get(inst.idx())
     }
 
-    /// Best bid/ask across the venues of `inst`'s underlying (0 if none).
+    /// Best bid/ask across the in-sync venues of `inst`'s underlying, in
+    /// `inst`'s price scale (0 if none).
     fn cross_venue(&self, inst: InstrumentId) -> (i64, i64) {
         let mut bid = 0;
         let mut ask = 0;
-        for p in &self.peers[inst.idx()] {
+        let to = self.scales[inst.idx()];
+        for p in self.cons.peers(inst) {
             let b = &self.books[p.idx()];
             if !b.in_sync {
                 continue;
             }
-            if let Some(l) = b.best_bid()
-                && (bid == 0 || l.px > bid)
-            {
-                bid = l.px;
+            let from = self.scales[p.idx()];
+            if let Some(l) = b.best_bid() {
+                let px = rescale(l.px, from, to);
+                if bid == 0 || px > bid {
+                    bid = px;
+                }
             }
-            if let Some(l) = b.best_ask()
-                && (ask == 0 || l.px < ask)
-            {
-                ask = l.px;
+            if let Some(l) = b.best_ask() {
+                let px = rescale(l.px, from, to);
+                if ask == 0 || px < ask {
+                    ask = px;
+                }
             }
         }
         (bid, ask)
+    }
+
+    /// Republishes the consolidated view of every underlying (at most every
+    /// 50 ms; called between events).
+    pub fn publish_consolidated(&mut self, now: u64) {
+        if now.saturating_sub(self.last_publish_ns) < 50_000_000 {
+            return;
+        }
+        self.last_publish_ns = now;
+        let books = &self.books;
+        let mut out = Vec::new();
+        for u in self.cons.underlyings() {
+            let v = self.cons.view_json(u, now, |id| {
+                let b = &books[id.idx()];
+                (b.in_sync, b.best_bid(), b.best_ask(), b.last_update_ns)
+            });
+            if let Some(v) = v {
+                out.push((u.to_string(), v));
+            }
+        }
+        let mut map = self.shared.consolidated.lock();
+        for (u, v) in out {
+            map.insert(u, v);
+        }
     }
 
     fn top_of(&self, ev: &MarketEvent, now: u64) -> BookTop {
@@ -122,6 +152,7 @@ impl BookStage {
             asks: [Level::default(); TOP_LEVELS],
             xv_best_bid: 0,
             xv_best_ask: 0,
+            xv_lead_lag_bps: self.cons.lead_lag_bps(ev.inst, now) as f32,
         };
         let (nb, na) = b.top(&mut top.bids, &mut top.asks);
         top.n_bids = nb;
@@ -160,6 +191,10 @@ impl BookStage {
                     self.published_in_sync[idx] = book.in_sync;
                     h.in_sync.store(book.in_sync, Ordering::Relaxed);
                     self.metrics[idx].in_sync.set(book.in_sync as i64);
+                }
+                if book.in_sync {
+                    self.cons
+                        .on_top(ev.inst, book.best_bid(), book.best_ask(), now);
                 }
                 h.last_update_ns.store(now, Ordering::Relaxed);
                 h.update_id.store(book.update_id, Ordering::Relaxed);
@@ -259,6 +294,7 @@ pub fn run_book_stage(
                     processed.inc_by(64);
                     health.backlog.store(rx.len() as u64, Ordering::Relaxed);
                     stage.answer_queries();
+                    stage.publish_consolidated(now);
                 }
             }
             Next::Idle => {
@@ -267,6 +303,7 @@ pub fn run_book_stage(
                 health.backlog.store(0, Ordering::Relaxed);
                 stage.answer_queries();
                 stage.refresh_gauges();
+                stage.publish_consolidated(now_ns());
                 lat.flush();
                 if !shared.is_running() && rx.is_empty() {
                     break;

@@ -5,6 +5,7 @@
 pub mod journal;
 pub mod risk;
 mod validate;
+mod venues;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -246,6 +247,18 @@ pub struct VenueConfig {
     pub api_key_env: String,
     /// Name of the environment variable holding the API secret.
     pub api_secret_env: String,
+    /// Book depth to stream: Bybit `orderbook.{1|50|200|1000}`, OKX 400
+    /// (`books`) or 5 (`books5`); 0 = the venue's default (Bybit 50, OKX 400).
+    pub book_depth: u32,
+    /// A symbol with no book message for this long on an open connection is
+    /// stale: resubscribed, then the connection renewed (Bybit, OKX; 0 = off).
+    pub stale_after_ms: u64,
+    /// Keepalive interval: Bybit `{"op":"ping"}` period, OKX idle time before
+    /// a text `ping`; 0 = the venue's default (20 s, 25 s).
+    pub ping_interval_ms: u64,
+    /// Load tick, lot, min notional and contract value of the configured
+    /// instruments from the venue's REST instruments endpoint at startup.
+    pub instruments_from_rest: bool,
 }
 
 impl Default for VenueConfig {
@@ -264,6 +277,10 @@ impl Default for VenueConfig {
             max_connection_age_secs: 23 * 3600 + 1800,
             api_key_env: String::new(),
             api_secret_env: String::new(),
+            book_depth: 0,
+            stale_after_ms: 30_000,
+            ping_interval_ms: 0,
+            instruments_from_rest: false,
         }
     }
 }
@@ -286,6 +303,11 @@ pub struct InstrumentConfig {
     pub order_qty: String,
     /// Largest absolute position allowed (base asset).
     pub max_position: String,
+    /// Base asset per contract (OKX `ctVal`, e.g. "0.01") for venues that
+    /// quote sizes in contracts; empty = sizes are in the base asset. With
+    /// it, `lot_size` is the base-asset lot (`lotSz x ctVal`).
+    #[serde(default)]
+    pub contract_value: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -174,3 +174,85 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     super::journal::validate(&c.journal)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, DEMO_TOML};
+
+    fn err(from: &str, to: &str) -> (String, String) {
+        assert!(DEMO_TOML.contains(from), "demo lacks {from}");
+        let e = Config::from_toml(&DEMO_TOML.replacen(from, to, 1)).unwrap_err();
+        (e.path, e.reason)
+    }
+
+    #[test]
+    fn risk_journal_and_admin_keys_are_checked_with_their_path() {
+        let c = Config::demo();
+        assert!(c.journal.enabled && c.risk.heartbeats.is_empty());
+        assert_eq!(c.admin.token_env, "QT_ADMIN_TOKEN");
+        let cases = [
+            (
+                "max_open_orders = 4",
+                "max_open_orders = 0",
+                "risk.max_open_orders",
+            ),
+            (
+                "price_band_bps = 50.0",
+                "price_band_bps = -1.0",
+                "risk.price_band_bps",
+            ),
+            (
+                "daily_cap_warn_ratio = 0.8",
+                "daily_cap_warn_ratio = 1.5",
+                "risk.daily_cap_warn_ratio",
+            ),
+            (
+                "cooldown_secs = 0",
+                "cooldown_secs = 0\nauto = 1",
+                "risk.breaker.auto",
+            ),
+            ("batch_ms = 50", "batch_ms = 0", "journal.batch_ms"),
+            (
+                "fsync = \"batch\"",
+                "fsync = \"sometimes\"",
+                "journal.fsync",
+            ),
+            (
+                "record_holds = false",
+                "record_hold = false",
+                "journal.record_hold",
+            ),
+            (
+                "token_env = \"QT_ADMIN_TOKEN\"",
+                "token_env = \"not a var\"",
+                "admin.token_env",
+            ),
+            (
+                "cooldown_secs = 0\n",
+                "cooldown_secs = 0\n\n[[risk.heartbeats]]\nservice = \"Bad Name\"\npolicy = \"required\"\n",
+                "risk.heartbeats[0].service",
+            ),
+            (
+                "cooldown_secs = 0\n",
+                "cooldown_secs = 0\n\n[[risk.heartbeats]]\nservice = \"rl\"\npolicy = \"sometimes\"\n",
+                "risk.heartbeats[0].policy",
+            ),
+            (
+                "max_gross_exposure = 2000.0",
+                "max_gross_exposure = 2000.0\nmax_position_notional_by_symbol = { DOGEUSDT = 5.0 }",
+                "risk.max_position_notional_by_symbol.DOGEUSDT",
+            ),
+        ];
+        for (from, to, path) in cases {
+            let (p, reason) = err(from, to);
+            assert_eq!(p, path, "{to}: {reason}");
+        }
+        let ok = Config::from_toml(&DEMO_TOML.replacen(
+            "cooldown_secs = 0\n",
+            "cooldown_secs = 0\n\n[[risk.heartbeats]]\nservice = \"rl_trainer\"\npolicy = \"advisory\"\n",
+            1,
+        ))
+        .unwrap();
+        assert_eq!(ok.risk.heartbeats[0].max_age_ms, 15_000);
+    }
+}

@@ -170,6 +170,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     for (v, vc) in &enabled {
         venue(&format!("venues.{}", v.as_str()), vc, c.sim.enabled)?;
     }
+    super::venues::validate(c)?;
     // Every streamed symbol needs its instrument facts.
     for (i, ic) in c.instruments.iter().enumerate() {
         let p = format!("instruments[{i}]");

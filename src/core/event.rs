@@ -148,6 +148,10 @@ pub struct BookTop {
     /// Cross-venue best bid/ask for this underlying (0 when unknown).
     pub xv_best_bid: i64,
     pub xv_best_ask: i64,
+    /// The leading venue's mid return minus this book's over the lead-lag
+    /// horizon, in bps (0 when this venue leads or nothing is known; see
+    /// `book::consolidated`).
+    pub xv_lead_lag_bps: f32,
 }
 
 impl BookTop {

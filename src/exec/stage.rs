@@ -137,6 +137,18 @@ pub struct ExecSeed {
     pub rejects: u64,
 }
 
+/// One fill as kept for the API view (no allocation on the hot path).
+#[derive(Debug, Clone, Copy)]
+struct RecentFill {
+    client_order_id: u64,
+    inst: crate::core::InstrumentId,
+    side: crate::core::Side,
+    px: i64,
+    qty: i64,
+    fee: f64,
+    position_after: i64,
+}
+
 /// Paper execution state: positions, counters and pre-resolved metric
 /// handles. Separate from the thread loop so it can be driven in tests.
 pub struct PaperExec {
@@ -146,8 +158,9 @@ pub struct PaperExec {
     pub orders: u64,
     pub fills: u64,
     pub rejects: u64,
-    /// The last fills (bounded), for the API.
-    recent_fills: std::collections::VecDeque<crate::pipeline::shared::FillView>,
+    /// The last fills (bounded), for the API: plain numbers on the hot
+    /// path, formatted only when the view is published.
+    recent_fills: std::collections::VecDeque<RecentFill>,
     order_counters: Vec<[IntCounter; 6]>,
     fill_counters: Vec<IntCounter>,
     fill_volume: Vec<Gauge>,
@@ -208,17 +221,15 @@ impl PaperExec {
             if self.recent_fills.len() >= crate::pipeline::shared::RECENT_FILLS {
                 self.recent_fills.pop_front();
             }
-            self.recent_fills
-                .push_back(crate::pipeline::shared::FillView {
-                    client_order_id: f.client_order_id,
-                    venue: inst.venue.as_str().to_string(),
-                    symbol: inst.symbol.clone(),
-                    side: f.side.as_str().to_string(),
-                    px: crate::core::format_decimal(f.px, inst.price_scale),
-                    qty: crate::core::format_decimal(f.qty, inst.qty_scale),
-                    fee: f.fee,
-                    position_after: crate::core::format_decimal(position_after, inst.qty_scale),
-                });
+            self.recent_fills.push_back(RecentFill {
+                client_order_id: f.client_order_id,
+                inst: f.inst,
+                side: f.side,
+                px: f.px,
+                qty: f.qty,
+                fee: f.fee,
+                position_after,
+            });
         }
         self.orders = seed.orders;
         self.rejects = seed.rejects;
@@ -285,17 +296,15 @@ impl PaperExec {
             if self.recent_fills.len() >= crate::pipeline::shared::RECENT_FILLS {
                 self.recent_fills.pop_front();
             }
-            self.recent_fills
-                .push_back(crate::pipeline::shared::FillView {
-                    client_order_id: o.client_order_id,
-                    venue: venue.as_str().to_string(),
-                    symbol: inst.symbol.clone(),
-                    side: o.side.as_str().to_string(),
-                    px: crate::core::format_decimal(f.px, inst.price_scale),
-                    qty: crate::core::format_decimal(f.qty, inst.qty_scale),
-                    fee: f.fee,
-                    position_after: crate::core::format_decimal(position_after, inst.qty_scale),
-                });
+            self.recent_fills.push_back(RecentFill {
+                client_order_id: o.client_order_id,
+                inst: inst_id,
+                side: o.side,
+                px: f.px,
+                qty: f.qty,
+                fee: f.fee,
+                position_after,
+            });
             let k = inst_id.idx();
             if let Some(c) = self.fill_counters.get(k) {
                 c.inc();
@@ -350,7 +359,24 @@ impl PaperExec {
     /// Publishes the positions view into `shared.positions`.
     pub fn publish(&self) {
         let mut v = self.positions.view(self.orders, self.fills, self.rejects);
-        v.recent_fills = self.recent_fills.iter().cloned().collect();
+        let table = &self.shared.instruments;
+        v.recent_fills = self
+            .recent_fills
+            .iter()
+            .filter_map(|f| {
+                let inst = table.try_get(f.inst)?;
+                Some(crate::pipeline::shared::FillView {
+                    client_order_id: f.client_order_id,
+                    venue: inst.venue.as_str().to_string(),
+                    symbol: inst.symbol.clone(),
+                    side: f.side.as_str().to_string(),
+                    px: crate::core::format_decimal(f.px, inst.price_scale),
+                    qty: crate::core::format_decimal(f.qty, inst.qty_scale),
+                    fee: f.fee,
+                    position_after: crate::core::format_decimal(f.position_after, inst.qty_scale),
+                })
+            })
+            .collect();
         *self.shared.positions.lock() = v;
     }
 }

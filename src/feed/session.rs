@@ -115,6 +115,11 @@ pub trait Protocol: Send {
     fn wants_reconnect(&mut self) -> Option<&'static str> {
         None
     }
+    /// Called before each connection attempt: how long to wait first (the
+    /// venue's new-connection pacing); zero to connect now.
+    fn connect_delay(&mut self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// Timing rules of a session.
@@ -149,6 +154,13 @@ pub async fn run_session(
     loop {
         if *stop.borrow() {
             return;
+        }
+        let wait = proto.connect_delay();
+        if !wait.is_zero() {
+            if sleep_or_stop(wait, &mut stop).await {
+                return;
+            }
+            continue;
         }
         let url = proto.url();
         let conn =

@@ -56,6 +56,8 @@ pub struct Metrics {
     pub ready: IntGauge,
     pub build_info: IntGaugeVec,
     pub resident_memory: IntGauge,
+    /// Bybit/OKX per-symbol feed series (`venue::metrics`).
+    pub venues: crate::venue::metrics::VenueMetrics,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -326,6 +328,7 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            venues: crate::venue::metrics::VenueMetrics::new(&r),
             registry: r,
         }
     }

@@ -9,6 +9,7 @@
 //! | `GET /health` | `200 {"status":"ok","uptime_secs":N}` |
 //! | `GET /ready` | `200`/`503 {"ready","reasons":[..],"checks":{..}}` |
 //! | `GET /api/books/{venue}/{symbol}?depth=N` | book levels as decimal strings |
+//! | `GET /api/consolidated/{underlying}` | cross-venue best bid/ask, spread, leader |
 //! | `GET /api/positions` | the exec stage's positions view |
 //! | `GET /api/risk` | the risk stage's view |
 //! | `GET /api/latency` | latency summaries (ns) |
@@ -255,6 +256,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/api/books/{venue}/{symbol}", get(book))
+        .route("/api/consolidated/{underlying}", get(consolidated))
         .route("/api/positions", get(positions))
         .route("/api/risk", get(risk))
         .route("/api/latency", get(latency))
@@ -375,6 +377,18 @@ async fn book(
         return error(StatusCode::SERVICE_UNAVAILABLE, "book stage did not answer");
     };
     axum::Json(book_json(venue, &symbol, ps, qs, depth, snap, now_ns())).into_response()
+}
+
+/// `GET /api/consolidated/{underlying}`: the book stage's cross-venue view.
+async fn consolidated(State(st): State<Arc<AppState>>, Path(u): Path<String>) -> Response {
+    let map = st.shared.consolidated.lock();
+    match map.get(&u).or_else(|| map.get(&u.to_ascii_uppercase())) {
+        Some(v) => axum::Json(v.clone()).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("unknown underlying {}", clip(&u)),
+        ),
+    }
 }
 
 /// The `/api/books` body: bids descending, asks ascending, at most `depth` each.

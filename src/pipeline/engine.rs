@@ -169,6 +169,15 @@ fn session_config(v: &VenueConfig) -> SessionConfig {
     }
 }
 
+/// Starts the simulator for every venue of the config: Binance as
+/// [`start_sim`], Bybit and OKX instruments too (`sim::venues`).
+pub fn start_sim_for(cfg: &Config, table: &InstrumentTable) -> Result<SimHandle> {
+    let spec = SimSpec::from_config(&cfg.sim, table)?;
+    let venues = crate::sim::venues::symbols_from_config(cfg, table);
+    SimHandle::start_with_venues(spec, &venues)
+        .with_context(|| format!("starting the simulator on {}", cfg.sim.listen))
+}
+
 /// Starts the simulator described by `sim` for the instruments in `table`.
 pub fn start_sim(sim: &SimConfig, table: &InstrumentTable) -> Result<SimHandle> {
     let spec = SimSpec::from_config(sim, table)?;
@@ -187,7 +196,7 @@ impl Engine {
         let table = instruments_from_config(&cfg)?;
         let model = load_model(&cfg.model.path)?;
         let sim = if cfg.sim.enabled && !opts.inject {
-            Some(start_sim(&cfg.sim, &table)?)
+            Some(start_sim_for(&cfg, &table)?)
         } else {
             None
         };
@@ -200,6 +209,7 @@ impl Engine {
                     vc.rest_url = s.rest_url();
                 }
             }
+            crate::venue::wiring::fill_sim_urls(&mut cfg, &s.ws_url(), &s.rest_url());
         }
         let table = Arc::new(table);
         let metrics = Arc::new(Metrics::new());
@@ -372,6 +382,15 @@ impl Engine {
                 conns,
                 shared.clone(),
                 stop_rx.clone(),
+            )?);
+        }
+        if !opts.inject {
+            feeds.extend(crate::venue::wiring::spawn_feeds(
+                &cfg,
+                &shared,
+                &md_tx,
+                p.feed.core,
+                &stop_rx,
             )?);
         }
         drop(md_tx);

@@ -139,6 +139,9 @@ pub struct Shared {
     /// The risk stage's view, as JSON (owned and shaped by `risk/`).
     pub risk: Mutex<serde_json::Value>,
     pub book_queries: crossbeam_channel::Sender<BookQuery>,
+    /// Consolidated cross-venue view per underlying, as JSON, republished
+    /// by the book stage at most every 50 ms (`book::consolidated`).
+    pub consolidated: Mutex<std::collections::HashMap<String, serde_json::Value>>,
     pub book_query_rx: crossbeam_channel::Receiver<BookQuery>,
     /// Per stage index, probes of the queues feeding it (read by readiness).
     pub input_probes: Mutex<Vec<(usize, crate::pipeline::channel::DepthProbe)>>,
@@ -172,6 +175,7 @@ impl Shared {
             positions: Mutex::new(PositionsView::default()),
             risk: Mutex::new(serde_json::Value::Null),
             book_queries: tx,
+            consolidated: Mutex::new(std::collections::HashMap::new()),
             book_query_rx: rx,
             input_probes: Mutex::new(Vec::new()),
             heartbeats: Arc::new(crate::risk::heartbeat::Heartbeats::new()),

@@ -71,18 +71,19 @@ impl RiskControl {
 
     /// Checks an `Authorization` header value against the token.
     pub fn authorize(&self, header: Option<&str>) -> Result<(), String> {
-        let Some((env, Some(token))) = self.token.get() else {
-            let env = self
-                .token
-                .get()
-                .map(|t| t.0.as_str())
-                .filter(|e| !e.is_empty())
-                .unwrap_or("the variable named by admin.token_env");
-            return Err(format!(
-                "admin token not configured: set {env} to enable state-changing calls"
-            ));
+        let token = match self.token.get() {
+            Some((_, Some(t))) => t,
+            Some((env, None)) if !env.is_empty() => {
+                return Err(format!(
+                    "admin token not configured: set {env} to enable state-changing calls"
+                ));
+            }
+            _ => {
+                return Err(
+                    "admin token not configured: set admin.token_env and that variable".into(),
+                );
+            }
         };
-        let _ = env;
         let given = header
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
@@ -100,4 +101,24 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_required_and_compared() {
+        let c = RiskControl::new();
+        assert!(c.authorize(Some("Bearer x")).is_err(), "no token loaded");
+        c.load_token("QT_TEST_CONTROL_TOKEN_SURELY_UNSET");
+        let e = c.authorize(Some("Bearer x")).unwrap_err();
+        assert!(e.contains("QT_TEST_CONTROL_TOKEN_SURELY_UNSET"), "{e}");
+        let c = RiskControl::new();
+        let _ = c.token.set(("T".into(), Some("abc".into())));
+        assert!(c.authorize(Some("Bearer abc")).is_ok());
+        assert!(c.authorize(Some("Bearer abd")).is_err());
+        assert!(c.authorize(Some("abc")).is_err());
+        assert!(c.authorize(None).is_err());
+    }
 }

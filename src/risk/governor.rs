@@ -1129,6 +1129,8 @@ impl Governor {
                 note: "recovery: no final report before the restart",
             });
             self.close_open(o.client_order_id);
+            // As a later recovery will read this record.
+            self.after_done(OrderStatus::Canceled);
         }
     }
 

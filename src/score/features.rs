@@ -31,7 +31,7 @@ pub mod idx {
     pub const TRADE_FLOW_IMBALANCE: usize = 4;
     pub const RETURN_BPS: usize = 5;
     pub const CROSS_VENUE_MID_DIFF_BPS: usize = 6;
-    /// Reserved for the cross-venue lead/lag issue; always 0 for now.
+    /// The leading venue's return minus this venue's (`book::consolidated`).
     pub const LEAD_LAG_RETURN_BPS: usize = 7;
 }
 
@@ -275,7 +275,7 @@ impl FeatureState {
             let xv_mid = 0.5 * (px(book.xv_best_bid) + px(book.xv_best_ask));
             f[idx::CROSS_VENUE_MID_DIFF_BPS] = (mid - xv_mid) / mid * 1e4;
         }
-        // f[idx::LEAD_LAG_RETURN_BPS] stays 0: reserved for the cross-venue issue.
+        f[idx::LEAD_LAG_RETURN_BPS] = book.xv_lead_lag_bps as f64;
 
         if f.iter().all(|v| v.is_finite()) {
             Some(f)
@@ -311,6 +311,7 @@ pub(crate) mod tests {
             asks: [Level::default(); TOP_LEVELS],
             xv_best_bid: 0,
             xv_best_ask: 0,
+            xv_lead_lag_bps: 0.0,
         };
         for (i, &(px, qty)) in bids.iter().enumerate() {
             b.bids[i] = Level { px, qty };

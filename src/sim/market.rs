@@ -190,9 +190,19 @@ fn set(book: &mut Book, diff: &mut BTreeMap<i64, i64>, bid: bool, px: i64, qty: 
 }
 
 impl Gen {
+    /// Moves the highest allowed bid (the book follows another venue's touch).
+    pub(crate) fn anchor(&mut self, ceil_bid: i64) {
+        self.ceil_bid = ceil_bid.max(1);
+    }
+
     /// Mutates the book for one depth event; returns the bid and ask diffs
     /// (ascending price, one entry per price, absolute qty, 0 = removed).
-    fn depth_diff(&mut self, info: &SymInfo, book: &mut Book, levels: usize) -> (Levels, Levels) {
+    pub(crate) fn depth_diff(
+        &mut self,
+        info: &SymInfo,
+        book: &mut Book,
+        levels: usize,
+    ) -> (Levels, Levels) {
         let tick = info.tick;
         let mut db = BTreeMap::new();
         let mut da = BTreeMap::new();
@@ -295,7 +305,7 @@ impl Gen {
     }
 
     /// A taker trade at the touch; returns (px, qty, buyer_is_maker).
-    fn trade(&mut self, info: &SymInfo, book: &Book) -> Option<(i64, i64, bool)> {
+    pub(crate) fn trade(&mut self, info: &SymInfo, book: &Book) -> Option<(i64, i64, bool)> {
         let taker_buy = self.rng.random_bool(0.5);
         let (px, eff) = if taker_buy {
             book.asks

@@ -23,6 +23,7 @@ pub mod frames;
 mod market;
 mod replay;
 mod server;
+pub mod venues;
 
 #[cfg(test)]
 mod tests;
@@ -250,6 +251,8 @@ pub(crate) struct Inner {
     pub subscribed: Notify,
     /// Last update id drawn from the global (all-symbol) counter.
     pub update_id: AtomicU64,
+    /// The Bybit and OKX venues (`venues`).
+    pub venues: venues::VenueSims,
 }
 
 impl Inner {
@@ -283,6 +286,7 @@ impl Inner {
                 for c in self.conns.lock().iter() {
                     c.kill();
                 }
+                self.venues.kill_all();
             }
             Fault::DropAfter(n) => {
                 for c in self.conns.lock().iter() {
@@ -376,6 +380,15 @@ impl SimHandle {
     /// Starts the simulator on its own OS thread (current-thread tokio
     /// runtime). Returns once the listener is bound.
     pub fn start(spec: SimSpec) -> anyhow::Result<SimHandle> {
+        Self::start_with_venues(spec, &[])
+    }
+
+    /// Starts the simulator with Bybit and OKX instruments as well (see
+    /// [`venues`]); their books follow the Binance symbol they name.
+    pub fn start_with_venues(
+        spec: SimSpec,
+        venue_symbols: &[venues::VenueSimSymbol],
+    ) -> anyhow::Result<SimHandle> {
         let levels = spec.levels.max(1) as usize;
         let mut syms = Vec::with_capacity(spec.symbols.len());
         let mut by_upper = HashMap::new();
@@ -401,6 +414,7 @@ impl SimHandle {
                 malformed_next: AtomicBool::new(false),
             });
         }
+        let venue_sims = venues::VenueSims::new(venue_symbols, &by_upper, spec.seed, levels)?;
         let inner = Arc::new(Inner {
             syms,
             by_upper,
@@ -418,6 +432,7 @@ impl SimHandle {
             any_subscription: AtomicBool::new(false),
             subscribed: Notify::new(),
             update_id: AtomicU64::new(update_id),
+            venues: venue_sims,
         });
         // Open the replay file now so that a bad path fails `start`.
         let replay_rx = match &spec.replay_file {
@@ -453,6 +468,7 @@ impl SimHandle {
                             tokio::spawn(market::run_generator(inner2.clone()));
                         }
                     }
+                    tokio::spawn(venues::run(inner2.clone()));
                     let app = server::router(inner2);
                     tokio::select! {
                         r = axum::serve(listener, app) => {
@@ -513,6 +529,26 @@ impl SimHandle {
 
     pub fn stats(&self) -> SimStats {
         self.inner.stats.snapshot()
+    }
+
+    /// Ground truth of a Bybit or OKX book (base quantities).
+    pub fn venue_book(&self, venue: crate::core::Venue, symbol: &str) -> Option<SimBook> {
+        self.inner.venues.book(venue, symbol)
+    }
+
+    /// Injects a Bybit/OKX per-symbol fault; false for an unknown symbol.
+    pub fn inject_venue(
+        &self,
+        venue: crate::core::Venue,
+        symbol: &str,
+        f: venues::VenueFault,
+    ) -> bool {
+        self.inner.venues.inject(venue, symbol, f)
+    }
+
+    /// Connection and subscribe-op counters of a Bybit/OKX venue.
+    pub fn pacing(&self, venue: crate::core::Venue) -> venues::PacingReport {
+        self.inner.venues.pacing(venue)
     }
 
     /// Stops the runtime and joins the thread (also done on drop).

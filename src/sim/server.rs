@@ -67,6 +67,7 @@ pub(crate) fn router(inner: Shared) -> Router {
         .route("/sim/fault/silence/{ms}", post(ctl_silence))
         .route("/sim/fault/malformed/{symbol}", post(ctl_malformed))
         .route("/sim/fault/fail_snapshots/{n}", post(ctl_fail_snapshots))
+        .merge(super::venues::router())
         .with_state(inner)
 }
 

@@ -3,4 +3,12 @@
 //! Everything downstream sees normalized `core` events.
 
 pub mod binance;
+pub mod bybit;
+pub mod chunks;
+pub mod metrics;
+pub mod okx;
+pub mod pacing;
+pub mod symbols;
+pub mod symstate;
 pub mod tape;
+pub mod wiring;

@@ -21,8 +21,19 @@ pub fn init_log() {
     }
 }
 
-/// The demo config on free ports, tweaked by `f`.
+/// The demo config on free ports, **Binance only** (these tests compare and
+/// trade Binance books), tweaked by `f`.
 pub fn test_config(f: impl FnOnce(&mut Config)) -> Config {
+    test_config_all(|c| {
+        c.venues.bybit = None;
+        c.venues.okx = None;
+        c.instruments.retain(|i| i.venue == "binance");
+        f(c)
+    })
+}
+
+/// The demo config (all three venues) on free ports, tweaked by `f`.
+pub fn test_config_all(f: impl FnOnce(&mut Config)) -> Config {
     init_log();
     let mut c = Config::demo();
     c.sim.listen = "127.0.0.1:0".into();
@@ -30,7 +41,14 @@ pub fn test_config(f: impl FnOnce(&mut Config)) -> Config {
     c.ops.status_interval_secs = 0;
     // Every engine gets its own journal under the OS temp dir, never the repo's.
     c.journal.dir = temp_journal_dir("test").to_string_lossy().into_owned();
-    if let Some(b) = c.venues.binance.as_mut() {
+    for b in [
+        c.venues.binance.as_mut(),
+        c.venues.bybit.as_mut(),
+        c.venues.okx.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         b.silence_timeout_ms = 1500;
         b.backoff_min_ms = 50;
         b.backoff_max_ms = 500;

@@ -35,8 +35,8 @@ pub fn demo_config(f: impl FnOnce(&mut Config)) -> Config {
     c.sim.listen = "127.0.0.1:0".into();
     c.ops.listen = "127.0.0.1:0".into();
     c.ops.status_interval_secs = 0;
-    // Each engine journals into its own temp dir (no state carried over).
-    c.journal.dir = temp_dir("journal").display().to_string();
+    // Each engine its own journal under the OS temp dir, never the repo's.
+    c.journal.dir = temp_dir("journal").to_string_lossy().into_owned();
     f(&mut c);
     quantum_trader::config::validate(&c).expect("test config is valid");
     c

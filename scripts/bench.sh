@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every benchmark in one run: the criterion micro-benches (parse beside
+# serde_json, book beside BTreeMap, score/risk/paper, channel hop), then the
+# end-to-end bench in-process (inject) and over loopback WebSocket, park
+# waits. Writes target/bench/summary.json and target/bench/summary.md.
+#
+#   scripts/bench.sh            full run (about 10 minutes on 2 cores)
+#   QT_BENCH_QUICK=1 scripts/bench.sh   shorter criterion and e2e phases
+#   QT_BENCH_WAIT=spin QT_BENCH_PIN=2,3,4,5,6 scripts/bench.sh   dedicated cores
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET="${CARGO_TARGET_DIR:-target}"
+OUT="target/bench"
+mkdir -p "$OUT"
+WAIT="${QT_BENCH_WAIT:-park}"
+PIN=()
+if [ -n "${QT_BENCH_PIN:-}" ]; then PIN=(--pin "$QT_BENCH_PIN"); fi
+if [ -n "${QT_BENCH_QUICK:-}" ]; then
+  CRIT=(--warm-up-time 1 --measurement-time 2 --noplot)
+  DUR=3
+else
+  CRIT=(--warm-up-time 2 --measurement-time 5 --noplot)
+  DUR=10
+fi
+RATE="${QT_BENCH_RATE:-20000}"
+
+echo "== criterion micro-benches"
+cargo bench --bench parse --bench book --bench logic --bench channel -- "${CRIT[@]}" 2>&1 | tee "$OUT/criterion.log"
+
+echo "== end-to-end bench (in-process, $WAIT)"
+cargo build --release --quiet
+BIN="$TARGET/release/quantum-trader"
+"$BIN" bench --mode inject --wait "$WAIT" "${PIN[@]}" --duration "$DUR" --rate "$RATE" --out "$OUT/e2e_inject.json" >/dev/null
+echo "== end-to-end bench (loopback WebSocket from the simulator, $WAIT)"
+"$BIN" bench --mode loopback --wait "$WAIT" "${PIN[@]}" --duration "$DUR" --rate "$RATE" --out "$OUT/e2e_loopback.json" >/dev/null
+
+python3 scripts/bench_summary.py "$TARGET/criterion" "$OUT"

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Collects criterion's estimates and the e2e bench reports into
+target/bench/summary.json and a markdown table target/bench/summary.md,
+with each figure's ratio to its baseline from the same run and the
+targets of issue 6 marked met or missed."""
+import glob
+import json
+import os
+import sys
+
+crit_dir, out_dir = sys.argv[1], sys.argv[2]
+
+
+def load_criterion():
+    res = {}
+    for bj in glob.glob(os.path.join(crit_dir, "**", "new", "benchmark.json"), recursive=True):
+        b = json.load(open(bj))
+        est = json.load(open(os.path.join(os.path.dirname(bj), "estimates.json")))
+        ns = est["median"]["point_estimate"]
+        thr = b.get("throughput") or {}
+        res[(b["group_id"], b["function_id"])] = {"ns": ns, "bytes": thr.get("Bytes")}
+    return res
+
+
+c = load_criterion()
+summary = {"parse": [], "book": [], "logic": {}, "channel": {}, "e2e": {}, "targets": []}
+md = ["# quantum-trader bench summary", ""]
+
+
+def ratio(a, b):
+    return round(b / a, 2) if a and b else None
+
+
+md += ["## Parse (ns/message, median; ratio = serde_json derive / ours)", "",
+       "| message | bytes | ours ns | ours GB/s | parse+apply ns | serde_json ns | serde borrowed ns | parse ratio | parse+apply ratio |",
+       "|---|---|---|---|---|---|---|---|---|"]
+for g in sorted({g for g, _ in c if g.startswith("parse/")}):
+    ours = c.get((g, "ours"), {})
+    base = c.get((g, "serde_json_derive"), {})
+    pa = c.get((g, "ours_parse_apply"), {})
+    bor = c.get((g, "serde_json_derive_borrowed"), {})
+    row = {
+        "message": g.split("/", 1)[1],
+        "bytes": ours.get("bytes"),
+        "ours_ns": ours.get("ns"),
+        "parse_apply_ns": pa.get("ns"),
+        "serde_json_ns": base.get("ns"),
+        "serde_json_borrowed_ns": bor.get("ns"),
+        "ratio_parse": ratio(ours.get("ns"), base.get("ns")),
+        "ratio_parse_apply": ratio(pa.get("ns"), base.get("ns")),
+    }
+    gbs = (ours["bytes"] / ours["ns"]) if ours.get("bytes") and ours.get("ns") else None
+    row["ours_gb_s"] = round(gbs, 3) if gbs else None
+    summary["parse"].append(row)
+    f = lambda v: "" if v is None else (f"{v:.0f}" if isinstance(v, float) else str(v))
+    md.append(f"| {row['message']} | {f(row['bytes'])} | {f(row['ours_ns'])} | {f(row['ours_gb_s'])} | {f(row['parse_apply_ns'])} | {f(row['serde_json_ns'])} | {f(row['serde_json_borrowed_ns'])} | {f(row['ratio_parse'])} | {f(row['ratio_parse_apply'])} |")
+
+md += ["", "## Book apply (ns, median; ratio = BTreeMap / ours)", "",
+       "| workload | ours ns | BTreeMap ns | ratio |", "|---|---|---|---|"]
+for g in sorted({g for g, _ in c if g.startswith("book/")}):
+    o, b = c.get((g, "ours"), {}).get("ns"), c.get((g, "btreemap"), {}).get("ns")
+    row = {"workload": g.split("/", 1)[1], "ours_ns": o, "btreemap_ns": b, "ratio": ratio(o, b)}
+    summary["book"].append(row)
+    md.append(f"| {row['workload']} | {o:.1f} | {b:.1f} | {row['ratio']} |" if o and b else f"| {row['workload']} | | | |")
+
+md += ["", "## Score, risk, paper (ns per call, median)", "", "| function | ns |", "|---|---|"]
+for (g, fn), v in sorted(c.items()):
+    if g == "logic":
+        summary["logic"][fn] = v["ns"]
+        md.append(f"| {fn} | {v['ns']:.1f} |")
+
+md += ["", "## Channel hop between two threads (one-way ns, median of round trip / 2)", "",
+       "| channel | ns |", "|---|---|"]
+for (g, fn), v in sorted(c.items()):
+    if g == "channel_hop":
+        summary["channel"][fn] = v["ns"]
+        md.append(f"| {fn} | {v['ns']:.0f} |")
+
+for mode in ("inject", "loopback"):
+    p = os.path.join(out_dir, f"e2e_{mode}.json")
+    if not os.path.exists(p):
+        continue
+    r = json.load(open(p))
+    summary["e2e"][mode] = r
+    md += ["", f"## End to end: {mode} ({r['wait']} waits; {r['machine']['cpu_model']}, {r['machine']['logical_cpus']} logical CPUs)", ""]
+    s = r.get("saturation")
+    if s:
+        md.append(f"Saturation: **{s['msgs_per_s']:.0f} msgs/s** ({s['mb_per_s']:.1f} MB/s), CPU {s['cpu_ns_per_msg']:.0f} ns/msg (all threads).")
+        md.append("")
+    p2 = r.get("paced")
+    if p2:
+        md.append(f"Fixed rate: {p2['target_rate']:.0f} msgs/s offered, {p2['achieved_rate']:.0f} achieved, {p2['frames']} frames, {p2['orders']} orders, CPU {p2['cpu_ns_per_msg']:.0f} ns/msg.")
+        md += ["", "| stage | count | p50 ns | p90 | p99 | p99.9 | p99.99 | max |", "|---|---|---|---|---|---|---|---|"]
+        for l in p2["stages"]:
+            md.append(f"| {l['name']} | {l['count']} | {l['p50_ns']} | {l['p90_ns']} | {l['p99_ns']} | {l['p999_ns']} | {l['p9999_ns']} | {l['max_ns']} |")
+
+
+def target(name, value, goal, ok):
+    summary["targets"].append({"target": name, "value": value, "goal": goal, "met": ok})
+
+
+def prow(name):
+    return next((r for r in summary["parse"] if r["message"] == name), {})
+
+
+d10 = prow("depthUpdate_10x10")
+if d10.get("ratio_parse_apply"):
+    target("depthUpdate 10+10 parse+apply vs serde_json parse", d10["ratio_parse_apply"], ">= 3x", d10["ratio_parse_apply"] >= 3)
+for m in ("bookTicker_real", "trade_real"):
+    r = prow(m)
+    if r.get("ratio_parse"):
+        target(f"{m} parse vs serde_json", r["ratio_parse"], ">= 2x", r["ratio_parse"] >= 2)
+bk = next((r for r in summary["book"] if r["workload"] == "real_1000lvl/per_level"), None)
+if bk and bk["ratio"]:
+    target("book apply per level vs BTreeMap (real, 1000 levels)", bk["ratio"], ">= 5x", bk["ratio"] >= 5)
+inj = summary["e2e"].get("inject", {}).get("saturation")
+if inj:
+    target("whole pipeline in-process, msgs/s", round(inj["msgs_per_s"]), ">= 1,000,000", inj["msgs_per_s"] >= 1e6)
+md += ["", "## Targets (issue 6)", "", "| target | value | goal | met |", "|---|---|---|---|"]
+for t in summary["targets"]:
+    md.append(f"| {t['target']} | {t['value']} | {t['goal']} | {'yes' if t['met'] else 'NO'} |")
+
+json.dump(summary, open(os.path.join(out_dir, "summary.json"), "w"), indent=2)
+open(os.path.join(out_dir, "summary.md"), "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+print(f"\nwritten: {out_dir}/summary.json, {out_dir}/summary.md")

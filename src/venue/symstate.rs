@@ -1,0 +1,99 @@
+//! Per-symbol feed bookkeeping shared by the Bybit and OKX connections: an
+//! owed out-of-sync notice (a full queue never loses it), a pending
+//! resubscribe, and staleness detection (a symbol whose book stopped on an
+//! open connection is resubscribed once, then the connection is renewed).
+
+use super::chunks::Emitter;
+use super::metrics::SymbolCounters;
+use crate::core::InstrumentId;
+use prometheus::IntCounter;
+use std::time::{Duration, Instant};
+
+/// What staleness asks the feed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    Fresh,
+    /// First strike: resubscribe this symbol's book.
+    Resubscribe,
+    /// Still silent after a resubscribe: reconnect.
+    Reconnect,
+}
+
+pub struct SymLink {
+    pub inst: InstrumentId,
+    pub symbol: String,
+    /// An OutOfSync not yet queued; nothing else of this symbol goes first.
+    pub owe_oos: bool,
+    /// The book must be resubscribed (gap, checksum, staleness, overflow).
+    pub resub_pending: bool,
+    /// Last book message (or keep-alive) of this symbol.
+    pub last_book: Instant,
+    pub stale_strikes: u8,
+    pub c: SymbolCounters,
+    pub gaps: IntCounter,
+    pub resyncs: IntCounter,
+}
+
+impl SymLink {
+    pub fn new(
+        inst: InstrumentId,
+        symbol: &str,
+        venue: &str,
+        m: &crate::ops::metrics::Metrics,
+    ) -> SymLink {
+        SymLink {
+            inst,
+            symbol: symbol.to_string(),
+            owe_oos: false,
+            resub_pending: false,
+            last_book: Instant::now(),
+            stale_strikes: 0,
+            c: m.venues.symbol(venue, symbol),
+            gaps: m.feed_gaps.with_label_values(&[venue, symbol]),
+            resyncs: m.feed_resyncs.with_label_values(&[venue, symbol]),
+        }
+    }
+
+    /// Delivers an owed out-of-sync notice; true when none is owed.
+    #[inline]
+    pub fn settle(&mut self, em: &Emitter, recv_ns: u64) -> bool {
+        if !self.owe_oos {
+            return true;
+        }
+        if em.out_of_sync(self.inst, recv_ns) {
+            self.owe_oos = false;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The book can no longer be trusted: say so and ask for a resubscribe.
+    pub fn desync(&mut self, em: &Emitter, recv_ns: u64) {
+        self.owe_oos = true;
+        self.resub_pending = true;
+        self.settle(em, recv_ns);
+    }
+
+    /// A book message (or keep-alive) arrived.
+    #[inline]
+    pub fn touch(&mut self, now: Instant) {
+        self.last_book = now;
+        self.stale_strikes = 0;
+    }
+
+    /// Judges staleness; a strike restarts the clock.
+    pub fn check_stale(&mut self, now: Instant, after: Duration) -> Stale {
+        if after.is_zero() || now.duration_since(self.last_book) < after {
+            return Stale::Fresh;
+        }
+        self.c.stale.inc();
+        self.last_book = now;
+        self.stale_strikes = self.stale_strikes.saturating_add(1);
+        if self.stale_strikes == 1 {
+            Stale::Resubscribe
+        } else {
+            Stale::Reconnect
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! Bybit and OKX feeds against the simulator over real WebSockets on
+//! 127.0.0.1: each venue's books equal the simulator's level for level after
+//! thousands of updates and after every injected fault (sequence gap, Bybit
+//! `u == 1` restart, OKX checksum mismatch, malformed frame, silent
+//! subscription, dropped connections, silence); a fault on one symbol
+//! resyncs that symbol only while the other symbol on the same connection
+//! keeps updating; the demo runs all three venues and `/ready` is 200 only
+//! when all of them are in sync; a 200-symbol cold start stays within every
+//! venue's connection and subscribe limits (counted at the simulator).
+
+mod common;
+
+use common::*;
+use quantum_trader::core::{InstrumentId, Venue, format_decimal};
+use quantum_trader::pipeline::engine::{Engine, EngineOptions};
+use quantum_trader::sim::Fault;
+use quantum_trader::sim::venues::VenueFault;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+fn id(e: &Engine, v: Venue, s: &str) -> InstrumentId {
+    e.shared().instruments.find(v, s).expect("instrument")
+}
+
+fn updates(e: &Engine, v: Venue, s: &str) -> u64 {
+    e.shared().books[id(e, v, s).idx()]
+        .updates
+        .load(Ordering::Relaxed)
+}
+
+fn synced(e: &Engine, v: Venue, s: &str) -> bool {
+    e.shared().books[id(e, v, s).idx()]
+        .in_sync
+        .load(Ordering::Relaxed)
+}
+
+fn m(addr: SocketAddr, name: &str, v: Venue, s: &str) -> f64 {
+    metric(addr, name, &[("venue", v.as_str()), ("symbol", s)])
+}
+
+/// Pauses the simulator, waits for the engine to reach the simulator's last
+/// update id, compares the whole book through `/api/books`, resumes.
+fn exact(e: &Engine, v: Venue, s: &str) -> usize {
+    let sim = e.sim().unwrap();
+    let addr = e.ops_addr().unwrap();
+    let iid = id(e, v, s);
+    let inst = e.shared().instruments.get(iid).clone();
+    sim.pause();
+    let mut truth = sim.venue_book(v, s).unwrap();
+    let ok = wait_until(Duration::from_secs(10), || {
+        truth = sim.venue_book(v, s).unwrap();
+        let h = &e.shared().books[iid.idx()];
+        h.in_sync.load(Ordering::Relaxed)
+            && h.update_id.load(Ordering::Relaxed) == truth.last_update_id
+    });
+    assert!(
+        ok,
+        "{v} {s}: engine at {} (in sync {}), simulator at {}",
+        e.shared().books[iid.idx()]
+            .update_id
+            .load(Ordering::Relaxed),
+        synced(e, v, s),
+        truth.last_update_id
+    );
+    let (st, book) = get_json(addr, &format!("/api/books/{v}/{s}?depth=5000"));
+    assert_eq!(st, 200, "{book}");
+    let side = |x: &serde_json::Value| -> Vec<(String, String)> {
+        x.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l[0].as_str().unwrap().into(), l[1].as_str().unwrap().into()))
+            .collect()
+    };
+    let fmt = |x: &[(i64, i64)]| -> Vec<(String, String)> {
+        x.iter()
+            .map(|(p, q)| {
+                (
+                    format_decimal(*p, inst.price_scale),
+                    format_decimal(*q, inst.qty_scale),
+                )
+            })
+            .collect()
+    };
+    let (eb, ea) = (side(&book["bids"]), side(&book["asks"]));
+    assert!(!eb.is_empty() && !ea.is_empty());
+    assert_eq!(eb, fmt(&truth.bids), "{v} {s}: bids differ");
+    assert_eq!(ea, fmt(&truth.asks), "{v} {s}: asks differ");
+    sim.resume();
+    eb.len() + ea.len()
+}
+
+/// Injects `f` on `s`, waits until `counter` moved for it and the book is in
+/// sync again, checks the other symbol kept updating without a resync, and
+/// compares both books exactly.
+#[allow(clippy::too_many_arguments)]
+fn fault_heals(e: &Engine, v: Venue, s: &str, other: &str, f: VenueFault, counter: &str) {
+    let addr = e.ops_addr().unwrap();
+    let sim = e.sim().unwrap();
+    let before = m(addr, counter, v, s);
+    let resyncs = m(addr, "qt_feed_resyncs_total", v, s);
+    let other_resyncs = m(addr, "qt_feed_resyncs_total", v, other);
+    let other_updates = updates(e, v, other);
+    assert!(sim.inject_venue(v, s, f.clone()));
+    assert!(
+        wait_until(Duration::from_secs(15), || m(addr, counter, v, s) > before),
+        "{v} {s} {f:?}: {counter} did not move"
+    );
+    assert!(
+        wait_until(Duration::from_secs(15), || synced(e, v, s)),
+        "{v} {s} {f:?}: not back in sync"
+    );
+    if counter != "qt_venue_restarts_total" {
+        assert!(
+            m(addr, "qt_feed_resyncs_total", v, s) > resyncs,
+            "{v} {s} {f:?}: no resync"
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(5), || updates(e, v, other)
+            > other_updates + 50),
+        "{v} {other} stopped updating during {s}'s {f:?}"
+    );
+    assert_eq!(
+        m(addr, "qt_feed_resyncs_total", v, other),
+        other_resyncs,
+        "{v} {other} was resynced by {s}'s {f:?}"
+    );
+    exact(e, v, s);
+    exact(e, v, other);
+}
+
+#[test]
+fn bybit_and_okx_books_stay_exact_through_every_fault() {
+    let cfg = test_config_all(|c| {
+        c.sim.rate_per_symbol = 1500;
+        for vc in [c.venues.bybit.as_mut(), c.venues.okx.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            vc.stale_after_ms = 800;
+        }
+    });
+    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let addr = e.ops_addr().unwrap();
+    let pairs = [
+        (Venue::Bybit, "BTCUSDT", "ETHUSDT"),
+        (Venue::Okx, "BTC-USDT-SWAP", "ETH-USDT-SWAP"),
+    ];
+    for (v, a, b) in pairs {
+        for s in [a, b] {
+            assert!(
+                wait_until(Duration::from_secs(30), || updates(&e, v, s) >= 2000
+                    && synced(&e, v, s)),
+                "{v} {s}: {} updates, in sync {}",
+                updates(&e, v, s),
+                synced(&e, v, s)
+            );
+            assert!(exact(&e, v, s) > 100);
+        }
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || get_json(addr, "/ready").0
+            == 200),
+        "not ready with three venues: {:?}",
+        get_json(addr, "/ready")
+    );
+
+    let (v, a, b) = pairs[0];
+    fault_heals(&e, v, a, b, VenueFault::Gap, "qt_feed_gaps_total");
+    fault_heals(&e, v, b, a, VenueFault::Restart, "qt_venue_restarts_total");
+    fault_heals(&e, v, a, b, VenueFault::Malformed, "qt_feed_gaps_total");
+    fault_heals(
+        &e,
+        v,
+        b,
+        a,
+        VenueFault::SilentSubscription,
+        "qt_venue_stale_total",
+    );
+    let (v, a, b) = pairs[1];
+    fault_heals(&e, v, a, b, VenueFault::Gap, "qt_feed_gaps_total");
+    fault_heals(
+        &e,
+        v,
+        b,
+        a,
+        VenueFault::BadChecksum,
+        "qt_venue_checksum_failures_total",
+    );
+    fault_heals(&e, v, a, b, VenueFault::Malformed, "qt_feed_gaps_total");
+    fault_heals(
+        &e,
+        v,
+        b,
+        a,
+        VenueFault::SilentSubscription,
+        "qt_venue_stale_total",
+    );
+    assert!(m(addr, "qt_venue_checksum_checks_total", v, a) > 1000.0);
+
+    // Dropped connections and a silent venue: reconnect, resubscribe, exact.
+    let sim = e.sim().unwrap();
+    for fault in [
+        Fault::DropConnections,
+        Fault::Silence(Duration::from_millis(2500)),
+    ] {
+        let before: f64 = [Venue::Bybit, Venue::Okx]
+            .iter()
+            .map(|v| metric(addr, "qt_feed_reconnects_total", &[("venue", v.as_str())]))
+            .sum();
+        sim.inject(fault.clone());
+        assert!(
+            wait_until(Duration::from_secs(15), || [Venue::Bybit, Venue::Okx]
+                .iter()
+                .all(|v| metric(
+                    addr,
+                    "qt_feed_reconnects_total",
+                    &[("venue", v.as_str())]
+                ) > 0.0))
+                && wait_until(Duration::from_secs(15), || [Venue::Bybit, Venue::Okx]
+                    .iter()
+                    .map(|v| metric(addr, "qt_feed_reconnects_total", &[("venue", v.as_str())]))
+                    .sum::<f64>()
+                    >= before + 2.0),
+            "{fault:?}: no reconnect"
+        );
+        for (v, a, b) in pairs {
+            for s in [a, b] {
+                assert!(
+                    wait_until(Duration::from_secs(20), || synced(&e, v, s)),
+                    "{fault:?}: {v} {s} not back in sync"
+                );
+                exact(&e, v, s);
+            }
+        }
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || get_json(addr, "/ready").0
+            == 200),
+        "not ready after the faults: {:?}",
+        get_json(addr, "/ready")
+    );
+    e.stop();
+}
+
+#[test]
+fn ready_needs_all_three_venues_in_sync() {
+    let cfg = test_config_all(|c| c.sim.rate_per_symbol = 200);
+    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let addr = e.ops_addr().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || get_json(addr, "/ready").0
+            == 200),
+        "{:?}",
+        get_json(addr, "/ready")
+    );
+    // The consolidated view: three venues, best prices across the in-sync ones.
+    let ok_view = wait_until(Duration::from_secs(5), || {
+        let (st, v) = get_json(addr, "/api/consolidated/BTCUSDT");
+        st == 200
+            && v["venues"].as_array().is_some_and(|a| {
+                a.len() == 3
+                    && a.iter()
+                        .all(|x| x["in_sync"] == true && x["bid"].is_number())
+            })
+    });
+    let (_, v) = get_json(addr, "/api/consolidated/BTCUSDT");
+    assert!(ok_view, "{v}");
+    let venues = v["venues"].as_array().unwrap();
+    let max_bid = venues
+        .iter()
+        .map(|x| x["bid"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    let min_ask = venues
+        .iter()
+        .map(|x| x["ask"].as_f64().unwrap())
+        .fold(f64::MAX, f64::min);
+    assert_eq!(v["best_bid"]["price"].as_f64(), Some(max_bid), "{v}");
+    assert_eq!(v["best_ask"]["price"].as_f64(), Some(min_ask), "{v}");
+    let spread = v["cross_venue_spread"].as_f64().unwrap();
+    assert!((spread - (min_ask - max_bid)).abs() < 1e-6, "{v}");
+    // One correlated price path: the three mids stay within 0.5% of each other.
+    let mids: Vec<f64> = venues.iter().map(|x| x["mid"].as_f64().unwrap()).collect();
+    let (lo, hi) = mids
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), m| (l.min(*m), h.max(*m)));
+    assert!((hi - lo) / lo < 0.005, "mids {mids:?}");
+    assert_eq!(get_json(addr, "/api/consolidated/NOPE").0, 404);
+    // One OKX book out of sync (its subscription silenced, staleness off
+    // by default in this test's 5 s window) -> not ready.
+    let sim = e.sim().unwrap();
+    sim.pause();
+    assert!(sim.inject_venue(Venue::Okx, "ETH-USDT-SWAP", VenueFault::Gap));
+    sim.resume();
+    let seen_not_ready = wait_until(Duration::from_secs(10), || {
+        !synced(&e, Venue::Okx, "ETH-USDT-SWAP") && get_json(addr, "/ready").0 == 503
+    });
+    // The resync may be faster than the poll; either way it must heal.
+    assert!(
+        wait_until(Duration::from_secs(15), || get_json(addr, "/ready").0
+            == 200),
+        "{:?}",
+        get_json(addr, "/ready")
+    );
+    eprintln!("observed not-ready during the OKX resync: {seen_not_ready}");
+    e.stop();
+}
+
+#[test]
+fn cold_start_with_200_symbols_respects_venue_limits() {
+    let cfg = test_config_all(|c| {
+        c.sim.rate_per_symbol = 5;
+        c.sim.levels = 20;
+        c.instruments.clear();
+        let mut add = |venue: &str, symbol: String, ct: &str, lot: &str| {
+            c.instruments
+                .push(quantum_trader::config::InstrumentConfig {
+                    venue: venue.into(),
+                    underlying: symbol.clone(),
+                    symbol,
+                    tick_size: "0.1".into(),
+                    lot_size: lot.into(),
+                    min_notional: 0.0,
+                    order_qty: lot.into(),
+                    max_position: "1".into(),
+                    contract_value: ct.into(),
+                });
+        };
+        let mut bn = Vec::new();
+        let mut by = Vec::new();
+        let mut ok = Vec::new();
+        for i in 0..200 {
+            let s = format!("S{i:03}USDT");
+            add("binance", s.clone(), "", "0.001");
+            add("bybit", s.clone(), "", "0.001");
+            let o = format!("S{i:03}-USDT-SWAP");
+            add("okx", o.clone(), "0.01", "0.01");
+            bn.push(s.clone());
+            by.push(s);
+            ok.push(o);
+        }
+        c.venues.binance.as_mut().unwrap().symbols = bn;
+        c.venues.bybit.as_mut().unwrap().symbols = by;
+        c.venues.okx.as_mut().unwrap().symbols = ok;
+        c.risk.kill_switch = true;
+    });
+    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let all_synced = || {
+        e.shared()
+            .books
+            .iter()
+            .all(|b| b.in_sync.load(Ordering::Relaxed))
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), all_synced),
+        "not all 600 books in sync"
+    );
+    let sim = e.sim().unwrap();
+    let by = sim.pacing(Venue::Bybit);
+    let ok = sim.pacing(Venue::Okx);
+    eprintln!("bybit {by:?}\nokx {ok:?}\nsim {:?}", sim.stats());
+    // Bybit: 500 connections per 5 min; 21,000 topic characters per connection.
+    assert!(by.connections >= 1 && by.max_connections_per_5min <= 500);
+    assert!(by.max_topic_chars_per_conn <= 21_000, "{by:?}");
+    assert!(by.max_topic_chars_per_conn > 10_000, "{by:?}");
+    // 600 topics in batches of 10: 60 subscribe frames on one connection.
+    assert!(by.max_ops_per_hour_per_conn <= 60, "{by:?}");
+    assert_eq!(by.rejected_ops, 0);
+    // OKX: 3 connections per second; 480 ops per hour per connection; fewer
+    // than 30 depth channels per connection.
+    assert!(ok.connections >= 7, "{ok:?}");
+    assert!(ok.max_connections_per_sec <= 3, "{ok:?}");
+    assert!(ok.max_ops_per_hour_per_conn <= 480, "{ok:?}");
+    assert!(ok.max_book_channels_per_conn < 30, "{ok:?}");
+    assert_eq!(ok.rejected_ops, 0);
+    // Binance: streams are named in the URL (<= 1024 per connection), so no
+    // subscribe frame is ever sent.
+    assert_eq!(sim.stats().subscribe_messages, 0);
+    e.stop();
+}
