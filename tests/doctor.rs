@@ -23,6 +23,14 @@ fn doctor(config: &std::path::Path) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// Keeps only the Binance venue and its instruments (the broken setups
+/// point Binance at a dead or fake venue with the simulator off).
+fn binance_only(c: &mut quantum_trader::config::Config) {
+    c.venues.bybit = None;
+    c.venues.okx = None;
+    c.instruments.retain(|i| i.venue == "binance");
+}
+
 /// The line of check `name`.
 fn line<'a>(text: &'a str, name: &str) -> &'a str {
     text.lines()
@@ -107,6 +115,7 @@ fn broken_setups_name_every_failure_and_exit_1() {
     let dead = free_port();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cfg = demo_config(|c| {
+        binance_only(c);
         c.sim.enabled = false;
         let b = c.venues.binance.as_mut().unwrap();
         b.rest_url = format!("http://127.0.0.1:{dead}");
@@ -142,6 +151,7 @@ fn broken_setups_name_every_failure_and_exit_1() {
     //    listed and no WebSocket.
     let venue = skewed_venue();
     let cfg = demo_config(|c| {
+        binance_only(c);
         c.sim.enabled = false;
         let b = c.venues.binance.as_mut().unwrap();
         b.rest_url = format!("http://{venue}");
