@@ -79,15 +79,23 @@ fn publish(shared: &Shared, gov: &mut Governor, history_version: &mut u64) {
     }
 }
 
-/// Answers pending admin commands; `true` if any.
-fn serve_commands(shared: &Shared, gov: &mut Governor) -> bool {
-    let mut any = false;
+/// Applies pending admin commands and publishes the new state *before*
+/// answering them, so a client that reads the status right after its command
+/// succeeded sees the command's effect; `true` if any.
+fn serve_commands(shared: &Shared, gov: &mut Governor, history_version: &mut u64) -> bool {
+    let mut answered = Vec::new();
     while let Ok(req) = shared.risk_ctl.requests().try_recv() {
         let r = gov.apply(req.cmd);
-        let _ = req.reply.send(r);
-        any = true;
+        answered.push((req.reply, r));
     }
-    any
+    if answered.is_empty() {
+        return false;
+    }
+    publish(shared, gov, history_version);
+    for (reply, r) in answered {
+        let _ = reply.send(r);
+    }
+    true
 }
 
 /// Runs the risk stage until its decision input closes or the engine stops.
@@ -127,9 +135,7 @@ pub fn run_risk_stage(
         while let Some(r) = reports.try_next() {
             gov.on_report(&r);
         }
-        if serve_commands(&shared, &mut gov) {
-            publish(&shared, &mut gov, &mut history_version);
-        }
+        serve_commands(&shared, &mut gov, &mut history_version);
         match rx.next(IDLE_BUDGET) {
             Next::Item(d) => {
                 let v = gov.check(&d, now_ns());
