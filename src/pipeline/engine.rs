@@ -513,10 +513,12 @@ fn start_publisher(
     shared: &Arc<Shared>,
 ) -> Result<Option<crate::publish::PublisherHandle>> {
     let url = cfg.redis.effective_url();
+    let services = crate::publish::services_to_read(cfg);
+    let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+    shared.metrics.redis.declare_services(&names);
     if url.is_empty() {
         return Ok(None);
     }
-    let services = crate::publish::services_to_read(cfg);
     let (sink, handle) = crate::publish::start(
         &cfg.redis,
         &services,

@@ -3,7 +3,7 @@
 //! replies, Bybit `{"op":"ping"}` and OKX text `ping`, book snapshots then
 //! deltas with Bybit `u` +1 per topic and OKX `prevSeqId`/`seqId` chains and
 //! CRC32 checksums of the top 25 levels computed here, trades), their REST
-//! instruments endpoints, per-symbol faults (gap, malformed frame, Bybit
+//! instruments and server-time endpoints, per-symbol faults (gap, malformed frame, Bybit
 //! `u == 1` restart, OKX checksum mismatch, a silent subscription), and the
 //! counters a pacing test needs (connections per second, subscribe ops per
 //! connection, topic characters and book channels per connection).
@@ -712,6 +712,8 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/ws/v5/public", get(ws_okx))
         .route("/v5/market/instruments-info", get(rest_bybit_instruments))
         .route("/api/v5/public/instruments", get(rest_okx_instruments))
+        .route("/v5/market/time", get(rest_bybit_time))
+        .route("/api/v5/public/time", get(rest_okx_time))
         .route("/sim/venue/{venue}/book/{symbol}", get(ctl_book))
         .route("/sim/venue/{venue}/fault/{fault}/{symbol}", post(ctl_fault))
         .route("/sim/venue/{venue}/pacing", get(ctl_pacing))
@@ -997,6 +999,21 @@ fn okx_op(inner: &Inner, conn: &VConn, v: &serde_json::Value, op: &str) {
 
 fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Bybit's `GET /v5/market/time` (the shape of Bybit's documented answer).
+async fn rest_bybit_time() -> Response {
+    let ms = unix_ms();
+    let body = serde_json::json!({"retCode":0,"retMsg":"OK","result":{
+        "timeSecond": (ms / 1000).to_string(),
+        "timeNano": (ms as i128 * 1_000_000).to_string()},"retExtInfo":{},"time":ms});
+    json(StatusCode::OK, body.to_string())
+}
+
+/// OKX's `GET /api/v5/public/time`.
+async fn rest_okx_time() -> Response {
+    let body = serde_json::json!({"code":"0","msg":"","data":[{"ts": unix_ms().to_string()}]});
+    json(StatusCode::OK, body.to_string())
 }
 
 async fn rest_bybit_instruments(
