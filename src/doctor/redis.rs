@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 pub enum KeyReads {
     /// No Redis URL is in force: heartbeats come only through the ops API.
     Off,
-    /// Redis is configured but could not be read (the error).
+    /// Redis is configured but could not be read (why, in a few words; the
+    /// `redis` line has the details).
     Unreadable(String),
     /// Every key of [`crate::publish::services_to_read`].
     Read(Vec<KeyRead>),
@@ -68,7 +69,7 @@ pub fn redis_checks(rep: &mut Report, c: &Config) -> KeyReads {
                 "[redis] required = true, but no URL is in force",
                 fix,
             ));
-            return KeyReads::Unreadable("no Redis URL".into());
+            return KeyReads::Unreadable("no Redis URL is in force".into());
         }
         rep.push(Check::ok(
             "redis",
@@ -76,7 +77,7 @@ pub fn redis_checks(rep: &mut Report, c: &Config) -> KeyReads {
         ));
         return KeyReads::Off;
     }
-    let down = |rep: &mut Report, what: String| {
+    let down = |rep: &mut Report, what: String, short: String| {
         if r.required {
             rep.push(Check::fail(
                 "redis",
@@ -90,7 +91,7 @@ pub fn redis_checks(rep: &mut Report, c: &Config) -> KeyReads {
                 fix.clone(),
             ));
         }
-        KeyReads::Unreadable(what)
+        KeyReads::Unreadable(short)
     };
     let client = match redis::Client::open(url.as_str()) {
         Ok(cl) => cl,
@@ -98,21 +99,24 @@ pub fn redis_checks(rep: &mut Report, c: &Config) -> KeyReads {
             return down(
                 rep,
                 format!("the Redis URL is not usable: {}", e.category()),
+                "the Redis URL is not usable".into(),
             );
         }
     };
     let at = redacted(&client);
+    let addr = at.split(' ').next().unwrap_or("").to_string();
+    let is_down = || format!("Redis at {addr} is down");
     let timeout = Duration::from_millis(r.connect_timeout_ms.max(500));
     let io = Duration::from_millis(r.io_timeout_ms.max(500));
     let mut conn = match client.get_connection_with_timeout(timeout) {
         Ok(cn) => cn,
-        Err(e) => return down(rep, format!("{at} unreachable: {e}")),
+        Err(e) => return down(rep, format!("{at} unreachable: {e}"), is_down()),
     };
     let _ = conn.set_read_timeout(Some(io));
     let _ = conn.set_write_timeout(Some(io));
     let t = Instant::now();
     if let Err(e) = redis::cmd("PING").query::<String>(&mut conn) {
-        return down(rep, format!("{at} does not answer PING: {e}"));
+        return down(rep, format!("{at} does not answer PING: {e}"), is_down());
     }
     let rtt = t.elapsed();
     let version = redis::cmd("INFO")
@@ -132,7 +136,13 @@ pub fn redis_checks(rep: &mut Report, c: &Config) -> KeyReads {
     } else {
         match redis::cmd("MGET").arg(&keys).query(&mut conn) {
             Ok(v) => v,
-            Err(e) => return down(rep, format!("{at}: reading the heartbeat keys failed: {e}")),
+            Err(e) => {
+                return down(
+                    rep,
+                    format!("{at}: reading the heartbeat keys failed: {e}"),
+                    format!("reading them from {addr} failed"),
+                );
+            }
         }
     };
     rep.push(Check::ok(

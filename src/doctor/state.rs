@@ -214,7 +214,7 @@ pub fn heartbeat_checks(
             .map(|k| k.key.clone())
             .unwrap_or_else(|| crate::config::redis::default_key(&h.service));
         let fix = format!(
-            "check the {}: it must set {key_name} in Redis to its unix time, or POST /api/heartbeats/{}",
+            "check the {} service: it must set {key_name} in Redis to its unix time, or POST /api/heartbeats/{}",
             h.service, h.service
         );
         let required = h.policy == HeartbeatPolicy::Required;
@@ -278,7 +278,7 @@ pub fn heartbeat_checks(
                 };
                 note(k.seen_ms.map(|t| now.saturating_sub(t)), src);
             }
-            (KeyReads::Unreadable(why), None) => seen.push(format!("Redis unreadable ({why})")),
+            (KeyReads::Unreadable(why), None) => seen.push(format!("Redis not read: {why}")),
             _ => {}
         }
         let last = best.map_or("never seen".to_string(), |a| {

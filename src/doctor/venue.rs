@@ -49,6 +49,9 @@ pub struct WsProbe {
     pub refusal: fn(&str) -> Option<String>,
 }
 
+/// One page of an instrument list: what it lists and the next cursor.
+type Page = (Vec<Listed>, String);
+
 /// How one venue is probed.
 struct Spec {
     name: &'static str,
@@ -59,7 +62,7 @@ struct Spec {
     /// The instruments URL of one page (`cursor` empty: the first).
     instruments_url: fn(&str, &str) -> String,
     /// One page: what it lists and the next cursor (empty: the last page).
-    parse_instruments: fn(&[u8]) -> Result<(Vec<Listed>, String), String>,
+    parse_instruments: fn(&[u8]) -> Result<Page, String>,
     /// The state an instrument must be in to trade, as the venue spells it.
     trading: &'static str,
     /// What `rest_url` must be.
