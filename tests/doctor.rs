@@ -194,6 +194,39 @@ fn broken_setups_name_every_failure_and_exit_1() {
     );
     assert!(line(&text, "binance.ws").starts_with("FAIL"), "{text}");
     assert!(text.contains("can trade: NO (3 reason(s))"), "{text}");
+
+    // 3. All three venues unreachable: Bybit and OKX are probed like
+    //    Binance, and every check of each is named.
+    let cfg = demo_config(|c| {
+        c.sim.enabled = false;
+        for v in [
+            &mut c.venues.binance,
+            &mut c.venues.bybit,
+            &mut c.venues.okx,
+        ] {
+            let v = v.as_mut().unwrap();
+            v.rest_url = format!("http://127.0.0.1:{dead}");
+            v.ws_url = format!("ws://127.0.0.1:{dead}");
+        }
+    });
+    let (code, text) = doctor(&write_config(&dir, &cfg));
+    assert_eq!(code, 1, "{text}");
+    for venue in ["binance", "bybit", "okx"] {
+        for check in ["rest", "instruments", "ws"] {
+            let name = format!("{venue}.{check}");
+            assert!(line(&text, &name).starts_with("FAIL"), "{name}:\n{text}");
+            assert!(text.contains(&format!("  - {name}: ")), "{name}:\n{text}");
+        }
+    }
+    assert!(
+        line(&text, "bybit.rest").contains(&format!("127.0.0.1:{dead}/v5/market/time")),
+        "{text}"
+    );
+    assert!(
+        line(&text, "okx.rest").contains(&format!("127.0.0.1:{dead}/api/v5/public/time")),
+        "{text}"
+    );
+    assert!(text.contains("can trade: NO (9 reason(s))"), "{text}");
 }
 
 #[test]
@@ -448,4 +481,67 @@ fn redis_down_stale_required_heartbeat_and_unreachable_venue_are_named() {
     );
     assert!(!text.contains("  - redis: "), "{text}");
     assert!(text.contains("  - binance.rest: "), "{text}");
+}
+
+/// A running engine that reads Redis: each heartbeat gets one line that
+/// names both sources (the engine's view and the Redis key), and the
+/// freshest decides.
+#[test]
+fn running_engine_and_redis_heartbeats_merge_into_one_line() {
+    let dir = temp_dir("doctor-merge");
+    let redis = redis_server::RedisServer::start(false);
+    let mut rc = redis.conn();
+    let key = "quantum:svc:rl_trainer:heartbeat";
+    redis::cmd("SET")
+        .arg(key)
+        .arg((unix_s() - 60).to_string())
+        .query::<()>(&mut rc)
+        .unwrap();
+    let cfg = demo_config(|c| {
+        c.ops.listen = format!("127.0.0.1:{}", free_port());
+        c.redis.url = redis.url();
+        c.redis.url_env = String::new();
+        c.risk.heartbeats = vec![quantum_trader::config::HeartbeatConfig {
+            service: "rl_trainer".into(),
+            policy: quantum_trader::config::HeartbeatPolicy::Required,
+            max_age_ms: 5_000,
+        }];
+    });
+    let file = write_config(&dir, &cfg);
+    let eng = Engine::spawn(&file, &[("QT_ADMIN_TOKEN", "merge-token")]);
+    // The engine has read the stale key.
+    let mut last = String::new();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            last = http(eng.ops, "GET", "/api/heartbeats").1;
+            last.contains("rl_trainer") && last.contains("\"age_ms\":6")
+        }),
+        "the engine never read the key: {last}\n{}",
+        eng.stderr_text()
+    );
+    let (code, text) = doctor(&file);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(text.matches(" heartbeat.rl_trainer ").count(), 1, "{text}");
+    let hb = line(&text, "heartbeat.rl_trainer");
+    assert!(hb.starts_with("FAIL") && hb.contains("STALE"), "{text}");
+    assert!(
+        hb.contains("engine 6") && hb.contains(&format!("Redis {key} 6")),
+        "{text}"
+    );
+    assert!(line(&text, "redis").starts_with("OK "), "{text}");
+
+    // A fresh beat through the API: the engine's view is fresh, the key is
+    // still a minute old; the freshest decides.
+    let (s, body) = http_with(
+        eng.ops,
+        "POST",
+        "/api/heartbeats/rl_trainer",
+        "Authorization: Bearer merge-token\r\n",
+    );
+    assert!(s == 200 || s == 204, "{s} {body}");
+    let (_, text) = doctor(&file);
+    assert_eq!(text.matches(" heartbeat.rl_trainer ").count(), 1, "{text}");
+    let hb = line(&text, "heartbeat.rl_trainer");
+    assert!(hb.starts_with("OK "), "{text}");
+    assert!(hb.contains(&format!("Redis {key} 6")), "{text}");
 }
