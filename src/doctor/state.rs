@@ -213,10 +213,17 @@ pub fn heartbeat_checks(
         let key_name = key
             .map(|k| k.key.clone())
             .unwrap_or_else(|| crate::config::redis::default_key(&h.service));
-        let fix = format!(
-            "check the {} service: it must set {key_name} in Redis to its unix time, or POST /api/heartbeats/{}",
-            h.service, h.service
-        );
+        let fix = if *keys == KeyReads::Off {
+            format!(
+                "check the {} service; it must POST /api/heartbeats/{}",
+                h.service, h.service
+            )
+        } else {
+            format!(
+                "check the {} service: it must set {key_name} in Redis to its unix time, or POST /api/heartbeats/{}",
+                h.service, h.service
+            )
+        };
         let required = h.policy == HeartbeatPolicy::Required;
         if engine.is_none() && key.is_none() {
             match (keys, required) {
