@@ -124,6 +124,12 @@ pub enum Fault {
     Malformed(String),
     /// The next N REST depth requests answer HTTP 503 with Binance's -1001 body.
     FailSnapshots(u32),
+    /// Every current subscription of this symbol (all its streams, on every
+    /// connection) goes silent while the sockets and the other symbols keep
+    /// flowing (a silent subscription); a new subscription of the same
+    /// stream (after `UNSUBSCRIBE`/`SUBSCRIBE`, or on a new connection) is
+    /// served normally. The market keeps moving.
+    SilentStream(String),
 }
 
 /// Counters of the simulator since start.
@@ -142,6 +148,15 @@ pub struct SimStats {
     /// Connections dropped because their outgoing queue filled up (slow
     /// readers). Addition to the brief's field list.
     pub slow_disconnects: u64,
+    /// Most streams one connection asked for (URL plus `SUBSCRIBE`s),
+    /// counted before the 1024-stream cap.
+    pub max_streams_per_conn: u64,
+    /// Streams refused because a connection already had 1024.
+    pub stream_limit_refusals: u64,
+    /// Most incoming messages one connection sent within one second.
+    pub max_incoming_per_sec: u64,
+    /// Connections closed for sending more than 10 messages in a second.
+    pub incoming_rate_disconnects: u64,
 }
 
 /// A consistent copy of a ground-truth book.
@@ -165,6 +180,10 @@ pub(crate) struct Stats {
     pub snapshots_served: AtomicU64,
     pub subscribe_messages: AtomicU64,
     pub slow_disconnects: AtomicU64,
+    pub max_streams_per_conn: AtomicU64,
+    pub stream_limit_refusals: AtomicU64,
+    pub max_incoming_per_sec: AtomicU64,
+    pub incoming_rate_disconnects: AtomicU64,
 }
 
 impl Stats {
@@ -178,6 +197,10 @@ impl Stats {
             snapshots_served: l(&self.snapshots_served),
             subscribe_messages: l(&self.subscribe_messages),
             slow_disconnects: l(&self.slow_disconnects),
+            max_streams_per_conn: l(&self.max_streams_per_conn),
+            stream_limit_refusals: l(&self.stream_limit_refusals),
+            max_incoming_per_sec: l(&self.max_incoming_per_sec),
+            incoming_rate_disconnects: l(&self.incoming_rate_disconnects),
         }
     }
 }
@@ -200,6 +223,8 @@ pub(crate) struct Sub {
     /// Symbol index and stream kind; `None` for an unknown symbol or stream
     /// (nothing is sent for it, like Binance).
     pub target: Option<(usize, binance::StreamKind)>,
+    /// Silenced by [`Fault::SilentStream`]: nothing is sent for it.
+    pub muted: bool,
 }
 
 /// The part of a WebSocket connection the fan-out and the fault switches see.
@@ -310,6 +335,18 @@ impl Inner {
                 *self.silence_until.lock() = Instant::now().checked_add(d);
             }
             Fault::FailSnapshots(n) => self.fail_snapshots.store(n, Ordering::Relaxed),
+            Fault::SilentStream(s) => match self.sym_index(&s) {
+                Some(i) => {
+                    for c in self.conns.lock().iter() {
+                        for sub in c.subs.lock().iter_mut() {
+                            if sub.target.is_some_and(|(x, _)| x == i) {
+                                sub.muted = true;
+                            }
+                        }
+                    }
+                }
+                None => tracing::warn!(symbol = %s, "sim: silent fault for unknown symbol"),
+            },
         }
     }
 
@@ -546,7 +583,8 @@ impl SimHandle {
         self.inner.venues.inject(venue, symbol, f)
     }
 
-    /// Connection and subscribe-op counters of a Bybit/OKX venue.
+    /// Connection and subscribe-op counters of a venue (Binance: connection
+    /// opens only; its streams and incoming messages are in [`SimStats`]).
     pub fn pacing(&self, venue: crate::core::Venue) -> venues::PacingReport {
         self.inner.venues.pacing(venue)
     }

@@ -353,6 +353,16 @@ impl VenueSims {
         true
     }
 
+    /// Records a new connection of `venue` (Binance's too, for its pacing).
+    pub fn note_open(&self, venue: Venue) {
+        let mut p = self.pacing.lock();
+        let o = p.opens.entry(venue).or_default();
+        if o.len() >= MAX_LOG {
+            o.pop_front();
+        }
+        o.push_back(Instant::now());
+    }
+
     pub fn kill_all(&self) {
         for c in self.conns.lock().iter() {
             c.kill();
@@ -739,12 +749,8 @@ async fn conn_task(inner: Shared, socket: WebSocket, venue: Venue) {
         kill: tokio::sync::Notify::new(),
     });
     {
+        v.note_open(venue);
         let mut p = v.pacing.lock();
-        let o = p.opens.entry(venue).or_default();
-        if o.len() >= MAX_LOG {
-            o.pop_front();
-        }
-        o.push_back(Instant::now());
         if p.conns.len() < MAX_LOG {
             p.conns.insert(
                 conn.id,
