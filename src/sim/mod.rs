@@ -573,6 +573,22 @@ impl SimHandle {
         self.inner.venues.book(venue, symbol)
     }
 
+    /// The touch a Bybit/OKX symbol's ticker streams add up to (Bybit
+    /// snapshot + deltas; OKX the last `bbo-tbt`/`tickers`), base quantities.
+    pub fn venue_ticker(&self, venue: crate::core::Venue, symbol: &str) -> Option<venues::SimTop> {
+        self.inner.venues.ticker(venue, symbol)
+    }
+
+    /// Ticker frames written to subscribers of a Bybit/OKX symbol:
+    /// (`tickers`, `bbo-tbt`).
+    pub fn venue_ticker_frames(
+        &self,
+        venue: crate::core::Venue,
+        symbol: &str,
+    ) -> Option<(u64, u64)> {
+        self.inner.venues.ticker_frames(venue, symbol)
+    }
+
     /// Injects a Bybit/OKX per-symbol fault; false for an unknown symbol.
     pub fn inject_venue(
         &self,
