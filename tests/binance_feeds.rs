@@ -1,7 +1,8 @@
 //! Binance feed connections against the simulator over real WebSockets on
 //! 127.0.0.1: a symbol whose streams go silent on an open connection (the
 //! other symbol keeps flowing) is detected, counted, resubscribed and its
-//! book is exact again, without a reconnect; and 400 symbols (1,200
+//! book is exact again, without a reconnect; when the resubscribe does not
+//! help, the connection is renewed and the books are exact again; and 400 symbols (1,200
 //! streams) are split over connections of at most 1024 streams each,
 //! opened through the venue's connection gate, within Binance's incoming
 //! message limit, every book in sync and exact, a fault on the second
@@ -103,6 +104,40 @@ fn a_silent_symbol_is_detected_counted_and_healed_by_resubscribing() {
     assert!(sim.stats().incoming_rate_disconnects == 0);
     assert_book_exact(&e, s);
     assert_book_exact(&e, other);
+
+    // A resubscribe that does not help (the open connection stays deaf to
+    // the symbol): the second strike renews the connection, which heals it.
+    std::thread::sleep(Duration::from_millis(300));
+    let stale1 = m(addr, "qt_venue_stale_total", other);
+    let resub1 = m(addr, "qt_venue_resubscribes_total", other);
+    let stale_reconnects = || {
+        metric(
+            addr,
+            "qt_feed_reconnects_total",
+            &[("venue", "binance"), ("cause", "stale_symbol")],
+        )
+    };
+    let renewals0 = stale_reconnects();
+    let opened0 = sim.stats().connections_total;
+    sim.inject(Fault::DeafStream(other.into()));
+    assert!(
+        wait_until(Duration::from_secs(15), || stale_reconnects() > renewals0),
+        "{other}: no reconnect after the resubscribe failed"
+    );
+    assert!(m(addr, "qt_venue_stale_total", other) >= stale1 + 2.0);
+    assert!(m(addr, "qt_venue_resubscribes_total", other) > resub1);
+    assert!(
+        wait_until(Duration::from_secs(10), || sim.stats().connections_total
+            > opened0),
+        "no new connection"
+    );
+    for x in [s, other] {
+        assert!(
+            wait_until(Duration::from_secs(15), || in_sync(&e, x)),
+            "{x}: not back in sync after the reconnect"
+        );
+        assert_book_exact(&e, x);
+    }
     e.stop();
 }
 

@@ -130,6 +130,11 @@ pub enum Fault {
     /// stream (after `UNSUBSCRIBE`/`SUBSCRIBE`, or on a new connection) is
     /// served normally. The market keeps moving.
     SilentStream(String),
+    /// Like [`Fault::SilentStream`], and the connections open now stay deaf
+    /// to this symbol: a resubscription on them is acknowledged but gets
+    /// nothing. Only a new connection is served (tests the reconnect that
+    /// follows a resubscribe that did not help).
+    DeafStream(String),
 }
 
 /// Counters of the simulator since start.
@@ -238,6 +243,8 @@ pub(crate) struct ConnShared {
     pub killed: AtomicBool,
     /// Data frames still allowed before an abrupt close (`< 0`: unlimited).
     pub budget: AtomicI64,
+    /// Symbols this connection no longer serves ([`Fault::DeafStream`]).
+    pub deaf: Mutex<Vec<usize>>,
 }
 
 impl ConnShared {
@@ -335,18 +342,27 @@ impl Inner {
                 *self.silence_until.lock() = Instant::now().checked_add(d);
             }
             Fault::FailSnapshots(n) => self.fail_snapshots.store(n, Ordering::Relaxed),
-            Fault::SilentStream(s) => match self.sym_index(&s) {
-                Some(i) => {
-                    for c in self.conns.lock().iter() {
-                        for sub in c.subs.lock().iter_mut() {
-                            if sub.target.is_some_and(|(x, _)| x == i) {
-                                sub.muted = true;
-                            }
-                        }
-                    }
+            Fault::SilentStream(s) => self.mute(&s, false),
+            Fault::DeafStream(s) => self.mute(&s, true),
+        }
+    }
+
+    /// Mutes every current subscription of `symbol`; `deaf`: the open
+    /// connections also ignore its later subscriptions.
+    fn mute(&self, symbol: &str, deaf: bool) {
+        let Some(i) = self.sym_index(symbol) else {
+            tracing::warn!(symbol, "sim: silent fault for unknown symbol");
+            return;
+        };
+        for c in self.conns.lock().iter() {
+            if deaf {
+                c.deaf.lock().push(i);
+            }
+            for sub in c.subs.lock().iter_mut() {
+                if sub.target.is_some_and(|(x, _)| x == i) {
+                    sub.muted = true;
                 }
-                None => tracing::warn!(symbol = %s, "sim: silent fault for unknown symbol"),
-            },
+            }
         }
     }
 

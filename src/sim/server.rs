@@ -242,10 +242,11 @@ fn subscribe(inner: &Inner, conn: &ConnShared, names: &[String]) {
             tracing::debug!(conn = conn.id, stream = %name, "sim: unknown stream, nothing will be sent");
         }
         any = true;
+        let muted = target.is_some_and(|(i, _)| conn.deaf.lock().contains(&i));
         subs.push(Sub {
             name: name.as_str().into(),
             target,
-            muted: false,
+            muted,
         });
     }
     if any && !inner.any_subscription.swap(true, Ordering::SeqCst) {
@@ -349,6 +350,7 @@ async fn conn_task(inner: Shared, socket: WebSocket, combined: bool, names: Vec<
         kill: tokio::sync::Notify::new(),
         killed: AtomicBool::new(false),
         budget: AtomicI64::new(-1),
+        deaf: Mutex::new(Vec::new()),
     });
     subscribe(&inner, &conn, &names);
     inner.venues.note_open(crate::core::Venue::Binance);
