@@ -58,6 +58,7 @@ fn a_silent_symbol_is_detected_counted_and_healed_by_resubscribing() {
     let subs0 = sim.stats().subscribe_messages;
     assert!(m(addr, "qt_venue_messages_total", s) > 500.0);
 
+    let t0 = std::time::Instant::now();
     sim.inject(Fault::SilentStream(s.into()));
     let other_updates0 = book_updates(&e, other);
     assert!(
@@ -89,6 +90,10 @@ fn a_silent_symbol_is_detected_counted_and_healed_by_resubscribing() {
             && book_updates(&e, s) > healed_from + 100),
         "{s}: not back in sync and updating"
     );
+    eprintln!(
+        "silent {s}: detected, resubscribed and in sync again {} ms after the fault (stale_after_ms 1000)",
+        t0.elapsed().as_millis()
+    );
     assert!(
         m(addr, "qt_feed_resyncs_total", s) > resync0,
         "{s}: no resync"
@@ -119,6 +124,7 @@ fn a_silent_symbol_is_detected_counted_and_healed_by_resubscribing() {
     };
     let renewals0 = stale_reconnects();
     let opened0 = sim.stats().connections_total;
+    let t0 = std::time::Instant::now();
     sim.inject(Fault::DeafStream(other.into()));
     assert!(
         wait_until(Duration::from_secs(15), || stale_reconnects() > renewals0),
@@ -136,6 +142,12 @@ fn a_silent_symbol_is_detected_counted_and_healed_by_resubscribing() {
             wait_until(Duration::from_secs(15), || in_sync(&e, x)),
             "{x}: not back in sync after the reconnect"
         );
+    }
+    eprintln!(
+        "deaf {other}: reconnected and both books in sync {} ms after the fault",
+        t0.elapsed().as_millis()
+    );
+    for x in [s, other] {
         assert_book_exact(&e, x);
     }
     e.stop();
@@ -168,6 +180,7 @@ fn four_hundred_symbols_split_over_connections_within_binance_limits() {
         c.venues.binance.as_mut().unwrap().symbols = symbols;
         c.risk.kill_switch = true;
     });
+    let t0 = std::time::Instant::now();
     let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
     let addr = e.ops_addr().unwrap();
     let all_synced = || {
@@ -184,6 +197,10 @@ fn four_hundred_symbols_split_over_connections_within_binance_limits() {
             .iter()
             .filter(|b| b.in_sync.load(Ordering::Relaxed))
             .count()
+    );
+    eprintln!(
+        "{N} symbols: every book in sync {} ms after start",
+        t0.elapsed().as_millis()
     );
     let sim = e.sim().unwrap();
     let st = sim.stats();

@@ -237,7 +237,12 @@ impl BinanceFeed {
 
     /// Sends `UNSUBSCRIBE` then `SUBSCRIBE` for every symbol whose streams
     /// went stale, in batches, within [`OPS_PER_SEC`].
+    /// Called from `on_tick` only (staleness is judged there), so nothing
+    /// scans the symbols per frame.
     fn resubscribe_pending(&mut self, out: &mut Vec<String>) {
+        if !self.states.iter().any(|s| s.resub_pending) {
+            return;
+        }
         let now = Instant::now();
         let pending: Vec<usize> = (0..self.states.len())
             .filter(|&i| self.states[i].resub_pending && !self.states[i].owe_out_of_sync)
@@ -444,16 +449,6 @@ impl Protocol for BinanceFeed {
 
     fn wants_reconnect(&mut self) -> Option<&'static str> {
         self.reconnect.take()
-    }
-
-    fn drain_outgoing(&mut self, out: &mut Vec<String>) {
-        if self
-            .states
-            .iter()
-            .any(|s| s.resub_pending && !s.owe_out_of_sync)
-        {
-            self.resubscribe_pending(out);
-        }
     }
 
     fn on_frame(&mut self, frame: &[u8], recv_ns: u64) {
