@@ -1,4 +1,5 @@
-//! Validation of the Bybit/OKX feed keys (`book_depth`, `stale_after_ms`,
+//! Validation of the venue feed keys (`book_depth`, `stale_after_ms` for
+//! every venue,
 //! `ping_interval_ms`) and of instrument contract values.
 
 use super::{Config, ConfigError};
