@@ -1,6 +1,5 @@
 //! Validation of the venue feed keys (`book_depth`, `stale_after_ms` for
-//! every venue,
-//! `ping_interval_ms`) and of instrument contract values.
+//! every venue, `ping_interval_ms`) and of instrument contract values.
 
 use super::{Config, ConfigError};
 use crate::core::Venue;
