@@ -275,9 +275,11 @@ struct Ev<'a> {
 
 /// The result [`super::Parser::parse`] would give for `frame`, or `None`
 /// when the frame is outside what this scanner handles (the caller then runs
-/// the full path). On `Some(Msg::Depth)` the levels are in `bids`/`asks`.
-pub(super) fn parse<'a>(
-    frame: &'a [u8],
+/// the full path). `bids`/`asks` are the scanner's scratch level vectors: on
+/// `Some(Msg::Depth)` they are swapped into `depth`, which is left untouched
+/// otherwise.
+pub(super) fn parse(
+    frame: &[u8],
     syms: &SymbolMap,
     bids: &mut Vec<Level>,
     asks: &mut Vec<Level>,
