@@ -32,13 +32,14 @@ def ratio(a, b):
 
 
 md += ["## Parse (ns/message, median; ratio = serde_json derive / ours)", "",
-       "| message | bytes | ours ns | ours GB/s | parse+apply ns | serde_json ns | serde borrowed ns | parse ratio | parse+apply ratio |",
-       "|---|---|---|---|---|---|---|---|---|"]
+       "| message | bytes | ours ns | ours GB/s | parse+apply ns | simd-json path ns | serde_json ns | serde borrowed ns | parse ratio | parse+apply ratio | ours vs simd-json path |",
+       "|---|---|---|---|---|---|---|---|---|---|---|"]
 for g in sorted({g for g, _ in c if g.startswith("parse/")}):
     ours = c.get((g, "ours"), {})
     base = c.get((g, "serde_json_derive"), {})
     pa = c.get((g, "ours_parse_apply"), {})
     bor = c.get((g, "serde_json_derive_borrowed"), {})
+    simd = c.get((g, "ours_simd_json"), {})
     row = {
         "message": g.split("/", 1)[1],
         "bytes": ours.get("bytes"),
@@ -46,6 +47,8 @@ for g in sorted({g for g, _ in c if g.startswith("parse/")}):
         "parse_apply_ns": pa.get("ns"),
         "serde_json_ns": base.get("ns"),
         "serde_json_borrowed_ns": bor.get("ns"),
+        "simd_json_path_ns": simd.get("ns"),
+        "ratio_vs_simd_json_path": ratio(ours.get("ns"), simd.get("ns")),
         "ratio_parse": ratio(ours.get("ns"), base.get("ns")),
         "ratio_parse_apply": ratio(pa.get("ns"), base.get("ns")),
     }
@@ -54,15 +57,18 @@ for g in sorted({g for g, _ in c if g.startswith("parse/")}):
     summary["parse"].append(row)
     def f(v, digits=0):
         return "" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
-    md.append(f"| {row['message']} | {f(row['bytes'])} | {f(row['ours_ns'])} | {f(row['ours_gb_s'], 3)} | {f(row['parse_apply_ns'])} | {f(row['serde_json_ns'])} | {f(row['serde_json_borrowed_ns'])} | {f(row['ratio_parse'], 2)} | {f(row['ratio_parse_apply'], 2)} |")
+    md.append(f"| {row['message']} | {f(row['bytes'])} | {f(row['ours_ns'])} | {f(row['ours_gb_s'], 3)} | {f(row['parse_apply_ns'])} | {f(row['simd_json_path_ns'])} | {f(row['serde_json_ns'])} | {f(row['serde_json_borrowed_ns'])} | {f(row['ratio_parse'], 2)} | {f(row['ratio_parse_apply'], 2)} | {f(row['ratio_vs_simd_json_path'], 2)} |")
 
 md += ["", "## Book apply (ns, median; ratio = BTreeMap / ours)", "",
-       "| workload | ours ns | BTreeMap ns | ratio |", "|---|---|---|---|"]
+       "| workload | ours ns | BTreeMap ns | ratio | ours on a 1-unit grid ns | its ratio |", "|---|---|---|---|---|---|"]
 for g in sorted({g for g, _ in c if g.startswith("book/")}):
     o, b = c.get((g, "ours"), {}).get("ns"), c.get((g, "btreemap"), {}).get("ns")
-    row = {"workload": g.split("/", 1)[1], "ours_ns": o, "btreemap_ns": b, "ratio": ratio(o, b)}
+    t1 = c.get((g, "ours_tick1"), {}).get("ns")
+    row = {"workload": g.split("/", 1)[1], "ours_ns": o, "btreemap_ns": b, "ratio": ratio(o, b),
+           "ours_tick1_ns": t1, "ratio_tick1": ratio(t1, b)}
     summary["book"].append(row)
-    md.append(f"| {row['workload']} | {o:.1f} | {b:.1f} | {row['ratio']} |" if o and b else f"| {row['workload']} | | | |")
+    t1s = f"{t1:.1f} | {row['ratio_tick1']}" if t1 and b else " | "
+    md.append(f"| {row['workload']} | {o:.1f} | {b:.1f} | {row['ratio']} | {t1s} |" if o and b else f"| {row['workload']} | | | | | |")
 
 md += ["", "## Score, risk, paper (ns per call, median)", "", "| function | ns |", "|---|---|"]
 for (g, fn), v in sorted(c.items()):

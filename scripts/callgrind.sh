@@ -31,8 +31,11 @@ stages = [
     ("total (measured_replay)", "hotpath::measured_replay"),
     ("feed: parse+sync+chunk (BinanceFeed::on_frame)", "BinanceFeed as quantum_trader::feed::session::Protocol>::on_frame"),
     ("  parse (Parser::parse)", "binance::parse::Parser::parse"),
-    ("    simd-json tape (fill_tape)", "simd_json::Deserializer::fill_tape"),
-    ("    levels to fixed-point (parse::levels)", "binance::parse::levels"),
+    ("    single-pass scanner (fast::parse)", "binance::fast::parse"),
+    ("      levels to fixed-point (fast::Cur::levels)", "binance::fast::Cur::levels"),
+    ("    simd-json fallback (Parser::parse_full)", "binance::parse::Parser::parse_full"),
+    ("      simd-json tape (fill_tape)", "simd_json::Deserializer::fill_tape"),
+    ("      levels to fixed-point (parse::levels)", "binance::parse::levels"),
     ("  sync+chunk (on_parsed_depth)", "BinanceFeed::on_parsed_depth"),
     ("book (BookStage::apply)", "BookStage::apply"),
     ("score (Scorer::on_input)", "Scorer::on_input"),
@@ -54,7 +57,7 @@ for name, key in stages:
         result["instructions_per_frame"][name.strip()] = round(v, 1)
         print(f"  {name:<52} {v:>10.1f}")
     else:
-        print(f"  {name:<52} {'(inlined)':>10}")
+        print(f"  {name:<52} {'(inlined or not run)':>10}")
 json.dump(result, open(js, "w"), indent=2)
 PY
 echo "callgrind: details in $OUT/callgrind.annotate, figures in $OUT/callgrind.json"

@@ -204,6 +204,11 @@ fn bench_config(
     pin: &Option<Vec<usize>>,
 ) -> Result<Config> {
     let mut c = Config::demo();
+    // The bench drives Binance only: the demo's other venues (which need
+    // the simulator or real URLs) and their instruments are left out.
+    c.venues.bybit = None;
+    c.venues.okx = None;
+    c.instruments.retain(|i| i.venue == "binance");
     c.ops.status_interval_secs = 0;
     c.ops.listen = "127.0.0.1:0".into();
     c.sim.enabled = false;

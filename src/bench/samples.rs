@@ -131,31 +131,30 @@ pub fn compact(json: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Builds combined-stream depth frames with exactly `n` bids and `n` asks
-/// from real data: the header fields of each real `depthUpdate` in
-/// `depth_frames`, the levels taken in turn from the real ones of all of them
-/// (so prices, quantities and their spellings are the venue's own). Update
-/// ids are kept (these frames are for parsing, not for sync).
+/// from real data: each real `depthUpdate` in `depth_frames` as the venue
+/// wrote it (same fields, same key order) with its `b` and `a` arrays
+/// replaced by levels taken in turn from the real ones of all of them (so
+/// prices, quantities and their spellings are the venue's own). Update ids
+/// are kept (these frames are for parsing, not for sync).
 pub fn depth_frames_with_levels(depth_frames: &[Vec<u8>], n: usize) -> Result<Vec<Vec<u8>>> {
     let mut bids = Vec::new();
     let mut asks = Vec::new();
-    let mut heads = Vec::new();
     for f in depth_frames {
         let v: serde_json::Value = serde_json::from_slice(f)?;
-        let d = v.get("data").unwrap_or(&v).clone();
+        let d = v.get("data").unwrap_or(&v);
         for (key, out) in [("b", &mut bids), ("a", &mut asks)] {
             if let Some(a) = d.get(key).and_then(|x| x.as_array()) {
                 out.extend(a.iter().cloned());
             }
         }
-        heads.push((v.get("stream").cloned(), d));
     }
     if bids.is_empty() || asks.is_empty() {
         bail!("no depth levels to build frames from");
     }
     let mut out = Vec::new();
     let (mut bi, mut ai) = (0usize, 0usize);
-    for (stream, mut d) in heads {
-        let take = |src: &Vec<serde_json::Value>, i: &mut usize| -> serde_json::Value {
+    for f in depth_frames {
+        let take = |src: &Vec<serde_json::Value>, i: &mut usize| -> Result<Vec<u8>> {
             let v: Vec<_> = (0..n)
                 .map(|_| {
                     let x = src[*i % src.len()].clone();
@@ -163,17 +162,46 @@ pub fn depth_frames_with_levels(depth_frames: &[Vec<u8>], n: usize) -> Result<Ve
                     x
                 })
                 .collect();
-            serde_json::Value::Array(v)
+            Ok(serde_json::to_vec(&serde_json::Value::Array(v))?)
         };
-        d["b"] = take(&bids, &mut bi);
-        d["a"] = take(&asks, &mut ai);
-        let frame = match stream {
-            Some(s) => serde_json::json!({ "stream": s, "data": d }),
-            None => d,
-        };
-        out.push(serde_json::to_vec(&frame)?);
+        let (b, a) = (take(&bids, &mut bi)?, take(&asks, &mut ai)?);
+        let mut frame = f.clone();
+        for (key, arr) in [(&b"\"b\":["[..], &b), (&b"\"a\":["[..], &a)] {
+            let start = frame
+                .windows(key.len())
+                .position(|w| w == key)
+                .context("depth frame without its level array")?
+                + key.len()
+                - 1;
+            let end = array_end(&frame, start).context("unterminated level array")?;
+            frame.splice(start..end, arr.iter().copied());
+        }
+        // Still valid JSON with the same fields.
+        serde_json::from_slice::<serde_json::Value>(&frame)?;
+        out.push(frame);
     }
     Ok(out)
+}
+
+/// Index just past the JSON array opening at `start` (strings without
+/// escapes, as in Binance's level arrays).
+fn array_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_str = false;
+    for (i, &c) in b.iter().enumerate().skip(start) {
+        match c {
+            b'"' => in_str = !in_str,
+            b'[' if !in_str => depth += 1,
+            b']' if !in_str => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// REST snapshot bodies by symbol.

@@ -21,6 +21,11 @@ struct Side {
     bid: bool,
     /// Price step of the ladder (the instrument's tick; 1 when unknown).
     unit: i64,
+    /// `floor(2^64 / unit) + 1`: the quotient of an offset below 2^32 by
+    /// `unit` is `(offset * inv) >> 64`, one multiply instead of a division
+    /// (Lemire, Kaser & Kurz 2019). 0 when `unit` is 1 or above 2^16 (then
+    /// the window could exceed 2^32 and a plain division is used).
+    inv: u64,
     /// Quantity per slot (0 = no level); allocated on first use.
     ladder: Vec<i64>,
     /// Price of slot 0; `None` until the first level places the window.
@@ -37,9 +42,15 @@ struct Side {
 
 impl Side {
     fn new(bid: bool, unit: i64, max_levels: usize) -> Side {
+        let unit = unit.max(1);
         Side {
             bid,
-            unit: unit.max(1),
+            unit,
+            inv: if (2..=1 << 16).contains(&unit) {
+                u64::MAX / unit as u64 + 1
+            } else {
+                0
+            },
             ladder: Vec::new(),
             origin: None,
             in_ladder: 0,
@@ -76,6 +87,14 @@ impl Side {
     #[inline]
     fn slot(&self, px: i64) -> Option<usize> {
         let d = px.checked_sub(self.origin?)?;
+        if self.inv != 0 {
+            // In the window iff 0 <= d < SLOTS * unit (< 2^32 here).
+            if !(0..SLOTS as i64 * self.unit).contains(&d) {
+                return None;
+            }
+            let i = ((self.inv as u128 * d as u128) >> 64) as i64;
+            return (i * self.unit == d).then_some(i as usize);
+        }
         // One division (the remainder check is a multiply).
         let i = d / self.unit;
         (d >= 0 && i * self.unit == d && i < SLOTS as i64).then_some(i as usize)
@@ -574,6 +593,51 @@ mod model_tests {
             bids.keys().next_back().copied()
         );
         assert_eq!(book.best_ask().map(|l| l.px), asks.keys().next().copied());
+    }
+
+    /// The multiply-shift slot index equals the division it replaces, at
+    /// the window's edges and at random offsets, for every kind of tick.
+    #[test]
+    fn slot_by_multiply_matches_division() {
+        let mut rng = SmallRng::seed_from_u64(5);
+        for unit in [
+            1,
+            2,
+            3,
+            7,
+            10,
+            25,
+            100,
+            1_000,
+            12_345,
+            65_535,
+            65_536,
+            65_537,
+            1 << 20,
+        ] {
+            let mut side = Side::new(true, unit, 10);
+            side.place(61_800 * unit + 3);
+            let origin = side.origin.unwrap();
+            let span = SLOTS as i64 * unit;
+            let mut ds: Vec<i64> = vec![
+                -unit - 1,
+                -unit,
+                -1,
+                0,
+                1,
+                unit,
+                span - unit,
+                span - 1,
+                span,
+                span + unit,
+            ];
+            ds.extend((0..20_000).map(|_| rng.random_range(-span / 8..span + span / 8)));
+            for d in ds {
+                let want = (d >= 0 && d % unit == 0 && d / unit < SLOTS as i64)
+                    .then_some((d / unit) as usize);
+                assert_eq!(side.slot(origin + d), want, "unit {unit} offset {d}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Binance USD-M futures: wire parsing (`parse`), the local-order-book sync
 //! rules (`sync`) and the market-data connection (`feed`).
 
+mod fast;
 pub mod feed;
 pub mod parse;
 pub mod probe;

@@ -1,13 +1,17 @@
 //! Binance USD-M market-data wire format: combined-stream frames
 //! (`{"stream":..,"data":..}`) or raw ones, `depthUpdate`, `bookTicker`,
 //! `aggTrade`, `trade`, subscribe acks and error bodies, and the REST depth
-//! snapshot. Parsed with simd-json into a reused tape and straight into
-//! fixed-point levels: no allocation per message once buffers are warm.
+//! snapshot. The compact market-data frames go through a single-pass
+//! scanner (`fast`) straight into fixed-point levels; anything else (and
+//! every frame the scanner declines) through simd-json into a reused tape.
+//! Both give the same result; no allocation per message once buffers are
+//! warm.
 
+use super::fast;
 use crate::core::{Bbo, InstrumentId, InstrumentTable, Level, Side, Trade, Venue, parse_decimal};
 use crate::venue::tape::{bool_at, elems, fields, int_at, str_at, u64_at};
+use rustc_hash::FxHashMap;
 use simd_json::{Buffers, tape::Tape};
-use std::collections::HashMap;
 
 /// A depth update (or REST snapshot) in scaled integers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -89,16 +93,19 @@ impl std::fmt::Display for ParseError {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct SymInfo {
-    id: InstrumentId,
-    price_scale: u8,
-    qty_scale: u8,
+pub(super) struct SymInfo {
+    pub(super) id: InstrumentId,
+    pub(super) price_scale: u8,
+    pub(super) qty_scale: u8,
 }
 
 /// Venue symbol -> instrument, for one venue.
 #[derive(Debug, Clone, Default)]
 pub struct SymbolMap {
-    map: HashMap<String, SymInfo>,
+    /// Keyed by the symbol's bytes, hashed with FxHash (a few instructions
+    /// for a short key, against ~100 for SipHash; the keys come from the
+    /// instrument table, not from the network).
+    map: FxHashMap<Box<[u8]>, SymInfo>,
 }
 
 impl SymbolMap {
@@ -107,7 +114,7 @@ impl SymbolMap {
             .of_venue(venue)
             .map(|i| {
                 (
-                    i.symbol.clone(),
+                    i.symbol.as_bytes().into(),
                     SymInfo {
                         id: i.id,
                         price_scale: i.price_scale,
@@ -120,15 +127,26 @@ impl SymbolMap {
     }
 
     #[inline]
-    fn get(&self, s: &str) -> Option<SymInfo> {
+    pub(super) fn get(&self, s: &str) -> Option<SymInfo> {
+        self.get_bytes(s.as_bytes())
+    }
+
+    #[inline]
+    pub(super) fn get_bytes(&self, s: &[u8]) -> Option<SymInfo> {
         self.map.get(s).copied()
     }
 }
 
 /// Reusable parser state (scratch copy of the frame, simd-json buffers, tape,
-/// and the last depth update).
+/// the fast path's level buffers, and the last depth update).
 pub struct Parser {
     scratch: Vec<u8>,
+    /// Levels the fast path fills; swapped into `depth` only on success, so
+    /// `depth` always holds the last frame that returned [`Msg::Depth`].
+    fast_bids: Vec<Level>,
+    fast_asks: Vec<Level>,
+    /// Frames the fast path handed to the full simd-json path.
+    fallbacks: u64,
     buffers: Buffers,
     tape: Option<Tape<'static>>,
     /// The depth update of the last frame that returned [`Msg::Depth`].
@@ -145,6 +163,9 @@ impl Parser {
     pub fn new() -> Parser {
         Parser {
             scratch: Vec::with_capacity(64 * 1024),
+            fast_bids: Vec::with_capacity(1024),
+            fast_asks: Vec::with_capacity(1024),
+            fallbacks: 0,
             buffers: Buffers::new(64 * 1024),
             tape: Some(Tape::null().reset()),
             depth: DepthMsg {
@@ -155,8 +176,33 @@ impl Parser {
         }
     }
 
-    /// Parses one WebSocket text frame.
+    /// Parses one WebSocket text frame: Binance's compact market-data frames
+    /// through the single-pass scanner (`fast`), anything else (other
+    /// messages, whitespace, escapes, malformed input) through simd-json, with
+    /// the same result either way.
+    #[inline]
     pub fn parse(&mut self, frame: &[u8], syms: &SymbolMap) -> Result<Msg, ParseError> {
+        if let Some(msg) = fast::parse(
+            frame,
+            syms,
+            &mut self.fast_bids,
+            &mut self.fast_asks,
+            &mut self.depth,
+        ) {
+            return Ok(msg);
+        }
+        self.fallbacks += 1;
+        self.parse_full(frame, syms)
+    }
+
+    /// How many frames [`Parser::parse`] handed to the full simd-json path.
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks
+    }
+
+    /// Parses one frame with simd-json only (the reference the fast path is
+    /// tested against, and its fallback).
+    pub fn parse_full(&mut self, frame: &[u8], syms: &SymbolMap) -> Result<Msg, ParseError> {
         self.scratch.clear();
         self.scratch.extend_from_slice(frame);
         let mut tape = self.tape.take().unwrap_or_else(|| Tape::null().reset());
