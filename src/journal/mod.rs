@@ -51,7 +51,7 @@ pub use reader::{
     DayRead, FromIter, RecordIter, day_path, last_id, list_days, open_day, parse_day, read_day,
     read_from,
 };
-pub use record::{Body, Change, Entry, Event, Record};
+pub use record::{Body, Change, Entry, Event, Published, Record};
 pub use writer::{JournalMetrics, JournalStats, JournalTx, JournalWriter, start};
 
 #[cfg(test)]
