@@ -459,7 +459,16 @@ fn events_beyond_a_small_buffer_are_replayed_from_the_journal() {
     let n = counts(&shared);
     let replayed = total(&shared, "qt_redis_journal_replayed_total");
     assert_eq!(replayed, kept, "everything kept was read back and written");
-    assert!(total(&shared, "qt_redis_replayed_total") >= replayed + 50);
+    // The 50 buffered events come back from memory; a few of them may have
+    // reached Redis before the kill (counted as duplicates, not doubled).
+    assert!(
+        total(&shared, "qt_redis_replayed_total") + total(&shared, "qt_redis_duplicates_total")
+            >= replayed + 50,
+        "replayed {} (journal {replayed}), duplicates {}, rejected {}",
+        total(&shared, "qt_redis_replayed_total"),
+        total(&shared, "qt_redis_duplicates_total"),
+        total(&shared, "qt_redis_rejected_total")
+    );
     for reason in ["not_replayable", "channel_full"] {
         assert_eq!(
             sample(&shared, "qt_redis_dropped_total", ("reason", reason)),

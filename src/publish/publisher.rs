@@ -380,6 +380,25 @@ impl Publisher {
                 self.spill = None;
                 return true;
             }
+            let unread = self.replay.unread();
+            if unread < sp.count {
+                // Never expected: the source owes fewer than the spill
+                // counts. Count the difference instead of waiting forever.
+                let gone = sp.count - unread;
+                tracing::error!(
+                    gone,
+                    replay = self.replay.name(),
+                    "the replay source holds fewer events than were kept: counted as dropped (not_replayable)"
+                );
+                self.m
+                    .dropped
+                    .with_label_values(&["not_replayable"])
+                    .inc_by(gone);
+                sp.count = unread;
+                sp.lost += gone;
+                self.spill = Some(sp);
+                return true;
+            }
             match self.replay.read(self.cfg.batch_size) {
                 Ok(b) => {
                     if b.lost > 0 {
@@ -585,7 +604,11 @@ impl Publisher {
         while (!self.buf.is_empty() || self.spill.is_some()) && Instant::now() < deadline {
             self.drain_channel();
             if self.link.get(Instant::now()).is_some() {
-                self.publish_some();
+                if !self.publish_some() {
+                    // The journal writer has not flushed the next kept
+                    // events yet.
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             } else {
                 std::thread::sleep(Duration::from_millis(5));
             }

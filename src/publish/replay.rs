@@ -60,6 +60,9 @@ pub trait ReplaySource: Send {
     /// also means "try again later".
     fn read(&mut self, max: usize) -> anyhow::Result<ReplayBatch>;
 
+    /// Kept and neither read back nor reported lost yet.
+    fn unread(&self) -> u64;
+
     /// For logs and `/api/redis`.
     fn name(&self) -> &'static str;
 }
@@ -78,6 +81,10 @@ impl ReplaySource for NoReplay {
 
     fn read(&mut self, _max: usize) -> anyhow::Result<ReplayBatch> {
         Ok(ReplayBatch::default())
+    }
+
+    fn unread(&self) -> u64 {
+        0
     }
 
     fn name(&self) -> &'static str {
@@ -139,11 +146,6 @@ impl JournalReplay {
             cursor: (i64::MIN, 0),
             sent: 0,
         }
-    }
-
-    /// Kept and not yet read back.
-    pub fn unread(&self) -> u64 {
-        self.runs.iter().map(|r| r.unread).sum()
     }
 
     /// Reads the front run's day file from the cursor: pushes this life's
@@ -271,6 +273,10 @@ impl ReplaySource for JournalReplay {
             break;
         }
         Ok(batch)
+    }
+
+    fn unread(&self) -> u64 {
+        self.runs.iter().map(|r| r.unread).sum()
     }
 
     fn name(&self) -> &'static str {
