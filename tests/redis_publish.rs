@@ -375,13 +375,14 @@ fn redis_killed_mid_run_loses_and_doubles_nothing() {
 }
 
 /// The `published` records of one engine life in a journal directory, in
-/// file order: `(seq, stream)`.
-fn journal_published(dir: &str, epoch: u64) -> Vec<(u64, String)> {
+/// file order: `(seq, stream)`, and their bytes on disk (frames).
+fn journal_published(dir: &str, epoch: u64) -> (Vec<(u64, String)>, usize) {
     use quantum_trader::journal::{Body, list_days, read_day};
     let dir = std::path::Path::new(dir);
-    let mut v = Vec::new();
+    let (mut v, mut bytes) = (Vec::new(), 0);
     for day in list_days(dir).unwrap() {
         for r in read_day(dir, day).unwrap().records {
+            let size = 8 + serde_json::to_vec(&r).unwrap().len();
             if let Body::Published {
                 epoch_ms,
                 seq,
@@ -391,10 +392,11 @@ fn journal_published(dir: &str, epoch: u64) -> Vec<(u64, String)> {
                 && epoch_ms == epoch
             {
                 v.push((seq, stream));
+                bytes += size;
             }
         }
     }
-    v
+    (v, bytes)
 }
 
 #[test]
@@ -441,6 +443,7 @@ fn events_beyond_a_small_buffer_are_replayed_from_the_journal() {
     );
     assert!(total(&shared, "qt_redis_spilled") > 0);
     redis.spawn();
+    let restarted = Instant::now();
     assert!(
         wait_until(Duration::from_secs(30), || {
             total(&shared, "qt_redis_connected") == 1
@@ -451,6 +454,7 @@ fn events_beyond_a_small_buffer_are_replayed_from_the_journal() {
         total(&shared, "qt_redis_buffered"),
         total(&shared, "qt_redis_spilled")
     );
+    let drained = restarted.elapsed();
     // Back to the memory buffer: new events are not journaled any more.
     let kept = total(&shared, "qt_redis_journal_kept_total");
     std::thread::sleep(Duration::from_millis(1_000));
@@ -478,8 +482,13 @@ fn events_beyond_a_small_buffer_are_replayed_from_the_journal() {
     }
     assert_eq!(total(&shared, "qt_journal_dropped_total"), 0);
     // The journal holds exactly what was kept, once each, in seq order per stream.
-    let j = journal_published(&journal_dir, epoch);
+    let (j, bytes) = journal_published(&journal_dir, epoch);
     assert_eq!(j.len() as u64, kept, "published records in the journal");
+    eprintln!(
+        "FIGURES: {kept} events kept in the journal ({} bytes each on average), \
+         all replayed within {drained:?} of Redis restarting",
+        bytes / j.len().max(1)
+    );
     for stream in ["decision", "verdict", "intent", "execution"] {
         let seqs: Vec<u64> = j.iter().filter(|x| x.1 == stream).map(|x| x.0).collect();
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{stream} in order");

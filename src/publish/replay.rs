@@ -307,7 +307,7 @@ mod tests {
         d
     }
 
-    fn start(d: &PathBuf, queue: usize) -> (JournalTx, crate::journal::JournalWriter) {
+    fn start(d: &std::path::Path, queue: usize) -> (JournalTx, crate::journal::JournalWriter) {
         let mut cfg = Config::demo().journal;
         cfg.dir = d.to_string_lossy().into_owned();
         cfg.fsync = FsyncPolicy::Batch;
