@@ -443,12 +443,17 @@ fn events_beyond_a_small_buffer_are_replayed_from_the_journal() {
     );
     assert!(total(&shared, "qt_redis_spilled") > 0);
     redis.spawn();
+    assert!(
+        wait_until(Duration::from_secs(30), || total(
+            &shared,
+            "qt_redis_connected"
+        ) == 1),
+        "reconnected"
+    );
     let restarted = Instant::now();
     assert!(
         wait_until(Duration::from_secs(30), || {
-            total(&shared, "qt_redis_connected") == 1
-                && total(&shared, "qt_redis_buffered") == 0
-                && total(&shared, "qt_redis_spilled") == 0
+            total(&shared, "qt_redis_buffered") == 0 && total(&shared, "qt_redis_spilled") == 0
         }),
         "buffer and spill drained after restart: buffered {} spilled {}",
         total(&shared, "qt_redis_buffered"),
@@ -494,7 +499,7 @@ fn events_beyond_a_small_buffer_are_replayed_from_the_journal() {
     assert_eq!(j.len() as u64, kept, "published records in the journal");
     eprintln!(
         "FIGURES: {kept} events kept in the journal ({} bytes each on average), \
-         all replayed within {drained:?} of Redis restarting",
+         all replayed within {drained:?} of the reconnect",
         bytes / j.len().max(1)
     );
     for stream in ["decision", "verdict", "intent", "execution"] {
@@ -517,6 +522,54 @@ fn events_beyond_a_small_buffer_are_replayed_from_the_journal() {
     let f: serde_json::Value = serde_json::from_str(field(e, "features")).unwrap();
     assert_eq!(f.as_object().unwrap().len(), 8, "features kept");
     assert!(!field(e, "model_version").is_empty());
+}
+
+#[test]
+fn without_the_journal_events_beyond_the_buffer_are_counted_lost() {
+    let mut redis = RedisServer::start(false);
+    let engine = start(config(&redis.url(), |c| {
+        c.redis.buffer_capacity = 50;
+        c.journal.enabled = false;
+    }));
+    let shared = engine.shared().clone();
+    let ops = engine.ops_addr().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || fills(&shared) >= 1),
+        "no fills: {:?}",
+        counts(&shared)
+    );
+    assert_eq!(get_json(ops, "/api/redis").1["replay"], "none");
+    redis.kill();
+    let lost = || {
+        sample(
+            &shared,
+            "qt_redis_dropped_total",
+            ("reason", "not_replayable"),
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || lost() > 200),
+        "spilled events are counted: {}",
+        lost()
+    );
+    redis.spawn();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            total(&shared, "qt_redis_connected") == 1 && total(&shared, "qt_redis_buffered") == 0
+        }),
+        "buffer drained"
+    );
+    engine.stop();
+    assert_eq!(total(&shared, "qt_redis_journal_kept_total"), 0);
+    let n = counts(&shared);
+    let mut c = redis.conn();
+    let dec = xrange(&mut c, DECISION).len() as u64;
+    assert!(
+        dec < n.decisions,
+        "decisions lost: {dec} of {}",
+        n.decisions
+    );
+    strictly_increasing(&xrange(&mut c, DECISION), "decisions");
 }
 
 #[test]
