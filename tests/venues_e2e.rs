@@ -462,3 +462,100 @@ fn instruments_load_from_the_venues_rest_endpoints() {
     let e = quantum_trader::venue::instruments::load_into(&mut cfg).unwrap_err();
     assert!(e.to_string().contains("does not list"), "{e}");
 }
+
+/// The engine's ticker view of one instrument as decimal strings.
+fn engine_ticker(addr: SocketAddr, v: Venue, s: &str) -> serde_json::Value {
+    let (st, t) = get_json(addr, &format!("/api/tickers/{v}/{s}"));
+    assert_eq!(st, 200, "{t}");
+    t
+}
+
+#[test]
+fn bybit_and_okx_tickers_merge_to_the_simulators_state() {
+    let cfg = test_config_all(|c| c.sim.rate_per_symbol = 300);
+    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let addr = e.ops_addr().unwrap();
+    let sim = e.sim().unwrap();
+    let all = [
+        (Venue::Bybit, "BTCUSDT"),
+        (Venue::Bybit, "ETHUSDT"),
+        (Venue::Okx, "BTC-USDT-SWAP"),
+        (Venue::Okx, "ETH-USDT-SWAP"),
+    ];
+    let ticker_updates = |v: Venue, s: &str| {
+        e.shared().tickers[id(&e, v, s).idx()]
+            .updates
+            .load(Ordering::Relaxed)
+    };
+    for (v, s) in all {
+        assert!(
+            wait_until(Duration::from_secs(30), || ticker_updates(v, s) >= 200),
+            "{v} {s}: {} ticker updates",
+            ticker_updates(v, s)
+        );
+    }
+    // Every ticker channel reached the engine over the socket.
+    let kind = |v: Venue, k: &str| {
+        metric(
+            addr,
+            "qt_feed_messages_total",
+            &[("venue", v.as_str()), ("kind", k)],
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || kind(Venue::Bybit, "ticker")
+            > 200.0
+            && kind(Venue::Okx, "bbo") > 200.0
+            && kind(Venue::Okx, "ticker") > 20.0),
+        "bybit ticker {}, okx bbo {}, okx ticker {}",
+        kind(Venue::Bybit, "ticker"),
+        kind(Venue::Okx, "bbo"),
+        kind(Venue::Okx, "ticker")
+    );
+    let (tickers, bbos) = sim
+        .venue_ticker_frames(Venue::Okx, "BTC-USDT-SWAP")
+        .unwrap();
+    assert!(
+        tickers > 5 && bbos > tickers,
+        "okx tickers {tickers}, bbo {bbos}"
+    );
+    let (tickers, bbos) = sim.venue_ticker_frames(Venue::Bybit, "BTCUSDT").unwrap();
+    assert!(
+        tickers > 100 && bbos == 0,
+        "bybit tickers {tickers}, bbo {bbos}"
+    );
+    // Quiet market: the engine's merged ticker equals what the simulator's
+    // ticker streams add up to, field for field. Three rounds.
+    for round in 0..3 {
+        for (v, s) in all {
+            let inst = e.shared().instruments.get(id(&e, v, s)).clone();
+            sim.pause();
+            let ((bp, bq), (ap, aq)) = sim.venue_ticker(v, s).expect("sim ticker");
+            let f = |p: i64, q: i64| {
+                serde_json::json!([
+                    format_decimal(p, inst.price_scale),
+                    format_decimal(q, inst.qty_scale)
+                ])
+            };
+            let (want_bid, want_ask) = (f(bp, bq), f(ap, aq));
+            let ok = wait_until(Duration::from_secs(10), || {
+                let t = engine_ticker(addr, v, s);
+                t["bid"] == want_bid && t["ask"] == want_ask
+            });
+            assert!(
+                ok,
+                "round {round} {v} {s}: engine {} vs simulator bid {want_bid} ask {want_ask}",
+                engine_ticker(addr, v, s)
+            );
+            // The book's touch agrees with the ticker's.
+            let book = sim.venue_book(v, s).unwrap();
+            assert_eq!(book.bids[0], (bp, bq), "{v} {s}");
+            assert_eq!(book.asks[0], (ap, aq), "{v} {s}");
+            sim.resume();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(get_json(addr, "/api/tickers/bybit/NOPE").0, 404);
+    assert_eq!(get_json(addr, "/api/tickers/nope/BTCUSDT").0, 404);
+    e.stop();
+}

@@ -78,6 +78,7 @@ impl HotPath {
                 depth_speed_ms: 0,
                 snapshot_limit: 1000,
                 streams: Streams::ALL,
+                stale_after: std::time::Duration::ZERO,
             },
             shared.clone(),
             md_tx,

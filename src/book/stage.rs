@@ -222,7 +222,12 @@ impl BookStage {
                 exch_ms: ev.exch_ms,
                 trade: *t,
             }),
-            MarketBody::Bbo(_) => None,
+            MarketBody::Bbo(b) => {
+                if let Some(t) = self.shared.tickers.get(idx) {
+                    t.store(b.bid, b.ask, ev.exch_ms);
+                }
+                None
+            }
         }
     }
 

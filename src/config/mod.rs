@@ -254,7 +254,8 @@ pub struct VenueConfig {
     /// (`books`) or 5 (`books5`); 0 = the venue's default (Bybit 50, OKX 400).
     pub book_depth: u32,
     /// A symbol with no book message for this long on an open connection is
-    /// stale: resubscribed, then the connection renewed (Bybit, OKX; 0 = off).
+    /// stale: resubscribed, then the connection renewed (every venue; Binance
+    /// judges its depth stream; 0 = off).
     pub stale_after_ms: u64,
     /// Keepalive interval: Bybit `{"op":"ping"}` period, OKX idle time before
     /// a text `ping`; 0 = the venue's default (20 s, 25 s).

@@ -1,5 +1,5 @@
-//! Validation of the Bybit/OKX feed keys (`book_depth`, `stale_after_ms`,
-//! `ping_interval_ms`) and of instrument contract values.
+//! Validation of the venue feed keys (`book_depth`, `stale_after_ms` for
+//! every venue, `ping_interval_ms`) and of instrument contract values.
 
 use super::{Config, ConfigError};
 use crate::core::Venue;

@@ -1,14 +1,17 @@
 //! `quantum-trader doctor`: checks, one line each, whether this machine and
 //! config could start trading right now — config, model, secrets present,
-//! each venue's REST, clock offset, instruments and WebSocket, the ops port,
-//! CPU pinning, the open-file limit, the kill switch — and ends with the
-//! verdict and every reason. The exit code says whether trading can start.
+//! Redis and the auxiliary heartbeats, each venue's REST, clock offset,
+//! instruments and WebSocket, the ops port, CPU pinning, the open-file
+//! limit, the kill switch — and ends with the verdict and every reason. The
+//! exit code says whether trading can start.
 //!
 //! - [`report`]: verdicts, the report and its rendering.
 //! - [`venue`]: venue probes over the network (REST time, instruments, WS).
 //! - [`system`]: local checks (ops port, pinning, open files, config content).
 //! - [`state`]: journal, breaker, kill switch, heartbeats; a running engine's live state.
+//! - [`redis`]: `[redis]` reachable (version, latency) and the heartbeat keys.
 
+pub mod redis;
 pub mod report;
 pub mod state;
 pub mod system;
@@ -17,7 +20,7 @@ pub mod venue;
 pub use report::{Check, Report, Verdict};
 
 use crate::config::Config;
-use crate::pipeline::engine::{instruments_from_config, start_sim};
+use crate::pipeline::engine::{instruments_from_config, start_sim_for};
 use std::path::Path;
 use std::time::Duration;
 
@@ -60,11 +63,9 @@ pub fn run(path: Option<&Path>) -> Report {
     system::config_checks(&mut rep, &cfg);
     let running = state::engine_running(&cfg.ops.listen);
     state::journal_checks(&mut rep, &cfg, !running);
-    if running {
-        state::live_checks(&mut rep, &cfg);
-    } else {
-        state::heartbeat_config_checks(&mut rep, &cfg);
-    }
+    let engine_beats = running.then(|| state::live_checks(&mut rep, &cfg));
+    let keys = redis::redis_checks(&mut rep, &cfg);
+    state::heartbeat_checks(&mut rep, &cfg, engine_beats.as_deref(), &keys);
 
     // The built-in simulator stands in for the venues, as `run` would start
     // it (or, with an engine running, as that engine started it).
@@ -78,13 +79,18 @@ pub fn run(path: Option<&Path>) -> Report {
                 vc.rest_url = format!("http://{sim_addr}");
             }
         }
+        crate::venue::wiring::fill_sim_urls(
+            &mut cfg,
+            &format!("ws://{sim_addr}"),
+            &format!("http://{sim_addr}"),
+        );
         rep.push(Check::ok(
             "simulator",
             format!("[sim] enabled: probing the running engine's simulator on {sim_addr}"),
         ));
         None
     } else if cfg.sim.enabled {
-        let started = instruments_from_config(&cfg).and_then(|t| start_sim(&cfg.sim, &t));
+        let started = instruments_from_config(&cfg).and_then(|t| start_sim_for(&cfg, &t));
         match started {
             Ok(s) => {
                 rep.push(Check::ok(
@@ -102,6 +108,7 @@ pub fn run(path: Option<&Path>) -> Report {
                         vc.rest_url = s.rest_url();
                     }
                 }
+                crate::venue::wiring::fill_sim_urls(&mut cfg, &s.ws_url(), &s.rest_url());
                 Some(s)
             }
             Err(e) => {

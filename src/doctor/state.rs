@@ -1,8 +1,10 @@
 //! Doctor checks of the engine's state: the journal (writable, today's
 //! counters, the circuit breaker and kill switch it will restore at start),
-//! the configured auxiliary heartbeats, and, when an engine already runs on
-//! `ops.listen`, its live readiness, breaker and heartbeat ages.
+//! when an engine already runs on `ops.listen` its live readiness and
+//! breaker, and the configured auxiliary heartbeats, one line each, merged
+//! from that engine's view and the keys read from Redis.
 
+use super::redis::KeyReads;
 use super::report::{Check, Report};
 use crate::config::{Config, HeartbeatPolicy};
 use crate::core::clock::{format_day, unix_ms, utc_day};
@@ -111,28 +113,6 @@ pub fn journal_checks(rep: &mut Report, c: &Config, restored: bool) {
     }
 }
 
-/// Configured heartbeats when no engine runs: a `required` one blocks
-/// trading until the service posts its first heartbeat after start.
-pub fn heartbeat_config_checks(rep: &mut Report, c: &Config) {
-    for h in &c.risk.heartbeats {
-        let name = format!("heartbeat.{}", h.service);
-        match h.policy {
-            HeartbeatPolicy::Required => rep.push(Check::warn(
-                name,
-                format!(
-                    "required (max age {} ms): no engine running, so trading waits for its first heartbeat after start",
-                    h.max_age_ms
-                ),
-                format!("make sure {} posts POST /api/heartbeats/{} once the engine runs", h.service, h.service),
-            )),
-            HeartbeatPolicy::Advisory => rep.push(Check::ok(
-                name,
-                format!("advisory (max age {} ms)", h.max_age_ms),
-            )),
-        }
-    }
-}
-
 fn get_json(addr: &str, path: &str) -> Option<(u16, serde_json::Value)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -155,8 +135,9 @@ pub fn engine_running(listen: &str) -> bool {
     get_json(listen, "/health").is_some_and(|(s, v)| s == 200 && v["status"] == "ok")
 }
 
-/// The running engine's readiness, breaker and heartbeats.
-pub fn live_checks(rep: &mut Report, c: &Config) {
+/// The running engine's readiness and breaker; returns its view of the
+/// auxiliary heartbeats (service, age in ms) for [`heartbeat_checks`].
+pub fn live_checks(rep: &mut Report, c: &Config) -> Vec<(String, Option<i64>)> {
     let l = &c.ops.listen;
     match get_json(l, "/ready") {
         Some((200, _)) => rep.push(Check::ok(
@@ -195,7 +176,7 @@ pub fn live_checks(rep: &mut Report, c: &Config) {
             ));
         }
     }
-    let ages: Vec<(String, Option<i64>)> = get_json(l, "/api/heartbeats")
+    get_json(l, "/api/heartbeats")
         .and_then(|(_, v)| v.as_array().cloned())
         .unwrap_or_default()
         .iter()
@@ -205,25 +186,120 @@ pub fn live_checks(rep: &mut Report, c: &Config) {
                 h["age_ms"].as_i64(),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// One line per auxiliary heartbeat, `heartbeat.<service>`, from every
+/// source there is: a running engine's `/api/heartbeats` (`engine`: service
+/// and age) and the keys read from Redis (`keys`). The freshest source
+/// decides; a `required` heartbeat stale or missing fails, an `advisory` one
+/// warns. With neither source (no engine, Redis off), a required heartbeat
+/// warns that trading waits for its first beat after start. Services read
+/// from Redis but not named in `[[risk.heartbeats]]` get an informational
+/// line (nothing gates on them).
+pub fn heartbeat_checks(
+    rep: &mut Report,
+    c: &Config,
+    engine: Option<&[(String, Option<i64>)]>,
+    keys: &KeyReads,
+) {
+    let now = unix_ms();
     for h in &c.risk.heartbeats {
         let name = format!("heartbeat.{}", h.service);
-        let age = ages
-            .iter()
-            .find(|(s, _)| *s == h.service)
-            .and_then(|(_, a)| *a);
-        let fresh = age.is_some_and(|a| a <= h.max_age_ms as i64);
-        let seen = age.map_or("never seen".to_string(), |a| {
+        let key = match keys {
+            KeyReads::Read(k) => k.iter().find(|k| k.service == h.service),
+            _ => None,
+        };
+        let key_name = key
+            .map(|k| k.key.clone())
+            .unwrap_or_else(|| crate::config::redis::default_key(&h.service));
+        let fix = if *keys == KeyReads::Off {
+            format!(
+                "check the {} service; it must POST /api/heartbeats/{}",
+                h.service, h.service
+            )
+        } else {
+            format!(
+                "check the {} service: it must set {key_name} in Redis to its unix time, or POST /api/heartbeats/{}",
+                h.service, h.service
+            )
+        };
+        let required = h.policy == HeartbeatPolicy::Required;
+        if engine.is_none() && key.is_none() {
+            match (keys, required) {
+                (KeyReads::Unreadable(why), true) => rep.push(Check::fail(
+                    name,
+                    format!(
+                        "required (max age {} ms): {key_name} cannot be read ({why}); trading is blocked until it beats",
+                        h.max_age_ms
+                    ),
+                    format!("fix Redis first (the `redis` line); {fix}"),
+                )),
+                (KeyReads::Unreadable(why), false) => rep.push(Check::warn(
+                    name,
+                    format!(
+                        "advisory (max age {} ms): {key_name} cannot be read ({why})",
+                        h.max_age_ms
+                    ),
+                    "fix Redis first (the `redis` line)",
+                )),
+                (_, true) => rep.push(Check::warn(
+                    name,
+                    format!(
+                        "required (max age {} ms): no engine running, so trading waits for its first heartbeat after start",
+                        h.max_age_ms
+                    ),
+                    format!("make sure {} posts POST /api/heartbeats/{} once the engine runs", h.service, h.service),
+                )),
+                (_, false) => rep.push(Check::ok(
+                    name,
+                    format!("advisory (max age {} ms)", h.max_age_ms),
+                )),
+            }
+            continue;
+        }
+        // Every source's age (ms), the freshest deciding.
+        let mut seen: Vec<String> = Vec::new();
+        let mut best: Option<i64> = None;
+        let mut note = |age: Option<i64>, src: String| {
+            seen.push(match age {
+                Some(a) => format!("{src} {a} ms ago"),
+                None => format!("{src} never"),
+            });
+            if let Some(a) = age {
+                best = Some(best.map_or(a, |b: i64| b.min(a)));
+            }
+        };
+        if let Some(e) = engine {
+            let age = e
+                .iter()
+                .find(|(s, _)| *s == h.service)
+                .and_then(|(_, a)| *a);
+            note(age, "engine".into());
+        }
+        match (keys, key) {
+            (_, Some(k)) => {
+                let src = match &k.bad_value {
+                    Some(v) => format!("Redis {} (not a time: {:?})", k.key, clip(v)),
+                    None => format!("Redis {}", k.key),
+                };
+                note(k.seen_ms.map(|t| now.saturating_sub(t)), src);
+            }
+            (KeyReads::Unreadable(why), None) => seen.push(format!("Redis not read: {why}")),
+            _ => {}
+        }
+        let last = best.map_or("never seen".to_string(), |a| {
             format!("last seen {a} ms ago")
         });
-        let detail = format!("{} {seen} (max {} ms)", h.policy.as_str(), h.max_age_ms);
-        let fix = format!(
-            "check the {} service; it must POST /api/heartbeats/{}",
-            h.service, h.service
+        let detail = format!(
+            "{} {last} (max {} ms; {})",
+            h.policy.as_str(),
+            h.max_age_ms,
+            seen.join(", ")
         );
-        if fresh {
+        if best.is_some_and(|a| a <= h.max_age_ms as i64) {
             rep.push(Check::ok(name, detail));
-        } else if h.policy == HeartbeatPolicy::Required {
+        } else if required {
             rep.push(Check::fail(
                 name,
                 format!("STALE: {detail}; every decision is skipped"),
@@ -232,5 +308,31 @@ pub fn live_checks(rep: &mut Report, c: &Config) {
         } else {
             rep.push(Check::warn(name, format!("stale: {detail}"), fix));
         }
+    }
+    if let KeyReads::Read(k) = keys {
+        for k in k
+            .iter()
+            .filter(|k| !c.risk.heartbeats.iter().any(|h| h.service == k.service))
+        {
+            let state = match (k.seen_ms, &k.bad_value) {
+                (Some(t), _) => format!("last beat {} ms ago", now.saturating_sub(t)),
+                (None, Some(v)) => format!("value {:?} is not a time", clip(v)),
+                (None, None) => "key absent".to_string(),
+            };
+            rep.push(Check::ok(
+                format!("heartbeat.{}", k.service),
+                format!(
+                    "{} {state} (not gated: no [[risk.heartbeats]] entry; shown in qt_redis_heartbeat_age_seconds)",
+                    k.key
+                ),
+            ));
+        }
+    }
+}
+
+fn clip(v: &str) -> &str {
+    match v.char_indices().nth(40) {
+        Some((i, _)) => &v[..i],
+        None => v,
     }
 }

@@ -1,14 +1,18 @@
-//! Venue probes for the doctor: for each enabled venue, REST reachable and
-//! the clock offset (server time against the local clock, corrected by half
-//! the round trip), the configured instruments listed and trading, and the
-//! WebSocket delivering stream data. Wire formats come from `venue::*::probe`.
+//! Venue probes for the doctor: for each enabled venue (Binance USD-M, Bybit
+//! v5 linear, OKX v5 SWAP), REST reachable and the clock offset (server
+//! time against the local clock, corrected by half the round trip), the
+//! configured instruments listed and trading, and the WebSocket delivering
+//! stream data. Endpoints and bodies come from `venue::<name>::probe` and
+//! the instrument parsers of `venue::instruments`; this module only drives
+//! them and judges.
 
 use super::PROBE_TIMEOUT;
 use super::report::{Check, Report};
 use super::system::enabled_venues;
 use crate::config::{Config, VenueConfig};
 use crate::venue::binance::probe;
-use futures_util::StreamExt as _;
+use crate::venue::{bybit, instruments, okx};
+use futures_util::{SinkExt as _, StreamExt as _};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// |offset| up to this is OK.
@@ -17,12 +21,156 @@ pub const CLOCK_OK_MS: i64 = 250;
 /// receive window, and book/latency stamps stop making sense).
 pub const CLOCK_FAIL_MS: i64 = 1000;
 
+/// Most instrument pages followed (Bybit pages by 1000).
+const MAX_PAGES: usize = 20;
+
 fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// One instrument as the venue lists it: its symbol and trading state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub symbol: String,
+    pub status: String,
+}
+
+/// One WebSocket probe: the check's name, the URL, the subscribe request to
+/// send first (none: the URL names the stream), how to tell stream data and
+/// a refusal.
+pub struct WsProbe {
+    pub name: String,
+    pub url: String,
+    pub subscribe: Option<String>,
+    pub is_data: fn(&str) -> bool,
+    pub refusal: fn(&str) -> Option<String>,
+}
+
+/// One page of an instrument list: what it lists and the next cursor.
+type Page = (Vec<Listed>, String);
+
+/// How one venue is probed.
+struct Spec {
+    name: &'static str,
+    time_url: fn(&str) -> String,
+    parse_time: fn(&[u8]) -> Result<i64, String>,
+    /// The venue's error body as text, if the body is one.
+    error_text: fn(&[u8]) -> Option<String>,
+    /// The instruments URL of one page (`cursor` empty: the first).
+    instruments_url: fn(&str, &str) -> String,
+    /// One page: what it lists and the next cursor (empty: the last page).
+    parse_instruments: fn(&[u8]) -> Result<Page, String>,
+    /// The state an instrument must be in to trade, as the venue spells it.
+    trading: &'static str,
+    /// What `rest_url` must be.
+    rest_hint: &'static str,
+    ws: fn(&VenueConfig, &str) -> Vec<WsProbe>,
+}
+
+fn no_refusal(_: &str) -> Option<String> {
+    None
+}
+
+const BINANCE: Spec = Spec {
+    name: "binance",
+    time_url: probe::server_time_url,
+    parse_time: probe::parse_server_time,
+    error_text: |b| probe::parse_error(b).map(|(code, msg)| format!("code {code}: {msg}")),
+    instruments_url: |base, _| probe::exchange_info_url(base),
+    parse_instruments: |b| {
+        probe::parse_exchange_info(b).map(|l| {
+            let l = l
+                .into_iter()
+                .map(|s| Listed {
+                    symbol: s.symbol,
+                    status: s.status,
+                })
+                .collect();
+            (l, String::new())
+        })
+    },
+    trading: "TRADING",
+    rest_hint: "the USD-M futures REST base (https://fapi.binance.com)",
+    ws: |vc, sym| {
+        let mut v = vec![WsProbe {
+            name: "binance.ws".into(),
+            url: probe::probe_stream_url(&vc.ws_url, sym, false),
+            subscribe: None,
+            is_data: probe::is_stream_data,
+            refusal: no_refusal,
+        }];
+        if !vc.ws_market_url.is_empty() {
+            v.push(WsProbe {
+                name: "binance.ws_market".into(),
+                url: probe::probe_stream_url(&vc.ws_market_url, sym, true),
+                subscribe: None,
+                is_data: probe::is_stream_data,
+                refusal: no_refusal,
+            });
+        }
+        v
+    },
+};
+
+fn listed(v: Vec<instruments::RestInstrument>) -> Vec<Listed> {
+    v.into_iter()
+        .map(|i| Listed {
+            symbol: i.symbol,
+            status: i.status,
+        })
+        .collect()
+}
+
+const BYBIT: Spec = Spec {
+    name: "bybit",
+    time_url: bybit::probe::server_time_url,
+    parse_time: bybit::probe::parse_server_time,
+    error_text: bybit::probe::parse_error,
+    instruments_url: bybit::probe::instruments_url,
+    parse_instruments: |b| {
+        instruments::parse_bybit(b)
+            .map(|(l, next)| (listed(l), next))
+            .map_err(|e| format!("{e:#}"))
+    },
+    trading: "Trading",
+    rest_hint: "the v5 REST base (https://api.bybit.com)",
+    ws: |vc, sym| {
+        vec![WsProbe {
+            name: "bybit.ws".into(),
+            url: vc.ws_url.clone(),
+            subscribe: Some(bybit::probe::subscribe(sym)),
+            is_data: bybit::probe::is_stream_data,
+            refusal: bybit::probe::refusal,
+        }]
+    },
+};
+
+const OKX: Spec = Spec {
+    name: "okx",
+    time_url: okx::probe::server_time_url,
+    parse_time: okx::probe::parse_server_time,
+    error_text: okx::probe::parse_error,
+    instruments_url: |base, _| okx::probe::instruments_url(base),
+    parse_instruments: |b| {
+        instruments::parse_okx(b)
+            .map(|l| (listed(l), String::new()))
+            .map_err(|e| format!("{e:#}"))
+    },
+    trading: "live",
+    rest_hint: "the v5 REST base (https://www.okx.com)",
+    ws: |vc, sym| {
+        vec![WsProbe {
+            name: "okx.ws".into(),
+            url: vc.ws_url.clone(),
+            subscribe: Some(okx::probe::subscribe(sym)),
+            is_data: okx::probe::is_stream_data,
+            refusal: okx::probe::refusal,
+        }]
+    },
+};
 
 /// Every enabled venue's checks.
 pub fn venue_checks(rep: &mut Report, cfg: &Config) {
@@ -49,16 +197,12 @@ pub fn venue_checks(rep: &mut Report, cfg: &Config) {
         ));
     }
     for (name, vc) in venues {
-        match name {
-            "binance" => rt.block_on(binance(rep, vc)),
-            other => rep.push(Check::warn(
-                other.to_string(),
-                format!(
-                    "{other} is enabled but not probed: doctor checks REST, clock, instruments and WebSocket for binance only in this build"
-                ),
-                format!("after start, `curl -s http://OPS/ready` shows whether the {other} feed is connected and its books in sync"),
-            )),
-        }
+        let spec = match name {
+            "binance" => &BINANCE,
+            "bybit" => &BYBIT,
+            _ => &OKX,
+        };
+        rt.block_on(probe_venue(rep, spec, vc));
     }
 }
 
@@ -86,10 +230,11 @@ async fn get(c: &reqwest::Client, url: &str) -> Result<(u16, Vec<u8>), String> {
     Ok((status, body))
 }
 
-async fn binance(rep: &mut Report, vc: &VenueConfig) {
+async fn probe_venue(rep: &mut Report, spec: &Spec, vc: &VenueConfig) {
+    let v = spec.name;
     let c = client();
     // REST reachable + clock offset.
-    let url = probe::server_time_url(&vc.rest_url);
+    let url = (spec.time_url)(&vc.rest_url);
     let before = unix_ms();
     let t = Instant::now();
     let res = get(&c, &url).await;
@@ -98,84 +243,98 @@ async fn binance(rep: &mut Report, vc: &VenueConfig) {
     let rest_ok = match res {
         Err(e) => {
             rep.push(Check::fail(
-                "binance.rest",
+                format!("{v}.rest"),
                 format!("{url}: {e}"),
-                "check venues.binance.rest_url, DNS, the firewall and outbound HTTPS",
+                format!("check venues.{v}.rest_url, DNS, the firewall and outbound HTTPS"),
             ));
             false
         }
         Ok((status, body)) if status != 200 => {
-            let why = probe::parse_error(&body)
-                .map(|(code, msg)| format!("code {code}: {msg}"))
+            let why = (spec.error_text)(&body)
                 .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(120)]).into());
             rep.push(Check::fail(
-                "binance.rest",
+                format!("{v}.rest"),
                 format!("{url}: HTTP {status} {why}"),
-                "HTTP 418/429 mean this IP is rate-limited or banned: wait; 451 means a restricted location",
+                "HTTP 403/418/429 mean this IP is rate-limited or banned: wait; 451 means a restricted location",
             ));
             false
         }
-        Ok((_, body)) => match probe::parse_server_time(&body) {
+        Ok((_, body)) => match (spec.parse_time)(&body) {
             Err(e) => {
                 rep.push(Check::fail(
-                    "binance.rest",
+                    format!("{v}.rest"),
                     format!("{url}: {e}"),
-                    "venues.binance.rest_url must be the USD-M futures REST base",
+                    format!("venues.{v}.rest_url must be {}", spec.rest_hint),
                 ));
                 false
             }
             Ok(server) => {
                 rep.push(Check::ok(
-                    "binance.rest",
+                    format!("{v}.rest"),
                     format!("{url} answered in {:.1} ms", rtt.as_secs_f64() * 1e3),
                 ));
-                rep.push(clock_check("binance.clock", server, before, after));
+                rep.push(clock_check(&format!("{v}.clock"), server, before, after));
                 true
             }
         },
     };
     // Instruments listed and trading.
+    let name = format!("{v}.instruments");
     if rest_ok {
-        let url = probe::exchange_info_url(&vc.rest_url);
-        match get(&c, &url).await {
-            Ok((200, body)) => match probe::parse_exchange_info(&body) {
-                Ok(listed) => rep.push(instruments_check(&vc.symbols, &listed)),
-                Err(e) => rep.push(Check::fail(
-                    "binance.instruments",
-                    e,
-                    "venues.binance.rest_url must be the USD-M futures REST base",
-                )),
-            },
-            Ok((status, _)) => rep.push(Check::fail(
-                "binance.instruments",
-                format!("{url}: HTTP {status}"),
-                "retry later; the venue refused the instrument list",
-            )),
-            Err(e) => rep.push(Check::fail(
-                "binance.instruments",
-                format!("{url}: {e}"),
-                "check the network",
-            )),
+        match fetch_listed(&c, spec, &vc.rest_url).await {
+            Ok(l) => rep.push(instruments_check(&name, spec.trading, &vc.symbols, &l)),
+            Err((e, fix)) => rep.push(Check::fail(name, e, fix)),
         }
     } else {
         rep.push(Check::fail(
-            "binance.instruments",
+            name,
             "not checked: REST unreachable",
-            "fix binance.rest first",
+            format!("fix {v}.rest first"),
         ));
     }
     // WebSocket delivers data.
     let Some(sym) = vc.symbols.first() else {
         return;
     };
-    let mut urls = vec![("binance.ws", vc.ws_url.clone(), false)];
-    if !vc.ws_market_url.is_empty() {
-        urls.push(("binance.ws_market", vc.ws_market_url.clone(), true));
+    for p in (spec.ws)(vc, sym) {
+        rep.push(ws_check(&p).await);
     }
-    for (name, base, trades) in urls {
-        let url = probe::probe_stream_url(&base, sym, trades);
-        rep.push(ws_check(name, &url).await);
+}
+
+/// Every page of the venue's instrument list.
+async fn fetch_listed(
+    c: &reqwest::Client,
+    spec: &Spec,
+    base: &str,
+) -> Result<Vec<Listed>, (String, String)> {
+    let mut all = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..MAX_PAGES {
+        let url = (spec.instruments_url)(base, &cursor);
+        let body = match get(c, &url).await {
+            Ok((200, body)) => body,
+            Ok((status, body)) => {
+                let why = (spec.error_text)(&body).unwrap_or_default();
+                return Err((
+                    format!("{url}: HTTP {status} {why}"),
+                    "retry later; the venue refused the instrument list".into(),
+                ));
+            }
+            Err(e) => return Err((format!("{url}: {e}"), "check the network".into())),
+        };
+        let (page, next) = (spec.parse_instruments)(&body).map_err(|e| {
+            (
+                format!("{url}: {e}"),
+                format!("venues.{}.rest_url must be {}", spec.name, spec.rest_hint),
+            )
+        })?;
+        all.extend(page);
+        if next.is_empty() {
+            break;
+        }
+        cursor = next;
     }
+    Ok(all)
 }
 
 /// Offset of the venue's clock from ours, corrected by half the round trip.
@@ -196,36 +355,41 @@ pub fn clock_check(name: &str, server_ms: i64, before_ms: i64, after_ms: i64) ->
     }
 }
 
-/// Every configured symbol listed and `TRADING`.
-pub fn instruments_check(wanted: &[String], listed: &[probe::ListedSymbol]) -> Check {
+/// Every configured symbol listed and in the `trading` state.
+pub fn instruments_check(name: &str, trading: &str, wanted: &[String], listed: &[Listed]) -> Check {
     let mut bad = Vec::new();
     for w in wanted {
         match listed.iter().find(|l| l.symbol.eq_ignore_ascii_case(w)) {
             None => bad.push(format!("{w} not listed")),
-            Some(l) if l.status != "TRADING" => bad.push(format!("{w} status {}", l.status)),
+            Some(l) if l.status != trading => bad.push(format!("{w} status {}", l.status)),
             Some(_) => {}
         }
     }
+    let venue = name.split('.').next().unwrap_or(name);
     if bad.is_empty() {
         Check::ok(
-            "binance.instruments",
+            name,
             format!(
-                "{} listed and TRADING ({} on the venue)",
+                "{} listed and {trading} ({} on the venue)",
                 wanted.join(","),
                 listed.len()
             ),
         )
     } else {
         Check::fail(
-            "binance.instruments",
+            name,
             bad.join("; "),
-            "fix venues.binance.symbols and [[instruments]] (symbols as the venue spells them)",
+            format!(
+                "fix venues.{venue}.symbols and [[instruments]] (symbols as the venue spells them)"
+            ),
         )
     }
 }
 
-/// Connects and waits for the first stream data frame.
-pub async fn ws_check(name: &str, url: &str) -> Check {
+/// Connects, sends the subscribe request if any, and waits for the first
+/// stream data frame.
+pub async fn ws_check(p: &WsProbe) -> Check {
+    let (name, url) = (p.name.as_str(), p.url.as_str());
     let fix = "check the ws_url, DNS, the firewall and outbound WebSocket (443)";
     let t = Instant::now();
     let conn = tokio::time::timeout(PROBE_TIMEOUT, tokio_tungstenite::connect_async(url)).await;
@@ -240,6 +404,11 @@ pub async fn ws_check(name: &str, url: &str) -> Check {
         Ok(Err(e)) => return Check::fail(name, format!("{url}: {e}"), fix),
         Ok(Ok((ws, _))) => ws,
     };
+    if let Some(sub) = &p.subscribe
+        && let Err(e) = ws.send(sub.as_str().into()).await
+    {
+        return Check::fail(name, format!("{url}: sending the subscription: {e}"), fix);
+    }
     let deadline = t + PROBE_TIMEOUT + Duration::from_secs(5);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -257,9 +426,8 @@ pub async fn ws_check(name: &str, url: &str) -> Check {
             Ok(None) => return Check::fail(name, format!("{url}: closed by the venue"), fix),
             Ok(Some(Err(e))) => return Check::fail(name, format!("{url}: {e}"), fix),
             Ok(Some(Ok(m))) => {
-                if let Ok(text) = m.to_text()
-                    && probe::is_stream_data(text)
-                {
+                let Ok(text) = m.to_text() else { continue };
+                if (p.is_data)(text) {
                     let _ = ws.close(None).await;
                     return Check::ok(
                         name,
@@ -267,6 +435,14 @@ pub async fn ws_check(name: &str, url: &str) -> Check {
                             "{url}: first data in {:.0} ms",
                             t.elapsed().as_secs_f64() * 1e3
                         ),
+                    );
+                }
+                if let Some(why) = (p.refusal)(text) {
+                    let _ = ws.close(None).await;
+                    return Check::fail(
+                        name,
+                        format!("{url}: the subscription was refused: {why}"),
+                        "check the symbols (as the venue spells them) and the ws_url",
                     );
                 }
             }
@@ -295,20 +471,36 @@ mod tests {
 
     #[test]
     fn instruments_missing_or_halted() {
-        let l = |s: &str, st: &str| probe::ListedSymbol {
+        let l = |s: &str, st: &str| Listed {
             symbol: s.into(),
             status: st.into(),
-            tick_size: None,
-            step_size: None,
         };
         let listed = [l("BTCUSDT", "TRADING"), l("ETHUSDT", "SETTLING")];
-        let ok = instruments_check(&["BTCUSDT".into()], &listed);
+        let ok = instruments_check(
+            "binance.instruments",
+            "TRADING",
+            &["BTCUSDT".into()],
+            &listed,
+        );
         assert_eq!(ok.verdict, Verdict::Ok);
         let bad = instruments_check(
+            "binance.instruments",
+            "TRADING",
             &["BTCUSDT".into(), "ETHUSDT".into(), "XYZUSDT".into()],
             &listed,
         );
         assert_eq!(bad.verdict, Verdict::Fail);
         assert_eq!(bad.detail, "ETHUSDT status SETTLING; XYZUSDT not listed");
+        assert!(bad.fix.contains("venues.binance.symbols"), "{bad:?}");
+        // OKX spells its trading state `live`.
+        let okx = [l("BTC-USDT-SWAP", "live"), l("ETH-USDT-SWAP", "suspend")];
+        let c = instruments_check(
+            "okx.instruments",
+            "live",
+            &["BTC-USDT-SWAP".into(), "ETH-USDT-SWAP".into()],
+            &okx,
+        );
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert_eq!(c.detail, "ETH-USDT-SWAP status suspend");
     }
 }

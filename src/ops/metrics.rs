@@ -58,6 +58,9 @@ pub struct Metrics {
     pub resident_memory: IntGauge,
     /// Bybit/OKX per-symbol feed series (`venue::metrics`).
     pub venues: crate::venue::metrics::VenueMetrics,
+    /// `qt_redis_*`: registered whether or not Redis is configured (then
+    /// `qt_redis_connected 0`), so dashboards and alerts always find them.
+    pub redis: crate::publish::metrics::RedisMetrics,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -329,6 +332,7 @@ impl Metrics {
                 .expect("valid metric"),
             ),
             venues: crate::venue::metrics::VenueMetrics::new(&r),
+            redis: crate::publish::metrics::RedisMetrics::new(&r),
             registry: r,
         }
     }

@@ -9,6 +9,7 @@
 //! | `GET /health` | `200 {"status":"ok","uptime_secs":N}` |
 //! | `GET /ready` | `200`/`503 {"ready","reasons":[..],"checks":{..}}` |
 //! | `GET /api/books/{venue}/{symbol}?depth=N` | book levels as decimal strings |
+//! | `GET /api/tickers/{venue}/{symbol}` | the last top of book from the instrument's ticker streams |
 //! | `GET /api/consolidated/{underlying}` | cross-venue best bid/ask, spread, leader |
 //! | `GET /api/positions` | the exec stage's positions view |
 //! | `GET /api/risk` | the risk stage's view |
@@ -257,6 +258,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/api/books/{venue}/{symbol}", get(book))
+        .route("/api/tickers/{venue}/{symbol}", get(ticker))
         .route("/api/consolidated/{underlying}", get(consolidated))
         .route("/api/positions", get(positions))
         .route("/api/risk", get(risk))
@@ -338,6 +340,55 @@ fn parse_depth(q: Result<Query<HashMap<String, String>>, QueryRejection>) -> Res
             _ => Err(bad()),
         },
     }
+}
+
+/// The last top of book from an instrument's ticker streams, as decimal
+/// strings (`null` sides before the first ticker).
+async fn ticker(
+    State(st): State<Arc<AppState>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let Ok(Path((venue_s, symbol))) = path else {
+        return error(StatusCode::BAD_REQUEST, "bad path");
+    };
+    let Some(venue) = Venue::parse(&venue_s.to_ascii_lowercase()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("unknown venue {}", clip(&venue_s)),
+        );
+    };
+    let table = &st.shared.instruments;
+    let Some((id, inst)) = table
+        .find(venue, &symbol)
+        .or_else(|| table.find(venue, &symbol.to_ascii_uppercase()))
+        .and_then(|id| table.try_get(id).map(|i| (id, i)))
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("unknown symbol {} on {venue}", clip(&symbol)),
+        );
+    };
+    let Some(cell) = st.shared.tickers.get(id.idx()) else {
+        return error(StatusCode::NOT_FOUND, "unknown instrument");
+    };
+    let t = cell.load();
+    let (ps, qs) = (inst.price_scale, inst.qty_scale);
+    let side = |l: crate::core::Level| {
+        if t.updates == 0 {
+            Value::Null
+        } else {
+            json!([format_decimal(l.px, ps), format_decimal(l.qty, qs)])
+        }
+    };
+    axum::Json(json!({
+        "venue": venue.as_str(),
+        "symbol": inst.symbol,
+        "bid": side(t.bid),
+        "ask": side(t.ask),
+        "exch_ms": t.exch_ms,
+        "updates": t.updates,
+    }))
+    .into_response()
 }
 
 async fn book(

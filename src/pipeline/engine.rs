@@ -18,7 +18,8 @@ use crate::pipeline::thread::spawn_stage;
 use crate::risk::{Governor, run_risk_stage};
 use crate::score::{Model, run_score_stage};
 use crate::sim::{SimHandle, SimSpec};
-use crate::venue::binance::{BinanceFeed, BinanceFeedConfig, Streams};
+use crate::venue::binance::{BinanceFeed, BinanceFeedConfig, Streams, plan_connections};
+use crate::venue::pacing::ConnectGate;
 use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -344,6 +345,7 @@ impl Engine {
                 depth_speed_ms: vc.depth_speed_ms,
                 snapshot_limit: vc.snapshot_limit,
                 streams: Streams::ALL,
+                stale_after: Duration::ZERO,
             };
             injector = Some(Injector {
                 feed: BinanceFeed::new(fc, shared.clone(), md_tx.clone(), rest),
@@ -352,23 +354,35 @@ impl Engine {
         } else if let Some(vc) = cfg.venues.binance.as_ref().filter(|v| v.enabled) {
             let mut conns = Vec::new();
             let split = !vc.ws_market_url.is_empty();
+            // Binance publishes no USD-M figure for new connections; we keep
+            // under its spot limit (300 per 5 min per IP), 100 ms apart.
+            let gate = ConnectGate::with_spacing(
+                250,
+                Duration::from_secs(300),
+                Duration::from_millis(100),
+            );
             let mut add = |base: &str, streams: Streams| {
-                let (rtx, rrx) = mpsc::channel::<RestReply>(64);
-                let fc = BinanceFeedConfig {
-                    ws_base: base.to_string(),
-                    rest_base: vc.rest_url.clone(),
-                    symbols: vc.symbols.clone(),
-                    depth_speed_ms: vc.depth_speed_ms,
-                    snapshot_limit: vc.snapshot_limit,
-                    streams,
-                };
-                let proto =
-                    BinanceFeed::new(fc, shared.clone(), md_tx.clone(), RestClient::new(rtx));
-                conns.push(Connection {
-                    proto: Box::new(proto),
-                    rest_rx: rrx,
-                    cfg: session_config(vc),
-                });
+                // At most 1024 streams per connection: split the symbols.
+                for symbols in plan_connections(&vc.symbols, streams) {
+                    let (rtx, rrx) = mpsc::channel::<RestReply>(64);
+                    let fc = BinanceFeedConfig {
+                        ws_base: base.to_string(),
+                        rest_base: vc.rest_url.clone(),
+                        symbols,
+                        depth_speed_ms: vc.depth_speed_ms,
+                        snapshot_limit: vc.snapshot_limit,
+                        streams,
+                        stale_after: Duration::from_millis(vc.stale_after_ms),
+                    };
+                    let proto =
+                        BinanceFeed::new(fc, shared.clone(), md_tx.clone(), RestClient::new(rtx))
+                            .with_gate(gate.clone());
+                    conns.push(Connection {
+                        proto: Box::new(proto),
+                        rest_rx: rrx,
+                        cfg: session_config(vc),
+                    });
+                }
             };
             if split {
                 add(
@@ -520,10 +534,12 @@ fn start_publisher(
     journal: Option<&crate::journal::JournalTx>,
 ) -> Result<Option<crate::publish::PublisherHandle>> {
     let url = cfg.redis.effective_url();
+    let services = crate::publish::services_to_read(cfg);
+    let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+    shared.metrics.redis.declare_services(&names);
     if url.is_empty() {
         return Ok(None);
     }
-    let services = crate::publish::services_to_read(cfg);
     let (sink, handle) = crate::publish::start(
         &cfg.redis,
         &services,

@@ -9,7 +9,7 @@ use crate::pipeline::latency::LatencyBook;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering, fence};
 
 /// Health of one venue's feed, written by its feed thread.
 #[derive(Default)]
@@ -26,6 +26,75 @@ pub struct BookHealth {
     pub last_update_ns: AtomicU64,
     pub update_id: AtomicU64,
     pub updates: AtomicU64,
+}
+
+/// The last top of book one instrument's ticker streams gave (Binance
+/// `bookTicker`, Bybit `tickers` with its deltas merged, OKX `bbo-tbt` and
+/// `tickers`), written by the book stage only. A sequence lock: the writer
+/// never waits, a reader retries while a write is in progress.
+#[derive(Default)]
+pub struct TickerCell {
+    seq: AtomicU64,
+    bid_px: AtomicI64,
+    bid_qty: AtomicI64,
+    ask_px: AtomicI64,
+    ask_qty: AtomicI64,
+    exch_ms: AtomicI64,
+    /// Ticker updates applied.
+    pub updates: AtomicU64,
+}
+
+/// A consistent read of a [`TickerCell`] (scaled fixed-point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TickerRead {
+    pub bid: crate::core::Level,
+    pub ask: crate::core::Level,
+    pub exch_ms: i64,
+    pub updates: u64,
+}
+
+impl TickerCell {
+    /// Stores a new top (single writer: the book stage).
+    #[inline]
+    pub fn store(&self, bid: crate::core::Level, ask: crate::core::Level, exch_ms: i64) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.bid_px.store(bid.px, Ordering::Relaxed);
+        self.bid_qty.store(bid.qty, Ordering::Relaxed);
+        self.ask_px.store(ask.px, Ordering::Relaxed);
+        self.ask_qty.store(ask.qty, Ordering::Relaxed);
+        self.exch_ms.store(exch_ms, Ordering::Relaxed);
+        self.updates.fetch_add(1, Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// A consistent copy.
+    pub fn load(&self) -> TickerRead {
+        loop {
+            let s1 = self.seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let r = TickerRead {
+                bid: crate::core::Level {
+                    px: self.bid_px.load(Ordering::Relaxed),
+                    qty: self.bid_qty.load(Ordering::Relaxed),
+                },
+                ask: crate::core::Level {
+                    px: self.ask_px.load(Ordering::Relaxed),
+                    qty: self.ask_qty.load(Ordering::Relaxed),
+                },
+                exch_ms: self.exch_ms.load(Ordering::Relaxed),
+                updates: self.updates.load(Ordering::Relaxed),
+            };
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == s1 {
+                return r;
+            }
+        }
+    }
 }
 
 /// Progress of one stage, written by the stage.
@@ -131,6 +200,8 @@ pub struct Shared {
     pub latency: LatencyBook,
     pub feeds: [FeedHealth; 3],
     pub books: Vec<BookHealth>,
+    /// Per instrument: the last top from its ticker streams.
+    pub tickers: Vec<TickerCell>,
     pub stages: [StageHealth; 4],
     pub model_version: String,
     pub mode: crate::config::TradingMode,
@@ -164,12 +235,16 @@ impl Shared {
         let books = (0..instruments.len())
             .map(|_| BookHealth::default())
             .collect();
+        let tickers = (0..instruments.len())
+            .map(|_| TickerCell::default())
+            .collect();
         Shared {
             instruments,
             metrics,
             latency: LatencyBook::default(),
             feeds: Default::default(),
             books,
+            tickers,
             stages: Default::default(),
             model_version,
             mode,

@@ -1,7 +1,10 @@
 //! The publisher's Prometheus series (`qt_redis_*`), registered into the
-//! engine's registry once at startup.
+//! engine's registry when [`crate::ops::metrics::Metrics`] is made, whether
+//! or not Redis is configured (the publisher, when it starts, uses these same
+//! handles through `Metrics::redis`). Every labelled family starts with its
+//! known label values at 0, so each name is exported from the first scrape.
 
-use crate::ops::metrics::Metrics;
+use super::event::StreamKind;
 use prometheus::{
     GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
@@ -39,8 +42,8 @@ fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> 
 }
 
 impl RedisMetrics {
-    pub fn new(m: &Metrics) -> RedisMetrics {
-        let r = &m.registry;
+    /// Registers every `qt_redis_*` family into `r`.
+    pub fn new(r: &Registry) -> RedisMetrics {
         let counter = |n: &str, h: &str| reg(r, IntCounter::new(n, h).expect("valid metric"));
         let gauge = |n: &str, h: &str| reg(r, IntGauge::new(n, h).expect("valid metric"));
         let counter_vec = |n: &str, h: &str, l: &[&str]| {
@@ -49,7 +52,7 @@ impl RedisMetrics {
                 IntCounterVec::new(Opts::new(n, h), l).expect("valid metric"),
             )
         };
-        RedisMetrics {
+        let m = RedisMetrics {
             connected: gauge("qt_redis_connected", "1 while the Redis connection is up"),
             breaker_open: gauge(
                 "qt_redis_breaker_open",
@@ -128,6 +131,74 @@ impl RedisMetrics {
                 )
                 .expect("valid metric"),
             ),
+        };
+        for op in ["connect", "publish", "ping", "heartbeat"] {
+            m.failures.with_label_values(&[op]);
         }
+        for k in StreamKind::ALL {
+            m.entries.with_label_values(&[k.as_str()]);
+            m.duplicates.with_label_values(&[k.as_str()]);
+            m.rejected.with_label_values(&[k.as_str()]);
+        }
+        for reason in ["channel_full", "not_replayable"] {
+            m.dropped.with_label_values(&[reason]);
+        }
+        m.heartbeat_age.with_label_values(&["engine"]).set(-1.0);
+        m
+    }
+
+    /// Shows each auxiliary service's heartbeat age as -1 (never seen) until
+    /// the publisher reads it.
+    pub fn declare_services(&self, names: &[&str]) {
+        for n in names {
+            self.heartbeat_age.with_label_values(&[n]).set(-1.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::metrics::Metrics;
+
+    #[test]
+    fn every_family_is_exported_without_redis() {
+        let m = Metrics::new();
+        let text = m.render();
+        for name in [
+            "qt_redis_connected",
+            "qt_redis_breaker_open",
+            "qt_redis_reconnects_total",
+            "qt_redis_failures_total",
+            "qt_redis_publish_seconds",
+            "qt_redis_batches_total",
+            "qt_redis_entries_total",
+            "qt_redis_duplicates_total",
+            "qt_redis_rejected_total",
+            "qt_redis_buffered",
+            "qt_redis_spilled",
+            "qt_redis_dropped_total",
+            "qt_redis_replayed_total",
+            "qt_redis_heartbeats_total",
+            "qt_redis_heartbeat_age_seconds",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} not exported:\n{text}"
+            );
+        }
+        assert!(text.contains("\nqt_redis_connected 0\n"), "{text}");
+        assert!(
+            text.contains("qt_redis_heartbeat_age_seconds{service=\"engine\"} -1"),
+            "{text}"
+        );
+        // The publisher updates the same handles the registry exports.
+        m.redis.reconnects.inc();
+        m.redis.declare_services(&["rl_trainer"]);
+        let text = m.render();
+        assert!(text.contains("\nqt_redis_reconnects_total 1\n"), "{text}");
+        assert!(
+            text.contains("qt_redis_heartbeat_age_seconds{service=\"rl_trainer\"} -1"),
+            "{text}"
+        );
     }
 }

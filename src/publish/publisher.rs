@@ -134,7 +134,7 @@ pub fn start(
     stall_timeout_ms: u64,
     make_replay: impl FnOnce(u64) -> Box<dyn ReplaySource>,
 ) -> anyhow::Result<(Sink, PublisherHandle)> {
-    let m = RedisMetrics::new(&shared.metrics);
+    let m = shared.metrics.redis.clone();
     // The ms part of every stream id of this engine life; a later life starts
     // later, so its ids sort after.
     let epoch_ms = unix_ms().max(1) as u64;

@@ -124,6 +124,17 @@ pub enum Fault {
     Malformed(String),
     /// The next N REST depth requests answer HTTP 503 with Binance's -1001 body.
     FailSnapshots(u32),
+    /// Every current subscription of this symbol (all its streams, on every
+    /// connection) goes silent while the sockets and the other symbols keep
+    /// flowing (a silent subscription); a new subscription of the same
+    /// stream (after `UNSUBSCRIBE`/`SUBSCRIBE`, or on a new connection) is
+    /// served normally. The market keeps moving.
+    SilentStream(String),
+    /// Like [`Fault::SilentStream`], and the connections open now stay deaf
+    /// to this symbol: a resubscription on them is acknowledged but gets
+    /// nothing. Only a new connection is served (tests the reconnect that
+    /// follows a resubscribe that did not help).
+    DeafStream(String),
 }
 
 /// Counters of the simulator since start.
@@ -142,6 +153,15 @@ pub struct SimStats {
     /// Connections dropped because their outgoing queue filled up (slow
     /// readers). Addition to the brief's field list.
     pub slow_disconnects: u64,
+    /// Most streams one connection asked for (URL plus `SUBSCRIBE`s),
+    /// counted before the 1024-stream cap.
+    pub max_streams_per_conn: u64,
+    /// Streams refused because a connection already had 1024.
+    pub stream_limit_refusals: u64,
+    /// Most incoming messages one connection sent within one second.
+    pub max_incoming_per_sec: u64,
+    /// Connections closed for sending more than 10 messages in a second.
+    pub incoming_rate_disconnects: u64,
 }
 
 /// A consistent copy of a ground-truth book.
@@ -165,6 +185,10 @@ pub(crate) struct Stats {
     pub snapshots_served: AtomicU64,
     pub subscribe_messages: AtomicU64,
     pub slow_disconnects: AtomicU64,
+    pub max_streams_per_conn: AtomicU64,
+    pub stream_limit_refusals: AtomicU64,
+    pub max_incoming_per_sec: AtomicU64,
+    pub incoming_rate_disconnects: AtomicU64,
 }
 
 impl Stats {
@@ -178,6 +202,10 @@ impl Stats {
             snapshots_served: l(&self.snapshots_served),
             subscribe_messages: l(&self.subscribe_messages),
             slow_disconnects: l(&self.slow_disconnects),
+            max_streams_per_conn: l(&self.max_streams_per_conn),
+            stream_limit_refusals: l(&self.stream_limit_refusals),
+            max_incoming_per_sec: l(&self.max_incoming_per_sec),
+            incoming_rate_disconnects: l(&self.incoming_rate_disconnects),
         }
     }
 }
@@ -200,6 +228,8 @@ pub(crate) struct Sub {
     /// Symbol index and stream kind; `None` for an unknown symbol or stream
     /// (nothing is sent for it, like Binance).
     pub target: Option<(usize, binance::StreamKind)>,
+    /// Silenced by [`Fault::SilentStream`]: nothing is sent for it.
+    pub muted: bool,
 }
 
 /// The part of a WebSocket connection the fan-out and the fault switches see.
@@ -213,6 +243,8 @@ pub(crate) struct ConnShared {
     pub killed: AtomicBool,
     /// Data frames still allowed before an abrupt close (`< 0`: unlimited).
     pub budget: AtomicI64,
+    /// Symbols this connection no longer serves ([`Fault::DeafStream`]).
+    pub deaf: Mutex<Vec<usize>>,
 }
 
 impl ConnShared {
@@ -310,6 +342,27 @@ impl Inner {
                 *self.silence_until.lock() = Instant::now().checked_add(d);
             }
             Fault::FailSnapshots(n) => self.fail_snapshots.store(n, Ordering::Relaxed),
+            Fault::SilentStream(s) => self.mute(&s, false),
+            Fault::DeafStream(s) => self.mute(&s, true),
+        }
+    }
+
+    /// Mutes every current subscription of `symbol`; `deaf`: the open
+    /// connections also ignore its later subscriptions.
+    fn mute(&self, symbol: &str, deaf: bool) {
+        let Some(i) = self.sym_index(symbol) else {
+            tracing::warn!(symbol, "sim: silent fault for unknown symbol");
+            return;
+        };
+        for c in self.conns.lock().iter() {
+            if deaf {
+                c.deaf.lock().push(i);
+            }
+            for sub in c.subs.lock().iter_mut() {
+                if sub.target.is_some_and(|(x, _)| x == i) {
+                    sub.muted = true;
+                }
+            }
         }
     }
 
@@ -536,6 +589,22 @@ impl SimHandle {
         self.inner.venues.book(venue, symbol)
     }
 
+    /// The touch a Bybit/OKX symbol's ticker streams add up to (Bybit
+    /// snapshot + deltas; OKX the last `bbo-tbt`/`tickers`), base quantities.
+    pub fn venue_ticker(&self, venue: crate::core::Venue, symbol: &str) -> Option<venues::SimTop> {
+        self.inner.venues.ticker(venue, symbol)
+    }
+
+    /// Ticker frames written to subscribers of a Bybit/OKX symbol:
+    /// (`tickers`, `bbo-tbt`).
+    pub fn venue_ticker_frames(
+        &self,
+        venue: crate::core::Venue,
+        symbol: &str,
+    ) -> Option<(u64, u64)> {
+        self.inner.venues.ticker_frames(venue, symbol)
+    }
+
     /// Injects a Bybit/OKX per-symbol fault; false for an unknown symbol.
     pub fn inject_venue(
         &self,
@@ -546,7 +615,8 @@ impl SimHandle {
         self.inner.venues.inject(venue, symbol, f)
     }
 
-    /// Connection and subscribe-op counters of a Bybit/OKX venue.
+    /// Connection and subscribe-op counters of a venue (Binance: connection
+    /// opens only; its streams and incoming messages are in [`SimStats`]).
     pub fn pacing(&self, venue: crate::core::Venue) -> venues::PacingReport {
         self.inner.venues.pacing(venue)
     }

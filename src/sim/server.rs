@@ -67,6 +67,7 @@ pub(crate) fn router(inner: Shared) -> Router {
         .route("/sim/fault/silence/{ms}", post(ctl_silence))
         .route("/sim/fault/malformed/{symbol}", post(ctl_malformed))
         .route("/sim/fault/fail_snapshots/{n}", post(ctl_fail_snapshots))
+        .route("/sim/fault/silent/{symbol}", post(ctl_silent))
         .merge(super::venues::router())
         .with_state(inner)
 }
@@ -132,7 +133,7 @@ pub(crate) fn fanout(inner: &Inner, events: &mut [OutEvent]) {
         }
         'events: for ev in events.iter() {
             for s in subs.iter() {
-                if s.target != Some((ev.sym, ev.kind)) {
+                if s.muted || s.target != Some((ev.sym, ev.kind)) {
                     continue;
                 }
                 let mut text = if c.combined {
@@ -214,12 +215,25 @@ fn upgrade(inner: Shared, ws: WebSocketUpgrade, combined: bool, names: Vec<Strin
 fn subscribe(inner: &Inner, conn: &ConnShared, names: &[String]) {
     let mut subs = conn.subs.lock();
     let mut any = false;
+    let asked = subs.len()
+        + names
+            .iter()
+            .filter(|n| !subs.iter().any(|s| *s.name == ***n))
+            .count();
+    inner
+        .stats
+        .max_streams_per_conn
+        .fetch_max(asked as u64, Ordering::Relaxed);
     for name in names {
         if subs.iter().any(|s| *s.name == **name) {
             continue;
         }
         if subs.len() >= MAX_STREAMS {
-            tracing::debug!(conn = conn.id, "sim: stream limit reached");
+            tracing::warn!(conn = conn.id, "sim: stream limit (1024) reached");
+            inner
+                .stats
+                .stream_limit_refusals
+                .fetch_add((asked - subs.len()) as u64, Ordering::Relaxed);
             break;
         }
         let target = parse_stream_name(name)
@@ -228,9 +242,11 @@ fn subscribe(inner: &Inner, conn: &ConnShared, names: &[String]) {
             tracing::debug!(conn = conn.id, stream = %name, "sim: unknown stream, nothing will be sent");
         }
         any = true;
+        let muted = target.is_some_and(|(i, _)| conn.deaf.lock().contains(&i));
         subs.push(Sub {
             name: name.as_str().into(),
             target,
+            muted,
         });
     }
     if any && !inner.any_subscription.swap(true, Ordering::SeqCst) {
@@ -334,8 +350,10 @@ async fn conn_task(inner: Shared, socket: WebSocket, combined: bool, names: Vec<
         kill: tokio::sync::Notify::new(),
         killed: AtomicBool::new(false),
         budget: AtomicI64::new(-1),
+        deaf: Mutex::new(Vec::new()),
     });
     subscribe(&inner, &conn, &names);
+    inner.venues.note_open(crate::core::Venue::Binance);
     inner.conns.lock().push(conn.clone());
     inner
         .stats
@@ -385,7 +403,15 @@ async fn conn_task(inner: Shared, socket: WebSocket, combined: bool, names: Vec<
                     {
                         incoming.pop_front();
                     }
+                    inner
+                        .stats
+                        .max_incoming_per_sec
+                        .fetch_max(incoming.len() as u64, Ordering::Relaxed);
                     if incoming.len() > MAX_INCOMING_PER_SEC {
+                        inner
+                            .stats
+                            .incoming_rate_disconnects
+                            .fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(conn = conn.id, "sim: more than 10 incoming messages/s, disconnecting");
                         break "incoming rate";
                     }
@@ -554,6 +580,14 @@ async fn ctl_malformed(State(inner): State<Shared>, Path(symbol): Path<String>) 
         return binance_error(StatusCode::NOT_FOUND, -1121, MSG_BAD_SYMBOL);
     }
     inner.inject(Fault::Malformed(symbol));
+    ok()
+}
+
+async fn ctl_silent(State(inner): State<Shared>, Path(symbol): Path<String>) -> Response {
+    if inner.sym_index(&symbol).is_none() {
+        return binance_error(StatusCode::NOT_FOUND, -1121, MSG_BAD_SYMBOL);
+    }
+    inner.inject(Fault::SilentStream(symbol));
     ok()
 }
 

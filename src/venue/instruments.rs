@@ -23,6 +23,9 @@ pub struct RestInstrument {
     pub min_notional: f64,
     /// Base asset per contract (OKX); empty for base-quantity venues.
     pub contract_value: String,
+    /// The venue's trading state as it spells it (Bybit `status`, e.g.
+    /// `Trading`; OKX `state`, e.g. `live`); empty when absent.
+    pub status: String,
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
@@ -78,6 +81,7 @@ pub fn parse_bybit(body: &[u8]) -> Result<(Vec<RestInstrument>, String)> {
                 .and_then(|x| x.parse().ok())
                 .unwrap_or(0.0),
             contract_value: String::new(),
+            status: s(i, "status").unwrap_or("").to_string(),
         });
     }
     Ok((out, s(r, "nextPageCursor").unwrap_or("").to_string()))
@@ -108,6 +112,7 @@ pub fn parse_okx(body: &[u8]) -> Result<Vec<RestInstrument>> {
             lot_size: mul_decimal(lot, &ctv).context("bad lotSz")?,
             min_notional: 0.0,
             contract_value: ctv,
+            status: s(i, "state").unwrap_or("").to_string(),
         });
     }
     Ok(out)

@@ -1,5 +1,5 @@
-//! Per venue and symbol feed-health series for the Bybit and OKX feeds
-//! (Binance keeps its series in `ops::metrics`): messages, gaps, resyncs,
+//! Per venue and symbol feed-health series of every venue's feed (Binance
+//! keeps its gap/resync/snapshot series in `ops::metrics`): messages, gaps, resyncs,
 //! checksum checks and failures, subscribe rejections, staleness events and
 //! book age. Registered once into the engine's registry.
 
@@ -35,7 +35,7 @@ impl VenueMetrics {
         let book_age = GaugeVec::new(
             Opts::new(
                 "qt_venue_book_message_age_seconds",
-                "Seconds since the last book message of a symbol (Bybit, OKX)",
+                "Seconds since the last book message of a symbol",
             ),
             vs,
         )
@@ -45,7 +45,7 @@ impl VenueMetrics {
             messages: counter(
                 r,
                 "qt_venue_messages_total",
-                "Market-data frames per venue and symbol (Bybit, OKX)",
+                "Market-data frames per venue and symbol",
                 vs,
             ),
             checksum_checks: counter(

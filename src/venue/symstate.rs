@@ -1,4 +1,5 @@
-//! Per-symbol feed bookkeeping shared by the Bybit and OKX connections: an
+//! Per-symbol feed bookkeeping shared by the Bybit and OKX connections (the
+//! staleness rule, [`judge_stale`], by Binance's too): an
 //! owed out-of-sync notice (a full queue never loses it), a pending
 //! resubscribe, and staleness detection (a symbol whose book stopped on an
 //! open connection is resubscribed once, then the connection is renewed).
@@ -84,16 +85,36 @@ impl SymLink {
 
     /// Judges staleness; a strike restarts the clock.
     pub fn check_stale(&mut self, now: Instant, after: Duration) -> Stale {
-        if after.is_zero() || now.duration_since(self.last_book) < after {
-            return Stale::Fresh;
-        }
-        self.c.stale.inc();
-        self.last_book = now;
-        self.stale_strikes = self.stale_strikes.saturating_add(1);
-        if self.stale_strikes == 1 {
-            Stale::Resubscribe
-        } else {
-            Stale::Reconnect
-        }
+        judge_stale(
+            &mut self.last_book,
+            &mut self.stale_strikes,
+            &self.c.stale,
+            now,
+            after,
+        )
+    }
+}
+
+/// The staleness rule shared by every venue: silent for `after` (0 = off)
+/// counts a stale event in `stale` and restarts the clock; the first strike
+/// asks for a resubscribe, the next (no book message in between) for a
+/// reconnect.
+pub fn judge_stale(
+    last_book: &mut Instant,
+    strikes: &mut u8,
+    stale: &IntCounter,
+    now: Instant,
+    after: Duration,
+) -> Stale {
+    if after.is_zero() || now.duration_since(*last_book) < after {
+        return Stale::Fresh;
+    }
+    stale.inc();
+    *last_book = now;
+    *strikes = strikes.saturating_add(1);
+    if *strikes == 1 {
+        Stale::Resubscribe
+    } else {
+        Stale::Reconnect
     }
 }

@@ -29,6 +29,8 @@ pub struct RedisServer {
     /// Append-only file with fsync on every write: what was acknowledged
     /// survives a SIGKILL.
     aof: bool,
+    /// `requirepass`, when set (the URL then carries it).
+    password: Option<String>,
     child: Option<Child>,
 }
 
@@ -54,12 +56,24 @@ impl RedisServer {
             port: free_port(),
             dir,
             aof,
+            password: None,
             child: None,
         }
     }
 
+    /// Starts a server that wants `password` (`requirepass`).
+    pub fn start_with_password(password: &str) -> RedisServer {
+        let mut s = RedisServer::not_started(false);
+        s.password = Some(password.to_string());
+        s.spawn();
+        s
+    }
+
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(p) => format!("redis://:{p}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Starts (or restarts) the server on the same port and directory and
@@ -77,6 +91,9 @@ impl RedisServer {
             .arg(&self.dir)
             .arg("--daemonize")
             .arg("no");
+        if let Some(p) = &self.password {
+            cmd.arg("--requirepass").arg(p);
+        }
         if self.aof {
             cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
         } else {

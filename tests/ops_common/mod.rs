@@ -127,7 +127,7 @@ impl Drop for Engine {
 }
 
 /// One HTTP/1.1 request over a fresh connection: (status, body).
-/// Bodies of chunked answers are not de-chunked (tests use JSON `Content-Length` answers).
+/// Chunked answers are de-chunked.
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     http_with(addr, method, path, "")
 }
@@ -150,11 +150,31 @@ pub fn http_with(addr: SocketAddr, method: &str, path: &str, headers: &str) -> (
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     (status, body)
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer (Prometheus's API
+/// answers chunked once a body outgrows its write buffer).
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].strip_prefix("\r\n").unwrap_or(&after[n..]);
+    }
+    out
 }
 
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {

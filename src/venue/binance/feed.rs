@@ -1,8 +1,12 @@
-//! Binance USD-M market-data connection: the combined-stream URL, frame
+//! Binance USD-M market-data connection: the combined-stream URL, the split
+//! of a venue's symbols over connections (at most 1024 streams each), frame
 //! parsing, per-symbol snapshot-and-diff sync (a gap resyncs that symbol
-//! only), REST depth snapshots with retry pacing, and hand-off of
-//! fixed-point events to the book stage. A full queue never corrupts a book:
-//! the symbol is marked out of sync and resynced.
+//! only), per-symbol staleness (a symbol whose depth stream stopped on an
+//! open connection is resubscribed with `UNSUBSCRIBE`/`SUBSCRIBE`, paced
+//! under Binance's 10 incoming messages/s, then the connection is renewed),
+//! REST depth snapshots with retry pacing, and hand-off of fixed-point
+//! events to the book stage. A full queue never corrupts a book: the symbol
+//! is marked out of sync and resynced.
 
 use super::parse::{DepthMsg, Msg, ParseError, Parser, SymbolMap};
 use super::sync::{BookSync, SyncOut};
@@ -13,6 +17,9 @@ use crate::core::{
 use crate::feed::{Protocol, RestClient, RestReply};
 use crate::pipeline::channel::Tx;
 use crate::pipeline::shared::Shared;
+use crate::venue::metrics::SymbolCounters;
+use crate::venue::pacing::{ConnectGate, RateWindow};
+use crate::venue::symstate::{Stale, judge_stale};
 use prometheus::IntCounter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +39,27 @@ impl Streams {
         book_ticker: true,
         trades: true,
     };
+
+    /// Streams per symbol on a connection carrying these.
+    pub fn per_symbol(&self) -> usize {
+        self.depth as usize + self.book_ticker as usize + self.trades as usize
+    }
+}
+
+/// Binance's cap on the streams of one connection.
+pub const MAX_STREAMS_PER_CONNECTION: usize = 1024;
+/// Messages we send per second per connection (Binance disconnects above
+/// 10 incoming messages/s, pongs included): an `UNSUBSCRIBE` and a
+/// `SUBSCRIBE` count one each.
+pub const OPS_PER_SEC: usize = 5;
+/// Symbols resubscribed per `UNSUBSCRIBE`/`SUBSCRIBE` pair.
+pub const SYMBOLS_PER_RESUBSCRIBE: usize = 50;
+
+/// Splits symbols into connections of at most 1024 streams each (in
+/// order; the last one takes the remainder).
+pub fn plan_connections(symbols: &[String], streams: Streams) -> Vec<Vec<String>> {
+    let per = (MAX_STREAMS_PER_CONNECTION / streams.per_symbol().max(1)).max(1);
+    symbols.chunks(per).map(|c| c.to_vec()).collect()
 }
 
 /// Settings of one Binance connection.
@@ -43,29 +71,44 @@ pub struct BinanceFeedConfig {
     pub depth_speed_ms: u32,
     pub snapshot_limit: u32,
     pub streams: Streams,
+    /// A symbol whose depth stream is silent this long is stale (0 = never).
+    pub stale_after: Duration,
 }
 
-/// The combined-stream URL for these symbols and streams.
-pub fn stream_url(cfg: &BinanceFeedConfig) -> String {
+/// The stream names of one symbol on a connection carrying `streams`.
+pub fn symbol_streams(cfg: &BinanceFeedConfig, symbol: &str) -> Vec<String> {
     let speed = match cfg.depth_speed_ms {
         0 => "@0ms",
         100 => "@100ms",
         500 => "@500ms",
         _ => "",
     };
-    let mut names = Vec::new();
-    for s in &cfg.symbols {
-        let l = s.to_ascii_lowercase();
-        if cfg.streams.depth {
-            names.push(format!("{l}@depth{speed}"));
-        }
-        if cfg.streams.book_ticker {
-            names.push(format!("{l}@bookTicker"));
-        }
-        if cfg.streams.trades {
-            names.push(format!("{l}@aggTrade"));
-        }
+    let l = symbol.to_ascii_lowercase();
+    let mut names = Vec::with_capacity(3);
+    if cfg.streams.depth {
+        names.push(format!("{l}@depth{speed}"));
     }
+    if cfg.streams.book_ticker {
+        names.push(format!("{l}@bookTicker"));
+    }
+    if cfg.streams.trades {
+        names.push(format!("{l}@aggTrade"));
+    }
+    names
+}
+
+/// `{"method":"SUBSCRIBE","params":[...],"id":N}` (or `UNSUBSCRIBE`).
+fn method_message(method: &str, id: u64, params: &[String]) -> String {
+    serde_json::json!({ "method": method, "params": params, "id": id }).to_string()
+}
+
+/// The combined-stream URL for these symbols and streams.
+pub fn stream_url(cfg: &BinanceFeedConfig) -> String {
+    let names: Vec<String> = cfg
+        .symbols
+        .iter()
+        .flat_map(|s| symbol_streams(cfg, s))
+        .collect();
     format!(
         "{}/stream?streams={}",
         cfg.ws_base.trim_end_matches('/'),
@@ -86,6 +129,14 @@ struct SymState {
     gaps: IntCounter,
     resyncs: IntCounter,
     snapshot_errors: IntCounter,
+    /// `qt_venue_*{venue="binance",symbol}`: messages, stale, resubscribes,
+    /// book message age.
+    c: SymbolCounters,
+    /// Last depth message of this symbol on this connection.
+    last_book: Instant,
+    stale_strikes: u8,
+    /// Its streams must be resubscribed (staleness).
+    resub_pending: bool,
 }
 
 struct Counters {
@@ -109,6 +160,11 @@ pub struct BinanceFeed {
     rest: RestClient,
     counters: Counters,
     error_logs: u64,
+    gate: Option<ConnectGate>,
+    /// Messages we sent (paced under Binance's incoming limit).
+    ops: RateWindow,
+    req_id: u64,
+    reconnect: Option<&'static str>,
 }
 
 impl BinanceFeed {
@@ -140,6 +196,10 @@ impl BinanceFeed {
                     gaps: m.feed_gaps.with_label_values(&[v, s]),
                     resyncs: m.feed_resyncs.with_label_values(&[v, s]),
                     snapshot_errors: m.feed_snapshot_errors.with_label_values(&[v, s]),
+                    c: m.venues.symbol(v, s),
+                    last_book: Instant::now(),
+                    stale_strikes: 0,
+                    resub_pending: false,
                 }
             })
             .collect();
@@ -162,6 +222,52 @@ impl BinanceFeed {
             rest,
             counters,
             error_logs: 0,
+            gate: None,
+            ops: RateWindow::new(OPS_PER_SEC, Duration::from_secs(1)),
+            req_id: 0,
+            reconnect: None,
+        }
+    }
+
+    /// Paces this connection's (re)connects with the venue's shared gate.
+    pub fn with_gate(mut self, gate: ConnectGate) -> BinanceFeed {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Sends `UNSUBSCRIBE` then `SUBSCRIBE` for every symbol whose streams
+    /// went stale, in batches, within [`OPS_PER_SEC`].
+    /// Called from `on_tick` only (staleness is judged there), so nothing
+    /// scans the symbols per frame.
+    fn resubscribe_pending(&mut self, out: &mut Vec<String>) {
+        if !self.states.iter().any(|s| s.resub_pending) {
+            return;
+        }
+        let now = Instant::now();
+        let pending: Vec<usize> = (0..self.states.len())
+            .filter(|&i| self.states[i].resub_pending && !self.states[i].owe_out_of_sync)
+            .collect();
+        for batch in pending.chunks(SYMBOLS_PER_RESUBSCRIBE) {
+            if self.ops.available(now) < 2 {
+                return;
+            }
+            self.ops.try_take(now);
+            self.ops.try_take(now);
+            let params: Vec<String> = batch
+                .iter()
+                .flat_map(|&i| symbol_streams(&self.cfg, &self.states[i].symbol))
+                .collect();
+            out.push(method_message("UNSUBSCRIBE", self.req_id + 1, &params));
+            out.push(method_message("SUBSCRIBE", self.req_id + 2, &params));
+            self.req_id += 2;
+            for &i in batch {
+                let st = &mut self.states[i];
+                st.resub_pending = false;
+                st.c.resubscribes.inc();
+                // A full staleness period for the new stream to deliver.
+                st.last_book = now;
+                tracing::info!(symbol = st.symbol, "binance streams resubscribed");
+            }
         }
     }
 
@@ -271,11 +377,14 @@ impl BinanceFeed {
     fn on_parsed_depth(&mut self, recv_ns: u64) {
         let inst = self.parser.depth.inst;
         let Some(i) = self.state_of(inst) else { return };
+        self.states[i].c.messages.inc();
         if !self.settle(i, recv_ns) {
             return;
         }
         let tx = &self.tx;
         let st = &mut self.states[i];
+        st.last_book = Instant::now();
+        st.stale_strikes = 0;
         let mut failed = false;
         let mut need_snapshot = false;
         let mut out_of_sync = false;
@@ -323,8 +432,23 @@ impl Protocol for BinanceFeed {
         stream_url(&self.cfg)
     }
 
+    fn connect_delay(&mut self) -> Duration {
+        self.gate.as_ref().map(|g| g.acquire()).unwrap_or_default()
+    }
+
     fn on_open(&mut self, _out: &mut Vec<String>) {
         // Streams are named in the URL; nothing to send.
+        let now = Instant::now();
+        self.reconnect = None;
+        for st in &mut self.states {
+            st.last_book = now;
+            st.stale_strikes = 0;
+            st.resub_pending = false;
+        }
+    }
+
+    fn wants_reconnect(&mut self) -> Option<&'static str> {
+        self.reconnect.take()
     }
 
     fn on_frame(&mut self, frame: &[u8], recv_ns: u64) {
@@ -337,6 +461,9 @@ impl Protocol for BinanceFeed {
             }
             Ok(Msg::Bbo { inst, exch_ms, bbo }) => {
                 self.counters.bbo.inc();
+                if let Some(i) = self.state_of(inst) {
+                    self.states[i].c.messages.inc();
+                }
                 if let Some(i) = self.state_of(inst)
                     && self.settle(i, recv_ns)
                 {
@@ -355,6 +482,9 @@ impl Protocol for BinanceFeed {
                 trade,
             }) => {
                 self.counters.trade.inc();
+                if let Some(i) = self.state_of(inst) {
+                    self.states[i].c.messages.inc();
+                }
                 let _ = self.tx.try_send(MarketEvent {
                     venue: Venue::Binance,
                     inst,
@@ -468,15 +598,49 @@ impl Protocol for BinanceFeed {
         }
     }
 
-    fn on_tick(&mut self, _out: &mut Vec<String>) {
+    fn on_tick(&mut self, out: &mut Vec<String>) {
         let now = crate::core::now_ns();
+        let t = Instant::now();
         for i in 0..self.states.len() {
             self.settle(i, now);
+            if self.cfg.streams.depth {
+                let after = self.cfg.stale_after;
+                let st = &mut self.states[i];
+                st.c.book_age
+                    .set(t.duration_since(st.last_book).as_secs_f64());
+                match judge_stale(
+                    &mut st.last_book,
+                    &mut st.stale_strikes,
+                    &st.c.stale,
+                    t,
+                    after,
+                ) {
+                    Stale::Fresh => {}
+                    Stale::Resubscribe => {
+                        tracing::warn!(
+                            symbol = st.symbol,
+                            silent_ms = after.as_millis() as u64,
+                            "binance symbol stale on an open connection; resubscribing"
+                        );
+                        st.resub_pending = true;
+                        st.snapshot_in_flight = false;
+                        self.desync(i, now);
+                    }
+                    Stale::Reconnect => {
+                        tracing::warn!(
+                            symbol = st.symbol,
+                            "binance symbol still stale after a resubscribe; reconnecting"
+                        );
+                        self.reconnect = Some("stale_symbol");
+                    }
+                }
+            }
             let st = &self.states[i];
             if self.cfg.streams.depth && !st.owe_out_of_sync && st.sync.awaiting_snapshot() {
                 self.request_snapshot(i);
             }
         }
+        self.resubscribe_pending(out);
     }
 
     fn on_close(&mut self) {
@@ -488,5 +652,64 @@ impl Protocol for BinanceFeed {
             self.states[i].snapshot_in_flight = false;
             self.desync(i, now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(symbols: Vec<String>, streams: Streams) -> BinanceFeedConfig {
+        BinanceFeedConfig {
+            ws_base: "ws://x".into(),
+            rest_base: String::new(),
+            symbols,
+            depth_speed_ms: 100,
+            snapshot_limit: 1000,
+            streams,
+            stale_after: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn connections_carry_at_most_1024_streams() {
+        let syms: Vec<String> = (0..1000).map(|i| format!("S{i:04}USDT")).collect();
+        let plan = plan_connections(&syms, Streams::ALL);
+        assert_eq!(
+            plan.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [341, 341, 318]
+        );
+        assert_eq!(plan.concat(), syms);
+        for c in &plan {
+            let url = stream_url(&cfg(c.clone(), Streams::ALL));
+            let n = url.split_once("streams=").unwrap().1.split('/').count();
+            assert!(n <= MAX_STREAMS_PER_CONNECTION, "{n}");
+        }
+        let trades = Streams {
+            depth: false,
+            book_ticker: false,
+            trades: true,
+        };
+        assert_eq!(plan_connections(&syms, trades).len(), 1);
+        assert_eq!(plan_connections(&syms[..341], Streams::ALL).len(), 1);
+        assert_eq!(plan_connections(&syms[..342], Streams::ALL).len(), 2);
+    }
+
+    #[test]
+    fn resubscribe_messages() {
+        let c = cfg(vec!["BTCUSDT".into()], Streams::ALL);
+        let names = symbol_streams(&c, "BTCUSDT");
+        assert_eq!(
+            names,
+            [
+                "btcusdt@depth@100ms",
+                "btcusdt@bookTicker",
+                "btcusdt@aggTrade"
+            ]
+        );
+        assert_eq!(
+            method_message("SUBSCRIBE", 3, &names[..1]),
+            r#"{"id":3,"method":"SUBSCRIBE","params":["btcusdt@depth@100ms"]}"#
+        );
     }
 }

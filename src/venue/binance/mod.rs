@@ -6,6 +6,6 @@ pub mod parse;
 pub mod probe;
 pub mod sync;
 
-pub use feed::{BinanceFeed, BinanceFeedConfig, Streams, stream_url};
+pub use feed::{BinanceFeed, BinanceFeedConfig, Streams, plan_connections, stream_url};
 pub use parse::{DepthMsg, Msg, ParseError, Parser, SymbolMap};
 pub use sync::{BookSync, SyncOut, SyncState};

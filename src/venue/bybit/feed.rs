@@ -127,6 +127,7 @@ pub struct BybitFeed {
     /// `qt_feed_messages_total{kind}` (the status line's per-venue rates).
     depth_msgs: IntCounter,
     trade_msgs: IntCounter,
+    ticker_msgs: IntCounter,
 }
 
 impl BybitFeed {
@@ -178,6 +179,7 @@ impl BybitFeed {
             other: m.feed_messages.with_label_values(&[v, "other"]),
             depth_msgs: m.feed_messages.with_label_values(&[v, "depth"]),
             trade_msgs: m.feed_messages.with_label_values(&[v, "trade"]),
+            ticker_msgs: m.feed_messages.with_label_values(&[v, "ticker"]),
             parser: Parser::new(),
             cfg,
             shared,
@@ -262,6 +264,7 @@ impl BybitFeed {
         let Some(i) = self.by_inst.get(t.inst.idx()).copied().flatten() else {
             return;
         };
+        self.ticker_msgs.inc();
         let st = &mut self.states[i];
         st.link.c.messages.inc();
         if t.snapshot {

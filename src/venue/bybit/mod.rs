@@ -1,7 +1,8 @@
 //! Bybit v5 linear: wire parsing (`parse`), per-topic `u` sequencing
-//! (`sync`), instruments (`instruments`) and the market-data connection
-//! (`feed`).
+//! (`sync`), the doctor's probe endpoints and bodies (`probe`) and the
+//! market-data connection (`feed`).
 
 pub mod feed;
 pub mod parse;
+pub mod probe;
 pub mod sync;

@@ -1,5 +1,5 @@
-//! One OKX v5 public connection: subscribes `books` (or `books5`) and
-//! `trades` for its instruments in one op, keeps each instrument's
+//! One OKX v5 public connection: subscribes `books` (or `books5`),
+//! `trades`, `bbo-tbt` and `tickers` for its instruments in one op, keeps each instrument's
 //! `seqId`/`prevSeqId` chain and verifies non-zero checksums (a gap or
 //! mismatch resubscribes **that instrument only**; the others keep trading),
 //! converts contract sizes to base quantities, sends the text `ping` when
@@ -99,6 +99,9 @@ pub struct OkxFeed {
     /// `qt_feed_messages_total{kind}` (the status line's per-venue rates).
     depth_msgs: IntCounter,
     trade_msgs: IntCounter,
+    /// `qt_feed_messages_total{kind="bbo"|"ticker"}`: `bbo-tbt`, `tickers`.
+    bbo_msgs: IntCounter,
+    ticker_msgs: IntCounter,
 }
 
 impl OkxFeed {
@@ -147,6 +150,8 @@ impl OkxFeed {
             other: m.feed_messages.with_label_values(&[v, "other"]),
             depth_msgs: m.feed_messages.with_label_values(&[v, "depth"]),
             trade_msgs: m.feed_messages.with_label_values(&[v, "trade"]),
+            bbo_msgs: m.feed_messages.with_label_values(&[v, "bbo"]),
+            ticker_msgs: m.feed_messages.with_label_values(&[v, "ticker"]),
             parser: Parser::new(),
             cfg,
             shared,
@@ -309,6 +314,9 @@ impl Protocol for OkxFeed {
         for st in &self.states {
             args.push((ch, st.link.symbol.as_str()));
             args.push(("trades", st.link.symbol.as_str()));
+            // Top of book tick by tick, and the ticker (both parsed to BBOs).
+            args.push(("bbo-tbt", st.link.symbol.as_str()));
+            args.push(("tickers", st.link.symbol.as_str()));
         }
         if args.is_empty() {
             return;
@@ -341,8 +349,20 @@ impl Protocol for OkxFeed {
                     let _ = self.em.trade(inst, recv_ns, ms, t);
                 }
             }
-            Ok(Msg::Bbo { inst, exch_ms, bbo }) => {
-                self.other.inc();
+            Ok(Msg::Bbo {
+                inst,
+                exch_ms,
+                bbo,
+                ticker,
+            }) => {
+                if ticker {
+                    self.ticker_msgs.inc();
+                } else {
+                    self.bbo_msgs.inc();
+                }
+                if let Some(i) = self.by_inst.get(inst.idx()).copied().flatten() {
+                    self.states[i].link.c.messages.inc();
+                }
                 if let Some(i) = self.by_inst.get(inst.idx()).copied().flatten()
                     && self.states[i].link.settle(&self.em, recv_ns)
                 {

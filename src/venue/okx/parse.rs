@@ -66,6 +66,8 @@ pub enum Msg {
         inst: InstrumentId,
         exch_ms: i64,
         bbo: Bbo,
+        /// From `tickers` (else `bbo-tbt`).
+        ticker: bool,
     },
     Trades,
     Event(Event),
@@ -237,6 +239,7 @@ fn walk(
                     ask,
                     update_id: seq.max(0) as u64,
                 },
+                ticker: false,
             })
         }
         "trades" | "trades-all" => {
@@ -307,6 +310,7 @@ fn walk(
                         ask: Level { px: ap, qty: az },
                         update_id: 0,
                     },
+                    ticker: true,
                 }),
                 _ => Ok(Msg::Ignored),
             }
