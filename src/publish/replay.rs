@@ -118,6 +118,9 @@ pub struct JournalReplay {
     cursor: (i64, u64),
     /// `published` entries handed to the journal queue.
     sent: u64,
+    /// Undecodable `published` records met while reading (logged once;
+    /// what they held is counted lost at the end of their day file).
+    undecodable: u64,
     /// The writer's `published_done` when this source was made: it must be
     /// the only one sending `published` entries to that writer from then on
     /// (the engine makes one per life).
@@ -145,6 +148,7 @@ impl JournalReplay {
             runs: VecDeque::new(),
             cursor: (i64::MIN, 0),
             sent: 0,
+            undecodable: 0,
         }
     }
 
@@ -179,8 +183,15 @@ impl JournalReplay {
             if !contains(&p, b"\"published\"") {
                 continue;
             }
-            let Ok(rec) = serde_json::from_slice::<Record>(&p) else {
-                continue;
+            let rec = match serde_json::from_slice::<Record>(&p) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.undecodable += 1;
+                    if self.undecodable == 1 {
+                        tracing::warn!(file = %path.display(), error = %e, "redis replay: undecodable journal record skipped (logged once)");
+                    }
+                    continue;
+                }
             };
             let Body::Published {
                 epoch_ms,
@@ -195,6 +206,10 @@ impl JournalReplay {
                 continue;
             }
             let Some(stream) = StreamKind::parse(&stream) else {
+                self.undecodable += 1;
+                if self.undecodable == 1 {
+                    tracing::warn!(file = %path.display(), stream = %stream, "redis replay: journal record of an unknown stream skipped (logged once)");
+                }
                 continue;
             };
             run.unread -= 1;
