@@ -3,7 +3,8 @@
 //! WebSockets: every stream's documented fields; Redis killed (SIGKILL) for
 //! seconds mid-run and restarted; Redis absent at startup; `required` Redis
 //! failing readiness; the engine's heartbeat stopping while the pipeline is
-//! stalled.
+//! stalled; a small memory buffer overflowing into the journal and every
+//! entry read back from it.
 
 mod common;
 #[path = "common/redis_server.rs"]
@@ -371,6 +372,204 @@ fn redis_killed_mid_run_loses_and_doubles_nothing() {
     assert_eq!(total(&shared, "qt_redis_dropped_total"), 0);
     let mut c = redis.conn();
     assert_exactly_once(&mut c, &n);
+}
+
+/// The `published` records of one engine life in a journal directory, in
+/// file order: `(seq, stream)`, and their bytes on disk (frames).
+fn journal_published(dir: &str, epoch: u64) -> (Vec<(u64, String)>, usize) {
+    use quantum_trader::journal::{Body, list_days, read_day};
+    let dir = std::path::Path::new(dir);
+    let (mut v, mut bytes) = (Vec::new(), 0);
+    for day in list_days(dir).unwrap() {
+        for r in read_day(dir, day).unwrap().records {
+            let size = 8 + serde_json::to_vec(&r).unwrap().len();
+            if let Body::Published {
+                epoch_ms,
+                seq,
+                stream,
+                ..
+            } = r.body
+                && epoch_ms == epoch
+            {
+                v.push((seq, stream));
+                bytes += size;
+            }
+        }
+    }
+    (v, bytes)
+}
+
+#[test]
+fn events_beyond_a_small_buffer_are_replayed_from_the_journal() {
+    let mut redis = RedisServer::start(true);
+    let cfg = config(&redis.url(), |c| {
+        c.redis.buffer_capacity = 50;
+        c.redis.batch_size = 64;
+        c.journal.enabled = true;
+        // HOLDs are not journaled as trading records, yet must come back.
+        c.journal.record_holds = false;
+    });
+    let journal_dir = cfg.journal.dir.clone();
+    let engine = start(cfg);
+    let shared = engine.shared().clone();
+    let ops = engine.ops_addr().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || fills(&shared) >= 2),
+        "no fills: {:?}",
+        counts(&shared)
+    );
+    let (_, api) = get_json(ops, "/api/redis");
+    assert_eq!(api["replay"], "journal", "{api}");
+    let epoch = api["epoch_ms"].as_u64().unwrap();
+    redis.kill();
+    let fills_at_kill = fills(&shared);
+    let decisions_at_kill = total(&shared, "qt_decisions_total");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        wait_until(Duration::from_secs(20), || fills(&shared) > fills_at_kill),
+        "the hot path kept trading while redis was down"
+    );
+    let during = total(&shared, "qt_decisions_total") - decisions_at_kill;
+    assert!(during > 500, "far more events than the buffer: {during}");
+    assert_eq!(
+        total(&shared, "qt_redis_buffered"),
+        50,
+        "the buffer is full"
+    );
+    let kept_in_outage = total(&shared, "qt_redis_journal_kept_total");
+    assert!(
+        kept_in_outage > 400,
+        "events beyond the buffer go to the journal: {kept_in_outage}"
+    );
+    assert!(total(&shared, "qt_redis_spilled") > 0);
+    redis.spawn();
+    assert!(
+        wait_until(Duration::from_secs(30), || total(
+            &shared,
+            "qt_redis_connected"
+        ) == 1),
+        "reconnected"
+    );
+    let restarted = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            total(&shared, "qt_redis_buffered") == 0 && total(&shared, "qt_redis_spilled") == 0
+        }),
+        "buffer and spill drained after restart: buffered {} spilled {}",
+        total(&shared, "qt_redis_buffered"),
+        total(&shared, "qt_redis_spilled")
+    );
+    let drained = restarted.elapsed();
+    // The spill ends once the replay catches up with the events still
+    // arriving: then new events use the memory buffer, not the journal.
+    let kept_now = || total(&shared, "qt_redis_journal_kept_total");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let k = kept_now();
+            std::thread::sleep(Duration::from_millis(500));
+            k == kept_now()
+        }),
+        "events still go to the journal after the spill drained"
+    );
+    let kept = kept_now();
+    engine.stop();
+    let n = counts(&shared);
+    let replayed = total(&shared, "qt_redis_journal_replayed_total");
+    assert_eq!(replayed, kept, "everything kept was read back and written");
+    // The 50 buffered events come back from memory; a few of them may have
+    // reached Redis before the kill (counted as duplicates, not doubled).
+    assert!(
+        total(&shared, "qt_redis_replayed_total") + total(&shared, "qt_redis_duplicates_total")
+            >= replayed + 50,
+        "replayed {} (journal {replayed}), duplicates {}, rejected {}",
+        total(&shared, "qt_redis_replayed_total"),
+        total(&shared, "qt_redis_duplicates_total"),
+        total(&shared, "qt_redis_rejected_total")
+    );
+    for reason in ["not_replayable", "channel_full"] {
+        assert_eq!(
+            sample(&shared, "qt_redis_dropped_total", ("reason", reason)),
+            0,
+            "{reason}"
+        );
+    }
+    assert_eq!(total(&shared, "qt_journal_dropped_total"), 0);
+    // The journal holds exactly what was kept, once each, in seq order per stream.
+    let (j, bytes) = journal_published(&journal_dir, epoch);
+    assert_eq!(j.len() as u64, kept, "published records in the journal");
+    eprintln!(
+        "FIGURES: {kept} events kept in the journal ({} bytes each on average), \
+         all replayed within {drained:?} of the reconnect",
+        bytes / j.len().max(1)
+    );
+    for stream in ["decision", "verdict", "intent", "execution"] {
+        let seqs: Vec<u64> = j.iter().filter(|x| x.1 == stream).map(|x| x.0).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{stream} in order");
+    }
+    assert!(j.iter().all(|x| x.1 != "market"), "samples are not kept");
+    let mut c = redis.conn();
+    assert_exactly_once(&mut c, &n);
+    // A replayed entry is the full entry, under its own seq.
+    let (first_kept, _) = j
+        .iter()
+        .find(|x| x.1 == "decision")
+        .expect("a kept decision");
+    let dec = xrange(&mut c, DECISION);
+    let e = dec
+        .iter()
+        .find(|e| id_of(e) == (epoch, *first_kept))
+        .expect("the kept decision is in redis under its id");
+    let f: serde_json::Value = serde_json::from_str(field(e, "features")).unwrap();
+    assert_eq!(f.as_object().unwrap().len(), 8, "features kept");
+    assert!(!field(e, "model_version").is_empty());
+}
+
+#[test]
+fn without_the_journal_events_beyond_the_buffer_are_counted_lost() {
+    let mut redis = RedisServer::start(false);
+    let engine = start(config(&redis.url(), |c| {
+        c.redis.buffer_capacity = 50;
+        c.journal.enabled = false;
+    }));
+    let shared = engine.shared().clone();
+    let ops = engine.ops_addr().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || fills(&shared) >= 1),
+        "no fills: {:?}",
+        counts(&shared)
+    );
+    assert_eq!(get_json(ops, "/api/redis").1["replay"], "none");
+    redis.kill();
+    let lost = || {
+        sample(
+            &shared,
+            "qt_redis_dropped_total",
+            ("reason", "not_replayable"),
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || lost() > 200),
+        "spilled events are counted: {}",
+        lost()
+    );
+    redis.spawn();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            total(&shared, "qt_redis_connected") == 1 && total(&shared, "qt_redis_buffered") == 0
+        }),
+        "buffer drained"
+    );
+    engine.stop();
+    assert_eq!(total(&shared, "qt_redis_journal_kept_total"), 0);
+    let n = counts(&shared);
+    let mut c = redis.conn();
+    let dec = xrange(&mut c, DECISION).len() as u64;
+    assert!(
+        dec < n.decisions,
+        "decisions lost: {dec} of {}",
+        n.decisions
+    );
+    strictly_increasing(&xrange(&mut c, DECISION), "decisions");
 }
 
 #[test]

@@ -2,7 +2,10 @@
 //! breaker change and kill-switch change, one file per UTC day, each record
 //! checksummed. It is what restores positions, open orders, the breaker and
 //! today's counters at restart (see `risk::recovery`), and what
-//! `quantum-trader journal report` reads.
+//! `quantum-trader journal report` reads. It also holds, as `published`
+//! records, the Redis entries the publisher could not keep in memory during
+//! an outage (written by the publisher thread, read back by
+//! [`crate::publish::JournalReplay`]; recovery and the report skip them).
 //!
 //! # Format
 //!
@@ -51,7 +54,7 @@ pub use reader::{
     DayRead, FromIter, RecordIter, day_path, last_id, list_days, open_day, parse_day, read_day,
     read_from,
 };
-pub use record::{Body, Change, Entry, Event, Record};
+pub use record::{Body, Change, Entry, Event, Published, Record};
 pub use writer::{JournalMetrics, JournalStats, JournalTx, JournalWriter, start};
 
 #[cfg(test)]

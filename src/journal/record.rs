@@ -98,6 +98,17 @@ pub enum Body {
         by: String,
         client: String,
     },
+    /// A Redis stream entry the publisher could not keep in memory during an
+    /// outage (see `publish::replay`): the engine life (`epoch_ms`), its
+    /// `seq` (the stream id is `<epoch_ms>-<seq>`), the stream and the
+    /// entry's fields exactly as they are to be written. Not a trading
+    /// record: recovery and the day report ignore it.
+    Published {
+        epoch_ms: u64,
+        seq: u64,
+        stream: String,
+        fields: Vec<(String, String)>,
+    },
 }
 
 impl Body {
@@ -111,12 +122,13 @@ impl Body {
             Body::OrderDone { .. } => "order_done",
             Body::Breaker { .. } => "breaker",
             Body::KillSwitch { .. } => "kill_switch",
+            Body::Published { .. } => "published",
         }
     }
 }
 
 /// Record kinds, in [`Body::kind`] spelling (metric labels).
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 8] = [
     "decision",
     "verdict",
     "order",
@@ -124,6 +136,7 @@ pub const KINDS: [&str; 7] = [
     "order_done",
     "breaker",
     "kill_switch",
+    "published",
 ];
 
 /// What the hot path sends to the writer: the event and its time and mode.
@@ -196,6 +209,17 @@ pub enum Event {
         on: bool,
         change: Box<Change>,
     },
+    /// A spilled Redis entry (sent by the publisher thread, never the hot path).
+    Published(Box<Published>),
+}
+
+/// See [`Body::Published`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub epoch_ms: u64,
+    pub seq: u64,
+    pub stream: &'static str,
+    pub fields: Vec<(&'static str, String)>,
 }
 
 /// `f64` as a decimal string that parses back to the same bits (Rust's

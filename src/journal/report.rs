@@ -65,6 +65,10 @@ impl DayReport {
     }
 
     fn add(&mut self, rec: &Record, equity: &mut f64, peak: &mut f64) {
+        // Spilled Redis entries (see `publish::replay`) are not trading records.
+        if matches!(rec.body, Body::Published { .. }) {
+            return;
+        }
         self.records += 1;
         self.first_id.get_or_insert(rec.id);
         self.last_id = Some(rec.id);
@@ -146,6 +150,7 @@ impl DayReport {
                     }
                 ),
             }),
+            Body::Published { .. } => {}
         }
         self.realized_pnl_net = self.realized_pnl - self.fees;
     }

@@ -42,6 +42,10 @@ pub struct JournalStats {
     pub errors: AtomicU64,
     /// Id of the last record written (0 = none yet).
     pub last_id: AtomicU64,
+    /// `published` entries the writer is done with: handed to the OS (a
+    /// reader can see them) or lost to an error. The Redis replay source
+    /// compares it with what it sent to tell "not written yet" from "lost".
+    pub published_done: AtomicU64,
 }
 
 impl JournalStats {
@@ -149,6 +153,16 @@ impl JournalTx {
     pub fn stats(&self) -> &Arc<JournalStats> {
         &self.stats
     }
+
+    /// A sender on a bare queue (no writer thread), for tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(tx: Tx<Entry>) -> JournalTx {
+        JournalTx {
+            tx,
+            stats: Arc::new(JournalStats::default()),
+            dropped: JournalMetrics::new(&Metrics::new()).dropped,
+        }
+    }
 }
 
 /// The writer thread. It stops once every [`JournalTx`] is dropped and the
@@ -203,6 +217,7 @@ pub fn start(
         last_sync: Instant::now(),
         stats: stats.clone(),
         kind_counters: KINDS.map(|k| jm.records.with_label_values(&[k])),
+        unflushed_published: 0,
         m: jm.clone(),
         buf: Vec::with_capacity(1024),
     };
@@ -241,7 +256,9 @@ struct Writer {
     unsynced: bool,
     last_sync: Instant,
     stats: Arc<JournalStats>,
-    kind_counters: [IntCounter; 7],
+    kind_counters: [IntCounter; 8],
+    /// `published` records written but not yet flushed to the OS.
+    unflushed_published: u64,
     m: JournalMetrics,
     buf: Vec<u8>,
 }
@@ -345,6 +362,7 @@ impl Writer {
     }
 
     fn write(&mut self, e: Entry) {
+        let published = matches!(e.event, Event::Published(_));
         let id = self.next_id;
         let rec = Record {
             id,
@@ -360,6 +378,7 @@ impl Writer {
             Ok(j) => j,
             Err(err) => {
                 self.error("encoding", &io::Error::other(err));
+                self.published_lost(published);
                 return;
             }
         };
@@ -371,6 +390,7 @@ impl Writer {
             Some(f) => f.out.write_all(&buf),
             None => {
                 self.buf = buf;
+                self.published_lost(published);
                 return;
             }
         };
@@ -386,6 +406,9 @@ impl Writer {
                 self.m.bytes.inc_by(buf.len() as u64);
                 self.m.last_id.set(id as i64);
                 self.kind_counters[kind].inc();
+                if published {
+                    self.unflushed_published += 1;
+                }
                 if self.policy == FsyncPolicy::Always {
                     self.flush();
                     self.sync();
@@ -397,6 +420,8 @@ impl Writer {
                 // bytes are cut off on open).
                 self.file = None;
                 self.dirty = false;
+                self.published_lost(published);
+                self.published_flushed();
             }
         }
         self.buf = buf;
@@ -415,6 +440,25 @@ impl Writer {
                     self.file = None;
                 }
             }
+        }
+        self.published_flushed();
+    }
+
+    /// A `published` entry that will never be written.
+    fn published_lost(&self, published: bool) {
+        if published {
+            self.stats.published_done.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// The `published` records written so far are visible to readers (or
+    /// lost to the error just counted).
+    fn published_flushed(&mut self) {
+        if self.unflushed_published > 0 {
+            self.stats
+                .published_done
+                .fetch_add(self.unflushed_published, Ordering::Release);
+            self.unflushed_published = 0;
         }
     }
 
@@ -559,6 +603,16 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
             reason: change.reason,
             by: change.by.into(),
             client: change.client,
+        },
+        Event::Published(p) => Body::Published {
+            epoch_ms: p.epoch_ms,
+            seq: p.seq,
+            stream: p.stream.into(),
+            fields: p
+                .fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
         },
     }
 }

@@ -236,7 +236,6 @@ impl Engine {
                 cfg.mode.as_str(),
             ])
             .set(1);
-        let publisher = start_publisher(&cfg, &shared)?;
         let p = &cfg.pipeline;
         let cap = p.queue_capacity;
         let (md_tx, md_rx) = queue("feed_to_book", cap, p.book.wait, &metrics);
@@ -269,6 +268,9 @@ impl Engine {
             tracing::info!("journal disabled: nothing restored, nothing journaled");
             (None, crate::risk::recovery::Recovery::default())
         };
+        // After the journal: events beyond the publisher's memory buffer are
+        // kept in it and read back (see `publish::replay`).
+        let publisher = start_publisher(&cfg, &shared, journal.as_ref().map(|(tx, _)| tx))?;
         *shared.risk_ctl.recovery.lock() = recovery.summary.clone();
         shared.risk_ctl.load_token(&cfg.admin.token_env);
         let (journal_tx, journal_writer) = match journal {
@@ -502,14 +504,15 @@ impl Engine {
                 tracing::error!(stage = name, "stage thread panicked");
             }
         }
-        // The risk stage held the last journal sender: the writer drains,
-        // syncs and stops.
-        if let Some(j) = self.journal.take() {
-            j.join();
-        }
-        // Stages are done: the publisher flushes their last events.
+        // Stages are done: the publisher flushes their last events, reading
+        // back from the journal what spilled (the writer still runs).
         if let Some(p) = self.publisher.take() {
             p.stop();
+        }
+        // The risk stage and the publisher held the last journal senders:
+        // the writer drains, syncs and stops.
+        if let Some(j) = self.journal.take() {
+            j.join();
         }
         if let Some(o) = self.ops.take() {
             o.shutdown();
@@ -521,10 +524,14 @@ impl Engine {
 }
 
 /// Starts the Redis publisher when a Redis URL is configured, and hands its
-/// sink to the stages through `shared.publish`.
+/// sink to the stages through `shared.publish`. With the journal on, events
+/// beyond the publisher's memory buffer are kept in the journal and read
+/// back from it ([`crate::publish::JournalReplay`]); without it they are
+/// counted as dropped ([`crate::publish::NoReplay`]).
 fn start_publisher(
     cfg: &Config,
     shared: &Arc<Shared>,
+    journal: Option<&crate::journal::JournalTx>,
 ) -> Result<Option<crate::publish::PublisherHandle>> {
     let url = cfg.redis.effective_url();
     let services = crate::publish::services_to_read(cfg);
@@ -539,7 +546,17 @@ fn start_publisher(
         &url,
         shared.clone(),
         cfg.ops.stall_timeout_ms,
-        Box::new(crate::publish::NoReplay),
+        |epoch_ms| -> Box<dyn crate::publish::ReplaySource> {
+            match journal {
+                Some(tx) => Box::new(crate::publish::JournalReplay::new(
+                    tx.clone(),
+                    &cfg.journal.dir,
+                    cfg.mode,
+                    epoch_ms,
+                )),
+                None => Box::new(crate::publish::NoReplay),
+            }
+        },
     )
     .context("starting the redis publisher")?;
     if shared.publish.set(sink).is_err() {

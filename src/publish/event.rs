@@ -41,6 +41,11 @@ impl StreamKind {
     pub fn idx(self) -> usize {
         self as usize
     }
+
+    /// The reverse of [`StreamKind::as_str`].
+    pub fn parse(s: &str) -> Option<StreamKind> {
+        StreamKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// One event for Redis. `seq` is unique and rising within the engine's life;

@@ -29,6 +29,8 @@ pub struct RedisMetrics {
     pub spilled: IntGauge,
     pub dropped: IntCounterVec,
     pub replayed: IntCounter,
+    pub journal_kept: IntCounter,
+    pub journal_replayed: IntCounter,
     pub heartbeats: IntCounter,
     pub heartbeat_age: GaugeVec,
 }
@@ -108,6 +110,14 @@ impl RedisMetrics {
             replayed: counter(
                 "qt_redis_replayed_total",
                 "Events written after an outage (from memory or the replay source)",
+            ),
+            journal_kept: counter(
+                "qt_redis_journal_kept_total",
+                "Events beyond the memory buffer kept in the replay source (the journal)",
+            ),
+            journal_replayed: counter(
+                "qt_redis_journal_replayed_total",
+                "Events written to Redis after being read back from the replay source (the journal)",
             ),
             heartbeats: counter("qt_redis_heartbeats_total", "Engine heartbeats written"),
             heartbeat_age: reg(

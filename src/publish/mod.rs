@@ -18,7 +18,7 @@ pub mod replay;
 
 pub use event::{Body, PubEvent, StreamKind};
 pub use publisher::{PublisherHandle, start};
-pub use replay::{NoReplay, ReplaySource};
+pub use replay::{JournalReplay, NoReplay, ReplaySource};
 
 use crate::config::redis::RedisConfig;
 use crate::config::redis::ServiceConfig;
@@ -116,6 +116,8 @@ pub struct RedisStatus {
     pub published: AtomicU64,
     pub buffered: AtomicU64,
     pub spilled: AtomicU64,
+    /// Where events beyond the memory buffer go (`journal` or `none`).
+    pub replay: &'static str,
     /// The governor's verdict labels by slot (`heartbeat_missing:<service>`, ...).
     pub verdict_labels: std::sync::OnceLock<Vec<Arc<str>>>,
 }
@@ -143,6 +145,7 @@ impl RedisStatus {
             published: AtomicU64::new(0),
             buffered: AtomicU64::new(0),
             spilled: AtomicU64::new(0),
+            replay: "none",
         }
     }
 
@@ -187,6 +190,7 @@ impl RedisStatus {
             "published": self.published.load(Ordering::Relaxed),
             "buffered": self.buffered.load(Ordering::Relaxed),
             "spilled": self.spilled.load(Ordering::Relaxed),
+            "replay": self.replay,
             "pipeline_moving": self.pipeline_moving.load(Ordering::Relaxed),
             "engine_heartbeats": self.heartbeats_written.load(Ordering::Relaxed),
             "services": services,

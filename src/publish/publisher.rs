@@ -1,15 +1,16 @@
 //! The publisher thread (`qt-redis`): drains the event channel into an
 //! ordered in-memory buffer, writes it to Redis in pipelined XADD batches
 //! with explicit ids, survives outages (buffer up to `buffer_capacity`, then
-//! spill: the ids beyond are re-read from the replay source after
-//! reconnect), writes the engine heartbeat while the pipeline moves, reads
-//! the auxiliary heartbeats, and flushes what it can at shutdown.
+//! spill: the events beyond are rendered and handed to the replay source,
+//! the journal, and re-read from it once the buffer is written), writes the
+//! engine heartbeat while the pipeline moves, reads the auxiliary
+//! heartbeats, and flushes what it can at shutdown.
 
-use super::event::{PubEvent, StreamKind, fields, stream_id};
+use super::event::{Fields, PubEvent, StreamKind, fields, stream_id};
 use super::heartbeat::{Progress, heartbeat_value, parse_heartbeat};
 use super::link::{Link, is_connection_error};
 use super::metrics::RedisMetrics;
-use super::replay::ReplaySource;
+use super::replay::{ReplaySource, Replayed};
 use super::{RedisStatus, Sink};
 use crate::config::redis::RedisConfig;
 use crate::core::clock::unix_ms;
@@ -17,6 +18,7 @@ use crate::core::now_ns;
 use crate::pipeline::channel::{Next, Rx, queue};
 use crate::pipeline::shared::Shared;
 use prometheus::IntCounter;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,12 +54,48 @@ impl Drop for PublisherHandle {
     }
 }
 
-/// Ids beyond the memory buffer, to be re-read from the replay source.
+/// Events beyond the memory buffer. While a spill is on, every new
+/// (non-sample) event goes to the replay source too, so the order holds; it
+/// ends when everything kept has been read back.
 #[derive(Debug, Clone, Copy)]
 struct Spill {
-    first: u64,
-    last: u64,
+    /// Kept in the replay source and not yet written to Redis.
     count: u64,
+    /// Events of this spill the replay source could not keep.
+    lost: u64,
+}
+
+/// One entry ready to write.
+struct Out {
+    seq: u64,
+    stream: StreamKind,
+    fields: Vec<(Cow<'static, str>, String)>,
+    /// Read back from the replay source.
+    replayed: bool,
+}
+
+impl Out {
+    fn live(seq: u64, stream: StreamKind, f: Fields) -> Out {
+        Out {
+            seq,
+            stream,
+            fields: f.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)).collect(),
+            replayed: false,
+        }
+    }
+
+    fn replayed(r: Replayed) -> Out {
+        Out {
+            seq: r.seq,
+            stream: r.stream,
+            fields: r
+                .fields
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k), v))
+                .collect(),
+            replayed: true,
+        }
+    }
 }
 
 struct Publisher {
@@ -70,6 +108,8 @@ struct Publisher {
     replay: Box<dyn ReplaySource>,
     buf: VecDeque<PubEvent>,
     spill: Option<Spill>,
+    /// Read back from the replay source, not yet written (a failed batch).
+    replay_batch: Vec<Out>,
     /// Events with a seq up to this were made while Redis was unreachable.
     outage_upto: u64,
     keys: [String; 5],
@@ -83,20 +123,25 @@ struct Publisher {
     heartbeat_interval: Duration,
 }
 
-/// Creates the sink and starts the publisher thread.
+/// Creates the sink and starts the publisher thread. `make_replay` gets this
+/// engine life's epoch (the ms part of its stream ids) and returns where
+/// events beyond the memory buffer are kept.
 pub fn start(
     cfg: &RedisConfig,
     services: &[crate::config::redis::ServiceConfig],
     url: &str,
     shared: Arc<Shared>,
     stall_timeout_ms: u64,
-    replay: Box<dyn ReplaySource>,
+    make_replay: impl FnOnce(u64) -> Box<dyn ReplaySource>,
 ) -> anyhow::Result<(Sink, PublisherHandle)> {
     let m = shared.metrics.redis.clone();
     // The ms part of every stream id of this engine life; a later life starts
     // later, so its ids sort after.
     let epoch_ms = unix_ms().max(1) as u64;
-    let status = Arc::new(RedisStatus::new(cfg, services, epoch_ms));
+    let replay = make_replay(epoch_ms);
+    let mut status = RedisStatus::new(cfg, services, epoch_ms);
+    status.replay = replay.name();
+    let status = Arc::new(status);
     let link = Link::new(url, cfg, m.clone(), status.clone())?;
     let (tx, rx) = queue::<PubEvent>(
         "redis_publish",
@@ -144,6 +189,7 @@ pub fn start(
         replay,
         buf: VecDeque::with_capacity(cfg.buffer_capacity.min(1 << 16)),
         spill: None,
+        replay_batch: Vec::new(),
         outage_upto: 0,
         progress: Progress::new(stall_timeout_ms.saturating_mul(1_000_000)),
         next_heartbeat: Instant::now(),
@@ -214,7 +260,7 @@ impl Publisher {
         }
         tracing::info!(
             published = self.status.published.load(Ordering::Relaxed),
-            left = self.buf.len() as u64 + self.spill.map(|s| s.count).unwrap_or(0),
+            left = self.left(),
             "redis publisher stopped"
         );
     }
@@ -226,6 +272,28 @@ impl Publisher {
             self.accept(ev);
             n += 1;
         }
+    }
+
+    /// Events not yet written: buffered, or kept by the replay source.
+    fn left(&self) -> u64 {
+        self.buf.len() as u64 + self.spill.map(|s| s.count).unwrap_or(0)
+    }
+
+    /// Renders one event's fields for Redis.
+    fn render(&self, ev: &PubEvent) -> Fields {
+        let labels = self
+            .status
+            .verdict_labels
+            .get()
+            .map(|v| v.as_slice())
+            .unwrap_or(&[]);
+        fields(
+            ev,
+            self.status.epoch_ms,
+            &self.shared.instruments,
+            &self.shared.model_version,
+            labels,
+        )
     }
 
     /// Takes one event into the buffer, or into the spill once the buffer is
@@ -240,31 +308,42 @@ impl Publisher {
             return;
         }
         if market {
-            // Samples are not journaled: beyond the buffer they are dropped.
+            // Samples are not kept: beyond the buffer they are dropped.
             self.m
                 .dropped
                 .with_label_values(&["market_sample_buffer_full"])
                 .inc();
             return;
         }
-        match &mut self.spill {
-            Some(s) => {
-                s.last = ev.seq;
-                s.count += 1;
-            }
-            None => {
+        if self.spill.is_none() {
+            tracing::warn!(
+                buffered = self.buf.len(),
+                first_seq = ev.seq,
+                replay = self.replay.name(),
+                "redis buffer full: further events go to the replay source until it is read back"
+            );
+            self.spill = Some(Spill { count: 0, lost: 0 });
+        }
+        let kept = self.replay.keeps() && {
+            let f = self.render(&ev);
+            self.replay.keep(&ev, f)
+        };
+        let Some(sp) = self.spill.as_mut() else {
+            return;
+        };
+        if kept {
+            sp.count += 1;
+            self.m.journal_kept.inc();
+        } else {
+            sp.lost += 1;
+            if sp.lost == 1 {
                 tracing::warn!(
-                    buffered = self.buf.len(),
-                    first_seq = ev.seq,
+                    seq = ev.seq,
                     replay = self.replay.name(),
-                    "redis buffer full: further events will be re-read from the replay source"
+                    "an event beyond the redis buffer could not be kept: counted as dropped (not_replayable)"
                 );
-                self.spill = Some(Spill {
-                    first: ev.seq,
-                    last: ev.seq,
-                    count: 1,
-                });
             }
+            self.m.dropped.with_label_values(&["not_replayable"]).inc();
         }
     }
 
@@ -273,7 +352,11 @@ impl Publisher {
     fn publish_some(&mut self) -> bool {
         if !self.buf.is_empty() {
             let n = self.buf.len().min(self.cfg.batch_size);
-            let batch: Vec<PubEvent> = self.buf.range(..n).copied().collect();
+            let batch: Vec<Out> = self
+                .buf
+                .range(..n)
+                .map(|ev| Out::live(ev.seq, ev.body.stream(), self.render(ev)))
+                .collect();
             return match self.write(&batch) {
                 BatchOutcome::Done => {
                     self.buf.drain(..n);
@@ -282,77 +365,92 @@ impl Publisher {
                 BatchOutcome::Failed => false,
             };
         }
-        let Some(sp) = self.spill else { return false };
-        match self.replay.read(sp.first, sp.last, self.cfg.batch_size) {
-            Ok(evs) if evs.is_empty() => {
-                tracing::warn!(
-                    first_seq = sp.first,
-                    last_seq = sp.last,
-                    events = sp.count,
+        let Some(mut sp) = self.spill else {
+            return false;
+        };
+        if self.replay_batch.is_empty() {
+            if sp.count == 0 {
+                // Everything kept is written: back to the memory buffer.
+                if sp.lost > 0 {
+                    tracing::warn!(
+                        lost = sp.lost,
+                        "redis spill over; some events could not be kept (not_replayable)"
+                    );
+                }
+                self.spill = None;
+                return true;
+            }
+            let unread = self.replay.unread();
+            if unread < sp.count {
+                // Never expected: the source owes fewer than the spill
+                // counts. Count the difference instead of waiting forever.
+                let gone = sp.count - unread;
+                tracing::error!(
+                    gone,
                     replay = self.replay.name(),
-                    "events beyond the redis buffer are not in the replay source: counted as dropped"
+                    "the replay source holds fewer events than were kept: counted as dropped (not_replayable)"
                 );
                 self.m
                     .dropped
                     .with_label_values(&["not_replayable"])
-                    .inc_by(sp.count);
-                self.spill = None;
-                true
+                    .inc_by(gone);
+                sp.count = unread;
+                sp.lost += gone;
+                self.spill = Some(sp);
+                return true;
             }
-            Ok(evs) => {
-                // Only what the spill covers, in order.
-                let evs: Vec<PubEvent> = evs
-                    .into_iter()
-                    .filter(|e| e.seq >= sp.first && e.seq <= sp.last)
-                    .collect();
-                let Some(last) = evs.last().map(|e| e.seq) else {
-                    self.spill = None;
-                    return true;
-                };
-                match self.write(&evs) {
-                    BatchOutcome::Done => {
-                        let n = evs.len() as u64;
-                        if last >= sp.last {
-                            self.spill = None;
-                        } else {
-                            self.spill = Some(Spill {
-                                first: last + 1,
-                                last: sp.last,
-                                count: sp.count.saturating_sub(n),
-                            });
-                        }
-                        true
+            match self.replay.read(self.cfg.batch_size) {
+                Ok(b) => {
+                    if b.lost > 0 {
+                        tracing::warn!(
+                            lost = b.lost,
+                            replay = self.replay.name(),
+                            "kept events missing from the replay source: counted as dropped (not_replayable)"
+                        );
+                        self.m
+                            .dropped
+                            .with_label_values(&["not_replayable"])
+                            .inc_by(b.lost);
+                        sp.count = sp.count.saturating_sub(b.lost);
+                        sp.lost += b.lost;
+                        self.spill = Some(sp);
                     }
-                    BatchOutcome::Failed => false,
+                    if b.events.is_empty() {
+                        // Not readable yet (the journal writer is behind).
+                        return b.lost > 0;
+                    }
+                    self.replay_batch = b.events.into_iter().map(Out::replayed).collect();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "replay source failed; will retry");
+                    return false;
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "replay source failed; will retry");
+        }
+        let batch = std::mem::take(&mut self.replay_batch);
+        match self.write(&batch) {
+            BatchOutcome::Done => {
+                let n = batch.len() as u64;
+                self.m.journal_replayed.inc_by(n);
+                if let Some(sp) = self.spill.as_mut() {
+                    sp.count = sp.count.saturating_sub(n);
+                }
+                true
+            }
+            BatchOutcome::Failed => {
+                self.replay_batch = batch;
                 false
             }
         }
     }
 
     /// One pipelined round trip of XADDs with explicit ids.
-    fn write(&mut self, batch: &[PubEvent]) -> BatchOutcome {
+    fn write(&mut self, batch: &[Out]) -> BatchOutcome {
         let epoch = self.status.epoch_ms;
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for ev in batch {
-            let k = ev.body.stream().idx();
-            let labels = self
-                .status
-                .verdict_labels
-                .get()
-                .map(|v| v.as_slice())
-                .unwrap_or(&[]);
-            let f = fields(
-                ev,
-                epoch,
-                &self.shared.instruments,
-                &self.shared.model_version,
-                labels,
-            );
+            let k = ev.stream.idx();
             let cmd = pipe
                 .cmd("XADD")
                 .arg(&self.keys[k])
@@ -360,8 +458,8 @@ impl Publisher {
                 .arg("~")
                 .arg(&self.maxlen[k])
                 .arg(stream_id(epoch, ev.seq));
-            for (name, value) in &f {
-                cmd.arg(*name).arg(value);
+            for (name, value) in &ev.fields {
+                cmd.arg(name.as_ref()).arg(value);
             }
         }
         let t0 = Instant::now();
@@ -390,12 +488,12 @@ impl Publisher {
         self.m.batches.inc();
         let mut written = 0u64;
         for (ev, r) in batch.iter().zip(results.iter()) {
-            let k = ev.body.stream().idx();
+            let k = ev.stream.idx();
             match r {
                 Ok(_) => {
                     written += 1;
                     self.entries[k].inc();
-                    if ev.seq <= self.outage_upto {
+                    if ev.replayed || ev.seq <= self.outage_upto {
                         self.m.replayed.inc();
                     }
                 }
@@ -506,13 +604,17 @@ impl Publisher {
         while (!self.buf.is_empty() || self.spill.is_some()) && Instant::now() < deadline {
             self.drain_channel();
             if self.link.get(Instant::now()).is_some() {
-                self.publish_some();
+                if !self.publish_some() {
+                    // The journal writer has not flushed the next kept
+                    // events yet.
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             } else {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
         self.update_gauges();
-        let left = self.buf.len() as u64 + self.spill.map(|s| s.count).unwrap_or(0);
+        let left = self.left();
         if left > 0 {
             tracing::warn!(
                 left,

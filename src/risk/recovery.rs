@@ -88,7 +88,8 @@ pub fn recover(
             {
                 max_coid = max_coid.max(*client_order_id);
             }
-            if rec.mode != mode {
+            // Spilled Redis entries are not trading records.
+            if rec.mode != mode || matches!(rec.body, Body::Published { .. }) {
                 continue;
             }
             used += 1;
@@ -245,7 +246,7 @@ pub fn recover(
                     });
                 }
                 Body::KillSwitch { on, reason, .. } => kill = Some((on, reason)),
-                Body::Decision { .. } => {}
+                Body::Decision { .. } | Body::Published { .. } => {}
             }
         }
         if matches!(it.tail(), Tail::Torn { .. }) {
