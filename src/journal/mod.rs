@@ -58,4 +58,4 @@ pub use record::{Body, Change, Entry, Event, Published, Record};
 pub use writer::{JournalMetrics, JournalStats, JournalTx, JournalWriter, start};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -27,7 +27,8 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Body {
-    /// A model decision (HOLDs only with `journal.record_holds`).
+    /// A model decision (each HOLD only with `journal.record_holds`;
+    /// otherwise HOLDs are summed in [`Body::Holds`]).
     Decision {
         decision_id: u64,
         venue: String,
@@ -98,6 +99,20 @@ pub enum Body {
         by: String,
         client: String,
     },
+    /// HOLD decisions of one instrument with the same verdict, summed (the
+    /// default, `journal.record_holds = false`): `count` decisions with ids
+    /// `first_decision_id..=last_decision_id` (ids of other instruments'
+    /// decisions interleave), all SKIPped with `reason` (`hold`, or
+    /// `kill_switch` / `circuit_open:...` when those came first). Written at
+    /// least once a second while HOLDs flow, stamped with the last one's time.
+    Holds {
+        venue: String,
+        symbol: String,
+        count: u64,
+        first_decision_id: u64,
+        last_decision_id: u64,
+        reason: String,
+    },
     /// A Redis stream entry the publisher could not keep in memory during an
     /// outage (see `publish::replay`): the engine life (`epoch_ms`), its
     /// `seq` (the stream id is `<epoch_ms>-<seq>`), the stream and the
@@ -123,12 +138,13 @@ impl Body {
             Body::Breaker { .. } => "breaker",
             Body::KillSwitch { .. } => "kill_switch",
             Body::Published { .. } => "published",
+            Body::Holds { .. } => "holds",
         }
     }
 }
 
 /// Record kinds, in [`Body::kind`] spelling (metric labels).
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 9] = [
     "decision",
     "verdict",
     "order",
@@ -137,6 +153,7 @@ pub const KINDS: [&str; 8] = [
     "breaker",
     "kill_switch",
     "published",
+    "holds",
 ];
 
 /// What the hot path sends to the writer: the event and its time and mode.
@@ -208,6 +225,14 @@ pub enum Event {
     KillSwitch {
         on: bool,
         change: Box<Change>,
+    },
+    /// Summed HOLD decisions (see [`Body::Holds`]).
+    Holds {
+        inst: InstrumentId,
+        count: u64,
+        first_decision_id: u64,
+        last_decision_id: u64,
+        reason: Arc<str>,
     },
     /// A spilled Redis entry (sent by the publisher thread, never the hot path).
     Published(Box<Published>),

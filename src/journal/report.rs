@@ -86,6 +86,10 @@ impl DayReport {
                 };
                 *self.verdicts.entry(k).or_default() += 1;
             }
+            Body::Holds { count, reason, .. } => {
+                *self.decisions.entry("HOLD".into()).or_default() += count;
+                *self.verdicts.entry(format!("SKIP {reason}")).or_default() += count;
+            }
             Body::Order { .. } => self.orders += 1,
             Body::OrderDone { status, .. } => {
                 *self.orders_by_status.entry(status.clone()).or_default() += 1

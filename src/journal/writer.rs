@@ -256,7 +256,7 @@ struct Writer {
     unsynced: bool,
     last_sync: Instant,
     stats: Arc<JournalStats>,
-    kind_counters: [IntCounter; 8],
+    kind_counters: [IntCounter; KINDS.len()],
     /// `published` records written but not yet flushed to the OS.
     unflushed_published: u64,
     m: JournalMetrics,
@@ -604,6 +604,23 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
             by: change.by.into(),
             client: change.client,
         },
+        Event::Holds {
+            inst,
+            count,
+            first_decision_id,
+            last_decision_id,
+            reason,
+        } => {
+            let (venue, symbol, ..) = names(t, inst);
+            Body::Holds {
+                venue,
+                symbol,
+                count,
+                first_decision_id,
+                last_decision_id,
+                reason: reason.to_string(),
+            }
+        }
         Event::Published(p) => Body::Published {
             epoch_ms: p.epoch_ms,
             seq: p.seq,

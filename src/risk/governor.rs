@@ -61,6 +61,19 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub const MAX_OPEN_ORDERS: usize = 1024;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
+/// Distinct (instrument, verdict) HOLD sums kept before a flush.
+const MAX_HOLD_TALLIES: usize = 256;
+
+/// HOLD decisions of one instrument with one verdict, not yet journaled.
+#[derive(Debug, Clone, Copy)]
+struct HoldTally {
+    inst: InstrumentId,
+    slot: usize,
+    count: u64,
+    first_id: u64,
+    last_id: u64,
+    last_ms: i64,
+}
 const NS_PER_MIN: u64 = 60 * NS_PER_SEC;
 
 /// An order sent and not yet reported done.
@@ -208,6 +221,10 @@ pub struct Governor {
     last_slot: usize,
     journal: Option<JournalTx>,
     record_holds: bool,
+    /// HOLDs awaiting their summed journal record (bounded: flushed when
+    /// full, when the second changes and when the stage idles or stops).
+    holds: Vec<HoldTally>,
+    holds_second: i64,
     metrics: Option<RiskMetrics>,
     cap_warned: bool,
     now_ms: i64,
@@ -293,6 +310,8 @@ impl Governor {
             last_slot: 0,
             journal: None,
             record_holds: false,
+            holds: Vec::with_capacity(MAX_HOLD_TALLIES),
+            holds_second: 0,
             metrics: None,
             cap_warned: false,
             now_ms,
@@ -906,9 +925,16 @@ impl Governor {
         self.adjust_open(i, o.side, o.remaining);
     }
 
-    /// Journals a decision and its verdict (HOLDs only when configured).
-    pub fn journal_verdict(&self, d: &Decision, v: Verdict) {
-        if self.journal.is_none() || (d.action == Action::Hold && !self.record_holds) {
+    /// Journals a decision and its verdict. HOLDs are journaled one by one
+    /// only with `record_holds`; otherwise they are summed per instrument
+    /// and verdict and written as one `holds` record at least once a second,
+    /// so the journal still accounts for every decision.
+    pub fn journal_verdict(&mut self, d: &Decision, v: Verdict) {
+        if self.journal.is_none() {
+            return;
+        }
+        if d.action == Action::Hold && !self.record_holds {
+            self.tally_hold(d);
             return;
         }
         self.journal_event(Event::Decision {
@@ -929,6 +955,58 @@ impl Governor {
                 Verdict::Skip(_) => Some(self.last_label().clone()),
             },
         });
+    }
+
+    fn tally_hold(&mut self, d: &Decision) {
+        let second = self.now_ms.div_euclid(1000);
+        if second != self.holds_second || self.holds.len() == MAX_HOLD_TALLIES {
+            self.flush_holds();
+            self.holds_second = second;
+        }
+        let slot = self.last_slot;
+        let now_ms = self.now_ms;
+        match self
+            .holds
+            .iter_mut()
+            .find(|t| t.inst == d.inst && t.slot == slot)
+        {
+            Some(t) => {
+                t.count += 1;
+                t.first_id = t.first_id.min(d.id);
+                t.last_id = t.last_id.max(d.id);
+                t.last_ms = now_ms;
+            }
+            None => self.holds.push(HoldTally {
+                inst: d.inst,
+                slot,
+                count: 1,
+                first_id: d.id,
+                last_id: d.id,
+                last_ms: now_ms,
+            }),
+        }
+    }
+
+    /// Writes the summed HOLDs not yet journaled (the risk stage calls this
+    /// when it idles and when it stops).
+    pub fn flush_holds(&mut self) {
+        let Some(j) = &self.journal else {
+            self.holds.clear();
+            return;
+        };
+        for t in self.holds.drain(..) {
+            j.send(Entry {
+                ts_ms: t.last_ms,
+                mode: self.mode,
+                event: Event::Holds {
+                    inst: t.inst,
+                    count: t.count,
+                    first_decision_id: t.first_id,
+                    last_decision_id: t.last_id,
+                    reason: self.labels[t.slot].clone(),
+                },
+            });
+        }
     }
 
     fn adjust_open(&mut self, i: usize, side: Side, delta: i64) {

@@ -246,7 +246,7 @@ pub fn recover(
                     });
                 }
                 Body::KillSwitch { on, reason, .. } => kill = Some((on, reason)),
-                Body::Decision { .. } | Body::Published { .. } => {}
+                Body::Decision { .. } | Body::Holds { .. } | Body::Published { .. } => {}
             }
         }
         if matches!(it.tail(), Tail::Torn { .. }) {

@@ -190,6 +190,7 @@ pub fn run_risk_stage(
             }
             Next::Idle => {
                 rec.flush();
+                gov.flush_holds();
                 while let Some(r) = reports.try_next() {
                     gov.on_report(&r);
                 }
@@ -207,6 +208,7 @@ pub fn run_risk_stage(
         gov.on_report(&r);
     }
     rec.flush();
+    gov.flush_holds();
     publish(&shared, &mut gov, &mut history_version);
 }
 
