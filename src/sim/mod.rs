@@ -175,8 +175,12 @@ pub struct SimStats {
     pub rest_throttled_429: u64,
     /// HTTP 418 answers (a request before a Retry-After had passed).
     pub rest_banned_418: u64,
-    /// Requests that arrived while their IP's Retry-After was running.
+    /// Requests that arrived while their IP's Retry-After was running (more
+    /// than 200 ms after the 429: the client could have known).
     pub rest_requests_during_retry_after: u64,
+    /// Requests that arrived within 200 ms of their IP's 429 (already in
+    /// flight when it was sent); answered 429 too.
+    pub rest_in_flight_after_429: u64,
 }
 
 /// A consistent copy of a ground-truth book.
@@ -318,6 +322,7 @@ impl Inner {
             rest_throttled_429: l(&w.throttled_429),
             rest_banned_418: l(&w.banned_418),
             rest_requests_during_retry_after: l(&w.during_retry_after),
+            rest_in_flight_after_429: l(&w.in_flight_after_429),
             ..self.stats.snapshot()
         }
     }

@@ -2,9 +2,13 @@
 //! IP in fixed windows (Binance: the calendar minute; configurable so tests
 //! can use a low limit and a short window), `X-MBX-USED-WEIGHT-1M` on every
 //! answer, HTTP 429 with Binance's `-1003` body and `Retry-After` (seconds to
-//! the window's end) once the limit is exceeded, and HTTP 418 (an IP ban,
-//! `Retry-After` two windows) for a request sent before a `Retry-After` has
-//! passed. Counters feed `/sim/stats`.
+//! the window's end) once the limit is exceeded. A request that arrives
+//! before that `Retry-After` has passed gets a 429 again and is counted;
+//! within [`IN_FLIGHT_GRACE`] of the 429 it was already on its way (sent
+//! before the client could have read the 429) and is counted apart; after
+//! [`BAN_AFTER`] such requests the IP is banned: HTTP 418 with `Retry-After`
+//! two windows, as Binance bans IPs that keep going after 429s. Counters feed
+//! `/sim/stats`.
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -25,12 +29,21 @@ pub(crate) enum Verdict {
     },
 }
 
+/// Requests arriving this soon after a 429 were in flight when it was sent.
+pub(crate) const IN_FLIGHT_GRACE: Duration = Duration::from_millis(200);
+
+/// Requests ignoring a running `Retry-After` before the IP is banned (418).
+pub(crate) const BAN_AFTER: u32 = 3;
+
 #[derive(Debug, Default)]
 struct IpWeight {
     window: u64,
     used: u64,
     /// No request may arrive before this (a 429's or 418's Retry-After).
     retry_until: Option<Instant>,
+    /// When the stop began, and requests that ignored it.
+    stopped_at: Option<Instant>,
+    ignored: u32,
 }
 
 /// The per-IP weight counters and the limit.
@@ -45,6 +58,7 @@ pub(crate) struct RestWeight {
     pub throttled_429: AtomicU64,
     pub banned_418: AtomicU64,
     pub during_retry_after: AtomicU64,
+    pub in_flight_after_429: AtomicU64,
 }
 
 impl Default for RestWeight {
@@ -59,6 +73,7 @@ impl Default for RestWeight {
             throttled_429: AtomicU64::new(0),
             banned_418: AtomicU64::new(0),
             during_retry_after: AtomicU64::new(0),
+            in_flight_after_429: AtomicU64::new(0),
         }
     }
 }
@@ -105,24 +120,44 @@ impl RestWeight {
         }
         if let Some(t) = e.retry_until {
             if now < t {
-                // Ignoring a Retry-After: Binance bans the IP (418).
-                self.during_retry_after.fetch_add(1, Ordering::Relaxed);
-                self.banned_418.fetch_add(1, Ordering::Relaxed);
-                let secs = (2 * window_ms).div_ceil(1000).max(2);
-                e.retry_until = Some(now + Duration::from_secs(secs));
+                let left = (t - now).as_millis() as u64;
+                let in_flight = e
+                    .stopped_at
+                    .is_some_and(|s| now.duration_since(s) < IN_FLIGHT_GRACE);
+                if in_flight {
+                    self.in_flight_after_429.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.during_retry_after.fetch_add(1, Ordering::Relaxed);
+                    e.ignored += 1;
+                }
+                if e.ignored >= BAN_AFTER {
+                    // Keeps going after 429s: Binance bans the IP (418).
+                    self.banned_418.fetch_add(1, Ordering::Relaxed);
+                    let secs = (2 * window_ms).div_ceil(1000).max(2);
+                    e.retry_until = Some(now + Duration::from_secs(secs));
+                    return Verdict::Refused {
+                        status: 418,
+                        used: e.used,
+                        retry_after_s: secs,
+                    };
+                }
+                self.throttled_429.fetch_add(1, Ordering::Relaxed);
                 return Verdict::Refused {
-                    status: 418,
+                    status: 429,
                     used: e.used,
-                    retry_after_s: secs,
+                    retry_after_s: left.div_ceil(1000).max(1),
                 };
             }
             e.retry_until = None;
+            e.stopped_at = None;
+            e.ignored = 0;
         }
         if e.used + weight > limit {
             self.throttled_429.fetch_add(1, Ordering::Relaxed);
             let left_ms = (idx + 1) * window_ms - wall_ms;
             let secs = left_ms.div_ceil(1000).max(1);
             e.retry_until = Some(now + Duration::from_secs(secs));
+            e.stopped_at = Some(now);
             return Verdict::Refused {
                 status: 429,
                 used: e.used,
@@ -160,13 +195,30 @@ mod tests {
         );
         // Another IP has its own count.
         assert_eq!(w.charge_at(b, 20, t0, wall), Verdict::Ok { used: 20 });
-        // Asking again before Retry-After: a ban.
+        // Already in flight when the 429 left: counted apart.
+        assert!(matches!(
+            w.charge_at(a, 2, t0 + Duration::from_millis(50), wall + 50),
+            Verdict::Refused { status: 429, .. }
+        ));
+        assert_eq!(w.in_flight_after_429.load(Ordering::Relaxed), 1);
+        assert_eq!(w.during_retry_after.load(Ordering::Relaxed), 0);
+        // Asking again before Retry-After: 429, then a ban.
         let t1 = t0 + Duration::from_secs(10);
+        for k in 1..BAN_AFTER {
+            assert!(matches!(
+                w.charge_at(a, 2, t1, wall + 10_000),
+                Verdict::Refused {
+                    status: 429,
+                    retry_after_s: 30,
+                    ..
+                }
+            ));
+            assert_eq!(w.during_retry_after.load(Ordering::Relaxed), u64::from(k));
+        }
         assert!(matches!(
             w.charge_at(a, 2, t1, wall + 10_000),
             Verdict::Refused { status: 418, .. }
         ));
-        assert_eq!(w.during_retry_after.load(Ordering::Relaxed), 1);
         // After the ban, a new window.
         let t2 = t1 + Duration::from_secs(121);
         assert_eq!(

@@ -539,6 +539,13 @@ impl Protocol for BinanceFeed {
             Err(e) => {
                 let st = &mut self.states[i];
                 st.snapshot_errors.inc();
+                if e.starts_with("HTTP 429") || e.starts_with("HTTP 418") {
+                    // The venue budget now holds every request until
+                    // Retry-After (counted and logged there): ask again at
+                    // once, the request waits its turn in the budget.
+                    st.next_snapshot_at = Instant::now();
+                    return;
+                }
                 st.snapshot_failures += 1;
                 let wait =
                     Duration::from_millis((250u64 << st.snapshot_failures.min(7)).min(30_000));
