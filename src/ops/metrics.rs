@@ -158,7 +158,7 @@ impl Metrics {
             rest_weight_used: gauge_vec(
                 &r,
                 "qt_venue_rest_weight_used",
-                "REST request weight used in the venue's window (ours, or the venue's count if higher)",
+                "REST request weight used in the venue's window (ours, or the venue's count if higher), as of the last request or reply",
                 &["venue"],
             ),
             rest_weight_cap: gauge_vec(
