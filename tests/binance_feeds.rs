@@ -6,7 +6,10 @@
 //! streams) are split over connections of at most 1024 streams each,
 //! opened through the venue's connection gate, within Binance's incoming
 //! message limit, every book in sync and exact, a fault on the second
-//! connection resyncing that symbol only.
+//! connection resyncing that symbol only. REST request weight: a cold start
+//! under a low simulator weight limit waits for the engine's budget and
+//! never gets a 429; with the simulator's limit below the engine's budget,
+//! the 429's `Retry-After` is honoured and every book still syncs.
 
 mod common;
 

@@ -9,7 +9,9 @@
 //! * `binance`: the Binance wire format (JSON frames, REST bodies, stream names);
 //! * `server`: the axum app (WebSocket streams, REST, control endpoints) and
 //!   the fan-out of frames to connections;
-//! * `replay`: streaming a recorded file instead of generating.
+//! * `replay`: streaming a recorded file instead of generating;
+//! * `weight`: Binance's REST request-weight limit per client IP (429/418
+//!   with `Retry-After`, `X-MBX-USED-WEIGHT-1M`).
 //!
 //! Everything runs on one OS thread with a current-thread tokio runtime, so
 //! the simulator never competes with the engine's pinned stage threads for
