@@ -6,7 +6,10 @@
 //! streams) are split over connections of at most 1024 streams each,
 //! opened through the venue's connection gate, within Binance's incoming
 //! message limit, every book in sync and exact, a fault on the second
-//! connection resyncing that symbol only.
+//! connection resyncing that symbol only. REST request weight: a cold start
+//! under a low simulator weight limit waits for the engine's budget and
+//! never gets a 429; with the simulator's limit below the engine's budget,
+//! the 429's `Retry-After` is honoured and every book still syncs.
 
 mod common;
 
@@ -153,32 +156,158 @@ fn a_silent_symbol_is_detected_counted_and_healed_by_resubscribing() {
     e.stop();
 }
 
+/// `n` Binance symbols `S000USDT`.., 5 messages/s each, 20 levels, kill
+/// switch on.
+fn many_symbols(c: &mut quantum_trader::config::Config, n: usize) {
+    c.sim.rate_per_symbol = 5;
+    c.sim.levels = 20;
+    c.instruments.clear();
+    let mut symbols = Vec::new();
+    for i in 0..n {
+        let s = format!("S{i:03}USDT");
+        c.instruments
+            .push(quantum_trader::config::InstrumentConfig {
+                venue: "binance".into(),
+                underlying: s.clone(),
+                symbol: s.clone(),
+                tick_size: "0.1".into(),
+                lot_size: "0.001".into(),
+                min_notional: 0.0,
+                order_qty: "0.001".into(),
+                max_position: "1".into(),
+                contract_value: String::new(),
+            });
+        symbols.push(s);
+    }
+    c.venues.binance.as_mut().unwrap().symbols = symbols;
+    c.risk.kill_switch = true;
+}
+
+fn synced_count(e: &Engine) -> usize {
+    e.shared()
+        .books
+        .iter()
+        .filter(|b| b.in_sync.load(Ordering::Relaxed))
+        .count()
+}
+
+fn venue_metric(addr: SocketAddr, name: &str) -> f64 {
+    metric(addr, name, &[("venue", "binance")])
+}
+
+#[test]
+fn a_cold_start_waits_for_the_rest_weight_budget_and_never_gets_a_429() {
+    // 60 symbols x weight 2 (limit 50) = 120 weight against a venue limit of
+    // 40 per 1 s window: the engine allows itself 80% (32), so the budget,
+    // not the 2-in-flight pacing, sets the pace (about 4 windows).
+    const N: usize = 60;
+    let cfg = test_config(|c| {
+        many_symbols(c, N);
+        c.sim.rest_weight_limit = 40;
+        c.sim.rest_weight_window_ms = 1000;
+        let b = c.venues.binance.as_mut().unwrap();
+        b.snapshot_limit = 50;
+        b.rest_weight_per_min = 40;
+        b.rest_weight_safety_pct = 80;
+        b.rest_weight_window_ms = 1000;
+    });
+    let t0 = std::time::Instant::now();
+    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let addr = e.ops_addr().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || synced_count(&e) == N),
+        "{} of {N} books in sync",
+        synced_count(&e)
+    );
+    let took = t0.elapsed();
+    let st = e.sim().unwrap().stats();
+    eprintln!(
+        "{N} symbols in sync after {} ms; sim {st:?}",
+        took.as_millis()
+    );
+    assert_eq!(st.rest_weight_limit, 40);
+    assert_eq!(st.rest_throttled_429, 0, "{st:?}");
+    assert_eq!(st.rest_banned_418, 0, "{st:?}");
+    assert!(st.rest_weight_max_used <= 40, "{st:?}");
+    assert!(st.rest_weight_total >= 2 * N as u64, "{st:?}");
+    // 120 weight at 32 per second cannot take less than ~3 windows.
+    assert!(took >= Duration::from_millis(2500), "{took:?}");
+    assert!(venue_metric(addr, "qt_venue_rest_budget_waits_total") >= 1.0);
+    assert_eq!(venue_metric(addr, "qt_venue_rest_weight_cap"), 32.0);
+    assert_eq!(
+        metric(
+            addr,
+            "qt_venue_rest_throttled_total",
+            &[("venue", "binance"), ("status", "429")]
+        ),
+        0.0
+    );
+    for s in ["S000USDT", "S030USDT", "S059USDT"] {
+        assert!(
+            wait_until(Duration::from_secs(10), || book_updates(&e, s) > 0),
+            "{s}: no updates"
+        );
+        assert_book_exact(&e, s);
+    }
+    e.stop();
+}
+
+#[test]
+fn a_429_stops_every_rest_call_until_retry_after_and_the_books_still_sync() {
+    // Misconfigured: the engine believes in 400 per 2 s window, the venue
+    // allows 20. 30 symbols x weight 2 = 60: the venue answers 429 with
+    // Retry-After; the engine must send nothing until it has passed.
+    const N: usize = 30;
+    let cfg = test_config(|c| {
+        many_symbols(c, N);
+        c.sim.rest_weight_limit = 20;
+        c.sim.rest_weight_window_ms = 2000;
+        let b = c.venues.binance.as_mut().unwrap();
+        b.snapshot_limit = 50;
+        b.rest_weight_per_min = 400;
+        b.rest_weight_safety_pct = 100;
+        b.rest_weight_window_ms = 2000;
+    });
+    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let addr = e.ops_addr().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || synced_count(&e) == N),
+        "{} of {N} books in sync; sim {:?}",
+        synced_count(&e),
+        e.sim().unwrap().stats()
+    );
+    let st = e.sim().unwrap().stats();
+    eprintln!("sim {st:?}");
+    assert!(st.rest_throttled_429 >= 1, "{st:?}");
+    // Nothing was sent while a Retry-After ran (beyond what was already in
+    // flight when the 429 left), and the IP was never banned.
+    assert_eq!(st.rest_requests_during_retry_after, 0, "{st:?}");
+    assert_eq!(st.rest_banned_418, 0, "{st:?}");
+    assert!(
+        metric(
+            addr,
+            "qt_venue_rest_throttled_total",
+            &[("venue", "binance"), ("status", "429")]
+        ) >= 1.0
+    );
+    for s in ["S000USDT", "S015USDT", "S029USDT"] {
+        assert!(
+            wait_until(Duration::from_secs(10), || book_updates(&e, s) > 0),
+            "{s}: no updates"
+        );
+        assert_book_exact(&e, s);
+    }
+    e.stop();
+}
+
 #[test]
 fn four_hundred_symbols_split_over_connections_within_binance_limits() {
     const N: usize = 400;
     let cfg = test_config(|c| {
-        c.sim.rate_per_symbol = 5;
-        c.sim.levels = 20;
-        c.instruments.clear();
-        let mut symbols = Vec::new();
-        for i in 0..N {
-            let s = format!("S{i:03}USDT");
-            c.instruments
-                .push(quantum_trader::config::InstrumentConfig {
-                    venue: "binance".into(),
-                    underlying: s.clone(),
-                    symbol: s.clone(),
-                    tick_size: "0.1".into(),
-                    lot_size: "0.001".into(),
-                    min_notional: 0.0,
-                    order_qty: "0.001".into(),
-                    max_position: "1".into(),
-                    contract_value: String::new(),
-                });
-            symbols.push(s);
-        }
-        c.venues.binance.as_mut().unwrap().symbols = symbols;
-        c.risk.kill_switch = true;
+        many_symbols(c, N);
+        // 400 snapshots of weight 2 (limit 50 >= the 20 simulated levels):
+        // 800, within the default budget (80% of 2400 per minute).
+        c.venues.binance.as_mut().unwrap().snapshot_limit = 50;
     });
     let t0 = std::time::Instant::now();
     let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");

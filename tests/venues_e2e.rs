@@ -341,6 +341,10 @@ fn cold_start_with_200_symbols_respects_venue_limits() {
             ok.push(o);
         }
         c.venues.binance.as_mut().unwrap().symbols = bn;
+        // 200 snapshots of weight 2 (limit 50 >= the 20 simulated levels)
+        // fit the REST weight budget's first minute; at limit 1000 (weight
+        // 20, 4,000 in all) the budget would spread them over 3 minutes.
+        c.venues.binance.as_mut().unwrap().snapshot_limit = 50;
         c.venues.bybit.as_mut().unwrap().symbols = by;
         c.venues.okx.as_mut().unwrap().symbols = ok;
         c.risk.kill_switch = true;
@@ -375,8 +379,12 @@ fn cold_start_with_200_symbols_respects_venue_limits() {
     assert!(ok.max_book_channels_per_conn < 30, "{ok:?}");
     assert_eq!(ok.rejected_ops, 0);
     // Binance: streams are named in the URL (<= 1024 per connection), so no
-    // subscribe frame is ever sent.
-    assert_eq!(sim.stats().subscribe_messages, 0);
+    // subscribe frame is ever sent; the snapshots stayed within the weight
+    // limit.
+    let st = sim.stats();
+    assert_eq!(st.subscribe_messages, 0);
+    assert_eq!(st.rest_throttled_429, 0, "{st:?}");
+    assert!(st.rest_weight_max_used <= 1920, "{st:?}");
     e.stop();
 }
 

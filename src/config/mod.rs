@@ -178,6 +178,11 @@ pub struct SimConfig {
     pub replay_file: Option<String>,
     /// Seconds between WebSocket pings sent by the simulator.
     pub ping_interval_secs: u64,
+    /// Binance REST request-weight limit per client IP and window (Binance
+    /// USD-M: 2400 per minute); exceeded: HTTP 429 with `Retry-After`.
+    pub rest_weight_limit: u64,
+    /// The simulator's weight window in ms (Binance: 60000).
+    pub rest_weight_window_ms: u64,
 }
 
 impl Default for SimConfig {
@@ -191,6 +196,8 @@ impl Default for SimConfig {
             start_prices: BTreeMap::new(),
             replay_file: None,
             ping_interval_secs: 180,
+            rest_weight_limit: 2400,
+            rest_weight_window_ms: 60_000,
         }
     }
 }
@@ -263,6 +270,15 @@ pub struct VenueConfig {
     /// Load tick, lot, min notional and contract value of the configured
     /// instruments from the venue's REST instruments endpoint at startup.
     pub instruments_from_rest: bool,
+    /// Binance: the venue's REST request-weight limit per window and IP
+    /// (USD-M: 2400 per minute).
+    pub rest_weight_per_min: u32,
+    /// Binance: percent of `rest_weight_per_min` the engine allows itself
+    /// (the rest is margin for other processes on the IP and manual calls).
+    pub rest_weight_safety_pct: u32,
+    /// Binance: the length of the venue's weight window in ms (60000; tests
+    /// against the simulator shorten it).
+    pub rest_weight_window_ms: u64,
 }
 
 impl Default for VenueConfig {
@@ -285,6 +301,9 @@ impl Default for VenueConfig {
             stale_after_ms: 30_000,
             ping_interval_ms: 0,
             instruments_from_rest: false,
+            rest_weight_per_min: 2400,
+            rest_weight_safety_pct: 80,
+            rest_weight_window_ms: 60_000,
         }
     }
 }

@@ -96,6 +96,24 @@ fn venue(path: &str, c: &VenueConfig, sim: bool) -> Result<(), ConfigError> {
         ));
     }
     range(
+        &format!("{path}.rest_weight_per_min"),
+        c.rest_weight_per_min,
+        1,
+        1_000_000,
+    )?;
+    range(
+        &format!("{path}.rest_weight_safety_pct"),
+        c.rest_weight_safety_pct,
+        1,
+        100,
+    )?;
+    range(
+        &format!("{path}.rest_weight_window_ms"),
+        c.rest_weight_window_ms,
+        100,
+        3_600_000,
+    )?;
+    range(
         &format!("{path}.silence_timeout_ms"),
         c.silence_timeout_ms,
         100,

@@ -6,6 +6,7 @@
 
 use super::backoff::Backoff;
 use crate::core::{Venue, now_ns};
+use crate::venue::weight::{RestBudget, Ticket};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -21,8 +22,10 @@ pub struct RestReply {
 }
 
 /// Lets a protocol issue REST requests whose replies come back through the
-/// session loop (so the protocol state is only touched on one task). An
-/// offline client only records the requests, for in-process injection.
+/// session loop (so the protocol state is only touched on one task). With a
+/// venue [`RestBudget`], each request first waits (on its own task) for its
+/// weight, and every reply's rate-limit headers and 429/418 go to the budget.
+/// An offline client only records the requests, for in-process injection.
 #[derive(Clone)]
 pub struct RestClient {
     mode: RestMode,
@@ -33,6 +36,7 @@ enum RestMode {
     Live {
         client: reqwest::Client,
         tx: mpsc::Sender<RestReply>,
+        budget: Option<RestBudget>,
     },
     Offline(Arc<Mutex<VecDeque<(String, usize)>>>),
 }
@@ -47,8 +51,21 @@ impl RestClient {
             .build()
             .unwrap_or_default();
         RestClient {
-            mode: RestMode::Live { client, tx },
+            mode: RestMode::Live {
+                client,
+                tx,
+                budget: None,
+            },
         }
+    }
+
+    /// Budgets every request of this client against the venue's shared
+    /// request-weight budget.
+    pub fn with_budget(mut self, b: RestBudget) -> RestClient {
+        if let RestMode::Live { budget, .. } = &mut self.mode {
+            *budget = Some(b);
+        }
+        self
     }
 
     /// A client that sends nothing and records each request (at most 1024).
@@ -64,8 +81,15 @@ impl RestClient {
 
     /// Spawns a GET on the current runtime; the reply arrives tagged.
     pub fn get(&self, url: String, tag: usize) {
-        let (client, tx) = match &self.mode {
-            RestMode::Live { client, tx } => (client.clone(), tx.clone()),
+        self.get_weighted(url, tag, 1, None);
+    }
+
+    /// Spawns a GET of request weight `weight` on the current runtime: it
+    /// waits for the budget (if any) first; the reply arrives tagged. If the
+    /// ticket goes stale while it waits, nothing is sent and no reply comes.
+    pub fn get_weighted(&self, url: String, tag: usize, weight: u32, ticket: Option<Ticket>) {
+        let (client, tx, budget) = match &self.mode {
+            RestMode::Live { client, tx, budget } => (client.clone(), tx.clone(), budget.clone()),
             RestMode::Offline(q) => {
                 let mut q = q.lock();
                 if q.len() < 1024 {
@@ -75,9 +99,17 @@ impl RestClient {
             }
         };
         tokio::spawn(async move {
+            if let Some(b) = &budget
+                && !b.acquire(weight, ticket.as_ref()).await
+            {
+                return;
+            }
             let result = async {
                 let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
                 let status = resp.status();
+                if let Some(b) = &budget {
+                    b.on_response(status.as_u16(), resp.headers());
+                }
                 let body = resp.bytes().await.map_err(|e| e.to_string())?;
                 if !status.is_success() {
                     let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();

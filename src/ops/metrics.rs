@@ -24,6 +24,13 @@ pub struct Metrics {
     pub feed_resyncs: IntCounterVec,
     pub feed_snapshot_errors: IntCounterVec,
     pub feed_silence_reconnects: IntCounterVec,
+    // REST weight budget (per venue)
+    pub rest_weight_used: IntGaugeVec,
+    pub rest_weight_cap: IntGaugeVec,
+    pub rest_budget_waits: IntCounterVec,
+    pub rest_budget_wait_seconds: HistogramVec,
+    pub rest_budget_cancelled: IntCounterVec,
+    pub rest_throttled: IntCounterVec,
     pub feed_last_message_age: GaugeVec,
     // book
     pub book_updates: IntCounterVec,
@@ -147,6 +154,50 @@ impl Metrics {
                 "qt_feed_snapshot_errors_total",
                 "Failed REST depth snapshot requests",
                 &["venue", "symbol"],
+            ),
+            rest_weight_used: gauge_vec(
+                &r,
+                "qt_venue_rest_weight_used",
+                "REST request weight used in the venue's window (ours, or the venue's count if higher), as of the last request or reply",
+                &["venue"],
+            ),
+            rest_weight_cap: gauge_vec(
+                &r,
+                "qt_venue_rest_weight_cap",
+                "REST request weight we allow ourselves per window (limit x safety fraction)",
+                &["venue"],
+            ),
+            rest_budget_waits: counter_vec(
+                &r,
+                "qt_venue_rest_budget_waits_total",
+                "REST requests that had to wait for the weight budget (or a Retry-After stop)",
+                &["venue"],
+            ),
+            rest_budget_wait_seconds: reg(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "qt_venue_rest_budget_wait_seconds",
+                        "Time REST requests that waited spent waiting for the weight budget",
+                    )
+                    .buckets(vec![
+                        0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+                    ]),
+                    &["venue"],
+                )
+                .expect("valid metric"),
+            ),
+            rest_budget_cancelled: counter_vec(
+                &r,
+                "qt_venue_rest_budget_cancelled_total",
+                "Queued REST requests dropped before sending (connection closed or symbol resubscribed)",
+                &["venue"],
+            ),
+            rest_throttled: counter_vec(
+                &r,
+                "qt_venue_rest_throttled_total",
+                "HTTP 429/418 answers from the venue's REST API",
+                &["venue", "status"],
             ),
             feed_silence_reconnects: counter_vec(
                 &r,

@@ -20,6 +20,7 @@ use crate::score::{Model, run_score_stage};
 use crate::sim::{SimHandle, SimSpec};
 use crate::venue::binance::{BinanceFeed, BinanceFeedConfig, Streams, plan_connections};
 use crate::venue::pacing::ConnectGate;
+use crate::venue::weight::RestBudget;
 use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -176,14 +177,25 @@ fn session_config(v: &VenueConfig) -> SessionConfig {
 pub fn start_sim_for(cfg: &Config, table: &InstrumentTable) -> Result<SimHandle> {
     let spec = SimSpec::from_config(&cfg.sim, table)?;
     let venues = crate::sim::venues::symbols_from_config(cfg, table);
-    SimHandle::start_with_venues(spec, &venues)
-        .with_context(|| format!("starting the simulator on {}", cfg.sim.listen))
+    let sim = SimHandle::start_with_venues(spec, &venues)
+        .with_context(|| format!("starting the simulator on {}", cfg.sim.listen))?;
+    sim.set_rest_weight_limit(
+        cfg.sim.rest_weight_limit,
+        Duration::from_millis(cfg.sim.rest_weight_window_ms),
+    );
+    Ok(sim)
 }
 
 /// Starts the simulator described by `sim` for the instruments in `table`.
 pub fn start_sim(sim: &SimConfig, table: &InstrumentTable) -> Result<SimHandle> {
     let spec = SimSpec::from_config(sim, table)?;
-    SimHandle::start(spec).with_context(|| format!("starting the simulator on {}", sim.listen))
+    let h = SimHandle::start(spec)
+        .with_context(|| format!("starting the simulator on {}", sim.listen))?;
+    h.set_rest_weight_limit(
+        sim.rest_weight_limit,
+        Duration::from_millis(sim.rest_weight_window_ms),
+    );
+    Ok(h)
 }
 
 impl Engine {
@@ -361,6 +373,16 @@ impl Engine {
                 Duration::from_secs(300),
                 Duration::from_millis(100),
             );
+            // One REST weight budget for every Binance connection (issue 3).
+            let budget = RestBudget::new(
+                Venue::Binance.as_str(),
+                crate::venue::binance::weight_config(
+                    vc.rest_weight_per_min,
+                    vc.rest_weight_safety_pct,
+                    vc.rest_weight_window_ms,
+                ),
+                &shared.metrics,
+            );
             let mut add = |base: &str, streams: Streams| {
                 // At most 1024 streams per connection: split the symbols.
                 for symbols in plan_connections(&vc.symbols, streams) {
@@ -374,9 +396,9 @@ impl Engine {
                         streams,
                         stale_after: Duration::from_millis(vc.stale_after_ms),
                     };
-                    let proto =
-                        BinanceFeed::new(fc, shared.clone(), md_tx.clone(), RestClient::new(rtx))
-                            .with_gate(gate.clone());
+                    let rest = RestClient::new(rtx).with_budget(budget.clone());
+                    let proto = BinanceFeed::new(fc, shared.clone(), md_tx.clone(), rest)
+                        .with_gate(gate.clone());
                     conns.push(Connection {
                         proto: Box::new(proto),
                         rest_rx: rrx,

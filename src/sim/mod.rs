@@ -9,7 +9,9 @@
 //! * `binance`: the Binance wire format (JSON frames, REST bodies, stream names);
 //! * `server`: the axum app (WebSocket streams, REST, control endpoints) and
 //!   the fan-out of frames to connections;
-//! * `replay`: streaming a recorded file instead of generating.
+//! * `replay`: streaming a recorded file instead of generating;
+//! * `weight`: Binance's REST request-weight limit per client IP (429/418
+//!   with `Retry-After`, `X-MBX-USED-WEIGHT-1M`).
 //!
 //! Everything runs on one OS thread with a current-thread tokio runtime, so
 //! the simulator never competes with the engine's pinned stage threads for
@@ -24,6 +26,7 @@ mod market;
 mod replay;
 mod server;
 pub mod venues;
+mod weight;
 
 #[cfg(test)]
 mod tests;
@@ -162,6 +165,24 @@ pub struct SimStats {
     pub max_incoming_per_sec: u64,
     /// Connections closed for sending more than 10 messages in a second.
     pub incoming_rate_disconnects: u64,
+    /// Binance REST requests received (any answer).
+    pub rest_requests: u64,
+    /// The REST weight limit per window per IP (Binance: 2400 per minute).
+    pub rest_weight_limit: u64,
+    /// REST weight served, all IPs and windows together.
+    pub rest_weight_total: u64,
+    /// Most weight one IP used within one window.
+    pub rest_weight_max_used: u64,
+    /// HTTP 429 answers (weight exceeded).
+    pub rest_throttled_429: u64,
+    /// HTTP 418 answers (a request before a Retry-After had passed).
+    pub rest_banned_418: u64,
+    /// Requests that arrived while their IP's Retry-After was running (more
+    /// than 200 ms after the 429: the client could have known).
+    pub rest_requests_during_retry_after: u64,
+    /// Requests that arrived within 200 ms of their IP's 429 (already in
+    /// flight when it was sent); answered 429 too.
+    pub rest_in_flight_after_429: u64,
 }
 
 /// A consistent copy of a ground-truth book.
@@ -206,6 +227,7 @@ impl Stats {
             stream_limit_refusals: l(&self.stream_limit_refusals),
             max_incoming_per_sec: l(&self.max_incoming_per_sec),
             incoming_rate_disconnects: l(&self.incoming_rate_disconnects),
+            ..SimStats::default()
         }
     }
 }
@@ -274,6 +296,8 @@ pub(crate) struct Inner {
     silence_until: Mutex<Option<Instant>>,
     pub fail_snapshots: AtomicU32,
     pub stats: Stats,
+    /// Binance REST request weight per client IP.
+    pub rest_weight: weight::RestWeight,
     pub conns: Mutex<Vec<Arc<ConnShared>>>,
     pub next_conn_id: AtomicU64,
     /// Replay mode (REST depth serves recorded snapshots).
@@ -288,6 +312,23 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The counters of `/sim/stats`.
+    pub fn snapshot_stats(&self) -> SimStats {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let w = &self.rest_weight;
+        SimStats {
+            rest_requests: l(&w.requests),
+            rest_weight_limit: w.limit(),
+            rest_weight_total: l(&w.weight_total),
+            rest_weight_max_used: l(&w.max_used),
+            rest_throttled_429: l(&w.throttled_429),
+            rest_banned_418: l(&w.banned_418),
+            rest_requests_during_retry_after: l(&w.during_retry_after),
+            rest_in_flight_after_429: l(&w.in_flight_after_429),
+            ..self.stats.snapshot()
+        }
+    }
+
     /// Index of a symbol, case-insensitive.
     pub fn sym_index(&self, symbol: &str) -> Option<usize> {
         self.by_upper.get(&symbol.to_ascii_uppercase()).copied()
@@ -479,6 +520,7 @@ impl SimHandle {
             silence_until: Mutex::new(None),
             fail_snapshots: AtomicU32::new(0),
             stats: Stats::default(),
+            rest_weight: weight::RestWeight::default(),
             conns: Mutex::new(Vec::new()),
             next_conn_id: AtomicU64::new(1),
             replay,
@@ -524,7 +566,10 @@ impl SimHandle {
                     tokio::spawn(venues::run(inner2.clone()));
                     let app = server::router(inner2);
                     tokio::select! {
-                        r = axum::serve(listener, app) => {
+                        r = axum::serve(
+                            listener,
+                            app.into_make_service_with_connect_info::<SocketAddr>(),
+                        ) => {
                             if let Err(e) = r {
                                 tracing::error!(error = %e, "sim: server stopped");
                             }
@@ -581,7 +626,13 @@ impl SimHandle {
     }
 
     pub fn stats(&self) -> SimStats {
-        self.inner.stats.snapshot()
+        self.inner.snapshot_stats()
+    }
+
+    /// Sets the Binance REST weight limit per client IP and its window
+    /// (Binance: 2400 per minute; tests use lower ones). 0 keeps a value.
+    pub fn set_rest_weight_limit(&self, limit: u64, window: Duration) {
+        self.inner.rest_weight.set(limit, window)
     }
 
     /// Ground truth of a Bybit or OKX book (base quantities).

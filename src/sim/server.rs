@@ -15,18 +15,20 @@ use super::binance::{
     error_json, parse_stream_name,
 };
 use super::market::OutEvent;
+use super::weight::Verdict;
 use super::{ConnShared, Fault, Inner, Sub};
 use crate::core::clock::unix_ms;
 use axum::Router;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -55,7 +57,7 @@ pub(crate) fn router(inner: Shared) -> Router {
         .route("/market/ws/{stream}", get(ws_raw))
         .route("/fapi/v1/depth", get(rest_depth))
         .route("/fapi/v1/time", get(rest_time))
-        .route("/fapi/v1/ping", get(|| async { json_ok("{}".into()) }))
+        .route("/fapi/v1/ping", get(rest_ping))
         .route("/fapi/v1/exchangeInfo", get(rest_exchange_info))
         .route("/sim/stats", get(ctl_stats))
         .route("/sim/book/{symbol}", get(ctl_book))
@@ -68,6 +70,10 @@ pub(crate) fn router(inner: Shared) -> Router {
         .route("/sim/fault/malformed/{symbol}", post(ctl_malformed))
         .route("/sim/fault/fail_snapshots/{n}", post(ctl_fail_snapshots))
         .route("/sim/fault/silent/{symbol}", post(ctl_silent))
+        .route(
+            "/sim/rest_weight/{limit}/{window_ms}",
+            post(ctl_rest_weight),
+        )
         .merge(super::venues::router())
         .with_state(inner)
 }
@@ -446,10 +452,74 @@ async fn conn_task(inner: Shared, socket: WebSocket, combined: bool, names: Vec<
 
 // ---------------------------------------------------------------- REST
 
+/// Charges a Binance REST request's weight to the client's IP: the answer
+/// of `serve` with `X-MBX-USED-WEIGHT-1M`, or 429/418 with Binance's body
+/// and `Retry-After`.
+fn weighed(
+    inner: &Shared,
+    peer: SocketAddr,
+    weight: u64,
+    serve: impl FnOnce() -> Response,
+) -> Response {
+    let (mut resp, used) = match inner.rest_weight.charge(peer.ip(), weight) {
+        Verdict::Ok { used } => (serve(), used),
+        Verdict::Refused {
+            status,
+            used,
+            retry_after_s,
+        } => {
+            let (code, msg) = if status == 418 {
+                (StatusCode::IM_A_TEAPOT, MSG_BANNED)
+            } else {
+                (StatusCode::TOO_MANY_REQUESTS, MSG_TOO_MANY)
+            };
+            let mut r = binance_error(code, -1003, msg);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            (r, used)
+        }
+    };
+    resp.headers_mut()
+        .insert(USED_WEIGHT_HEADER, HeaderValue::from(used));
+    resp
+}
+
+const USED_WEIGHT_HEADER: &str = "x-mbx-used-weight-1m";
+const MSG_TOO_MANY: &str = "Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. Please use the websocket for live updates to avoid polling the API.";
+const MSG_BANNED: &str = "Way too many requests; IP(127.0.0.1) banned until a later time. Please use the websocket for live updates to avoid bans.";
+
+/// Binance's weight of `GET /fapi/v1/depth` by `limit`.
+fn depth_weight(limit: usize) -> u64 {
+    match limit {
+        0..=50 => 2,
+        51..=100 => 5,
+        101..=500 => 10,
+        _ => 20,
+    }
+}
+
+async fn rest_ping(
+    State(inner): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    weighed(&inner, peer, 1, || json_ok("{}".into()))
+}
+
 async fn rest_depth(
     State(inner): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let limit_w = q
+        .get("limit")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(500);
+    weighed(&inner, peer, depth_weight(limit_w), || {
+        rest_depth_body(&inner, &q)
+    })
+}
+
+fn rest_depth_body(inner: &Shared, q: &HashMap<String, String>) -> Response {
     if inner
         .fail_snapshots
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -498,15 +568,35 @@ async fn rest_depth(
     json_ok(body)
 }
 
-async fn rest_time() -> Response {
-    json_ok(format!("{{\"serverTime\":{}}}", unix_ms()))
+async fn rest_time(
+    State(inner): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    weighed(&inner, peer, 1, || {
+        json_ok(format!("{{\"serverTime\":{}}}", unix_ms()))
+    })
 }
 
-async fn rest_exchange_info(State(inner): State<Shared>) -> Response {
-    json_ok(binance::exchange_info_json(
-        inner.syms.iter().map(|s| &s.info),
-        unix_ms(),
-    ))
+async fn rest_exchange_info(
+    State(inner): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    weighed(&inner, peer, 1, || {
+        json_ok(binance::exchange_info_json(
+            inner.syms.iter().map(|s| &s.info),
+            unix_ms(),
+        ))
+    })
+}
+
+async fn ctl_rest_weight(
+    State(inner): State<Shared>,
+    Path((limit, window_ms)): Path<(u64, u64)>,
+) -> Response {
+    inner
+        .rest_weight
+        .set(limit, Duration::from_millis(window_ms));
+    ok()
 }
 
 // ---------------------------------------------------------------- control
@@ -516,7 +606,7 @@ fn ok() -> Response {
 }
 
 async fn ctl_stats(State(inner): State<Shared>) -> Response {
-    let s = inner.stats.snapshot();
+    let s = inner.snapshot_stats();
     json_ok(serde_json::to_string(&s).unwrap_or_else(|_| "{}".into()))
 }
 

@@ -12,4 +12,5 @@ pub mod pacing;
 pub mod symbols;
 pub mod symstate;
 pub mod tape;
+pub mod weight;
 pub mod wiring;

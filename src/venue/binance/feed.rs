@@ -20,8 +20,10 @@ use crate::pipeline::shared::Shared;
 use crate::venue::metrics::SymbolCounters;
 use crate::venue::pacing::{ConnectGate, RateWindow};
 use crate::venue::symstate::{Stale, judge_stale};
+use crate::venue::weight::Ticket;
 use prometheus::IntCounter;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Which streams a connection carries (Binance's 2026 route split puts
@@ -124,6 +126,10 @@ struct SymState {
     /// symbol is sent until it is.
     owe_out_of_sync: bool,
     snapshot_in_flight: bool,
+    /// Moves on when a queued snapshot request is no longer wanted (the
+    /// connection closed, the symbol was resubscribed): the request is then
+    /// dropped before it spends weight.
+    snapshot_gen: Arc<AtomicU64>,
     next_snapshot_at: Instant,
     snapshot_failures: u32,
     gaps: IntCounter,
@@ -191,6 +197,7 @@ impl BinanceFeed {
                     sync: BookSync::new(4096),
                     owe_out_of_sync: false,
                     snapshot_in_flight: false,
+                    snapshot_gen: Arc::new(AtomicU64::new(0)),
                     next_snapshot_at: Instant::now(),
                     snapshot_failures: 0,
                     gaps: m.feed_gaps.with_label_values(&[v, s]),
@@ -356,7 +363,9 @@ impl BinanceFeed {
         if st.snapshot_in_flight || Instant::now() < st.next_snapshot_at {
             return;
         }
-        // Pace snapshot requests across symbols: weight 20 each at limit 1000.
+        // Pace snapshot requests across symbols (2 in flight per connection);
+        // the venue's shared weight budget (see `RestClient::with_budget`)
+        // queues them fairly across connections.
         let in_flight = self.states.iter().filter(|s| s.snapshot_in_flight).count();
         if in_flight >= 2 {
             return;
@@ -371,7 +380,13 @@ impl BinanceFeed {
             self.cfg.snapshot_limit
         );
         tracing::debug!(symbol = st.symbol, url, "requesting depth snapshot");
-        self.rest.get(url, i);
+        let ticket = Ticket::new(&st.snapshot_gen);
+        self.rest.get_weighted(
+            url,
+            i,
+            super::depth_weight(self.cfg.snapshot_limit),
+            Some(ticket),
+        );
     }
 
     fn on_parsed_depth(&mut self, recv_ns: u64) {
@@ -524,6 +539,13 @@ impl Protocol for BinanceFeed {
             Err(e) => {
                 let st = &mut self.states[i];
                 st.snapshot_errors.inc();
+                if e.starts_with("HTTP 429") || e.starts_with("HTTP 418") {
+                    // The venue budget now holds every request until
+                    // Retry-After (counted and logged there): ask again at
+                    // once, the request waits its turn in the budget.
+                    st.next_snapshot_at = Instant::now();
+                    return;
+                }
                 st.snapshot_failures += 1;
                 let wait =
                     Duration::from_millis((250u64 << st.snapshot_failures.min(7)).min(30_000));
@@ -624,6 +646,7 @@ impl Protocol for BinanceFeed {
                         );
                         st.resub_pending = true;
                         st.snapshot_in_flight = false;
+                        st.snapshot_gen.fetch_add(1, Ordering::Relaxed);
                         self.desync(i, now);
                     }
                     Stale::Reconnect => {
@@ -650,6 +673,7 @@ impl Protocol for BinanceFeed {
         let now = crate::core::now_ns();
         for i in 0..self.states.len() {
             self.states[i].snapshot_in_flight = false;
+            self.states[i].snapshot_gen.fetch_add(1, Ordering::Relaxed);
             self.desync(i, now);
         }
     }

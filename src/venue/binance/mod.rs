@@ -1,5 +1,7 @@
 //! Binance USD-M futures: wire parsing (`parse`), the local-order-book sync
-//! rules (`sync`) and the market-data connection (`feed`).
+//! rules (`sync`), the market-data connection (`feed`) and the REST
+//! request-weight facts (the depth weight table, the used-weight header,
+//! the USD-M limit).
 
 mod fast;
 pub mod feed;
@@ -10,3 +12,56 @@ pub mod sync;
 pub use feed::{BinanceFeed, BinanceFeedConfig, Streams, plan_connections, stream_url};
 pub use parse::{DepthMsg, Msg, ParseError, Parser, SymbolMap};
 pub use sync::{BookSync, SyncOut, SyncState};
+
+/// Binance USD-M's REST request-weight limit per minute per IP.
+pub const REST_WEIGHT_PER_MIN: u32 = 2400;
+
+/// The response header carrying the IP's weight used this minute (lower-case).
+pub const USED_WEIGHT_HEADER: &str = "x-mbx-used-weight-1m";
+
+/// Request weight of `GET /fapi/v1/depth` by `limit`: 5–50 → 2, 100 → 5,
+/// 500 → 10, 1000 → 20.
+pub fn depth_weight(limit: u32) -> u32 {
+    match limit {
+        0..=50 => 2,
+        51..=100 => 5,
+        101..=500 => 10,
+        _ => 20,
+    }
+}
+
+/// The budget settings of a `[venues.binance]` config.
+pub fn weight_config(
+    per_min: u32,
+    safety_pct: u32,
+    window_ms: u64,
+) -> crate::venue::weight::WeightConfig {
+    crate::venue::weight::WeightConfig {
+        limit: if per_min == 0 {
+            REST_WEIGHT_PER_MIN
+        } else {
+            per_min
+        },
+        safety_pct,
+        window: std::time::Duration::from_millis(window_ms.max(1)),
+        used_header: Some(USED_WEIGHT_HEADER),
+    }
+}
+
+#[cfg(test)]
+mod weight_tests {
+    #[test]
+    fn depth_weights_follow_binance_table() {
+        for (l, w) in [
+            (5, 2),
+            (10, 2),
+            (20, 2),
+            (50, 2),
+            (100, 5),
+            (500, 10),
+            (1000, 20),
+        ] {
+            assert_eq!(super::depth_weight(l), w, "limit {l}");
+        }
+    }
+}
