@@ -104,7 +104,7 @@ impl RedisMetrics {
             ),
             dropped: counter_vec(
                 "qt_redis_dropped_total",
-                "Events that will never reach Redis, by reason (channel_full, not_replayable)",
+                "Events that will never reach Redis, by reason (channel_full, not_replayable, market_sample_buffer_full, shutdown)",
                 &["reason"],
             ),
             replayed: counter(

@@ -614,11 +614,19 @@ impl Publisher {
             }
         }
         self.update_gauges();
-        let left = self.left();
-        if left > 0 {
+        let in_memory = self.buf.len() as u64;
+        let in_journal = self.spill.map(|s| s.count).unwrap_or(0);
+        if in_memory + in_journal > 0 {
+            // Memory-buffered events die with the process; journal-kept ones
+            // stay on disk, but a later engine life does not publish them.
+            self.m
+                .dropped
+                .with_label_values(&["shutdown"])
+                .inc_by(in_memory + in_journal);
             tracing::warn!(
-                left,
-                "redis publisher stopped with events not written (the journal keeps them)"
+                in_memory,
+                in_journal,
+                "redis publisher stopped with events not written: counted as dropped (shutdown);                  the journal-kept ones stay in the journal as `published` records but are not                  published by the next engine life"
             );
         }
     }
