@@ -454,6 +454,7 @@ pub(crate) async fn run_generator(inner: Arc<Inner>) {
         let now = Instant::now();
         let dt = now.duration_since(last).min(MAX_DT);
         last = now;
+        let _tick = inner.begin_tick();
         if inner.is_paused() || inner.silenced() {
             budget.iter_mut().for_each(|b| *b = 0.0);
             continue;

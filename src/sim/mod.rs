@@ -293,6 +293,8 @@ pub(crate) struct Inner {
     pub levels: usize,
     pub ping_interval: Duration,
     pub paused: AtomicBool,
+    /// Generator ticks in progress (see [`Inner::begin_tick`]).
+    gen_busy: std::sync::atomic::AtomicUsize,
     silence_until: Mutex<Option<Instant>>,
     pub fail_snapshots: AtomicU32,
     pub stats: Stats,
@@ -348,7 +350,17 @@ impl Inner {
     }
 
     pub fn is_paused(&self) -> bool {
-        self.paused.load(Ordering::Relaxed)
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// Marks one generator tick in progress until the guard drops. A
+    /// generator takes it *before* it checks [`Inner::is_paused`], so
+    /// [`SimHandle::pause`] (flag first, then this count, both SeqCst) either
+    /// is seen by the tick or waits for the tick to end: after `pause`
+    /// returns, no update is generated any more.
+    pub(crate) fn begin_tick(&self) -> TickGuard<'_> {
+        self.gen_busy.fetch_add(1, Ordering::SeqCst);
+        TickGuard(&self.gen_busy)
     }
 
     /// Applies a fault (shared by [`SimHandle::inject`] and the control API).
@@ -517,6 +529,7 @@ impl SimHandle {
             levels,
             ping_interval: spec.ping_interval.max(Duration::from_millis(10)),
             paused: AtomicBool::new(false),
+            gen_busy: std::sync::atomic::AtomicUsize::new(0),
             silence_until: Mutex::new(None),
             fail_snapshots: AtomicU32::new(0),
             stats: Stats::default(),
@@ -606,8 +619,16 @@ impl SimHandle {
     }
 
     /// Stops generating (or replaying); sockets stay open and pings continue.
+    /// Returns once no generator tick is in progress any more (at most 2 s),
+    /// so the ground-truth books no longer move. Call it from outside the
+    /// simulator's runtime (tests, the embedding program).
     pub fn pause(&self) {
         self.inner.paused.store(true, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.inner.gen_busy.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 
     /// Restarts generating after [`SimHandle::pause`].
@@ -686,5 +707,14 @@ impl Drop for SimHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// See [`Inner::begin_tick`].
+pub(crate) struct TickGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for TickGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -358,6 +358,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Line>) {
         let now = Instant::now();
         let dt = now.duration_since(last).min(Duration::from_millis(50));
         last = now;
+        let _tick = inner.begin_tick();
         if inner.is_paused() || inner.silenced() {
             budget = 0.0;
             continue;

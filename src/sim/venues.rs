@@ -695,6 +695,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         let now = Instant::now();
         let dt = now.duration_since(last).min(Duration::from_millis(50));
         last = now;
+        let _tick = inner.begin_tick();
         if inner.is_paused() || inner.silenced() {
             budget.iter_mut().for_each(|b| *b = 0.0);
             continue;
