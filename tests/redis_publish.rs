@@ -121,45 +121,56 @@ fn strictly_increasing(entries: &[Entry], what: &str) {
 /// Every decision, verdict, intent, order and fill the engine counted is in
 /// Redis exactly once and in order.
 fn assert_exactly_once(c: &mut redis::Connection, n: &Counts) {
-    let dec = xrange(c, DECISION);
+    for key in [DECISION, VERDICT, INTENT, EXECUTION] {
+        strictly_increasing(&xrange(c, key), key);
+    }
+    assert_life(c, n, None);
+}
+
+/// [`assert_exactly_once`] for the entries of one engine life (`Some(epoch)`,
+/// numbered from that life's first id) or of the only one (`None`, numbered
+/// from 1).
+fn assert_life(c: &mut redis::Connection, n: &Counts, epoch: Option<u64>) {
+    let of_life = |v: Vec<Entry>| -> Vec<Entry> {
+        v.into_iter()
+            .filter(|e| epoch.is_none_or(|ep| id_of(e).0 == ep))
+            .collect()
+    };
+    // Ids counted from the life's first (1 for the only life).
+    let numbered = |v: &[Entry], name: &str, what: &str| {
+        let base: u64 = match (epoch, v.first()) {
+            (Some(_), Some(e)) => field(e, name).parse().unwrap(),
+            _ => 1,
+        };
+        for (i, e) in v.iter().enumerate() {
+            assert_eq!(
+                field(e, name),
+                (base + i as u64).to_string(),
+                "{what} order"
+            );
+        }
+    };
+    let dec = of_life(xrange(c, DECISION));
     assert_eq!(
         dec.len() as u64,
         n.decisions,
         "decisions in redis vs engine"
     );
-    for (i, e) in dec.iter().enumerate() {
-        assert_eq!(
-            field(e, "decision_id"),
-            (i + 1).to_string(),
-            "decision order"
-        );
-    }
-    strictly_increasing(&dec, "decisions");
+    numbered(&dec, "decision_id", "decision");
 
-    let ver = xrange(c, VERDICT);
+    let ver = of_life(xrange(c, VERDICT));
     assert_eq!(ver.len() as u64, n.verdicts, "verdicts in redis vs engine");
-    for (i, e) in ver.iter().enumerate() {
-        assert_eq!(
-            field(e, "decision_id"),
-            (i + 1).to_string(),
-            "verdict order"
-        );
-    }
-    strictly_increasing(&ver, "verdicts");
+    numbered(&ver, "decision_id", "verdict");
 
-    let int = xrange(c, INTENT);
+    let int = of_life(xrange(c, INTENT));
     assert_eq!(int.len() as u64, n.orders, "intents in redis vs orders");
-    for (i, e) in int.iter().enumerate() {
-        assert_eq!(
-            field(e, "client_order_id"),
-            (i + 1).to_string(),
-            "intent order"
-        );
-    }
-    strictly_increasing(&int, "intents");
+    numbered(&int, "client_order_id", "intent");
+    let first_coid: u64 = int
+        .first()
+        .map(|e| field(e, "client_order_id").parse().unwrap())
+        .unwrap_or(1);
 
-    let ex = xrange(c, EXECUTION);
-    strictly_increasing(&ex, "execution");
+    let ex = of_life(xrange(c, EXECUTION));
     // Per order: `order`, then its fills, then one `order_update`; orders in
     // client-order-id order.
     let mut state: HashMap<String, &str> = HashMap::new();
@@ -168,8 +179,8 @@ fn assert_exactly_once(c: &mut redis::Connection, n: &Counts) {
         let coid = field(e, "client_order_id").to_string();
         match field(e, "type") {
             "order" => {
+                assert_eq!(coid, (first_coid + orders).to_string(), "orders in order");
                 orders += 1;
-                assert_eq!(coid, orders.to_string(), "orders in order");
                 assert!(state.insert(coid, "open").is_none(), "order twice");
             }
             "fill" => {
@@ -522,6 +533,150 @@ fn events_beyond_a_small_buffer_are_replayed_from_the_journal() {
     let f: serde_json::Value = serde_json::from_str(field(e, "features")).unwrap();
     assert_eq!(f.as_object().unwrap().len(), 8, "features kept");
     assert!(!field(e, "model_version").is_empty());
+}
+
+/// `published` records of one life: how many, and how many kept at shutdown.
+fn journal_kept_by_life(dir: &str, epoch: u64) -> (u64, u64) {
+    use quantum_trader::journal::{Body, list_days, read_day};
+    let dir = std::path::Path::new(dir);
+    let (mut all, mut at_stop) = (0, 0);
+    for day in list_days(dir).unwrap() {
+        for r in read_day(dir, day).unwrap().records {
+            if let Body::Published {
+                epoch_ms,
+                at_shutdown,
+                ..
+            } = r.body
+                && epoch_ms == epoch
+            {
+                all += 1;
+                at_stop += u64::from(at_shutdown);
+            }
+        }
+    }
+    (all, at_stop)
+}
+
+#[test]
+fn what_a_life_left_unwritten_is_written_by_the_next_before_its_own() {
+    let mut redis = RedisServer::start(true);
+    let small = |c: &mut Config| {
+        c.redis.buffer_capacity = 50;
+        c.redis.batch_size = 64;
+        c.redis.shutdown_flush_ms = 300;
+        c.journal.enabled = true;
+    };
+    let cfg = config(&redis.url(), small);
+    let journal_dir = cfg.journal.dir.clone();
+    // Life 1: Redis dies mid-run and is still down when the engine stops,
+    // with events both beyond the buffer (journal) and in it (memory).
+    let engine = start(cfg);
+    let shared = engine.shared().clone();
+    let ops = engine.ops_addr().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || fills(&shared) >= 2),
+        "no fills: {:?}",
+        counts(&shared)
+    );
+    let (_, api) = get_json(ops, "/api/redis");
+    let epoch1 = api["epoch_ms"].as_u64().unwrap();
+    assert!(
+        wait_until(
+            Duration::from_secs(5),
+            || get_json(ops, "/api/redis").1["backlog"] == "done"
+        ),
+        "nothing owed on a fresh journal: {}",
+        get_json(ops, "/api/redis").1
+    );
+    redis.kill();
+    let fills_at_kill = fills(&shared);
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            total(&shared, "qt_redis_journal_kept_total") > 200 && fills(&shared) > fills_at_kill
+        }),
+        "a spill and trading during the outage: kept {}",
+        total(&shared, "qt_redis_journal_kept_total")
+    );
+    engine.stop();
+    let n1 = counts(&shared);
+    let kept1 = total(&shared, "qt_redis_journal_kept_total");
+    let (in_journal, at_stop) = journal_kept_by_life(&journal_dir, epoch1);
+    assert_eq!(in_journal, kept1, "every kept entry is in the journal");
+    assert!(
+        at_stop > 0 && at_stop <= 50,
+        "the memory buffer was kept at shutdown: {at_stop}"
+    );
+    assert_eq!(
+        sample(
+            &shared,
+            "qt_redis_dropped_total",
+            ("reason", "not_replayable")
+        ),
+        0
+    );
+    assert_eq!(total(&shared, "qt_journal_dropped_total"), 0);
+    // Only market samples are dropped at shutdown (never kept).
+    assert!(
+        sample(&shared, "qt_redis_dropped_total", ("reason", "shutdown")) + at_stop <= 50,
+        "dropped at shutdown: {}",
+        sample(&shared, "qt_redis_dropped_total", ("reason", "shutdown"))
+    );
+
+    // Life 2, same journal, Redis back (with what life 1 wrote before the kill).
+    redis.spawn();
+    let mut cfg = config(&redis.url(), small);
+    cfg.journal.dir = journal_dir.clone();
+    let engine = start(cfg);
+    let shared2 = engine.shared().clone();
+    let ops = engine.ops_addr().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            get_json(ops, "/api/redis").1["backlog"] == "done" && fills(&shared2) >= 2
+        }),
+        "backlog written and trading: {}",
+        get_json(ops, "/api/redis").1
+    );
+    let epoch2 = get_json(ops, "/api/redis").1["epoch_ms"].as_u64().unwrap();
+    assert!(epoch2 > epoch1);
+    engine.stop();
+    let n2 = counts(&shared2);
+    let backlog = total(&shared2, "qt_redis_backlog_replayed_total");
+    // All that life 1 kept, less what Redis applied from a batch whose
+    // reply the kill cut off (below the stream top, so not sent again).
+    assert!(
+        backlog > 0 && backlog <= kept1 && backlog + 64 >= kept1,
+        "life 1's kept entries were written by life 2: {backlog} of {kept1}"
+    );
+    assert_eq!(
+        total(&shared2, "qt_redis_duplicates_total"),
+        0,
+        "nothing sent twice"
+    );
+    assert_eq!(total(&shared2, "qt_redis_rejected_total"), 0);
+    let mut c = redis.conn();
+    // Each stream: life 1's entries, all of them, once each and in order,
+    // then life 2's.
+    assert_exactly_once_across(&mut c, &[(epoch1, &n1), (epoch2, &n2)]);
+    eprintln!(
+        "FIGURES: life 1 left {kept1} entries in the journal ({at_stop} of them from its memory \
+         buffer at shutdown); life 2 wrote {backlog} earlier-life entries before its own"
+    );
+}
+
+/// Several lives: each stream holds the lives in order, each complete.
+fn assert_exactly_once_across(c: &mut redis::Connection, lives: &[(u64, &Counts)]) {
+    for key in [DECISION, VERDICT, INTENT, EXECUTION] {
+        let all = xrange(c, key);
+        strictly_increasing(&all, key);
+        let epochs: Vec<u64> = all.iter().map(|e| id_of(e).0).collect();
+        assert!(
+            epochs.iter().all(|e| lives.iter().any(|l| l.0 == *e)),
+            "{key}: an entry of an unknown life"
+        );
+    }
+    for (epoch, n) in lives {
+        assert_life(c, n, Some(*epoch));
+    }
 }
 
 #[test]

@@ -107,6 +107,11 @@ pub struct RedisConfig {
     pub breaker_cooldown_ms: u64,
     /// How long the publisher keeps trying to flush at shutdown.
     pub shutdown_flush_ms: u64,
+    /// UTC days of journal files (today included) in which a new engine
+    /// life looks for entries earlier lives left unwritten, to write them
+    /// before its own; 0 = never (and a stopping life then counts what it
+    /// leaves as dropped). Needs the journal.
+    pub backlog_days: u32,
     /// The engine's own heartbeat key (set to unix seconds, with a TTL).
     pub heartbeat_key: String,
     pub heartbeat_interval_ms: u64,
@@ -134,6 +139,7 @@ impl Default for RedisConfig {
             breaker_failures: 5,
             breaker_cooldown_ms: 15_000,
             shutdown_flush_ms: 3_000,
+            backlog_days: 2,
             heartbeat_key: "quantum:svc:engine:heartbeat".into(),
             heartbeat_interval_ms: 1_000,
             heartbeat_ttl_ms: 5_000,
@@ -241,6 +247,7 @@ pub fn validate(c: &RedisConfig) -> Result<(), ConfigError> {
         3_600_000,
     )?;
     range("redis.shutdown_flush_ms", c.shutdown_flush_ms, 0, 600_000)?;
+    range("redis.backlog_days", u64::from(c.backlog_days), 0, 366)?;
     range(
         "redis.heartbeat_interval_ms",
         c.heartbeat_interval_ms,

@@ -117,12 +117,17 @@ pub enum Body {
     /// outage (see `publish::replay`): the engine life (`epoch_ms`), its
     /// `seq` (the stream id is `<epoch_ms>-<seq>`), the stream and the
     /// entry's fields exactly as they are to be written. Not a trading
-    /// record: recovery and the day report ignore it.
+    /// record: recovery and the day report ignore it. `at_shutdown`: kept
+    /// when the engine stopped with it still in the publisher's memory
+    /// buffer (its seq is below the life's pending spill, so a later life
+    /// merges it back into seq order; see `publish::backlog`).
     Published {
         epoch_ms: u64,
         seq: u64,
         stream: String,
         fields: Vec<(String, String)>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        at_shutdown: bool,
     },
 }
 
@@ -245,6 +250,11 @@ pub struct Published {
     pub seq: u64,
     pub stream: &'static str,
     pub fields: Vec<(&'static str, String)>,
+    pub at_shutdown: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// `f64` as a decimal string that parses back to the same bits (Rust's

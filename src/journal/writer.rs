@@ -630,6 +630,7 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
+            at_shutdown: p.at_shutdown,
         },
     }
 }

@@ -549,7 +549,8 @@ impl Engine {
 /// sink to the stages through `shared.publish`. With the journal on, events
 /// beyond the publisher's memory buffer are kept in the journal and read
 /// back from it ([`crate::publish::JournalReplay`]); without it they are
-/// counted as dropped ([`crate::publish::NoReplay`]).
+/// counted as dropped ([`crate::publish::NoReplay`]); with it, what earlier
+/// engine lives left unwritten is written first ([`crate::publish::Backlog`]).
 fn start_publisher(
     cfg: &Config,
     shared: &Arc<Shared>,
@@ -568,16 +569,28 @@ fn start_publisher(
         &url,
         shared.clone(),
         cfg.ops.stall_timeout_ms,
-        |epoch_ms| -> Box<dyn crate::publish::ReplaySource> {
-            match journal {
-                Some(tx) => Box::new(crate::publish::JournalReplay::new(
+        |epoch_ms| match journal {
+            Some(tx) => crate::publish::Replay {
+                source: Box::new(crate::publish::JournalReplay::new(
                     tx.clone(),
                     &cfg.journal.dir,
                     cfg.mode,
                     epoch_ms,
                 )),
-                None => Box::new(crate::publish::NoReplay),
-            }
+                backlog: (cfg.redis.backlog_days > 0).then(|| {
+                    crate::publish::Backlog::new(
+                        &cfg.journal.dir,
+                        cfg.mode,
+                        epoch_ms,
+                        cfg.redis.backlog_days,
+                        cfg.redis.buffer_capacity,
+                    )
+                }),
+            },
+            None => crate::publish::Replay {
+                source: Box::new(crate::publish::NoReplay),
+                backlog: None,
+            },
         },
     )
     .context("starting the redis publisher")?;

@@ -31,6 +31,7 @@ pub struct RedisMetrics {
     pub replayed: IntCounter,
     pub journal_kept: IntCounter,
     pub journal_replayed: IntCounter,
+    pub backlog_replayed: IntCounter,
     pub heartbeats: IntCounter,
     pub heartbeat_age: GaugeVec,
 }
@@ -119,6 +120,10 @@ impl RedisMetrics {
                 "qt_redis_journal_replayed_total",
                 "Events written to Redis after being read back from the replay source (the journal)",
             ),
+            backlog_replayed: counter(
+                "qt_redis_backlog_replayed_total",
+                "Entries earlier engine lives left unwritten, read back from the journal and written by this life",
+            ),
             heartbeats: counter("qt_redis_heartbeats_total", "Engine heartbeats written"),
             heartbeat_age: reg(
                 r,
@@ -178,6 +183,7 @@ mod tests {
             "qt_redis_spilled",
             "qt_redis_dropped_total",
             "qt_redis_replayed_total",
+            "qt_redis_backlog_replayed_total",
             "qt_redis_heartbeats_total",
             "qt_redis_heartbeat_age_seconds",
         ] {

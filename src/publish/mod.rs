@@ -9,6 +9,7 @@
 //! services' heartbeats. See README "Redis".
 
 pub mod api;
+pub mod backlog;
 pub mod event;
 pub mod heartbeat;
 pub mod link;
@@ -16,8 +17,9 @@ pub mod metrics;
 pub mod publisher;
 pub mod replay;
 
+pub use backlog::Backlog;
 pub use event::{Body, PubEvent, StreamKind};
-pub use publisher::{PublisherHandle, start};
+pub use publisher::{PublisherHandle, Replay, start};
 pub use replay::{JournalReplay, NoReplay, ReplaySource};
 
 use crate::config::redis::RedisConfig;
@@ -118,6 +120,9 @@ pub struct RedisStatus {
     pub spilled: AtomicU64,
     /// Where events beyond the memory buffer go (`journal` or `none`).
     pub replay: &'static str,
+    /// Earlier lives' backlog: `off`, `pending` (Redis not reached yet),
+    /// `replaying`, `done` or `failed`.
+    pub backlog: Mutex<&'static str>,
     /// The governor's verdict labels by slot (`heartbeat_missing:<service>`, ...).
     pub verdict_labels: std::sync::OnceLock<Vec<Arc<str>>>,
 }
@@ -146,6 +151,7 @@ impl RedisStatus {
             buffered: AtomicU64::new(0),
             spilled: AtomicU64::new(0),
             replay: "none",
+            backlog: Mutex::new("off"),
         }
     }
 
@@ -191,6 +197,7 @@ impl RedisStatus {
             "buffered": self.buffered.load(Ordering::Relaxed),
             "spilled": self.spilled.load(Ordering::Relaxed),
             "replay": self.replay,
+            "backlog": *self.backlog.lock(),
             "pipeline_moving": self.pipeline_moving.load(Ordering::Relaxed),
             "engine_heartbeats": self.heartbeats_written.load(Ordering::Relaxed),
             "services": services,

@@ -4,8 +4,11 @@
 //! spill: the events beyond are rendered and handed to the replay source,
 //! the journal, and re-read from it once the buffer is written), writes the
 //! engine heartbeat while the pipeline moves, reads the auxiliary
-//! heartbeats, and flushes what it can at shutdown.
+//! heartbeats, and flushes what it can at shutdown (what it cannot, it
+//! leaves in the journal for the next engine life). Before any entry of its
+//! own it writes what earlier lives left unwritten ([`Backlog`]).
 
+use super::backlog::{Backlog, stream_tops};
 use super::event::{Fields, PubEvent, StreamKind, fields, stream_id};
 use super::heartbeat::{Progress, heartbeat_value, parse_heartbeat};
 use super::link::{Link, is_connection_error};
@@ -67,6 +70,8 @@ struct Spill {
 
 /// One entry ready to write.
 struct Out {
+    /// The engine life that made it (the ms part of its id).
+    epoch_ms: u64,
     seq: u64,
     stream: StreamKind,
     fields: Vec<(Cow<'static, str>, String)>,
@@ -75,8 +80,9 @@ struct Out {
 }
 
 impl Out {
-    fn live(seq: u64, stream: StreamKind, f: Fields) -> Out {
+    fn live(epoch_ms: u64, seq: u64, stream: StreamKind, f: Fields) -> Out {
         Out {
+            epoch_ms,
             seq,
             stream,
             fields: f.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)).collect(),
@@ -86,6 +92,7 @@ impl Out {
 
     fn replayed(r: Replayed) -> Out {
         Out {
+            epoch_ms: r.epoch_ms,
             seq: r.seq,
             stream: r.stream,
             fields: r
@@ -106,6 +113,13 @@ struct Publisher {
     rx: Rx<PubEvent>,
     link: Link,
     replay: Box<dyn ReplaySource>,
+    /// Earlier lives' unwritten entries, until all are written.
+    backlog: Option<Backlog>,
+    /// Read from the backlog, not yet written (a failed batch).
+    backlog_batch: Vec<Out>,
+    /// Whether events left at shutdown can be kept for a later life (the
+    /// replay source keeps them and later lives read a backlog).
+    carry_over: bool,
     buf: VecDeque<PubEvent>,
     spill: Option<Spill>,
     /// Read back from the replay source, not yet written (a failed batch).
@@ -123,24 +137,40 @@ struct Publisher {
     heartbeat_interval: Duration,
 }
 
+/// What a publisher keeps beyond its memory buffer, and what earlier lives
+/// left it.
+pub struct Replay {
+    pub source: Box<dyn ReplaySource>,
+    /// `None`: earlier lives' entries are not read (nor are this life's
+    /// kept for later ones).
+    pub backlog: Option<Backlog>,
+}
+
 /// Creates the sink and starts the publisher thread. `make_replay` gets this
 /// engine life's epoch (the ms part of its stream ids) and returns where
-/// events beyond the memory buffer are kept.
+/// events beyond the memory buffer are kept, and the backlog of earlier
+/// lives.
 pub fn start(
     cfg: &RedisConfig,
     services: &[crate::config::redis::ServiceConfig],
     url: &str,
     shared: Arc<Shared>,
     stall_timeout_ms: u64,
-    make_replay: impl FnOnce(u64) -> Box<dyn ReplaySource>,
+    make_replay: impl FnOnce(u64) -> Replay,
 ) -> anyhow::Result<(Sink, PublisherHandle)> {
     let m = shared.metrics.redis.clone();
     // The ms part of every stream id of this engine life; a later life starts
     // later, so its ids sort after.
     let epoch_ms = unix_ms().max(1) as u64;
-    let replay = make_replay(epoch_ms);
+    let Replay {
+        source: replay,
+        backlog,
+    } = make_replay(epoch_ms);
     let mut status = RedisStatus::new(cfg, services, epoch_ms);
     status.replay = replay.name();
+    if backlog.is_some() {
+        *status.backlog.lock() = "pending";
+    }
     let status = Arc::new(status);
     let link = Link::new(url, cfg, m.clone(), status.clone())?;
     let (tx, rx) = queue::<PubEvent>(
@@ -186,7 +216,10 @@ pub fn start(
         m,
         rx,
         link,
+        carry_over: backlog.is_some() && replay.keeps(),
         replay,
+        backlog,
+        backlog_batch: Vec::new(),
         buf: VecDeque::with_capacity(cfg.buffer_capacity.min(1 << 16)),
         spill: None,
         replay_batch: Vec::new(),
@@ -347,15 +380,26 @@ impl Publisher {
         }
     }
 
-    /// Writes one batch from the buffer, or from the replay source once the
-    /// buffer is empty and a spill is pending. Returns whether it wrote.
+    /// Writes one batch: earlier lives' backlog first, then the buffer, then
+    /// the replay source once the buffer is empty and a spill is pending.
+    /// Returns whether it did something.
     fn publish_some(&mut self) -> bool {
+        if self.backlog.is_some() {
+            return self.publish_backlog();
+        }
         if !self.buf.is_empty() {
             let n = self.buf.len().min(self.cfg.batch_size);
             let batch: Vec<Out> = self
                 .buf
                 .range(..n)
-                .map(|ev| Out::live(ev.seq, ev.body.stream(), self.render(ev)))
+                .map(|ev| {
+                    Out::live(
+                        self.status.epoch_ms,
+                        ev.seq,
+                        ev.body.stream(),
+                        self.render(ev),
+                    )
+                })
                 .collect();
             return match self.write(&batch) {
                 BatchOutcome::Done => {
@@ -444,9 +488,106 @@ impl Publisher {
         }
     }
 
+    /// Writes one batch of earlier lives' entries (the stream tops are read
+    /// first, once). An unreadable journal ends the backlog (logged):
+    /// this life's own entries must not wait on it forever.
+    fn publish_backlog(&mut self) -> bool {
+        let Some(b) = self.backlog.as_ref() else {
+            return false;
+        };
+        if b.needs_tops() {
+            let Some(conn) = self.link.get(Instant::now()) else {
+                return false;
+            };
+            let tops = match stream_tops(conn, &self.keys) {
+                Ok(t) => t,
+                Err(e) if is_connection_error(&e) => {
+                    self.link.fail("publish", &e);
+                    return false;
+                }
+                Err(e) => {
+                    // Without the tops everything would be sent again: the
+                    // ids still keep Redis from doubling anything.
+                    tracing::warn!(error = %e, "redis backlog: stream tops unreadable; every kept entry of earlier lives is offered (duplicates are refused by id)");
+                    [(0, 0); 5]
+                }
+            };
+            if let Some(b) = self.backlog.as_mut() {
+                b.set_tops(tops);
+                *self.status.backlog.lock() = "replaying";
+            }
+            return true;
+        }
+        if !b.prepared() {
+            let Some(b) = self.backlog.as_mut() else {
+                return false;
+            };
+            match b.collect() {
+                Ok(None) => return true,
+                Ok(Some(lost)) => {
+                    if lost > 0 {
+                        tracing::warn!(
+                            lost,
+                            "redis backlog: shutdown entries of earlier lives beyond buffer_capacity: counted as dropped (not_replayable)"
+                        );
+                        self.m
+                            .dropped
+                            .with_label_values(&["not_replayable"])
+                            .inc_by(lost);
+                    }
+                    tracing::info!(
+                        shutdown_entries = b.finals_left(),
+                        "redis backlog: writing what earlier engine lives left unwritten before this life's entries"
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "redis backlog: journal unreadable; earlier lives' entries are not replayed");
+                    *self.status.backlog.lock() = "failed";
+                    self.backlog = None;
+                    return true;
+                }
+            }
+        }
+        if self.backlog_batch.is_empty() {
+            let Some(b) = self.backlog.as_mut() else {
+                return false;
+            };
+            match b.read(self.cfg.batch_size) {
+                // The scan budget ran out before an entry was found.
+                Ok(v) if v.is_empty() && !b.done() => return true,
+                Ok(v) if v.is_empty() => {
+                    tracing::info!(
+                        written = self.m.backlog_replayed.get(),
+                        "redis backlog of earlier engine lives done"
+                    );
+                    *self.status.backlog.lock() = "done";
+                    self.backlog = None;
+                    return true;
+                }
+                Ok(v) => self.backlog_batch = v.into_iter().map(Out::replayed).collect(),
+                Err(e) => {
+                    tracing::error!(error = %e, handed = b.handed, "redis backlog: journal read failed; the rest of earlier lives' entries is not replayed");
+                    *self.status.backlog.lock() = "failed";
+                    self.backlog = None;
+                    return true;
+                }
+            }
+        }
+        let batch = std::mem::take(&mut self.backlog_batch);
+        match self.write(&batch) {
+            BatchOutcome::Done => {
+                self.m.backlog_replayed.inc_by(batch.len() as u64);
+                true
+            }
+            BatchOutcome::Failed => {
+                self.backlog_batch = batch;
+                false
+            }
+        }
+    }
+
     /// One pipelined round trip of XADDs with explicit ids.
     fn write(&mut self, batch: &[Out]) -> BatchOutcome {
-        let epoch = self.status.epoch_ms;
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for ev in batch {
@@ -457,7 +598,7 @@ impl Publisher {
                 .arg("MAXLEN")
                 .arg("~")
                 .arg(&self.maxlen[k])
-                .arg(stream_id(epoch, ev.seq));
+                .arg(stream_id(ev.epoch_ms, ev.seq));
             for (name, value) in &ev.fields {
                 cmd.arg(name.as_ref()).arg(value);
             }
@@ -598,10 +739,13 @@ impl Publisher {
     }
 
     /// At shutdown: keeps writing until everything is out, Redis is
-    /// unreachable, or `shutdown_flush_ms` has passed.
+    /// unreachable, or `shutdown_flush_ms` has passed. What is left goes to
+    /// the journal for the next engine life (when it reads a backlog).
     fn flush_at_shutdown(&mut self) {
         let deadline = Instant::now() + Duration::from_millis(self.cfg.shutdown_flush_ms);
-        while (!self.buf.is_empty() || self.spill.is_some()) && Instant::now() < deadline {
+        while (!self.buf.is_empty() || self.spill.is_some() || self.backlog.is_some())
+            && Instant::now() < deadline
+        {
             self.drain_channel();
             if self.link.get(Instant::now()).is_some() {
                 if !self.publish_some() {
@@ -613,20 +757,38 @@ impl Publisher {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        self.update_gauges();
-        let in_memory = self.buf.len() as u64;
         let in_journal = self.spill.map(|s| s.count).unwrap_or(0);
-        if in_memory + in_journal > 0 {
-            // Memory-buffered events die with the process; journal-kept ones
-            // stay on disk, but a later engine life does not publish them.
+        let (mut kept, mut lost) = (0u64, 0u64);
+        for ev in std::mem::take(&mut self.buf) {
+            // Samples are never kept; the rest only when a later life reads them.
+            let ok = self.carry_over && ev.body.stream() != StreamKind::Market && {
+                let f = self.render(&ev);
+                self.replay.keep_at_shutdown(&ev, f)
+            };
+            if ok {
+                kept += 1;
+            } else {
+                lost += 1;
+            }
+        }
+        self.m.journal_kept.inc_by(kept);
+        // Kept in the journal but never read back by a later life.
+        let stranded = if self.carry_over { 0 } else { in_journal };
+        self.update_gauges();
+        if lost + stranded > 0 {
             self.m
                 .dropped
                 .with_label_values(&["shutdown"])
-                .inc_by(in_memory + in_journal);
+                .inc_by(lost + stranded);
+        }
+        if kept + in_journal + lost > 0 || self.backlog.is_some() {
             tracing::warn!(
-                in_memory,
-                in_journal,
-                "redis publisher stopped with events not written: counted as dropped (shutdown);                  the journal-kept ones stay in the journal as `published` records but are not                  published by the next engine life"
+                kept_now = kept,
+                already_in_journal = in_journal,
+                dropped = lost + stranded,
+                backlog_unfinished = self.backlog.is_some(),
+                carried_over = self.carry_over,
+                "redis publisher stopped with events not written: the journal keeps them for the next engine life (when it carries over), the rest are counted as dropped (shutdown)"
             );
         }
     }

@@ -27,9 +27,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// One entry read back: its seq, its stream and its fields as written.
+/// One entry read back: its life, seq, stream and fields as written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Replayed {
+    /// The engine life that made it (the ms part of its stream id).
+    pub epoch_ms: u64,
     pub seq: u64,
     pub stream: StreamKind,
     pub fields: Vec<(String, String)>,
@@ -54,6 +56,12 @@ pub trait ReplaySource: Send {
     /// Keeps one event with its rendered fields; `false` = it could not be
     /// kept (counted lost by the caller). Never blocks.
     fn keep(&mut self, ev: &PubEvent, fields: Fields) -> bool;
+
+    /// Keeps one event still in the memory buffer when the engine stops,
+    /// for a later engine life (see `publish::backlog`); `false` = not kept.
+    fn keep_at_shutdown(&mut self, _ev: &PubEvent, _fields: Fields) -> bool {
+        false
+    }
 
     /// Up to `max` of the kept events not yet read, oldest first. Empty
     /// events and no loss: nothing readable yet (try again later); an error
@@ -179,13 +187,10 @@ impl JournalReplay {
                 return Ok(true);
             };
             self.cursor.1 = start + frames.valid_len();
-            // Cheap filter before decoding: most records are not ours.
-            if !contains(&p, b"\"published\"") {
-                continue;
-            }
-            let rec = match serde_json::from_slice::<Record>(&p) {
-                Ok(r) => r,
-                Err(e) => {
+            let rec = match decode_published(&p) {
+                None => continue,
+                Some(Ok(r)) => r,
+                Some(Err(e)) => {
                     self.undecodable += 1;
                     if self.undecodable == 1 {
                         tracing::warn!(file = %path.display(), error = %e, "redis replay: undecodable journal record skipped (logged once)");
@@ -193,46 +198,68 @@ impl JournalReplay {
                     continue;
                 }
             };
-            let Body::Published {
-                epoch_ms,
-                seq,
-                stream,
-                fields,
-            } = rec.body
-            else {
-                continue;
-            };
-            if epoch_ms != self.epoch_ms {
+            if rec.entry.epoch_ms != self.epoch_ms {
                 continue;
             }
-            let Some(stream) = StreamKind::parse(&stream) else {
-                self.undecodable += 1;
-                if self.undecodable == 1 {
-                    tracing::warn!(file = %path.display(), stream = %stream, "redis replay: journal record of an unknown stream skipped (logged once)");
-                }
-                continue;
-            };
             run.unread -= 1;
-            out.push(Replayed {
-                seq,
-                stream,
-                fields,
-            });
+            out.push(rec.entry);
         }
         Ok(false)
     }
+}
+
+/// A `published` journal record as read back.
+pub(crate) struct PublishedRecord {
+    pub mode: TradingMode,
+    pub at_shutdown: bool,
+    pub entry: Replayed,
+}
+
+/// Decodes one journal frame's payload: `None` when it is not a
+/// `published` record, an error when it looks like one but does not decode
+/// (or names an unknown stream).
+pub(crate) fn decode_published(p: &[u8]) -> Option<Result<PublishedRecord, String>> {
+    // Cheap filter before decoding: most records are not published ones.
+    if !contains(p, b"\"published\"") {
+        return None;
+    }
+    let rec = match serde_json::from_slice::<Record>(p) {
+        Ok(r) => r,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let Body::Published {
+        epoch_ms,
+        seq,
+        stream,
+        fields,
+        at_shutdown,
+    } = rec.body
+    else {
+        return None;
+    };
+    let Some(stream) = StreamKind::parse(&stream) else {
+        return Some(Err(format!("unknown stream {stream:?}")));
+    };
+    Some(Ok(PublishedRecord {
+        mode: rec.mode,
+        at_shutdown,
+        entry: Replayed {
+            epoch_ms,
+            seq,
+            stream,
+            fields,
+        },
+    }))
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-impl ReplaySource for JournalReplay {
-    fn keeps(&self) -> bool {
-        true
-    }
-
-    fn keep(&mut self, ev: &PubEvent, fields: Fields) -> bool {
+impl JournalReplay {
+    /// Hands one entry to the journal writer; `at_shutdown` entries are for
+    /// a later life and never read back by this one.
+    fn append(&mut self, ev: &PubEvent, fields: Fields, at_shutdown: bool) -> bool {
         let ts_ms = ev.ts_ms.max(self.last_ts_ms);
         let entry = Entry {
             ts_ms,
@@ -242,6 +269,7 @@ impl ReplaySource for JournalReplay {
                 seq: ev.seq,
                 stream: ev.body.stream().as_str(),
                 fields,
+                at_shutdown,
             })),
         };
         if !self.tx.send(entry) {
@@ -249,12 +277,28 @@ impl ReplaySource for JournalReplay {
         }
         self.last_ts_ms = ts_ms;
         self.sent += 1;
-        let day = utc_day(ts_ms);
-        match self.runs.back_mut() {
-            Some(r) if r.day == day => r.unread += 1,
-            _ => self.runs.push_back(Run { day, unread: 1 }),
+        if !at_shutdown {
+            let day = utc_day(ts_ms);
+            match self.runs.back_mut() {
+                Some(r) if r.day == day => r.unread += 1,
+                _ => self.runs.push_back(Run { day, unread: 1 }),
+            }
         }
         true
+    }
+}
+
+impl ReplaySource for JournalReplay {
+    fn keeps(&self) -> bool {
+        true
+    }
+
+    fn keep(&mut self, ev: &PubEvent, fields: Fields) -> bool {
+        self.append(ev, fields, false)
+    }
+
+    fn keep_at_shutdown(&mut self, ev: &PubEvent, fields: Fields) -> bool {
+        self.append(ev, fields, true)
     }
 
     fn read(&mut self, max: usize) -> anyhow::Result<ReplayBatch> {
@@ -455,6 +499,7 @@ mod tests {
                     seq,
                     stream: "execution".into(),
                     fields: vec![("event_id".into(), stream_id(epoch, seq))],
+                    at_shutdown: false,
                 },
             };
             let mut b = Vec::new();
