@@ -1,9 +1,13 @@
 //! The real binary, killed with SIGKILL and restarted on the same journal:
 //! positions, today's counters and the breaker come back equal, a torn
 //! journal tail is tolerated, and a kill in the middle of trading restarts
-//! into a consistent state whose record ids keep rising.
+//! into a consistent state whose record ids keep rising; and what the Redis
+//! publisher had kept in the journal during an outage reaches Redis from
+//! the next life after a SIGKILL.
 
 mod common;
+#[path = "common/redis_server.rs"]
+mod redis_server;
 
 use common::{get_json, http_with, temp_journal_dir, wait_until};
 use serde_json::Value;
@@ -322,5 +326,142 @@ fn sigkill_and_restart_restore_positions_counters_and_breaker() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("breaker events   2"), "{text}");
     assert!(text.contains("OPEN reason=manual"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `published` records of one engine life: `(stream, seq, fields)`.
+fn published_of(
+    journal: &std::path::Path,
+    epoch: u64,
+) -> Vec<(String, u64, Vec<(String, String)>)> {
+    use quantum_trader::journal::{Body, list_days, read_day};
+    let mut v = Vec::new();
+    for day in list_days(journal).unwrap() {
+        for r in read_day(journal, day).unwrap().records {
+            if let Body::Published {
+                epoch_ms,
+                seq,
+                stream,
+                fields,
+                ..
+            } = r.body
+                && epoch_ms == epoch
+            {
+                v.push((stream, seq, fields));
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn sigkill_during_a_redis_outage_then_the_next_life_publishes_the_journal_part() {
+    use redis_server::{RedisServer, xrange};
+    let mut redis = RedisServer::start(true);
+    let dir = temp_journal_dir("restart-redis-test");
+    let journal = dir.join("journal");
+    let cfg = config(&dir, &journal);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "url = \"\"\nurl_env = \"QT_REDIS_URL\"",
+        &format!(
+            "url = {:?}\nurl_env = \"\"\nbuffer_capacity = 50\nbatch_size = 64\nbackoff_max_ms = 300",
+            redis.url()
+        ),
+    );
+    assert!(
+        text.contains("buffer_capacity = 50"),
+        "the [redis] section was edited"
+    );
+    std::fs::write(&cfg, text).unwrap();
+
+    // Life 1: publishing, then Redis dies, the spill goes to the journal,
+    // and the engine is killed without a chance to flush.
+    let (mut a, addr) = spawn(&cfg);
+    assert!(
+        wait_until(
+            Duration::from_secs(60),
+            || get_json(addr, "/api/redis").1["published"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0
+        ),
+        "life 1 never published: {}",
+        get_json(addr, "/api/redis").1
+    );
+    let epoch1 = get_json(addr, "/api/redis").1["epoch_ms"].as_u64().unwrap();
+    redis.kill();
+    assert!(
+        wait_until(Duration::from_secs(60), || common::metric(
+            addr,
+            "qt_redis_journal_kept_total",
+            &[]
+        ) > 100.0),
+        "no spill to the journal: {}",
+        get_json(addr, "/api/redis").1
+    );
+    a.kill().unwrap(); // SIGKILL
+    a.wait().unwrap();
+    let kept = published_of(&journal, epoch1);
+    assert!(kept.len() > 100, "kept in the journal: {}", kept.len());
+
+    // Life 2 on the same journal, Redis back with what life 1 wrote.
+    redis.spawn();
+    let (mut b, addr) = spawn(&cfg);
+    assert!(
+        wait_until(
+            Duration::from_secs(60),
+            || get_json(addr, "/api/redis").1["backlog"] == "done"
+        ),
+        "backlog: {}",
+        get_json(addr, "/api/redis").1
+    );
+    let epoch2 = get_json(addr, "/api/redis").1["epoch_ms"].as_u64().unwrap();
+    let written = common::metric(addr, "qt_redis_backlog_replayed_total", &[]);
+    assert_eq!(
+        written as usize,
+        kept.len(),
+        "every kept entry written once"
+    );
+    assert_eq!(common::metric(addr, "qt_redis_duplicates_total", &[]), 0.0);
+    b.kill().unwrap();
+    b.wait().unwrap();
+
+    let mut c = redis.conn();
+    for stream in ["decision", "intent", "verdict", "execution"] {
+        let key = match stream {
+            "decision" => "quantum:stream:ai.decision",
+            "intent" => "quantum:stream:trade.intent",
+            "verdict" => "quantum:stream:apply.result",
+            _ => "quantum:stream:execution.result",
+        };
+        let entries = xrange(&mut c, key);
+        let ids: Vec<(u64, u64)> = entries
+            .iter()
+            .map(|e| {
+                let (x, y) = e.0.split_once('-').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "{key}: ids rise, none twice"
+        );
+        assert!(ids.iter().all(|i| i.0 == epoch1 || i.0 == epoch2), "{key}");
+        // Each kept entry is there, under its own id, with its fields.
+        for (s, seq, fields) in kept.iter().filter(|k| k.0 == stream) {
+            let e = entries
+                .iter()
+                .find(|e| e.0 == format!("{epoch1}-{seq}"))
+                .unwrap_or_else(|| panic!("{s} {epoch1}-{seq} missing from {key}"));
+            assert_eq!(&e.1, fields, "{key} {seq}: fields as kept");
+        }
+        // Life 2's entries all come after life 1's.
+        if let Some(first2) = ids.iter().position(|i| i.0 == epoch2) {
+            assert!(
+                ids[first2..].iter().all(|i| i.0 == epoch2),
+                "{key}: life 2 after life 1"
+            );
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
