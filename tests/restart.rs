@@ -329,11 +329,11 @@ fn sigkill_and_restart_restore_positions_counters_and_breaker() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The `published` records of one engine life: `(stream, seq, fields)`.
-fn published_of(
-    journal: &std::path::Path,
-    epoch: u64,
-) -> Vec<(String, u64, Vec<(String, String)>)> {
+/// One `published` journal record: `(stream, seq, fields)`.
+type Kept = (String, u64, Vec<(String, String)>);
+
+/// The `published` records of one engine life.
+fn published_of(journal: &std::path::Path, epoch: u64) -> Vec<Kept> {
     use quantum_trader::journal::{Body, list_days, read_day};
     let mut v = Vec::new();
     for day in list_days(journal).unwrap() {
