@@ -169,13 +169,36 @@ pub struct SessionConfig {
     pub connect_timeout: Duration,
 }
 
-/// Runs connections for `proto` until `stop` turns true.
+/// Runs connections for `proto` until `stop` turns true. The venue counts
+/// as connected (`qt_feed_connected`, `/ready`) while every one of its
+/// sessions is live.
 pub async fn run_session(
     proto: &mut dyn Protocol,
     rest_rx: &mut mpsc::Receiver<RestReply>,
     cfg: SessionConfig,
     shared: &crate::pipeline::shared::Shared,
+    stop: watch::Receiver<bool>,
+) {
+    let venue = proto.venue();
+    let health = shared.feed(venue);
+    let gauge = shared
+        .metrics
+        .feed_connected
+        .with_label_values(&[venue.as_str()]);
+    gauge.set(health.open_session() as i64);
+    // Whether this session counts as live in the venue's health.
+    let mut me_live = false;
+    connections(proto, rest_rx, cfg, shared, stop, &mut me_live).await;
+    gauge.set(health.close_session(me_live) as i64);
+}
+
+async fn connections(
+    proto: &mut dyn Protocol,
+    rest_rx: &mut mpsc::Receiver<RestReply>,
+    cfg: SessionConfig,
+    shared: &crate::pipeline::shared::Shared,
     mut stop: watch::Receiver<bool>,
+    me_live: &mut bool,
 ) {
     let venue = proto.venue();
     let v = venue.as_str();
@@ -245,8 +268,6 @@ pub async fn run_session(
                     biased;
                     _ = stop.changed() => {
                         let _ = ws.close(None).await;
-                        health.connected.store(false, std::sync::atomic::Ordering::Relaxed);
-                        connected_gauge.set(0);
                         proto.on_close();
                         return;
                     }
@@ -271,8 +292,7 @@ pub async fn run_session(
                         let live = proto.is_live();
                         if live != was_live {
                             was_live = live;
-                            health.connected.store(live, std::sync::atomic::Ordering::Relaxed);
-                            connected_gauge.set(live as i64);
+                            connected_gauge.set(health.set_live(me_live, live) as i64);
                         }
                         proto.on_tick(&mut out);
                         let mut failed = false;
@@ -326,10 +346,7 @@ pub async fn run_session(
                 }
             };
         }
-        health
-            .connected
-            .store(false, std::sync::atomic::Ordering::Relaxed);
-        connected_gauge.set(0);
+        connected_gauge.set(health.set_live(me_live, false) as i64);
         proto.on_close();
         m.feed_reconnects.with_label_values(&[v, cause]).inc();
         tracing::warn!(

@@ -11,12 +11,63 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering, fence};
 
-/// Health of one venue's feed, written by its feed thread.
+/// Health of one venue's feed, written by its feed thread(s).
 #[derive(Default)]
 pub struct FeedHealth {
+    /// Every connection of the venue is open and live (a venue's symbols may
+    /// be split over several connections).
     pub connected: AtomicBool,
     pub last_msg_ns: AtomicU64,
     pub messages: AtomicU64,
+    conns: Mutex<ConnCount>,
+}
+
+/// The venue's connections (sessions) and how many of them are live.
+#[derive(Default)]
+struct ConnCount {
+    sessions: u32,
+    live: u32,
+}
+
+impl FeedHealth {
+    /// One more connection of this venue runs (not live yet). Returns the
+    /// new `connected`.
+    pub fn open_session(&self) -> bool {
+        let mut c = self.conns.lock();
+        c.sessions += 1;
+        self.publish(&c)
+    }
+
+    /// A connection stopped for good; `live`: whether it was live.
+    pub fn close_session(&self, live: bool) -> bool {
+        let mut c = self.conns.lock();
+        c.sessions = c.sessions.saturating_sub(1);
+        if live {
+            c.live = c.live.saturating_sub(1);
+        }
+        self.publish(&c)
+    }
+
+    /// One connection's liveness goes from `*me` to `live`. Returns the new
+    /// `connected`: every connection of the venue live.
+    pub fn set_live(&self, me: &mut bool, live: bool) -> bool {
+        let mut c = self.conns.lock();
+        if *me != live {
+            *me = live;
+            if live {
+                c.live += 1;
+            } else {
+                c.live = c.live.saturating_sub(1);
+            }
+        }
+        self.publish(&c)
+    }
+
+    fn publish(&self, c: &ConnCount) -> bool {
+        let all = c.sessions > 0 && c.live >= c.sessions;
+        self.connected.store(all, Ordering::Relaxed);
+        all
+    }
 }
 
 /// Health of one instrument's book, written by the book stage.
@@ -309,5 +360,29 @@ impl Shared {
             })
             .ok()?;
         rx.recv_timeout(timeout).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FeedHealth;
+
+    #[test]
+    fn a_venue_is_connected_only_while_every_connection_is_live() {
+        let h = FeedHealth::default();
+        let (mut a, mut b) = (false, false);
+        assert!(!h.open_session());
+        assert!(!h.open_session());
+        assert!(!h.set_live(&mut a, true), "one of two connections live");
+        assert!(h.set_live(&mut b, true), "both live");
+        assert!(h.set_live(&mut b, true), "no change counted twice");
+        assert!(!h.set_live(&mut a, false), "one dropped");
+        assert!(!h.set_live(&mut a, false));
+        assert!(
+            h.close_session(false),
+            "the dropped one stopped; the other is live"
+        );
+        assert!(!h.close_session(true), "no connection at all");
+        assert!(!h.connected.load(std::sync::atomic::Ordering::Relaxed));
     }
 }
