@@ -566,6 +566,17 @@ async fn position_risk_is_the_sum_of_the_fills() {
         entry > 0.0 && (entry - mark).abs() / mark < 0.01,
         "{entry} vs {mark}"
     );
+    // reduceOnly may only shrink the position: 3 > 2 short is refused, 2 closes it.
+    let reduce = |id: &str, qty| NewOrder {
+        reduce_only: true,
+        ..order(id, WireSide::Buy, NewOrderKind::Market, qty)
+    };
+    let e = c.new_order(&reduce("ro1", 3)).await.unwrap_err();
+    assert_eq!(api_code(&e), (-2022, 400), "{e}");
+    let r = c.new_order(&reduce("ro2", 2)).await.unwrap();
+    assert!(r.reduce_only);
+    let p = &c.position_risk(Some("BTCUSDT")).await.unwrap()[0];
+    assert_eq!(p.position_amt, "0.000");
     // Unknown symbol.
     let e = c.position_risk(Some("NOPEUSDT")).await.unwrap_err();
     assert_eq!(api_code(&e), (-1121, 400));
@@ -620,4 +631,43 @@ async fn a_429_retry_after_is_honoured_through_the_shared_budget() {
     assert_eq!(s.rest_requests_during_retry_after, 0);
     assert_eq!(s.rest_in_flight_after_429, 0);
     assert_eq!(s.rest_throttled_429, 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_301st_order_in_ten_seconds_is_refused_with_1015_and_counted() {
+    let sim = start_sim();
+    sim.pause();
+    let far_bid = sim.book("BTCUSDT").unwrap().bids.last().unwrap().0 - 1000;
+    let c = client(&sim);
+    let t0 = Instant::now();
+    for i in 0..300 {
+        c.new_order(&order(
+            &format!("r{i}"),
+            WireSide::Buy,
+            limit(far_bid, TimeInForce::Gtc),
+            1,
+        ))
+        .await
+        .unwrap();
+    }
+    assert!(t0.elapsed() < Duration::from_secs(9), "too slow to test");
+    let counts = c.order_counts();
+    assert_eq!(
+        (counts.ten_seconds, counts.one_minute),
+        (Some(300), Some(300))
+    );
+    let e = c
+        .new_order(&order("r300", WireSide::Buy, NewOrderKind::Market, 1))
+        .await
+        .unwrap_err();
+    let SignedError::Throttled {
+        http: 429,
+        code: Some(-1015),
+        retry_after_s: Some(s),
+    } = e
+    else {
+        panic!("expected 429 -1015 with Retry-After, got {e:?}");
+    };
+    assert!((1..=10).contains(&s), "{s}");
+    assert_eq!(c.open_orders(Some("BTCUSDT")).await.unwrap().len(), 300);
 }

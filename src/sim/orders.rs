@@ -12,7 +12,8 @@
 //! unknown, `-1121` symbol, ...). Weights go through the simulator's IP
 //! weight limiter (new order 0, cancel/query 1, openOrders 1 or 40 without
 //! a symbol, positionRisk 5); new orders also count against the account's
-//! order limits (300 per 10 s, 1200 per minute: `-1015`), reported in
+//! order limits (300 per 10 s, 1200 per minute: HTTP 429, `-1015` and
+//! `Retry-After` until the window makes room), reported in
 //! `X-MBX-ORDER-COUNT-10S`/`-1M`.
 //!
 //! Matching: MARKET and LIMIT orders take liquidity from the symbol's
@@ -205,10 +206,19 @@ struct Refusal {
     status: StatusCode,
     code: i64,
     msg: String,
+    /// `Retry-After` seconds (order-rate refusals).
+    retry_after_s: Option<u64>,
 }
 
 fn respond(r: Result<Response, Refusal>) -> Response {
-    r.unwrap_or_else(|e| binance_error(e.status, e.code, &e.msg))
+    r.unwrap_or_else(|e| {
+        let mut resp = binance_error(e.status, e.code, &e.msg);
+        if let Some(s) = e.retry_after_s {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    })
 }
 
 fn err(status: StatusCode, code: i64, msg: &str) -> Refusal {
@@ -216,7 +226,14 @@ fn err(status: StatusCode, code: i64, msg: &str) -> Refusal {
         status,
         code,
         msg: msg.to_string(),
+        retry_after_s: None,
     }
+}
+
+/// Seconds until the order at `t` leaves a `window` (at least 1).
+fn secs_left(t: Instant, now: Instant, window: Duration) -> u64 {
+    let left = (t + window).saturating_duration_since(now);
+    left.as_millis().div_ceil(1000).max(1) as u64
 }
 
 fn bad(code: i64, msg: &str) -> Refusal {
@@ -638,19 +655,30 @@ fn place(inner: &Inner, params: &Params) -> Result<Response, Refusal> {
         .rev()
         .take_while(|t| now_i.duration_since(**t) < Duration::from_secs(10))
         .count();
+    // Over an order limit: 429 with -1015, and Retry-After until the order
+    // that makes room leaves its window.
+    let n = st.order_times.len();
     if in_10s >= ORDERS_PER_10S {
-        return Err(err(
-            StatusCode::TOO_MANY_REQUESTS,
-            -1015,
-            "Too many new orders; current limit is 300 orders per TEN_SECONDS.",
-        ));
+        let oldest = st.order_times[n - ORDERS_PER_10S];
+        return Err(Refusal {
+            retry_after_s: Some(secs_left(oldest, now_i, Duration::from_secs(10))),
+            ..err(
+                StatusCode::TOO_MANY_REQUESTS,
+                -1015,
+                "Too many new orders; current limit is 300 orders per TEN_SECONDS.",
+            )
+        });
     }
-    if st.order_times.len() >= ORDERS_PER_MIN {
-        return Err(err(
-            StatusCode::TOO_MANY_REQUESTS,
-            -1015,
-            "Too many new orders; current limit is 1200 orders per MINUTE.",
-        ));
+    if n >= ORDERS_PER_MIN {
+        let oldest = st.order_times[n - ORDERS_PER_MIN];
+        return Err(Refusal {
+            retry_after_s: Some(secs_left(oldest, now_i, Duration::from_secs(60))),
+            ..err(
+                StatusCode::TOO_MANY_REQUESTS,
+                -1015,
+                "Too many new orders; current limit is 1200 orders per MINUTE.",
+            )
+        });
     }
     if let Some(c) = &client_id
         && st
