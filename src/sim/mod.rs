@@ -11,7 +11,9 @@
 //!   the fan-out of frames to connections;
 //! * `replay`: streaming a recorded file instead of generating;
 //! * `weight`: Binance's REST request-weight limit per client IP (429/418
-//!   with `Retry-After`, `X-MBX-USED-WEIGHT-1M`).
+//!   with `Retry-After`, `X-MBX-USED-WEIGHT-1M`);
+//! * `orders`: Binance's signed order endpoints (new/cancel/query/open
+//!   orders/positionRisk) against the ground-truth books.
 //!
 //! Everything runs on one OS thread with a current-thread tokio runtime, so
 //! the simulator never competes with the engine's pinned stage threads for
@@ -23,6 +25,7 @@
 mod binance;
 pub mod frames;
 mod market;
+pub mod orders;
 mod replay;
 mod server;
 pub mod venues;
@@ -311,6 +314,8 @@ pub(crate) struct Inner {
     pub update_id: AtomicU64,
     /// The Bybit and OKX venues (`venues`).
     pub venues: venues::VenueSims,
+    /// The simulated Binance account behind the signed order endpoints.
+    pub orders: orders::OrderDesk,
 }
 
 impl Inner {
@@ -541,6 +546,7 @@ impl SimHandle {
             subscribed: Notify::new(),
             update_id: AtomicU64::new(update_id),
             venues: venue_sims,
+            orders: orders::OrderDesk::default(),
         });
         // Open the replay file now so that a bad path fails `start`.
         let replay_rx = match &spec.replay_file {
@@ -611,6 +617,12 @@ impl SimHandle {
     /// `ws://127.0.0.1:PORT` (append `/stream?streams=...` or `/ws/<stream>`).
     pub fn ws_url(&self) -> String {
         format!("ws://{}", self.addr)
+    }
+
+    /// The API key and secret the signed order endpoints accept (default
+    /// [`orders::SIM_API_KEY`] / [`orders::SIM_API_SECRET`]).
+    pub fn set_api_credentials(&self, key: &str, secret: &str) {
+        self.inner.orders.set_credentials(key, secret);
     }
 
     /// `http://127.0.0.1:PORT`.

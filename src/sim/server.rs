@@ -1,7 +1,8 @@
 //! The simulator's axum app on one port: Binance WebSocket market streams
 //! (combined `/stream`, `/public/stream`, `/market/stream`; raw `/ws/<stream>`
 //! and the `/public`/`/market` variants), Binance REST (`/fapi/v1/depth`,
-//! `/fapi/v1/time`, `/fapi/v1/exchangeInfo`, `/fapi/v1/ping`), the control API
+//! `/fapi/v1/time`, `/fapi/v1/exchangeInfo`, `/fapi/v1/ping`; signed order
+//! entry in `orders`), the control API
 //! under `/sim/...`, and the fan-out of frames to connections.
 //!
 //! Each connection has a bounded queue ([`QUEUE_CAP`]); the fan-out never
@@ -75,6 +76,7 @@ pub(crate) fn router(inner: Shared) -> Router {
             post(ctl_rest_weight),
         )
         .merge(super::venues::router())
+        .merge(super::orders::router())
         .with_state(inner)
 }
 
@@ -82,11 +84,11 @@ fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn json_ok(body: String) -> Response {
+pub(crate) fn json_ok(body: String) -> Response {
     json_response(StatusCode::OK, body)
 }
 
-fn binance_error(status: StatusCode, code: i64, msg: &str) -> Response {
+pub(crate) fn binance_error(status: StatusCode, code: i64, msg: &str) -> Response {
     json_response(status, error_json(code, msg))
 }
 
@@ -455,7 +457,7 @@ async fn conn_task(inner: Shared, socket: WebSocket, combined: bool, names: Vec<
 /// Charges a Binance REST request's weight to the client's IP: the answer
 /// of `serve` with `X-MBX-USED-WEIGHT-1M`, or 429/418 with Binance's body
 /// and `Retry-After`.
-fn weighed(
+pub(crate) fn weighed(
     inner: &Shared,
     peer: SocketAddr,
     weight: u64,

@@ -1,12 +1,14 @@
 //! Binance USD-M futures: wire parsing (`parse`), the local-order-book sync
 //! rules (`sync`), the market-data connection (`feed`) and the REST
 //! request-weight facts (the depth weight table, the used-weight header,
-//! the USD-M limit).
+//! the USD-M limit), and signed order entry (`signed`, `orders`).
 
 mod fast;
 pub mod feed;
+pub mod orders;
 pub mod parse;
 pub mod probe;
+pub mod signed;
 pub mod sync;
 
 pub use feed::{BinanceFeed, BinanceFeedConfig, Streams, plan_connections, stream_url};
