@@ -145,7 +145,7 @@ async fn signatures_keys_timestamps_and_params_are_checked_like_binance() {
         None,
     );
     let e = bad.open_orders(Some("BTCUSDT")).await.unwrap_err();
-    assert_eq!(api_code(&e), (-1022, 401), "{e}");
+    assert_eq!(api_code(&e), (-1022, 400), "{e}");
     assert!(
         matches!(&e, SignedError::Api(a) if a.kind == ApiErrorKind::InvalidSignature && a.msg == "Signature for this request is not valid.")
     );
@@ -178,7 +178,7 @@ async fn signatures_keys_timestamps_and_params_are_checked_like_binance() {
     assert_eq!(
         (s, body.as_str()),
         (
-            401,
+            400,
             r#"{"code":-1022,"msg":"Signature for this request is not valid."}"#
         )
     );
@@ -219,7 +219,7 @@ async fn signatures_keys_timestamps_and_params_are_checked_like_binance() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 401);
+    assert_eq!(resp.status().as_u16(), 400);
 
     // Stale and future timestamps.
     let stale = client(&sim).with_clock_offset(-10_000);

@@ -1,13 +1,14 @@
 //! Binance USD-M signed order endpoints, simulated on the simulator's HTTP
 //! server: `POST/GET/DELETE /fapi/v1/order`, `GET /fapi/v1/openOrders` and
-//! `GET /fapi/v2/positionRisk`.
+//! `GET /fapi/v3/positionRisk` (and its older `/fapi/v2` path).
 //!
 //! Security as Binance: the `X-MBX-APIKEY` header must be the configured
 //! test key (`-2014`/`-2015`, HTTP 401); `timestamp` is mandatory and must
 //! satisfy `timestamp < serverTime + 1000` and `serverTime - timestamp <=
 //! recvWindow` (default 5000, at most 60000; else `-1021`); `signature` is
 //! the lowercase hex HMAC-SHA256 of the query string concatenated with the
-//! form body, without the `signature` parameter (else `-1022`, HTTP 401).
+//! form body, without the `signature` parameter (else `-1022`, HTTP 400,
+//! as Binance answers it).
 //! Parameters are validated (`-1102` missing, `-1106` not required, `-1104`
 //! unknown, `-1121` symbol, ...). Weights go through the simulator's IP
 //! weight limiter (new order 0, cancel/query 1, openOrders 1 or 40 without
@@ -144,6 +145,7 @@ pub(crate) fn router() -> Router<Shared> {
             get(query_order).post(new_order).delete(cancel_order),
         )
         .route("/fapi/v1/openOrders", get(open_orders))
+        .route("/fapi/v3/positionRisk", get(position_risk))
         .route("/fapi/v2/positionRisk", get(position_risk))
 }
 
@@ -322,7 +324,7 @@ fn authenticate(
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
         && hex_decode(&sig).is_some_and(|raw| mac.verify_slice(&raw).is_ok());
     if !ok {
-        return Err(err(StatusCode::UNAUTHORIZED, -1022, MSG_BAD_SIG));
+        return Err(err(StatusCode::BAD_REQUEST, -1022, MSG_BAD_SIG));
     }
     Ok(params)
 }

@@ -1,6 +1,6 @@
 //! Binance USD-M order-entry wire types: the order object that
 //! `POST/GET/DELETE /fapi/v1/order` and `GET /fapi/v1/openOrders` return,
-//! the `GET /fapi/v2/positionRisk` entry, the `{"code":..,"msg":..}` error
+//! the `GET /fapi/v3/positionRisk` entry, the `{"code":..,"msg":..}` error
 //! body as a typed error that keeps the venue's code and the HTTP status,
 //! and the mapping of a venue order reply onto the events of the engine's
 //! order state machine ([`crate::exec::order`]). Decimals stay the strings
@@ -57,7 +57,7 @@ pub struct OrderResponse {
     pub update_time: i64,
 }
 
-/// One entry of `GET /fapi/v2/positionRisk`.
+/// One entry of `GET /fapi/v3/positionRisk`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PositionRisk {

@@ -419,7 +419,7 @@ impl SignedClient {
         }
     }
 
-    /// `GET /fapi/v2/positionRisk` (weight 5), for reconciliation.
+    /// `GET /fapi/v3/positionRisk` (weight 5), for reconciliation.
     pub async fn position_risk(
         &self,
         symbol: Option<&str>,
@@ -428,7 +428,7 @@ impl SignedClient {
             .map(|s| ("symbol", s.to_string()))
             .into_iter()
             .collect();
-        self.call(reqwest::Method::GET, "/fapi/v2/positionRisk", &p, 5)
+        self.call(reqwest::Method::GET, "/fapi/v3/positionRisk", &p, 5)
             .await
     }
 }
