@@ -183,6 +183,17 @@ fn many_symbols(c: &mut quantum_trader::config::Config, n: usize) {
     c.risk.kill_switch = true;
 }
 
+/// Each symbol's book gets updates and equals the simulator's.
+fn updating_and_exact(e: &Engine, symbols: &[&str]) {
+    for s in symbols {
+        assert!(
+            wait_until(Duration::from_secs(10), || book_updates(e, s) > 0),
+            "{s}: no updates"
+        );
+        assert_book_exact(e, s);
+    }
+}
+
 fn synced_count(e: &Engine) -> usize {
     e.shared()
         .books
@@ -242,13 +253,7 @@ fn a_cold_start_waits_for_the_rest_weight_budget_and_never_gets_a_429() {
         ),
         0.0
     );
-    for s in ["S000USDT", "S030USDT", "S059USDT"] {
-        assert!(
-            wait_until(Duration::from_secs(10), || book_updates(&e, s) > 0),
-            "{s}: no updates"
-        );
-        assert_book_exact(&e, s);
-    }
+    updating_and_exact(&e, &["S000USDT", "S030USDT", "S059USDT"]);
     e.stop();
 }
 
@@ -290,13 +295,7 @@ fn a_429_stops_every_rest_call_until_retry_after_and_the_books_still_sync() {
             &[("venue", "binance"), ("status", "429")]
         ) >= 1.0
     );
-    for s in ["S000USDT", "S015USDT", "S029USDT"] {
-        assert!(
-            wait_until(Duration::from_secs(10), || book_updates(&e, s) > 0),
-            "{s}: no updates"
-        );
-        assert_book_exact(&e, s);
-    }
+    updating_and_exact(&e, &["S000USDT", "S015USDT", "S029USDT"]);
     e.stop();
 }
 
@@ -357,13 +356,7 @@ fn four_hundred_symbols_split_over_connections_within_binance_limits() {
         "not connected"
     );
     // Books on both connections are exact.
-    for s in ["S000USDT", "S340USDT", "S341USDT", "S399USDT"] {
-        assert!(
-            wait_until(Duration::from_secs(10), || book_updates(&e, s) > 0),
-            "{s}: no updates"
-        );
-        assert_book_exact(&e, s);
-    }
+    updating_and_exact(&e, &["S000USDT", "S340USDT", "S341USDT", "S399USDT"]);
     // A gap on the second connection resyncs that symbol only.
     let (s, other) = ("S350USDT", "S360USDT");
     let gaps0 = m(addr, "qt_feed_gaps_total", s);

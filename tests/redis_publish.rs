@@ -385,29 +385,12 @@ fn redis_killed_mid_run_loses_and_doubles_nothing() {
     assert_exactly_once(&mut c, &n);
 }
 
-/// The `published` records of one engine life in a journal directory, in
-/// file order: `(seq, stream)`, and their bytes on disk (frames).
+/// The `published` records of one engine life, in file order:
+/// `(seq, stream)`, and their bytes on disk (frames).
 fn journal_published(dir: &str, epoch: u64) -> (Vec<(u64, String)>, usize) {
-    use quantum_trader::journal::{Body, list_days, read_day};
-    let dir = std::path::Path::new(dir);
-    let (mut v, mut bytes) = (Vec::new(), 0);
-    for day in list_days(dir).unwrap() {
-        for r in read_day(dir, day).unwrap().records {
-            let size = 8 + serde_json::to_vec(&r).unwrap().len();
-            if let Body::Published {
-                epoch_ms,
-                seq,
-                stream,
-                ..
-            } = r.body
-                && epoch_ms == epoch
-            {
-                v.push((seq, stream));
-                bytes += size;
-            }
-        }
-    }
-    (v, bytes)
+    let kept = common::published_of(std::path::Path::new(dir), epoch);
+    let bytes = kept.iter().map(|k| k.bytes).sum();
+    (kept.into_iter().map(|k| (k.seq, k.stream)).collect(), bytes)
 }
 
 #[test]
@@ -537,24 +520,9 @@ fn events_beyond_a_small_buffer_are_replayed_from_the_journal() {
 
 /// `published` records of one life: how many, and how many kept at shutdown.
 fn journal_kept_by_life(dir: &str, epoch: u64) -> (u64, u64) {
-    use quantum_trader::journal::{Body, list_days, read_day};
-    let dir = std::path::Path::new(dir);
-    let (mut all, mut at_stop) = (0, 0);
-    for day in list_days(dir).unwrap() {
-        for r in read_day(dir, day).unwrap().records {
-            if let Body::Published {
-                epoch_ms,
-                at_shutdown,
-                ..
-            } = r.body
-                && epoch_ms == epoch
-            {
-                all += 1;
-                at_stop += u64::from(at_shutdown);
-            }
-        }
-    }
-    (all, at_stop)
+    let kept = common::published_of(std::path::Path::new(dir), epoch);
+    let at_stop = kept.iter().filter(|k| k.at_shutdown).count();
+    (kept.len() as u64, at_stop as u64)
 }
 
 #[test]

@@ -329,31 +329,6 @@ fn sigkill_and_restart_restore_positions_counters_and_breaker() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// One `published` journal record: `(stream, seq, fields)`.
-type Kept = (String, u64, Vec<(String, String)>);
-
-/// The `published` records of one engine life.
-fn published_of(journal: &std::path::Path, epoch: u64) -> Vec<Kept> {
-    use quantum_trader::journal::{Body, list_days, read_day};
-    let mut v = Vec::new();
-    for day in list_days(journal).unwrap() {
-        for r in read_day(journal, day).unwrap().records {
-            if let Body::Published {
-                epoch_ms,
-                seq,
-                stream,
-                fields,
-                ..
-            } = r.body
-                && epoch_ms == epoch
-            {
-                v.push((stream, seq, fields));
-            }
-        }
-    }
-    v
-}
-
 #[test]
 fn sigkill_during_a_redis_outage_then_the_next_life_publishes_the_journal_part() {
     use redis_server::{RedisServer, xrange};
@@ -401,7 +376,7 @@ fn sigkill_during_a_redis_outage_then_the_next_life_publishes_the_journal_part()
     );
     a.kill().unwrap(); // SIGKILL
     a.wait().unwrap();
-    let kept = published_of(&journal, epoch1);
+    let kept = common::published_of(&journal, epoch1);
     assert!(kept.len() > 100, "kept in the journal: {}", kept.len());
 
     // Life 2 on the same journal, Redis back with what life 1 wrote.
@@ -448,12 +423,13 @@ fn sigkill_during_a_redis_outage_then_the_next_life_publishes_the_journal_part()
         );
         assert!(ids.iter().all(|i| i.0 == epoch1 || i.0 == epoch2), "{key}");
         // Each kept entry is there, under its own id, with its fields.
-        for (s, seq, fields) in kept.iter().filter(|k| k.0 == stream) {
+        for k in kept.iter().filter(|k| k.stream == stream) {
+            let seq = k.seq;
             let e = entries
                 .iter()
                 .find(|e| e.0 == format!("{epoch1}-{seq}"))
-                .unwrap_or_else(|| panic!("{s} {epoch1}-{seq} missing from {key}"));
-            assert_eq!(&e.1, fields, "{key} {seq}: fields as kept");
+                .unwrap_or_else(|| panic!("{stream} {epoch1}-{seq} missing from {key}"));
+            assert_eq!(e.1, k.fields, "{key} {seq}: fields as kept");
         }
         // Life 2's entries all come after life 1's.
         if let Some(first2) = ids.iter().position(|i| i.0 == epoch2) {

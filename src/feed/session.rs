@@ -259,7 +259,6 @@ async fn connections(
         }
         let mut tick = tokio::time::interval(tick_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut was_live = false;
         if cause == "closed" {
             cause = loop {
                 tokio::select! {
@@ -290,8 +289,7 @@ async fn connections(
                             break c;
                         }
                         let live = proto.is_live();
-                        if live != was_live {
-                            was_live = live;
+                        if live != *me_live {
                             connected_gauge.set(health.set_live(me_live, live) as i64);
                         }
                         proto.on_tick(&mut out);

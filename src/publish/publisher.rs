@@ -242,6 +242,16 @@ pub fn start(
     ))
 }
 
+/// What one step of the backlog did.
+enum Step {
+    /// Something was read or written: call again at once.
+    Progress,
+    /// Nothing could be done now (Redis unreachable).
+    Wait,
+    /// The backlog is over, in this `/api/redis` state (`done` or `failed`).
+    End(&'static str),
+}
+
 /// What one batch did.
 enum BatchOutcome {
     /// Every event of the batch is settled (written, duplicate or refused).
@@ -489,21 +499,39 @@ impl Publisher {
     }
 
     /// Writes one batch of earlier lives' entries (the stream tops are read
-    /// first, once). An unreadable journal ends the backlog (logged):
-    /// this life's own entries must not wait on it forever.
+    /// first, once). Returns whether it did something. An unreadable
+    /// journal ends the backlog (logged): this life's own entries must not
+    /// wait on it forever.
     fn publish_backlog(&mut self) -> bool {
-        let Some(b) = self.backlog.as_ref() else {
+        let Some(mut b) = self.backlog.take() else {
             return false;
         };
+        match self.backlog_step(&mut b) {
+            Step::Progress => {
+                self.backlog = Some(b);
+                true
+            }
+            Step::Wait => {
+                self.backlog = Some(b);
+                false
+            }
+            Step::End(state) => {
+                *self.status.backlog.lock() = state;
+                true
+            }
+        }
+    }
+
+    fn backlog_step(&mut self, b: &mut Backlog) -> Step {
         if b.needs_tops() {
             let Some(conn) = self.link.get(Instant::now()) else {
-                return false;
+                return Step::Wait;
             };
             let tops = match stream_tops(conn, &self.keys) {
                 Ok(t) => t,
                 Err(e) if is_connection_error(&e) => {
                     self.link.fail("publish", &e);
-                    return false;
+                    return Step::Wait;
                 }
                 Err(e) => {
                     // Without the tops everything would be sent again: the
@@ -512,18 +540,13 @@ impl Publisher {
                     [(0, 0); 5]
                 }
             };
-            if let Some(b) = self.backlog.as_mut() {
-                b.set_tops(tops);
-                *self.status.backlog.lock() = "replaying";
-            }
-            return true;
+            b.set_tops(tops);
+            *self.status.backlog.lock() = "replaying";
+            return Step::Progress;
         }
         if !b.prepared() {
-            let Some(b) = self.backlog.as_mut() else {
-                return false;
-            };
             match b.collect() {
-                Ok(None) => return true,
+                Ok(None) => return Step::Progress,
                 Ok(Some(lost)) => {
                     if lost > 0 {
                         tracing::warn!(
@@ -542,34 +565,25 @@ impl Publisher {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "redis backlog: journal unreadable; earlier lives' entries are not replayed");
-                    *self.status.backlog.lock() = "failed";
-                    self.backlog = None;
-                    return true;
+                    return Step::End("failed");
                 }
             }
         }
         if self.backlog_batch.is_empty() {
-            let Some(b) = self.backlog.as_mut() else {
-                return false;
-            };
             match b.read(self.cfg.batch_size) {
                 // The scan budget ran out before an entry was found.
-                Ok(v) if v.is_empty() && !b.done() => return true,
+                Ok(v) if v.is_empty() && !b.done() => return Step::Progress,
                 Ok(v) if v.is_empty() => {
                     tracing::info!(
                         written = self.m.backlog_replayed.get(),
                         "redis backlog of earlier engine lives done"
                     );
-                    *self.status.backlog.lock() = "done";
-                    self.backlog = None;
-                    return true;
+                    return Step::End("done");
                 }
                 Ok(v) => self.backlog_batch = v.into_iter().map(Out::replayed).collect(),
                 Err(e) => {
                     tracing::error!(error = %e, handed = b.handed, "redis backlog: journal read failed; the rest of earlier lives' entries is not replayed");
-                    *self.status.backlog.lock() = "failed";
-                    self.backlog = None;
-                    return true;
+                    return Step::End("failed");
                 }
             }
         }
@@ -577,11 +591,11 @@ impl Publisher {
         match self.write(&batch) {
             BatchOutcome::Done => {
                 self.m.backlog_replayed.inc_by(batch.len() as u64);
-                true
+                Step::Progress
             }
             BatchOutcome::Failed => {
                 self.backlog_batch = batch;
-                false
+                Step::Wait
             }
         }
     }

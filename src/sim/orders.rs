@@ -29,6 +29,9 @@ use super::Inner;
 use super::server::{binance_error, json_ok, weighed};
 use crate::core::clock::unix_ms;
 use crate::core::parse_decimal;
+use crate::venue::binance::signed::{
+    DEFAULT_RECV_WINDOW_MS, ORDER_COUNT_1M_HEADER, ORDER_COUNT_10S_HEADER,
+};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -297,7 +300,7 @@ fn authenticate(
         return Err(missing("timestamp"));
     };
     let recv = match param(&params, "recvWindow") {
-        None => 5000,
+        None => DEFAULT_RECV_WINDOW_MS as i64,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if (1..=60_000).contains(&n) => n,
             Ok(_) => return Err(bad(-1131, "recvWindow must be less than 60000")),
@@ -733,8 +736,8 @@ fn place(inner: &Inner, params: &Params) -> Result<Response, Refusal> {
     drop(st);
     let mut r = order_json(inner, &reply, false);
     let h = r.headers_mut();
-    h.insert("x-mbx-order-count-10s", HeaderValue::from(c10));
-    h.insert("x-mbx-order-count-1m", HeaderValue::from(c1m));
+    h.insert(ORDER_COUNT_10S_HEADER, HeaderValue::from(c10));
+    h.insert(ORDER_COUNT_1M_HEADER, HeaderValue::from(c1m));
     Ok(r)
 }
 
@@ -785,11 +788,22 @@ async fn new_order(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    weighed(&inner, peer, 0, || {
-        respond(
-            authenticate(&inner.orders, &headers, q.as_deref(), &body)
-                .and_then(|p| place(&inner, &p)),
-        )
+    signed(&inner, peer, 0, &headers, q.as_deref(), &body, place)
+}
+
+/// Serves one signed request: charges its IP weight, authenticates it, and
+/// answers with `reply`'s response or Binance's error body.
+fn signed(
+    inner: &Shared,
+    peer: SocketAddr,
+    weight: u64,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+    reply: impl FnOnce(&Inner, &Params) -> Result<Response, Refusal>,
+) -> Response {
+    weighed(inner, peer, weight, || {
+        respond(authenticate(&inner.orders, headers, query, body).and_then(|p| reply(inner, &p)))
     })
 }
 
@@ -800,21 +814,21 @@ async fn cancel_order(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    weighed(&inner, peer, 1, || {
-        respond(cancel_order_reply(&inner, &headers, q.as_deref(), &body))
-    })
+    signed(
+        &inner,
+        peer,
+        1,
+        &headers,
+        q.as_deref(),
+        &body,
+        cancel_order_reply,
+    )
 }
 
-fn cancel_order_reply(
-    inner: &Inner,
-    headers: &HeaderMap,
-    q: Option<&str>,
-    body: &[u8],
-) -> Result<Response, Refusal> {
-    let p = authenticate(&inner.orders, headers, q, body)?;
-    only(&p, REF_PARAMS)?;
+fn cancel_order_reply(inner: &Inner, p: &Params) -> Result<Response, Refusal> {
+    only(p, REF_PARAMS)?;
     let mut st = inner.orders.state.lock();
-    let id = find(inner, &st, &p)?;
+    let id = find(inner, &st, p)?;
     let Some(o) = st.orders.get_mut(&id).filter(|o| o.is_open()) else {
         return Err(bad(-2011, MSG_UNKNOWN_ORDER));
     };
@@ -832,21 +846,21 @@ async fn query_order(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    weighed(&inner, peer, 1, || {
-        respond(query_order_reply(&inner, &headers, q.as_deref(), &body))
-    })
+    signed(
+        &inner,
+        peer,
+        1,
+        &headers,
+        q.as_deref(),
+        &body,
+        query_order_reply,
+    )
 }
 
-fn query_order_reply(
-    inner: &Inner,
-    headers: &HeaderMap,
-    q: Option<&str>,
-    body: &[u8],
-) -> Result<Response, Refusal> {
-    let p = authenticate(&inner.orders, headers, q, body)?;
-    only(&p, REF_PARAMS)?;
+fn query_order_reply(inner: &Inner, p: &Params) -> Result<Response, Refusal> {
+    only(p, REF_PARAMS)?;
     let st = inner.orders.state.lock();
-    let o = match find(inner, &st, &p) {
+    let o = match find(inner, &st, p) {
         Ok(id) => st.orders[&id].clone(),
         Err(_) => return Err(bad(-2013, "Order does not exist.")),
     };
@@ -865,22 +879,23 @@ async fn open_orders(
         q.split('&')
             .any(|kv| kv.starts_with("symbol=") && kv.len() > 7)
     });
-    weighed(&inner, peer, if has_symbol { 1 } else { 40 }, || {
-        respond(open_orders_reply(&inner, &headers, q.as_deref(), &body))
-    })
+    let weight = if has_symbol { 1 } else { 40 };
+    signed(
+        &inner,
+        peer,
+        weight,
+        &headers,
+        q.as_deref(),
+        &body,
+        open_orders_reply,
+    )
 }
 
-fn open_orders_reply(
-    inner: &Inner,
-    headers: &HeaderMap,
-    q: Option<&str>,
-    body: &[u8],
-) -> Result<Response, Refusal> {
-    let p = authenticate(&inner.orders, headers, q, body)?;
-    only(&p, &["symbol"])?;
-    let sym = match param(&p, "symbol") {
+fn open_orders_reply(inner: &Inner, p: &Params) -> Result<Response, Refusal> {
+    only(p, &["symbol"])?;
+    let sym = match param(p, "symbol") {
         None => None,
-        Some(_) => Some(symbol_of(inner, &p)?),
+        Some(_) => Some(symbol_of(inner, p)?),
     };
     let st = inner.orders.state.lock();
     let mut open: Vec<&SimOrder> = st
@@ -922,22 +937,22 @@ async fn position_risk(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    weighed(&inner, peer, 5, || {
-        respond(position_risk_reply(&inner, &headers, q.as_deref(), &body))
-    })
+    signed(
+        &inner,
+        peer,
+        5,
+        &headers,
+        q.as_deref(),
+        &body,
+        position_risk_reply,
+    )
 }
 
-fn position_risk_reply(
-    inner: &Inner,
-    headers: &HeaderMap,
-    q: Option<&str>,
-    body: &[u8],
-) -> Result<Response, Refusal> {
-    let p = authenticate(&inner.orders, headers, q, body)?;
-    only(&p, &["symbol"])?;
-    let only_sym = match param(&p, "symbol") {
+fn position_risk_reply(inner: &Inner, p: &Params) -> Result<Response, Refusal> {
+    only(p, &["symbol"])?;
+    let only_sym = match param(p, "symbol") {
         None => None,
-        Some(_) => Some(symbol_of(inner, &p)?),
+        Some(_) => Some(symbol_of(inner, p)?),
     };
     let positions = inner.orders.state.lock().positions.clone();
     let mut out = Vec::new();

@@ -19,6 +19,7 @@ use super::market::OutEvent;
 use super::weight::Verdict;
 use super::{ConnShared, Fault, Inner, Sub};
 use crate::core::clock::unix_ms;
+use crate::venue::binance::{USED_WEIGHT_HEADER, depth_weight};
 use axum::Router;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -486,19 +487,8 @@ pub(crate) fn weighed(
     resp
 }
 
-const USED_WEIGHT_HEADER: &str = "x-mbx-used-weight-1m";
 const MSG_TOO_MANY: &str = "Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. Please use the websocket for live updates to avoid polling the API.";
 const MSG_BANNED: &str = "Way too many requests; IP(127.0.0.1) banned until a later time. Please use the websocket for live updates to avoid bans.";
-
-/// Binance's weight of `GET /fapi/v1/depth` by `limit`.
-fn depth_weight(limit: usize) -> u64 {
-    match limit {
-        0..=50 => 2,
-        51..=100 => 5,
-        101..=500 => 10,
-        _ => 20,
-    }
-}
 
 async fn rest_ping(
     State(inner): State<Shared>,
@@ -515,8 +505,8 @@ async fn rest_depth(
     let limit_w = q
         .get("limit")
         .and_then(|s| s.parse::<usize>().ok())
-        .unwrap_or(500);
-    weighed(&inner, peer, depth_weight(limit_w), || {
+        .map_or(500, |l| u32::try_from(l).unwrap_or(u32::MAX));
+    weighed(&inner, peer, u64::from(depth_weight(limit_w)), || {
         rest_depth_body(&inner, &q)
     })
 }

@@ -64,7 +64,7 @@ pub(crate) struct RestWeight {
 impl Default for RestWeight {
     fn default() -> Self {
         RestWeight {
-            limit: AtomicU64::new(2400),
+            limit: AtomicU64::new(u64::from(crate::venue::binance::REST_WEIGHT_PER_MIN)),
             window_ms: AtomicU64::new(60_000),
             ips: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),

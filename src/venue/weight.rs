@@ -90,6 +90,15 @@ pub struct RestBudget {
     inner: Arc<Inner>,
 }
 
+/// A reply header holding a whole number (`Retry-After`, weight and order
+/// counters); `None` when absent or not a number.
+pub fn header_u64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -219,14 +228,12 @@ impl RestBudget {
     /// `Retry-After` (seconds), which stops every request of this venue until
     /// it has passed.
     pub fn on_response(&self, status: u16, headers: &reqwest::header::HeaderMap) {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        let used = self.inner.cfg.used_header.and_then(header);
-        let retry_after = header("retry-after");
+        let used = self
+            .inner
+            .cfg
+            .used_header
+            .and_then(|h| header_u64(headers, h));
+        let retry_after = header_u64(headers, "retry-after");
         self.observe(status, used, retry_after, Instant::now(), unix_ms());
     }
 

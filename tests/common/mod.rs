@@ -258,3 +258,43 @@ pub fn assert_book_exact(engine: &Engine, symbol: &str) -> usize {
     sim.resume();
     eb.len() + ea.len()
 }
+
+/// One `published` journal record (a Redis entry the publisher kept).
+pub struct Kept {
+    pub seq: u64,
+    pub stream: String,
+    pub fields: Vec<(String, String)>,
+    pub at_shutdown: bool,
+    /// Its size on disk (frame header included).
+    pub bytes: usize,
+}
+
+/// The `published` records of one engine life in a journal directory, in
+/// file order.
+pub fn published_of(dir: &std::path::Path, epoch: u64) -> Vec<Kept> {
+    use quantum_trader::journal::{Body, list_days, read_day};
+    let mut v = Vec::new();
+    for day in list_days(dir).unwrap() {
+        for r in read_day(dir, day).unwrap().records {
+            let bytes = 8 + serde_json::to_vec(&r).unwrap().len();
+            if let Body::Published {
+                epoch_ms,
+                seq,
+                stream,
+                fields,
+                at_shutdown,
+            } = r.body
+                && epoch_ms == epoch
+            {
+                v.push(Kept {
+                    seq,
+                    stream,
+                    fields,
+                    at_shutdown,
+                    bytes,
+                });
+            }
+        }
+    }
+    v
+}

@@ -11,7 +11,7 @@
 //! reply are kept. Groundwork: the exec stage does not use it yet.
 
 use super::orders::{OrderResponse, PositionRisk, SignedError, classify_error};
-use crate::venue::weight::RestBudget;
+use crate::venue::weight::{RestBudget, header_u64};
 use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
@@ -339,16 +339,11 @@ impl SignedClient {
             .await
             .map_err(|e| SignedError::Transport(e.without_url().to_string()))?;
         let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
+        let headers = resp.headers();
         if let Some(b) = &self.budget {
-            b.on_response(status, &headers);
+            b.on_response(status, headers);
         }
-        let num = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
+        let num = |name: &str| header_u64(headers, name);
         let (c10, c1m) = (num(ORDER_COUNT_10S_HEADER), num(ORDER_COUNT_1M_HEADER));
         if c10.is_some() || c1m.is_some() {
             *self.counts.lock() = OrderCounts {
@@ -406,17 +401,14 @@ impl SignedClient {
         &self,
         symbol: Option<&str>,
     ) -> Result<Vec<OrderResponse>, SignedError> {
-        match symbol {
-            Some(s) => {
-                let p = [("symbol", s.to_string())];
-                self.call(reqwest::Method::GET, "/fapi/v1/openOrders", &p, 1)
-                    .await
-            }
-            None => {
-                self.call(reqwest::Method::GET, "/fapi/v1/openOrders", &[], 40)
-                    .await
-            }
-        }
+        let weight = if symbol.is_some() { 1 } else { 40 };
+        self.call(
+            reqwest::Method::GET,
+            "/fapi/v1/openOrders",
+            &symbol_param(symbol),
+            weight,
+        )
+        .await
     }
 
     /// `GET /fapi/v3/positionRisk` (weight 5), for reconciliation.
@@ -424,13 +416,22 @@ impl SignedClient {
         &self,
         symbol: Option<&str>,
     ) -> Result<Vec<PositionRisk>, SignedError> {
-        let p: Vec<(&str, String)> = symbol
-            .map(|s| ("symbol", s.to_string()))
-            .into_iter()
-            .collect();
-        self.call(reqwest::Method::GET, "/fapi/v3/positionRisk", &p, 5)
-            .await
+        self.call(
+            reqwest::Method::GET,
+            "/fapi/v3/positionRisk",
+            &symbol_param(symbol),
+            5,
+        )
+        .await
     }
+}
+
+/// `symbol=…` when one is given.
+fn symbol_param(symbol: Option<&str>) -> Vec<(&'static str, String)> {
+    symbol
+        .map(|s| ("symbol", s.to_string()))
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]
