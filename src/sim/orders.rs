@@ -1,6 +1,6 @@
 //! Binance USD-M signed order endpoints, simulated on the simulator's HTTP
 //! server: `POST/GET/DELETE /fapi/v1/order`, `GET /fapi/v1/openOrders` and
-//! `GET /fapi/v3/positionRisk` (and its older `/fapi/v2` path).
+//! `GET /fapi/v3/positionRisk`.
 //!
 //! Security as Binance: the `X-MBX-APIKEY` header must be the configured
 //! test key (`-2014`/`-2015`, HTTP 401); `timestamp` is mandatory and must
@@ -149,7 +149,6 @@ pub(crate) fn router() -> Router<Shared> {
         )
         .route("/fapi/v1/openOrders", get(open_orders))
         .route("/fapi/v3/positionRisk", get(position_risk))
-        .route("/fapi/v2/positionRisk", get(position_risk))
 }
 
 // ---------------------------------------------------------------- security
