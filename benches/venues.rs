@@ -127,7 +127,7 @@ fn parse_apply(c: &mut Criterion) {
     g.throughput(Throughput::Elements(ok.len() as u64));
     g.bench_function("okx_books_with_checksum_per_msg", |b| {
         b.iter(|| {
-            let mut sync = okx::sync::InstSync::new();
+            let mut sync = okx::sync::InstSync::for_captures_without_seq_ids();
             for l in &ok {
                 p.parse(l, &syms).unwrap();
                 let m = &p.book;
@@ -157,7 +157,7 @@ fn parse_apply(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let mut sync = okx::sync::InstSync::new();
+                let mut sync = okx::sync::InstSync::for_captures_without_seq_ids();
                 p.parse(&ok[0], &syms).unwrap();
                 sync.on_book(&p.book);
                 let t = Instant::now();

@@ -141,9 +141,9 @@ fn check_config(file: PathBuf) -> ExitCode {
     match Config::load(&file) {
         Ok(c) => {
             println!(
-                "# {} is valid; effective configuration:\n{}",
+                "# {} is valid; effective configuration (secrets masked):\n{}",
                 file.display(),
-                c.to_toml()
+                c.to_toml_redacted()
             );
             ExitCode::SUCCESS
         }

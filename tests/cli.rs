@@ -25,6 +25,30 @@ fn check_config_accepts_the_shipped_configs() {
 }
 
 #[test]
+fn check_config_masks_secrets_in_what_it_prints() {
+    let dir = std::env::temp_dir().join(format!("qt-cli-redact-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo = std::fs::read_to_string("config/demo.toml").unwrap();
+    assert!(demo.contains("[redis]\nurl = \"\""));
+    let text = demo.replace(
+        "[redis]\nurl = \"\"",
+        "[redis]\nurl = \"redis://qt:Pa55-w0rd@10.1.2.3:6379/0\"",
+    );
+    let f = dir.join("redis.toml");
+    std::fs::write(&f, text).unwrap();
+    let out = bin().arg("check-config").arg(&f).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains("Pa55-w0rd"), "password printed: {stdout}");
+    assert!(!stderr.contains("Pa55-w0rd"), "password logged: {stderr}");
+    assert!(
+        stdout.contains("redis://qt:***@10.1.2.3:6379/0"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn check_config_rejects_bad_configs_with_status_2_and_the_key_path() {
     let dir = std::env::temp_dir().join(format!("qt-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -247,7 +247,7 @@ fn healthcheck_follows_ready() {
             c.ops.stall_timeout_ms = 500;
         }),
     );
-    let eng = Engine::spawn(&file, &[]);
+    let eng = Engine::spawn(&file, &[("QT_ADMIN_TOKEN", "hc-token")]);
     let url = format!("http://{}/ready", eng.ops);
     let hc = || {
         let out = bin().args(["healthcheck", "--url", &url]).output().unwrap();
@@ -265,7 +265,16 @@ fn healthcheck_follows_ready() {
         "never healthy: {last:?}"
     );
     assert!(last.1.starts_with("ready"), "{last:?}");
-    assert_eq!(http(eng.ops, "POST", "/api/test/stall/score").0, 200);
+    assert_eq!(
+        http_with(
+            eng.ops,
+            "POST",
+            "/api/test/stall/score",
+            "Authorization: Bearer hc-token\r\n"
+        )
+        .0,
+        200
+    );
     assert!(
         wait_until(Duration::from_secs(10), || {
             last = hc();

@@ -128,6 +128,10 @@ fn ready_reasons(ops: std::net::SocketAddr) -> (u16, Vec<String>) {
     (s, reasons)
 }
 
+/// The admin token the hook tests give the engine, and its header line.
+const HOOK_TOKEN: &str = "hooks-test-token";
+const AUTH: &str = "Authorization: Bearer hooks-test-token\r\n";
+
 #[test]
 fn notify_ready_status_watchdog_and_a_frozen_stage_stops_the_petting() {
     let dir = temp_dir("notify");
@@ -144,6 +148,7 @@ fn notify_ready_status_watchdog_and_a_frozen_stage_stops_the_petting() {
         &[
             ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
             ("WATCHDOG_USEC", "1000000"),
+            ("QT_ADMIN_TOKEN", HOOK_TOKEN),
         ],
     );
     let t0 = Instant::now();
@@ -181,13 +186,21 @@ fn notify_ready_status_watchdog_and_a_frozen_stage_stops_the_petting() {
     assert_eq!(lines_since(&got, t0, "READY=1").len(), 1, "READY sent once");
 
     // Unknown stages are refused.
-    let (s, body) = http(ops, "POST", "/api/test/stall/nope");
+    // The hooks need the admin token.
+    for path in ["/api/test/stall/score", "/api/test/resume/score"] {
+        let (s, body) = http(ops, "POST", path);
+        assert_eq!(s, 401, "{path}: {body}");
+        let (s, body) = http_with(ops, "POST", path, "Authorization: Bearer wrong\r\n");
+        assert_eq!(s, 401, "{path}: {body}");
+    }
+    assert_eq!(ready_reasons(ops).0, 200, "a refused hook froze nothing");
+    let (s, body) = http_with(ops, "POST", "/api/test/stall/nope", AUTH);
     assert_eq!(s, 404, "{body}");
     assert!(body.contains("book, score, risk, exec"), "{body}");
 
     for stage in ["book", "score", "risk"] {
         // Freeze the stage: /ready names it, the petting stops.
-        let (s, body) = http(ops, "POST", &format!("/api/test/stall/{stage}"));
+        let (s, body) = http_with(ops, "POST", &format!("/api/test/stall/{stage}"), AUTH);
         assert_eq!(s, 200, "{body}");
         let want = format!("stage_stalled:{stage}");
         let mut last = (0, vec![]);
@@ -217,7 +230,7 @@ fn notify_ready_status_watchdog_and_a_frozen_stage_stops_the_petting() {
         assert!(ready_reasons(ops).1.contains(&want));
 
         // Let it move again: ready and petting resume.
-        let (s, _) = http(ops, "POST", &format!("/api/test/resume/{stage}"));
+        let (s, _) = http_with(ops, "POST", &format!("/api/test/resume/{stage}"), AUTH);
         assert_eq!(s, 200);
         let resumed = Instant::now();
         assert!(

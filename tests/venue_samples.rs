@@ -178,7 +178,7 @@ fn okx_books_sequence(file: &str, inst: &str, ps: u8, qs: u8) {
     let text = String::from_utf8(read(&dir, file)).unwrap();
     let s = syms(&[(inst, 0, ps, qs, 1)]);
     let mut p = okx::parse::Parser::new();
-    let mut sync = okx::sync::InstSync::new();
+    let mut sync = okx::sync::InstSync::for_captures_without_seq_ids();
     let mut book = L2Book::new(5000);
     let mut n_books = 0;
     for (n, line) in text.lines().filter(|l| !l.is_empty()).enumerate() {
@@ -217,7 +217,7 @@ fn okx_books_sequence(file: &str, inst: &str, ps: u8, qs: u8) {
     // Tampering with one size string is caught by the checksum.
     let second = text.lines().nth(1).unwrap();
     let first = text.lines().next().unwrap();
-    let mut sync = okx::sync::InstSync::new();
+    let mut sync = okx::sync::InstSync::for_captures_without_seq_ids();
     p.parse(first.as_bytes(), &s).unwrap();
     assert!(matches!(
         sync.on_book(&p.book),

@@ -244,6 +244,58 @@ fn bybit_and_okx_books_stay_exact_through_every_fault() {
     e.stop();
 }
 
+/// `qt_feed_resyncs_total` means the same on every venue: a symbol's first
+/// sync after start is not a resync; a dropped connection resyncs every
+/// book it carried, once each, on Binance, Bybit and OKX alike.
+#[test]
+fn resyncs_count_the_same_on_every_venue() {
+    let cfg = test_config_all(|c| c.sim.rate_per_symbol = 200);
+    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let addr = e.ops_addr().unwrap();
+    let books = [
+        (Venue::Binance, "BTCUSDT"),
+        (Venue::Binance, "ETHUSDT"),
+        (Venue::Bybit, "BTCUSDT"),
+        (Venue::Bybit, "ETHUSDT"),
+        (Venue::Okx, "BTC-USDT-SWAP"),
+        (Venue::Okx, "ETH-USDT-SWAP"),
+    ];
+    assert!(
+        wait_until(Duration::from_secs(30), || books
+            .iter()
+            .all(|&(v, s)| synced(&e, v, s) && updates(&e, v, s) > 20)),
+        "not every book synced"
+    );
+    for &(v, s) in &books {
+        assert_eq!(
+            m(addr, "qt_feed_resyncs_total", v, s),
+            0.0,
+            "{v} {s}: the first sync counted as a resync"
+        );
+    }
+    let reconnects = |v: Venue| metric(addr, "qt_feed_reconnects_total", &[("venue", v.as_str())]);
+    let before: Vec<f64> = Venue::ALL.iter().map(|&v| reconnects(v)).collect();
+    e.sim().unwrap().inject(Fault::DropConnections);
+    assert!(
+        wait_until(Duration::from_secs(15), || Venue::ALL
+            .iter()
+            .zip(&before)
+            .all(|(&v, &b)| reconnects(v) > b)),
+        "not every venue reconnected"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || books
+            .iter()
+            .all(|&(v, s)| synced(&e, v, s))),
+        "not back in sync after the reconnect"
+    );
+    for &(v, s) in &books {
+        let n = m(addr, "qt_feed_resyncs_total", v, s);
+        assert!(n >= 1.0, "{v} {s}: a reconnect's resync not counted ({n})");
+    }
+    e.stop();
+}
+
 #[test]
 fn ready_needs_all_three_venues_in_sync() {
     let cfg = test_config_all(|c| c.sim.rate_per_symbol = 200);

@@ -3,6 +3,7 @@
 //! only ever read from environment variables (the config names the variable).
 
 pub mod journal;
+pub mod redact;
 pub mod redis;
 pub mod risk;
 mod validate;
@@ -279,6 +280,10 @@ pub struct VenueConfig {
     /// Binance: the length of the venue's weight window in ms (60000; tests
     /// against the simulator shorten it).
     pub rest_weight_window_ms: u64,
+    /// The longest REST stop a `Retry-After` (HTTP 429/418) may impose, in
+    /// seconds (default 900); larger values are cut to it, counted
+    /// (`qt_venue_rest_retry_after_capped_total`) and logged once.
+    pub rest_retry_after_max_secs: u64,
 }
 
 impl Default for VenueConfig {
@@ -304,6 +309,7 @@ impl Default for VenueConfig {
             rest_weight_per_min: 2400,
             rest_weight_safety_pct: 80,
             rest_weight_window_ms: 60_000,
+            rest_retry_after_max_secs: 900,
         }
     }
 }
@@ -509,9 +515,22 @@ impl Config {
         }
     }
 
-    /// The effective config as TOML.
+    /// The effective config as TOML, secrets included (for writing a config
+    /// file; never print or log this: use [`Config::to_toml_redacted`]).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+
+    /// The effective config as TOML with every secret masked (passwords in
+    /// URLs, secret query parameters and secret-named keys; see
+    /// [`redact`]): what `check-config` prints.
+    pub fn to_toml_redacted(&self) -> String {
+        let mut v = match toml::Value::try_from(self) {
+            Ok(v) => v,
+            Err(e) => return format!("# cannot render: {e}"),
+        };
+        redact::redact_toml(&mut v);
+        toml::to_string_pretty(&v).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
 }
 

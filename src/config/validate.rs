@@ -114,6 +114,12 @@ fn venue(path: &str, c: &VenueConfig, sim: bool) -> Result<(), ConfigError> {
         3_600_000,
     )?;
     range(
+        &format!("{path}.rest_retry_after_max_secs"),
+        c.rest_retry_after_max_secs,
+        1,
+        259_200,
+    )?;
+    range(
         &format!("{path}.silence_timeout_ms"),
         c.silence_timeout_ms,
         100,

@@ -31,6 +31,7 @@ pub struct Metrics {
     pub rest_budget_wait_seconds: HistogramVec,
     pub rest_budget_cancelled: IntCounterVec,
     pub rest_throttled: IntCounterVec,
+    pub rest_retry_after_capped: IntCounterVec,
     pub feed_last_message_age: GaugeVec,
     // book
     pub book_updates: IntCounterVec,
@@ -61,6 +62,10 @@ pub struct Metrics {
     pub fees: Gauge,
     // process
     pub ready: IntGauge,
+    /// 1 while the engine could trade right now (`ops::trading`).
+    pub trading_enabled: IntGauge,
+    /// 1 per blocker class while it keeps trading off.
+    pub trading_blocked: IntGaugeVec,
     pub build_info: IntGaugeVec,
     pub resident_memory: IntGauge,
     /// Bybit/OKX per-symbol feed series (`venue::metrics`).
@@ -198,6 +203,12 @@ impl Metrics {
                 "qt_venue_rest_throttled_total",
                 "HTTP 429/418 answers from the venue's REST API",
                 &["venue", "status"],
+            ),
+            rest_retry_after_capped: counter_vec(
+                &r,
+                "qt_venue_rest_retry_after_capped_total",
+                "Retry-After values above the venue's rest_retry_after_max_secs, cut to that cap",
+                &["venue"],
             ),
             feed_silence_reconnects: counter_vec(
                 &r,
@@ -367,6 +378,20 @@ impl Metrics {
             ready: reg(
                 &r,
                 IntGauge::new("qt_ready", "1 while /ready answers 200").expect("valid metric"),
+            ),
+            trading_enabled: reg(
+                &r,
+                IntGauge::new(
+                    "qt_trading_enabled",
+                    "1 while the engine could trade right now: ready, kill switch off, breaker closed, required heartbeats fresh, journal writing",
+                )
+                .expect("valid metric"),
+            ),
+            trading_blocked: gauge_vec(
+                &r,
+                "qt_trading_blocked",
+                "1 while this class of blocker keeps trading off (not_ready, kill_switch, circuit_open, heartbeat_missing, journal_failing, risk_state_unknown)",
+                &["reason"],
             ),
             build_info: gauge_vec(
                 &r,

@@ -9,7 +9,9 @@
 //!   re-evaluates readiness every 250 ms and samples health gauges.
 //! - [`status`]: the periodic one-line status and the exit summary.
 //! - [`systemd`]: sd_notify READY/WATCHDOG/STATUS driven by readiness.
-//! - [`test_hooks`]: test-only stall injection (`[ops] test_hooks`).
+//! - [`test_hooks`]: test-only stall injection (`[ops] test_hooks`, admin token).
+//! - [`trading`]: whether the engine could trade right now (kill switch,
+//!   breaker, required heartbeats, journal, readiness), apart from `/ready`.
 
 pub mod healthcheck;
 pub mod metrics;
@@ -18,6 +20,7 @@ pub mod server;
 pub mod status;
 pub mod systemd;
 pub mod test_hooks;
+pub mod trading;
 
 pub use metrics::{Metrics, resident_memory_bytes};
 pub use ready::{Readiness, ReadyReport};

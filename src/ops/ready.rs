@@ -8,6 +8,7 @@
 
 use crate::config::OpsConfig;
 use crate::core::Venue;
+use crate::ops::trading::{TradingState, TradingTracker};
 use crate::pipeline::shared::{STAGES, Shared};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -21,6 +22,9 @@ pub struct ReadyReport {
     pub reasons: Vec<String>,
     /// What was checked, with the observed values.
     pub checks: Value,
+    /// Whether the engine could trade right now (`ops::trading`); readiness
+    /// (`ready`) does not depend on it.
+    pub trading: TradingState,
 }
 
 impl Default for ReadyReport {
@@ -30,6 +34,10 @@ impl Default for ReadyReport {
             ready: false,
             reasons: vec!["not_evaluated".into()],
             checks: Value::Object(Map::new()),
+            trading: TradingState {
+                enabled: false,
+                reasons: vec!["not_evaluated".into()],
+            },
         }
     }
 }
@@ -49,6 +57,7 @@ struct StageTrack {
 #[derive(Debug, Default)]
 pub struct Readiness {
     tracks: Option<[StageTrack; STAGES.len()]>,
+    trading: TradingTracker,
 }
 
 fn ms(ns: u64) -> u64 {
@@ -213,10 +222,16 @@ impl Readiness {
 
         let ready = reasons.is_empty();
         shared.metrics.ready.set(ready as i64);
+        let trading = {
+            let risk = shared.risk.lock();
+            self.trading.evaluate(&risk, ready, now_ns)
+        };
+        crate::ops::trading::publish_metrics(&shared.metrics, &trading);
         ReadyReport {
             ready,
             reasons,
             checks: Value::Object(checks),
+            trading,
         }
     }
 }
@@ -309,6 +324,50 @@ pub(crate) mod tests {
         assert_eq!(rep.checks["stages"]["exec"]["processed"], json!(1));
         // Only configured venues are checked.
         assert!(rep.checks["feeds"].get("okx").is_none());
+    }
+
+    #[test]
+    fn ready_but_not_trading_while_the_kill_switch_is_on() {
+        let s = test_shared();
+        let mut r = Readiness::new();
+        let now = 10_000 * MS;
+        make_healthy(&s, now);
+        *s.risk.lock() = json!({
+            "kill_switch": true,
+            "circuit_breaker": {"state": "CLOSED", "reason": ""},
+            "heartbeats": [],
+        });
+        let rep = r.evaluate(&s, &cfg(), now);
+        assert!(
+            rep.ready,
+            "readiness is about working, not trading: {rep:?}"
+        );
+        assert!(!rep.trading.enabled);
+        assert_eq!(rep.trading.reasons, ["kill_switch"]);
+        assert_eq!(s.metrics.trading_enabled.get(), 0);
+        let body = serde_json::to_value(&rep).unwrap();
+        assert_eq!(body["trading"]["enabled"], json!(false), "{body}");
+        *s.risk.lock() = json!({
+            "kill_switch": false,
+            "circuit_breaker": {"state": "OPEN", "reason": "manual"},
+            "heartbeats": [{"service": "rl_trainer", "policy": "required", "stale": true}],
+        });
+        make_healthy(&s, now + MS);
+        let rep = r.evaluate(&s, &cfg(), now + MS);
+        assert!(rep.ready);
+        assert_eq!(
+            rep.trading.reasons,
+            ["circuit_open:manual", "heartbeat_missing:rl_trainer"]
+        );
+        *s.risk.lock() = json!({
+            "kill_switch": false,
+            "circuit_breaker": {"state": "CLOSED", "reason": ""},
+            "heartbeats": [{"service": "rl_trainer", "policy": "required", "stale": false}],
+        });
+        make_healthy(&s, now + 2 * MS);
+        let rep = r.evaluate(&s, &cfg(), now + 2 * MS);
+        assert!(rep.trading.enabled, "{rep:?}");
+        assert_eq!(s.metrics.trading_enabled.get(), 1);
     }
 
     #[test]

@@ -7,12 +7,13 @@
 //! |---|---|
 //! | `GET /metrics` | Prometheus text (`text/plain; version=0.0.4`) |
 //! | `GET /health` | `200 {"status":"ok","uptime_secs":N}` |
-//! | `GET /ready` | `200`/`503 {"ready","reasons":[..],"checks":{..}}` |
+//! | `GET /ready` | `200`/`503 {"ready","reasons":[..],"checks":{..},"trading":{"enabled","reasons"}}` |
+//! | `GET /ready?require=trading` | as `/ready`, but 503 also while trading is off |
 //! | `GET /api/books/{venue}/{symbol}?depth=N` | book levels as decimal strings |
 //! | `GET /api/tickers/{venue}/{symbol}` | the last top of book from the instrument's ticker streams |
 //! | `GET /api/consolidated/{underlying}` | cross-venue best bid/ask, spread, leader |
 //! | `GET /api/positions` | the exec stage's positions view |
-//! | `GET /api/risk` | the risk stage's view |
+//! | `GET /api/risk` | the risk stage's view, plus `trading` |
 //! | `GET /api/latency` | latency summaries (ns) |
 //! | `GET /api/redis` | Redis publisher and heartbeat state (`publish::api`) |
 //!
@@ -307,9 +308,20 @@ async fn health(State(st): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
-async fn ready(State(st): State<Arc<AppState>>) -> Response {
+/// `GET /ready`: 200 while working (feeds, books, pipeline); the body's
+/// `trading` says whether it could trade right now. `?require=trading`
+/// answers 503 unless it also could trade (see `ops::trading`).
+async fn ready(
+    State(st): State<Arc<AppState>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
     let rep = st.latest();
-    let status = if rep.ready {
+    let need_trading = match query.as_ref().ok().and_then(|q| q.get("require")) {
+        None => false,
+        Some(r) if r == "trading" => true,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "require must be `trading`"),
+    };
+    let status = if rep.ready && (!need_trading || rep.trading.enabled) {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -481,7 +493,14 @@ async fn positions(State(st): State<Arc<AppState>>) -> Response {
 }
 
 async fn risk(State(st): State<Arc<AppState>>) -> Response {
-    let v = st.shared.risk.lock().clone();
+    let mut v = st.shared.risk.lock().clone();
+    if let Value::Object(m) = &mut v {
+        let t = st.latest().trading;
+        m.insert(
+            "trading".into(),
+            serde_json::to_value(t).unwrap_or(Value::Null),
+        );
+    }
     axum::Json(v).into_response()
 }
 
@@ -524,6 +543,11 @@ mod tests {
                 });
             }
         })
+    }
+
+    /// Lets the watchdog (250 ms) and `/ready`'s cache (1 s) see a change.
+    async fn state_settles() {
+        tokio::time::sleep(READY_MAX_AGE + WATCHDOG_INTERVAL + Duration::from_millis(100)).await;
     }
 
     #[test]
@@ -711,7 +735,35 @@ mod tests {
         assert_eq!(v["orders"], 3);
         assert_eq!(v["positions"], json!([]));
         let v: Value = get("/api/risk").await.unwrap().json().await.unwrap();
-        assert_eq!(v, json!({"kill_switch": false, "daily_trades": 3}));
+        assert_eq!(v["kill_switch"], json!(false));
+        assert_eq!(v["daily_trades"], json!(3));
+        assert!(v["trading"]["enabled"].is_boolean(), "{v}");
+        // The kill switch: still ready (working), but not trading.
+        *shared.risk.lock() = json!({"kill_switch": true, "daily_trades": 3,
+            "circuit_breaker": {"state": "CLOSED"}});
+        make_healthy(&shared, now_ns());
+        state_settles().await;
+        let r = get("/ready").await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["trading"]["enabled"], json!(false), "{v}");
+        assert_eq!(v["trading"]["reasons"], json!(["kill_switch"]), "{v}");
+        let r = get("/ready?require=trading").await.unwrap();
+        assert_eq!(r.status(), 503);
+        assert_eq!(get("/ready?require=x").await.unwrap().status(), 400);
+        let v: Value = get("/api/risk").await.unwrap().json().await.unwrap();
+        assert_eq!(v["trading"]["reasons"], json!(["kill_switch"]), "{v}");
+        let text = get("/metrics").await.unwrap().text().await.unwrap();
+        assert!(text.contains("qt_trading_enabled 0"), "{text}");
+        assert!(
+            text.contains("qt_trading_blocked{reason=\"kill_switch\"} 1"),
+            "{text}"
+        );
+        *shared.risk.lock() = json!({"kill_switch": false, "daily_trades": 3,
+            "circuit_breaker": {"state": "CLOSED"}});
+        make_healthy(&shared, now_ns());
+        state_settles().await;
+        assert_eq!(get("/ready?require=trading").await.unwrap().status(), 200);
         let v: Value = get("/api/latency").await.unwrap().json().await.unwrap();
         assert_eq!(v[0]["name"], "tick_to_order");
         assert_eq!(v[0]["count"], 1);

@@ -401,6 +401,7 @@ mod tests {
             ready: true,
             reasons: vec![],
             checks: serde_json::json!({}),
+            trading: Default::default(),
         }
     }
 
@@ -495,6 +496,7 @@ mod tests {
             ready: false,
             reasons: vec!["a".into(), "b".into(), "c".into()],
             checks: serde_json::json!({}),
+            trading: Default::default(),
         };
         let line = StatusLine::starting_at(0).render_at(&shared, &rep, S);
         assert!(

@@ -164,6 +164,7 @@ mod tests {
             ready: reasons.is_empty(),
             reasons: reasons.iter().map(|s| s.to_string()).collect(),
             checks,
+            trading: Default::default(),
         }
     }
 

@@ -2,12 +2,14 @@
 //! true` (never in production): `POST /api/test/stall/{stage}` freezes a
 //! pipeline stage (its thread blocks after its next event, for real, so the
 //! watchdog, `/ready` and systemd see a genuinely stuck stage) and
-//! `POST /api/test/resume/{stage}` lets it move again.
+//! `POST /api/test/resume/{stage}` lets it move again. Both need the admin
+//! bearer token (`Authorization: Bearer <token>`, the variable `admin.token_env`
+//! names), exactly like the other state-changing calls: 401 without it.
 
 use crate::pipeline::shared::{STAGES, Shared};
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
@@ -26,7 +28,14 @@ pub fn router(shared: Arc<Shared>, enabled: bool) -> Router {
         .with_state(shared)
 }
 
-fn set(shared: &Shared, stage: &str, hold: bool) -> Response {
+fn set(shared: &Shared, headers: &HeaderMap, stage: &str, hold: bool) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = shared.risk_ctl.authorize(auth) {
+        tracing::warn!(stage, hold, "test hook refused: {e}");
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": e }))).into_response();
+    }
     let Some(h) = shared.stage(stage) else {
         return (
             StatusCode::NOT_FOUND,
@@ -42,10 +51,18 @@ fn set(shared: &Shared, stage: &str, hold: bool) -> Response {
     axum::Json(json!({ "stage": stage, "held": hold })).into_response()
 }
 
-async fn stall(State(s): State<Arc<Shared>>, Path(stage): Path<String>) -> Response {
-    set(&s, &stage, true)
+async fn stall(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(stage): Path<String>,
+) -> Response {
+    set(&s, &headers, &stage, true)
 }
 
-async fn resume(State(s): State<Arc<Shared>>, Path(stage): Path<String>) -> Response {
-    set(&s, &stage, false)
+async fn resume(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(stage): Path<String>,
+) -> Response {
+    set(&s, &headers, &stage, false)
 }

@@ -374,15 +374,13 @@ impl Engine {
                 Duration::from_millis(100),
             );
             // One REST weight budget for every Binance connection (issue 3).
-            let budget = RestBudget::new(
-                Venue::Binance.as_str(),
-                crate::venue::binance::weight_config(
-                    vc.rest_weight_per_min,
-                    vc.rest_weight_safety_pct,
-                    vc.rest_weight_window_ms,
-                ),
-                &shared.metrics,
+            let mut weight = crate::venue::binance::weight_config(
+                vc.rest_weight_per_min,
+                vc.rest_weight_safety_pct,
+                vc.rest_weight_window_ms,
             );
+            weight.retry_after_max = Duration::from_secs(vc.rest_retry_after_max_secs);
+            let budget = RestBudget::new(Venue::Binance.as_str(), weight, &shared.metrics);
             let mut add = |base: &str, streams: Streams| {
                 // At most 1024 streams per connection: split the symbols.
                 for symbols in plan_connections(&vc.symbols, streams) {

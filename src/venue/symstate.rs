@@ -3,12 +3,36 @@
 //! owed out-of-sync notice (a full queue never loses it), a pending
 //! resubscribe, and staleness detection (a symbol whose book stopped on an
 //! open connection is resubscribed once, then the connection is renewed).
+//! [`ResyncCount`] gives `qt_feed_resyncs_total` its one meaning for every
+//! venue (Binance's feed uses it too).
 
 use super::chunks::Emitter;
 use super::metrics::SymbolCounters;
 use crate::core::InstrumentId;
 use prometheus::IntCounter;
 use std::time::{Duration, Instant};
+
+#[cfg(test)]
+mod resync_tests {
+    use super::ResyncCount;
+
+    #[test]
+    fn first_sync_is_not_a_resync_and_a_rebuild_counts_once() {
+        let mut r = ResyncCount::new(prometheus::IntCounter::new("t", "t").unwrap());
+        r.begin();
+        r.begin(); // a retried first snapshot
+        r.synced();
+        assert_eq!(r.get(), 0, "the first sync is not a resync");
+        r.begin(); // a gap or a reconnect
+        r.begin(); // the snapshot request failed and is retried
+        assert_eq!(r.get(), 1);
+        r.synced();
+        r.synced(); // Bybit's own new snapshot (u == 1): nothing begun
+        assert_eq!(r.get(), 1);
+        r.begin();
+        assert_eq!(r.get(), 2);
+    }
+}
 
 /// What staleness asks the feed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +56,55 @@ pub struct SymLink {
     pub stale_strikes: u8,
     pub c: SymbolCounters,
     pub gaps: IntCounter,
-    pub resyncs: IntCounter,
+    pub resyncs: ResyncCount,
+}
+
+/// `qt_feed_resyncs_total{venue,symbol}`, one meaning for every venue: the
+/// number of times a symbol's book, having been in sync, had to be rebuilt
+/// from a new snapshot: after a sequence gap, a checksum mismatch, a missing
+/// sequence id, a full book queue, staleness, or the connection carrying it
+/// closing (any reason, a planned renewal included). Counted once per
+/// rebuild when it begins (Binance: the snapshot request; Bybit and OKX: the
+/// (re)subscription), however many requests the rebuild takes; a symbol's
+/// first sync after start is not a resync, nor is a snapshot the venue
+/// pushes by itself (Bybit's `u == 1` service restart).
+#[derive(Debug)]
+pub struct ResyncCount {
+    counter: IntCounter,
+    synced_once: bool,
+    rebuilding: bool,
+}
+
+impl ResyncCount {
+    pub fn new(counter: IntCounter) -> ResyncCount {
+        ResyncCount {
+            counter,
+            synced_once: false,
+            rebuilding: false,
+        }
+    }
+
+    /// A rebuild begins (snapshot request, subscribe or resubscribe).
+    pub fn begin(&mut self) {
+        if self.rebuilding {
+            return;
+        }
+        self.rebuilding = true;
+        if self.synced_once {
+            self.counter.inc();
+        }
+    }
+
+    /// The book is in sync from a snapshot.
+    pub fn synced(&mut self) {
+        self.rebuilding = false;
+        self.synced_once = true;
+    }
+
+    /// Resyncs counted so far.
+    pub fn get(&self) -> u64 {
+        self.counter.get()
+    }
 }
 
 impl SymLink {
@@ -51,7 +123,7 @@ impl SymLink {
             stale_strikes: 0,
             c: m.venues.symbol(venue, symbol),
             gaps: m.feed_gaps.with_label_values(&[venue, symbol]),
-            resyncs: m.feed_resyncs.with_label_values(&[venue, symbol]),
+            resyncs: ResyncCount::new(m.feed_resyncs.with_label_values(&[venue, symbol])),
         }
     }
 

@@ -3,7 +3,10 @@
 //! window of the weight we spent, capped at a safety fraction of the venue's
 //! per-window limit; the venue's own count of the current window (Binance:
 //! `X-MBX-USED-WEIGHT-1M`) when it says more is used than we think (another
-//! process on the same IP); and a stop on HTTP 429/418 until `Retry-After`.
+//! process on the same IP); and a stop on HTTP 429/418 until `Retry-After`,
+//! cut to a configured cap (`rest_retry_after_max_secs`): a value above it
+//! (or one that would overflow the clock) stops REST for the cap only, and is
+//! counted (`qt_venue_rest_retry_after_capped_total`) and logged once.
 //! Requests wait their turn asynchronously in FIFO order (a fair tokio
 //! mutex), so per-symbol resyncs queue fairly and nothing blocks a thread.
 
@@ -27,7 +30,14 @@ pub struct WeightConfig {
     /// Response header carrying the venue's count of the current window,
     /// lower-case (Binance: `x-mbx-used-weight-1m`).
     pub used_header: Option<&'static str>,
+    /// The longest stop a `Retry-After` may impose (larger values are cut
+    /// to it, counted and logged once).
+    pub retry_after_max: Duration,
 }
+
+/// Default cap on a `Retry-After` stop (15 minutes): long enough for any 429
+/// and for Binance's shorter 418 bans; a longer ban is probed again after it.
+pub const DEFAULT_RETRY_AFTER_MAX: Duration = Duration::from_secs(900);
 
 impl WeightConfig {
     /// The weight we allow ourselves per window (at least 1).
@@ -82,6 +92,9 @@ struct Inner {
     throttled_429: IntCounter,
     throttled_418: IntCounter,
     cancelled: IntCounter,
+    retry_after_capped: IntCounter,
+    /// The first capped `Retry-After` was logged.
+    cap_logged: std::sync::atomic::AtomicBool,
 }
 
 /// The shared budget of one venue (cheap to clone).
@@ -124,6 +137,8 @@ impl RestBudget {
                 throttled_429: m.rest_throttled.with_label_values(&[venue, "429"]),
                 throttled_418: m.rest_throttled.with_label_values(&[venue, "418"]),
                 cancelled: m.rest_budget_cancelled.with_label_values(&[venue]),
+                retry_after_capped: m.rest_retry_after_capped.with_label_values(&[venue]),
+                cap_logged: std::sync::atomic::AtomicBool::new(false),
                 cfg,
             }),
         }
@@ -266,11 +281,32 @@ impl RestBudget {
         }
         // Binance always sends Retry-After; without one, wait a whole window
         // (a ban: two).
-        let secs = retry_after.unwrap_or_else(|| {
+        let asked = retry_after.unwrap_or_else(|| {
             let w = self.inner.cfg.window.as_secs().max(1);
             if status == 418 { 2 * w } else { w }
         });
-        let until = now + Duration::from_secs(secs.max(1));
+        let max = self.inner.cfg.retry_after_max.max(Duration::from_secs(1));
+        let mut stop = Duration::from_secs(asked.max(1));
+        if stop > max {
+            stop = max;
+            self.inner.retry_after_capped.inc();
+            if !self.inner.cap_logged.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    venue = self.inner.venue,
+                    status,
+                    retry_after_s = asked,
+                    cap_s = max.as_secs(),
+                    "Retry-After above rest_retry_after_max_secs: REST stops for the cap only \
+                     (counted in qt_venue_rest_retry_after_capped_total; logged once)"
+                );
+            }
+        }
+        let secs = stop.as_secs();
+        // `max` is bounded by the config, but an Instant near the end of its
+        // range can still overflow: then stop for as long as it can express.
+        let until = now
+            .checked_add(stop)
+            .unwrap_or_else(|| now + Duration::from_secs(1));
         let was_blocked = s.blocked_until.is_some_and(|t| t > now);
         if s.blocked_until.is_none_or(|t| t < until) {
             s.blocked_until = Some(until);
@@ -311,6 +347,7 @@ mod tests {
                 safety_pct: pct,
                 window: Duration::from_millis(window_ms),
                 used_header: Some("x-mbx-used-weight-1m"),
+                retry_after_max: Duration::from_secs(900),
             },
             &m,
         )
@@ -359,6 +396,38 @@ mod tests {
         let w = b.try_take(2, t0 + Duration::from_secs(8), 8_000).unwrap();
         assert_eq!(w, Duration::from_secs(113));
         assert_eq!(b.try_take(2, t0 + Duration::from_secs(121), 121_000), None);
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_cut_to_the_cap_and_counted() {
+        let m = Metrics::new();
+        let mut cfg = crate::venue::binance::weight_config(2400, 80, 60_000);
+        cfg.retry_after_max = Duration::from_secs(300);
+        let b = RestBudget::new("binance", cfg, &m);
+        let t0 = Instant::now();
+        // u64::MAX seconds overflowed `Instant` (a panic in the REST task).
+        b.observe(429, None, Some(u64::MAX), t0, 0);
+        let w = b.try_take(2, t0, 1).unwrap();
+        assert_eq!(w, Duration::from_secs(300), "stop cut to the cap");
+        b.observe(418, None, Some(10_000_000), t0, 0);
+        let capped = m
+            .rest_retry_after_capped
+            .with_label_values(&["binance"])
+            .get();
+        assert_eq!(capped, 2);
+        // A value within the cap is taken as it is and not counted.
+        b.observe(429, None, Some(5), t0 + Duration::from_secs(400), 0);
+        let w = b
+            .try_take(2, t0 + Duration::from_secs(400), 400_000)
+            .unwrap();
+        assert_eq!(w, Duration::from_secs(5));
+        assert_eq!(
+            m.rest_retry_after_capped
+                .with_label_values(&["binance"])
+                .get(),
+            2
+        );
+        assert_eq!(b.try_take(2, t0 + Duration::from_secs(405), 405_000), None);
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -19,7 +19,7 @@ use crate::pipeline::channel::Tx;
 use crate::pipeline::shared::Shared;
 use crate::venue::metrics::SymbolCounters;
 use crate::venue::pacing::{ConnectGate, RateWindow};
-use crate::venue::symstate::{Stale, judge_stale};
+use crate::venue::symstate::{ResyncCount, Stale, judge_stale};
 use crate::venue::weight::Ticket;
 use prometheus::IntCounter;
 use std::sync::Arc;
@@ -133,7 +133,8 @@ struct SymState {
     next_snapshot_at: Instant,
     snapshot_failures: u32,
     gaps: IntCounter,
-    resyncs: IntCounter,
+    /// `qt_feed_resyncs_total` (see [`ResyncCount`]).
+    resyncs: ResyncCount,
     snapshot_errors: IntCounter,
     /// `qt_venue_*{venue="binance",symbol}`: messages, stale, resubscribes,
     /// book message age.
@@ -201,7 +202,7 @@ impl BinanceFeed {
                     next_snapshot_at: Instant::now(),
                     snapshot_failures: 0,
                     gaps: m.feed_gaps.with_label_values(&[v, s]),
-                    resyncs: m.feed_resyncs.with_label_values(&[v, s]),
+                    resyncs: ResyncCount::new(m.feed_resyncs.with_label_values(&[v, s])),
                     snapshot_errors: m.feed_snapshot_errors.with_label_values(&[v, s]),
                     c: m.venues.symbol(v, s),
                     last_book: Instant::now(),
@@ -372,7 +373,7 @@ impl BinanceFeed {
         }
         let st = &mut self.states[i];
         st.snapshot_in_flight = true;
-        st.resyncs.inc();
+        st.resyncs.begin();
         let url = format!(
             "{}/fapi/v1/depth?symbol={}&limit={}",
             self.cfg.rest_base.trim_end_matches('/'),
@@ -412,6 +413,10 @@ impl BinanceFeed {
             SyncOut::OutOfSync => out_of_sync = true,
             SyncOut::NeedSnapshot => need_snapshot = true,
         });
+        if !out_of_sync && !failed && st.sync.is_synced() {
+            // Synced by a bridging diff after the snapshot (or still in sync).
+            st.resyncs.synced();
+        }
         if out_of_sync {
             st.gaps.inc();
             tracing::warn!(
@@ -611,6 +616,7 @@ impl Protocol for BinanceFeed {
             if need {
                 self.request_snapshot(i);
             } else if self.states[i].sync.is_synced() {
+                self.states[i].resyncs.synced();
                 tracing::info!(
                     symbol = self.states[i].symbol,
                     last_update_id = self.snap_parser.depth.last_id,

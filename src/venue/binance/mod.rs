@@ -47,6 +47,7 @@ pub fn weight_config(
         safety_pct,
         window: std::time::Duration::from_millis(window_ms.max(1)),
         used_header: Some(USED_WEIGHT_HEADER),
+        retry_after_max: crate::venue::weight::DEFAULT_RETRY_AFTER_MAX,
     }
 }
 

@@ -227,6 +227,7 @@ impl BybitFeed {
                 }
                 if reset {
                     st.link.resub_pending = false;
+                    st.link.resyncs.synced();
                 }
                 if !em.depth(
                     inst,
@@ -318,7 +319,7 @@ impl BybitFeed {
                 let st = &mut self.states[i];
                 st.sync.reset();
                 st.link.resub_pending = false;
-                st.link.resyncs.inc();
+                st.link.resyncs.begin();
                 st.link.c.resubscribes.inc();
                 // Give the new snapshot a full staleness period to arrive.
                 st.link.last_book = now;
@@ -377,6 +378,8 @@ impl Protocol for BybitFeed {
             st.sync.reset();
             st.link.resub_pending = false;
             st.link.touch(now);
+            // A (re)connection rebuilds every book (a resync after the first).
+            st.link.resyncs.begin();
         }
         self.on_tick(out);
     }

@@ -190,6 +190,7 @@ impl OkxFeed {
                 st.link.touch(Instant::now());
                 if reset {
                     st.link.resub_pending = false;
+                    st.link.resyncs.synced();
                 }
                 let id = m.seq.unwrap_or(0).max(0) as u64;
                 if !em.depth(inst, recv_ns, m.exch_ms, id, reset, &m.bids, &m.asks, |l| {
@@ -211,6 +212,17 @@ impl OkxFeed {
                     symbol = st.link.symbol,
                     prev_seq = m.prev_seq,
                     "okx sequence gap (prevSeqId != last seqId); resubscribing this instrument"
+                );
+                st.link.desync(em, recv_ns);
+            }
+            Step::MissingSeqIds => {
+                st.link.gaps.inc();
+                tracing::warn!(
+                    symbol = st.link.symbol,
+                    seq = m.seq,
+                    prev_seq = m.prev_seq,
+                    snapshot = m.snapshot,
+                    "okx book message without seqId/prevSeqId: continuity unproven; resubscribing this instrument"
                 );
                 st.link.desync(em, recv_ns);
             }
@@ -263,7 +275,7 @@ impl OkxFeed {
             let st = &mut self.states[i];
             st.sync.reset();
             st.link.resub_pending = false;
-            st.link.resyncs.inc();
+            st.link.resyncs.begin();
             st.link.c.resubscribes.inc();
             st.link.last_book = now;
         }
@@ -308,6 +320,8 @@ impl Protocol for OkxFeed {
             st.sync.reset();
             st.link.resub_pending = false;
             st.link.touch(now);
+            // A (re)connection rebuilds every book (a resync after the first).
+            st.link.resyncs.begin();
         }
         let ch = self.cfg.book_channel();
         let mut args: Vec<(&str, &str)> = Vec::new();

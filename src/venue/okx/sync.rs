@@ -7,6 +7,13 @@
 //! levels (0 means "no checksum", as OKX sends since 2026-06). Any mismatch
 //! leaves the instrument out of sync until a new snapshot (the feed
 //! resubscribes it).
+//!
+//! Continuity must be proven, never assumed: a snapshot without `seqId`, or
+//! an update without `seqId` or `prevSeqId`, is a break
+//! ([`Step::MissingSeqIds`]: the instrument resyncs), so the message after
+//! it is never applied on an unchecked chain. Only [`InstSync::for_captures_without_seq_ids`]
+//! (replaying captures recorded before OKX sent ids, 2022) accepts an id-less
+//! message, and then only when a non-zero checksum verifies it.
 
 use super::book::StrBook;
 use super::parse::BookMsg;
@@ -24,6 +31,8 @@ pub enum Step {
     Gap,
     /// The checksum did not match the book after applying.
     ChecksumMismatch,
+    /// `seqId` or `prevSeqId` missing: continuity cannot be checked.
+    MissingSeqIds,
 }
 
 /// Book state of one instrument.
@@ -37,6 +46,10 @@ pub struct InstSync {
     pub checksum_checks: u64,
     pub checksum_failures: u64,
     pub keepalives: u64,
+    /// Messages refused for a missing `seqId`/`prevSeqId`.
+    pub missing_ids: u64,
+    /// Accept id-less messages whose non-zero checksum verifies (old captures).
+    checksum_stands_for_ids: bool,
 }
 
 impl InstSync {
@@ -44,6 +57,17 @@ impl InstSync {
         InstSync {
             book: StrBook::with_capacity(512),
             ..Default::default()
+        }
+    }
+
+    /// For replaying captures from before OKX sent `seqId`/`prevSeqId`
+    /// (2022): an id-less message is accepted only when its non-zero
+    /// checksum verifies the book after applying; ids, when present, are
+    /// still checked. Never for a live feed (the checksum is 0 since 2026-06).
+    pub fn for_captures_without_seq_ids() -> InstSync {
+        InstSync {
+            checksum_stands_for_ids: true,
+            ..InstSync::new()
         }
     }
 
@@ -67,12 +91,22 @@ impl InstSync {
     }
 
     pub fn on_book(&mut self, msg: &BookMsg) -> Step {
+        if !msg.snapshot && !self.synced {
+            return Step::Waiting;
+        }
+        let ids_missing = msg.seq.is_none()
+            || (!msg.snapshot && (msg.prev_seq.is_none() || self.last_seq.is_none()));
+        // Without ids only a verifying checksum (old captures) proves continuity.
+        let checksum_proves = self.checksum_stands_for_ids && msg.checksum != 0;
+        if ids_missing && !checksum_proves {
+            self.missing_ids += 1;
+            self.gaps += 1;
+            self.reset();
+            return Step::MissingSeqIds;
+        }
         if msg.snapshot {
             self.book.clear();
         } else {
-            if !self.synced {
-                return Step::Waiting;
-            }
             if let (Some(prev), Some(last)) = (msg.prev_seq, self.last_seq)
                 && prev != last
             {
@@ -175,5 +209,67 @@ mod tests {
         m.checksum = b.checksum() as i64;
         assert_eq!(s.on_book(&m), Step::Apply { reset: true });
         assert_eq!(s.checksum_checks, 2);
+    }
+
+    #[test]
+    fn a_missing_seq_id_breaks_continuity_and_the_next_message_is_checked() {
+        let mut s = InstSync::new();
+        assert_eq!(
+            s.on_book(&msg(true, -1, 100, vec![lvl(10, 1)])),
+            Step::Apply { reset: true }
+        );
+        // An update without prevSeqId: a break, not an unchecked apply.
+        let mut m = msg(false, 100, 107, vec![lvl(11, 1)]);
+        m.prev_seq = None;
+        assert_eq!(s.on_book(&m), Step::MissingSeqIds);
+        assert!(!s.is_synced());
+        // The message after it (which would chain onto 107) is not applied
+        // until a new snapshot.
+        assert_eq!(
+            s.on_book(&msg(false, 107, 110, vec![lvl(12, 1)])),
+            Step::Waiting
+        );
+        assert_eq!(
+            s.on_book(&msg(true, -1, 200, vec![lvl(10, 1)])),
+            Step::Apply { reset: true }
+        );
+        // An update without seqId: a break too.
+        let mut m = msg(false, 200, 0, vec![lvl(13, 1)]);
+        m.seq = None;
+        assert_eq!(s.on_book(&m), Step::MissingSeqIds);
+        // A snapshot without seqId cannot anchor the chain.
+        let mut m = msg(true, -1, 0, vec![lvl(10, 1)]);
+        m.seq = None;
+        assert_eq!(s.on_book(&m), Step::MissingSeqIds);
+        assert!(!s.is_synced());
+        // A keep-alive without ids is no keep-alive.
+        assert_eq!(
+            s.on_book(&msg(true, -1, 300, vec![lvl(10, 1)])),
+            Step::Apply { reset: true }
+        );
+        let mut m = msg(false, 0, 0, vec![]);
+        m.seq = None;
+        m.prev_seq = None;
+        assert_eq!(s.on_book(&m), Step::MissingSeqIds);
+        assert_eq!(s.missing_ids, 4);
+    }
+
+    #[test]
+    fn old_captures_need_a_verifying_checksum_instead_of_ids() {
+        let mut s = InstSync::for_captures_without_seq_ids();
+        let mut snap = msg(true, -1, 0, vec![lvl(10, 1)]);
+        snap.seq = None;
+        snap.prev_seq = None;
+        // No ids and no checksum: refused even here.
+        assert_eq!(s.on_book(&snap), Step::MissingSeqIds);
+        let mut b = StrBook::default();
+        b.apply(true, &lvl(10, 1));
+        snap.checksum = b.checksum() as i64;
+        assert_eq!(s.on_book(&snap), Step::Apply { reset: true });
+        let mut upd = msg(false, 0, 0, vec![lvl(11, 1)]);
+        upd.seq = None;
+        upd.prev_seq = None;
+        upd.checksum = 777;
+        assert_eq!(s.on_book(&upd), Step::ChecksumMismatch);
     }
 }
