@@ -2,6 +2,12 @@
 //! the feeds, tracks sync state, answers book queries from the ops side
 //! between updates (never mid-update), and hands the top of book, with the
 //! best cross-venue prices for its underlying, to the score stage.
+//!
+//! Book queries (`/api/books`) are answered promptly without stalling the
+//! hot path: after each event the stage looks at the query queue (one atomic
+//! load when it is empty) and answers at most [`QUERIES_PER_TURN`] query, a
+//! copy of at most [`MAX_QUERY_DEPTH`] levels per side; when idle it answers
+//! every waiting one. The query queue itself is bounded (64, `Shared`).
 
 use super::consolidated::{Consolidated, rescale};
 use super::l2::L2Book;
@@ -28,6 +34,17 @@ struct BookMetrics {
 
 /// Default capacity of each book side.
 pub const MAX_LEVELS: usize = 20_000;
+
+/// Book queries answered after one event while events flow: bounds what the
+/// ops side adds to one event's latency to one bounded copy.
+pub const QUERIES_PER_TURN: usize = 1;
+
+/// The most levels per side one query copies (`/api/books?depth=` is
+/// refused above it).
+pub const MAX_QUERY_DEPTH: usize = 5000;
+
+/// Queries waiting for a book that is mid-update (never more).
+const MAX_PENDING_QUERIES: usize = 64;
 
 pub struct BookStage {
     books: Vec<L2Book>,
@@ -231,33 +248,55 @@ impl BookStage {
         }
     }
 
-    /// Answers queued book queries for books that are not mid-update.
-    pub fn answer_queries(&mut self) {
-        while self.pending_queries.len() < 64 {
-            match self.shared.book_query_rx.try_recv() {
-                Ok(q) => self.pending_queries.push(q),
-                Err(_) => break,
-            }
+    /// Whether a book query waits (one atomic load when none does).
+    #[inline]
+    pub fn queries_waiting(&self) -> bool {
+        !self.pending_queries.is_empty() || !self.shared.book_query_rx.is_empty()
+    }
+
+    /// Answers `q` unless its book is mid-update (then false: keep it).
+    fn try_answer(books: &[L2Book], q: &BookQuery) -> bool {
+        let Some(b) = books.get(q.inst.idx()) else {
+            let _ = q.reply.try_send(BookSnapshot::default());
+            return true;
+        };
+        if b.mid_update {
+            return false;
         }
+        let depth = q.depth.min(MAX_QUERY_DEPTH);
+        let snap = BookSnapshot {
+            in_sync: b.in_sync,
+            update_id: b.update_id,
+            last_update_ns: b.last_update_ns,
+            bids: b.bids().take(depth).map(|l| (l.px, l.qty)).collect(),
+            asks: b.asks().take(depth).map(|l| (l.px, l.qty)).collect(),
+        };
+        let _ = q.reply.try_send(snap);
+        true
+    }
+
+    /// Answers at most `limit` waiting book queries (those kept for a book
+    /// that was mid-update first), never from a book mid-update.
+    pub fn answer_queries(&mut self, limit: usize) {
+        let mut budget = limit;
         let books = &self.books;
         self.pending_queries.retain(|q| {
-            let Some(b) = books.get(q.inst.idx()) else {
-                let _ = q.reply.try_send(BookSnapshot::default());
-                return false;
-            };
-            if b.mid_update {
+            if budget == 0 || !Self::try_answer(books, q) {
                 return true;
             }
-            let snap = BookSnapshot {
-                in_sync: b.in_sync,
-                update_id: b.update_id,
-                last_update_ns: b.last_update_ns,
-                bids: b.bids().take(q.depth).map(|l| (l.px, l.qty)).collect(),
-                asks: b.asks().take(q.depth).map(|l| (l.px, l.qty)).collect(),
-            };
-            let _ = q.reply.try_send(snap);
+            budget -= 1;
             false
         });
+        while budget > 0 && self.pending_queries.len() < MAX_PENDING_QUERIES {
+            let Ok(q) = self.shared.book_query_rx.try_recv() else {
+                break;
+            };
+            if Self::try_answer(&self.books, &q) {
+                budget -= 1;
+            } else {
+                self.pending_queries.push(q);
+            }
+        }
     }
 
     /// Refreshes the per-book gauges (called when idle).
@@ -297,11 +336,13 @@ pub fn run_book_stage(
                     }
                 }
                 health.tick(now);
+                if stage.queries_waiting() {
+                    stage.answer_queries(QUERIES_PER_TURN);
+                }
                 n += 1;
                 if n & 63 == 0 {
                     processed.inc_by(64);
                     health.backlog.store(rx.len() as u64, Ordering::Relaxed);
-                    stage.answer_queries();
                     stage.publish_consolidated(now);
                 }
             }
@@ -309,7 +350,7 @@ pub fn run_book_stage(
                 processed.inc_by(n & 63);
                 n &= !63;
                 health.backlog.store(0, Ordering::Relaxed);
-                stage.answer_queries();
+                stage.answer_queries(usize::MAX);
                 stage.refresh_gauges();
                 stage.publish_consolidated(now_ns());
                 lat.flush();
@@ -322,4 +363,146 @@ pub fn run_book_stage(
     }
     processed.inc_by(n & 63);
     lat.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WaitKind;
+    use crate::core::{CHUNK_END, CHUNK_LEVELS, CHUNK_RESET, DepthChunk, Venue};
+    use crate::pipeline::channel::queue;
+
+    fn depth(k: u64) -> MarketEvent {
+        let mut bids = [Level::default(); CHUNK_LEVELS];
+        let mut asks = [Level::default(); CHUNK_LEVELS];
+        bids[0] = Level {
+            px: 6_180_000,
+            qty: 1_000 + k as i64,
+        };
+        asks[0] = Level {
+            px: 6_180_100,
+            qty: 2_000,
+        };
+        MarketEvent {
+            venue: Venue::Binance,
+            inst: InstrumentId(0),
+            recv_ns: now_ns(),
+            exch_ms: 0,
+            body: MarketBody::Depth(DepthChunk {
+                flags: if k == 1 {
+                    CHUNK_RESET | CHUNK_END
+                } else {
+                    CHUNK_END
+                },
+                n_bids: 1,
+                n_asks: 1,
+                update_id: k,
+                bids,
+                asks,
+            }),
+        }
+    }
+
+    /// Events flow without a 5 ms pause (each sent once the previous one is
+    /// applied): a query is answered on the turn of the very next event,
+    /// not after 64 events or an idle gap (issue 16 item 14).
+    #[test]
+    fn a_book_query_is_answered_on_the_next_event() {
+        let shared = Arc::new(crate::ops::ready::tests::test_shared());
+        let (tx, rx) = queue::<MarketEvent>("md_q_test", 256, WaitKind::Park, &shared.metrics);
+        let (stx, _srx) = queue::<ScoreInput>("sc_q_test", 16, WaitKind::Park, &shared.metrics);
+        let s2 = shared.clone();
+        let h = std::thread::spawn(move || run_book_stage(rx, stx, s2, 1000));
+        let applied = |k: u64| {
+            let t = std::time::Instant::now();
+            while shared.books[0].updates.load(Ordering::Relaxed) < k {
+                assert!(
+                    t.elapsed() < Duration::from_secs(5),
+                    "event {k} not applied"
+                );
+                std::hint::spin_loop();
+            }
+        };
+        let mut k = 0;
+        for _ in 0..10 {
+            k += 1;
+            tx.try_send(depth(k)).unwrap();
+            applied(k);
+        }
+        for round in 0..5 {
+            let (rtx, rrx) = crossbeam_channel::bounded(1);
+            shared
+                .book_queries
+                .try_send(BookQuery {
+                    inst: InstrumentId(0),
+                    depth: 10,
+                    reply: rtx,
+                })
+                .unwrap();
+            let asked_at = k;
+            let snap = loop {
+                k += 1;
+                tx.try_send(depth(k)).unwrap();
+                applied(k);
+                if let Ok(s) = rrx.try_recv() {
+                    break s;
+                }
+                assert!(k < asked_at + 200, "round {round}: never answered");
+            };
+            assert_eq!(
+                snap.update_id,
+                asked_at + 1,
+                "round {round}: answered {} events late",
+                snap.update_id - asked_at
+            );
+            assert!(snap.in_sync);
+            assert_eq!(snap.bids, vec![(6_180_000, 1_000 + asked_at as i64 + 1)]);
+        }
+        drop(tx);
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn a_query_copies_at_most_max_query_depth_levels() {
+        let shared = Arc::new(crate::ops::ready::tests::test_shared());
+        let mut stage = BookStage::new(shared.clone(), MAX_QUERY_DEPTH + 100);
+        let mut k = 0;
+        // MAX_QUERY_DEPTH + 16 bid levels, 8 per chunk.
+        while (k as usize) * CHUNK_LEVELS < MAX_QUERY_DEPTH + 16 {
+            let mut ev = depth(k + 1);
+            if let MarketBody::Depth(c) = &mut ev.body {
+                c.flags = if k == 0 { CHUNK_RESET } else { 0 };
+                c.n_bids = CHUNK_LEVELS as u8;
+                c.n_asks = 0;
+                for (j, l) in c.bids.iter_mut().enumerate() {
+                    *l = Level {
+                        px: 6_000_000 - 10 * (k as i64 * CHUNK_LEVELS as i64 + j as i64),
+                        qty: 1,
+                    };
+                }
+            }
+            stage.apply(&ev, now_ns());
+            k += 1;
+        }
+        let mut ev = depth(k + 1);
+        if let MarketBody::Depth(c) = &mut ev.body {
+            c.flags = CHUNK_END;
+            c.n_bids = 0;
+        }
+        stage.apply(&ev, now_ns());
+        let (rtx, rrx) = crossbeam_channel::bounded(1);
+        shared
+            .book_queries
+            .try_send(BookQuery {
+                inst: InstrumentId(0),
+                depth: usize::MAX,
+                reply: rtx,
+            })
+            .unwrap();
+        assert!(stage.queries_waiting());
+        stage.answer_queries(QUERIES_PER_TURN);
+        let snap = rrx.try_recv().expect("answered");
+        assert_eq!(snap.bids.len(), MAX_QUERY_DEPTH);
+        assert!(!stage.queries_waiting());
+    }
 }

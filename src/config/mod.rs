@@ -125,8 +125,15 @@ pub struct OpsConfig {
     /// A stage with input waiting but no progress for this long is stalled.
     pub stall_timeout_ms: u64,
     /// TEST-ONLY: serves `POST /api/test/stall/{stage}` and
-    /// `/api/test/resume/{stage}` (freeze a stage). Never enable in production.
+    /// `/api/test/resume/{stage}` (freeze a stage; admin token needed).
+    /// Never enable in production.
     pub test_hooks: bool,
+    /// Open connections the ops server holds at most; one more is closed at
+    /// once and counted (`qt_ops_connections_refused_total`).
+    pub max_connections: usize,
+    /// A connection that has not sent a request's complete header this long
+    /// after connecting (or after its previous answer) is closed.
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for OpsConfig {
@@ -137,6 +144,8 @@ impl Default for OpsConfig {
             ready_max_book_age_ms: 5_000,
             stall_timeout_ms: 2_000,
             test_hooks: false,
+            max_connections: 256,
+            header_read_timeout_ms: 5_000,
         }
     }
 }

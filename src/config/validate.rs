@@ -167,6 +167,13 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         3_600_000,
     )?;
     range("ops.stall_timeout_ms", c.ops.stall_timeout_ms, 100, 600_000)?;
+    range("ops.max_connections", c.ops.max_connections, 1, 65_536)?;
+    range(
+        "ops.header_read_timeout_ms",
+        c.ops.header_read_timeout_ms,
+        100,
+        600_000,
+    )?;
     if !["text", "json"].contains(&c.log.format.as_str()) {
         return Err(ConfigError::new(
             "log.format",

@@ -62,6 +62,10 @@ pub struct Metrics {
     pub fees: Gauge,
     // process
     pub ready: IntGauge,
+    /// Connections the ops server holds open.
+    pub ops_connections_open: IntGauge,
+    /// Connections closed at once because `ops.max_connections` were open.
+    pub ops_connections_refused: IntCounter,
     /// 1 while the engine could trade right now (`ops::trading`).
     pub trading_enabled: IntGauge,
     /// 1 per blocker class while it keeps trading off.
@@ -378,6 +382,22 @@ impl Metrics {
             ready: reg(
                 &r,
                 IntGauge::new("qt_ready", "1 while /ready answers 200").expect("valid metric"),
+            ),
+            ops_connections_open: reg(
+                &r,
+                IntGauge::new(
+                    "qt_ops_connections_open",
+                    "Connections the ops HTTP server holds open",
+                )
+                .expect("valid metric"),
+            ),
+            ops_connections_refused: reg(
+                &r,
+                IntCounter::new(
+                    "qt_ops_connections_refused_total",
+                    "Ops HTTP connections closed at once because ops.max_connections were open",
+                )
+                .expect("valid metric"),
             ),
             trading_enabled: reg(
                 &r,

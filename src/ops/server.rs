@@ -34,7 +34,6 @@ use axum::routing::get;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -43,8 +42,8 @@ use std::time::{Duration, Instant};
 
 /// Book depth when `?depth=` is not given.
 pub const DEFAULT_DEPTH: usize = 20;
-/// Largest accepted `?depth=`.
-pub const MAX_DEPTH: usize = 5000;
+/// Largest accepted `?depth=` (what the book stage copies at most).
+pub const MAX_DEPTH: usize = crate::book::stage::MAX_QUERY_DEPTH;
 /// How long `/api/books` waits for the book stage.
 pub const BOOK_QUERY_TIMEOUT: Duration = Duration::from_millis(500);
 /// Watchdog period.
@@ -170,6 +169,11 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
+/// Accepts connections while at most `ops.max_connections` are open (one
+/// more is closed at once, counted and logged once per burst), and serves
+/// each with HTTP/1.1 whose request header must arrive within
+/// `ops.header_read_timeout_ms` (also between keep-alive requests), so
+/// half-sent requests cannot pile up.
 async fn serve(
     listener: std::net::TcpListener,
     state: Arc<AppState>,
@@ -183,20 +187,82 @@ async fn serve(
         }
     };
     let watchdog = tokio::spawn(watchdog(state.clone(), stop.clone()));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(stopped(stop.clone()));
-    tokio::select! {
-        r = server.into_future() => {
-            if let Err(e) = r {
-                tracing::error!(error = %e, "ops server stopped");
+    let max = state.cfg.max_connections.max(1);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    let header_timeout = Duration::from_millis(state.cfg.header_read_timeout_ms.max(1));
+    let open = state.shared.metrics.ops_connections_open.clone();
+    let refused = state.shared.metrics.ops_connections_refused.clone();
+    let app = router(state);
+    let mut refusing = false;
+    let stop_accepting = stopped(stop.clone());
+    tokio::pin!(stop_accepting);
+    loop {
+        let (sock, peer) = tokio::select! {
+            _ = &mut stop_accepting => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, go on.
+                    tracing::warn!(error = %e, "ops server: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refused.inc();
+            if !refusing {
+                refusing = true;
+                tracing::warn!(
+                    max_connections = max,
+                    %peer,
+                    "ops server: connection limit reached; closing new connections \
+                     (qt_ops_connections_refused_total)"
+                );
             }
-        }
-        _ = async {
-            stopped(stop).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => {
-            tracing::warn!("ops server: open connections did not finish in time");
-        }
+            drop(sock);
+            continue;
+        };
+        refusing = false;
+        let _ = sock.set_nodelay(true);
+        let svc = hyper_util::service::TowerToHyperService::new(
+            app.clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
+        let stop = stop.clone();
+        let open = open.clone();
+        tokio::spawn(async move {
+            open.inc();
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true);
+            let conn = b.serve_connection(hyper_util::rt::TokioIo::new(sock), svc);
+            tokio::pin!(conn);
+            let stopping = stopped(stop);
+            tokio::pin!(stopping);
+            let mut shutting = false;
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    _ = &mut stopping, if !shutting => {
+                        shutting = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            open.dec();
+            drop(slot);
+        });
+    }
+    drop(listener);
+    // Open connections get SHUTDOWN_GRACE to finish.
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("ops server: open connections did not finish in time");
     }
     watchdog.abort();
 }
@@ -548,6 +614,98 @@ mod tests {
     /// Lets the watchdog (250 ms) and `/ready`'s cache (1 s) see a change.
     async fn state_settles() {
         tokio::time::sleep(READY_MAX_AGE + WATCHDOG_INTERVAL + Duration::from_millis(100)).await;
+    }
+
+    /// Whether the server closed `s` (EOF or reset) rather than holding it.
+    fn closed(s: &mut std::net::TcpStream) -> bool {
+        use std::io::Read;
+        let mut b = [0u8; 256];
+        match s.read(&mut b) {
+            Ok(0) => true,
+            Ok(_) => true, // an answer (408/400) followed by close
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+
+    /// 3,000 half-sent requests over real sockets: at most `max_connections`
+    /// are ever held, the rest are closed at once and counted, and every
+    /// held one is closed when its header does not complete in time; the
+    /// server answers normally afterwards.
+    #[test]
+    fn half_sent_requests_are_cut_and_connections_capped() {
+        use std::io::Write;
+        let shared = Arc::new(test_shared());
+        let c = OpsConfig {
+            max_connections: 40,
+            header_read_timeout_ms: 600,
+            ..cfg()
+        };
+        let h = start(shared.clone(), c).unwrap();
+        let mut socks = Vec::new();
+        for _ in 0..3000 {
+            let Ok(mut s) = std::net::TcpStream::connect(h.addr) else {
+                continue;
+            };
+            let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+            s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+            socks.push(s);
+        }
+        assert!(socks.len() > 2900, "only {} connected", socks.len());
+        let m = &shared.metrics;
+        assert!(
+            m.ops_connections_open.get() <= 40,
+            "{} held open",
+            m.ops_connections_open.get()
+        );
+        // Held ones time out and free their slots for queued ones, so not
+        // every surplus connection is refused; most are.
+        assert!(
+            wait_for(|| m.ops_connections_refused.get() >= 1000),
+            "only {} refused",
+            m.ops_connections_refused.get()
+        );
+        // Within the header timeout (plus slack) every connection is closed.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut open: Vec<_> = socks;
+        while !open.is_empty() && Instant::now() < deadline {
+            assert!(m.ops_connections_open.get() <= 40);
+            open.retain_mut(|s| !closed(s));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            open.is_empty(),
+            "{} half-sent requests still open",
+            open.len()
+        );
+        assert!(
+            wait_for(|| m.ops_connections_open.get() == 0),
+            "gauge {}",
+            m.ops_connections_open.get()
+        );
+        // A complete request is served as usual.
+        let mut s = std::net::TcpStream::connect(h.addr).unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut text = String::new();
+        use std::io::Read;
+        s.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        h.shutdown();
+    }
+
+    fn wait_for(mut f: impl FnMut() -> bool) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     #[test]
