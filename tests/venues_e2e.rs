@@ -290,8 +290,21 @@ fn resyncs_count_the_same_on_every_venue() {
         "not back in sync after the reconnect"
     );
     for &(v, s) in &books {
-        let n = m(addr, "qt_feed_resyncs_total", v, s);
-        assert!(n >= 1.0, "{v} {s}: a reconnect's resync not counted ({n})");
+        // Binance counts when the snapshot is requested, after the first
+        // diff on the new connection.
+        assert!(
+            wait_until(Duration::from_secs(15), || m(
+                addr,
+                "qt_feed_resyncs_total",
+                v,
+                s
+            ) >= 1.0),
+            "{v} {s}: a reconnect's resync not counted"
+        );
+        assert!(
+            wait_until(Duration::from_secs(20), || synced(&e, v, s)),
+            "{v} {s}: not back in sync"
+        );
     }
     e.stop();
 }
