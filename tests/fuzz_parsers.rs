@@ -4,8 +4,8 @@
 //! path wherever the fast path accepts a frame), Binance REST depth snapshots,
 //! Binance signed-REST replies (`OrderResponse` -> `apply_reply`,
 //! `PositionRisk`, `classify_error`), Bybit and OKX public messages (OKX books
-//! through `InstSync`, Bybit books through `TopicSync`) and both venues' REST
-//! instrument lists.
+//! through `InstSync`, Bybit books through `TopicSync`), both venues' REST
+//! instrument lists, and the doctor's probe replies of all three venues.
 //!
 //! The corpus is built at test time from `../shared/samples` (each `.json`
 //! pretty and compact, `.ndjson` lines, the hftbacktest `.gz` capture's
@@ -14,8 +14,10 @@
 //! values, a removed field, duplicated or inserted bytes. Every case runs
 //! under `catch_unwind`; a panic is printed with its input (escaped) and the
 //! test fails. Bounded and deterministic: `QT_FUZZ_CASES` cases per target
-//! (default 100,000), seed `QT_FUZZ_SEED` (default fixed). Findings are kept as
-//! regression tests in `fuzz_findings` below.
+//! (default 100,000), seed `QT_FUZZ_SEED` (default fixed). The mutation
+//! classes that matter most are also pinned as exact expectations in
+//! `hostile_values_are_refused_not_wrapped` (a number too large for its
+//! field must be an error, never a wrapped or truncated value).
 
 use quantum_trader::core::{Instrument, InstrumentId, InstrumentTable, Side, Venue};
 use quantum_trader::exec::order::Order;
@@ -567,6 +569,34 @@ fn every_venue_parser_survives_mutated_samples() {
         || (),
         |_, f| instruments::parse_okx(f).is_ok(),
     ));
+    // The doctor's probe replies (server time, exchange info, errors,
+    // refusals) of every venue, over every venue's samples.
+    let mut every = bin.clone();
+    every.extend(byb.iter().cloned());
+    every.extend(okc.iter().cloned());
+    all.push(run(
+        "doctor probe replies",
+        &every,
+        n / 5,
+        || (),
+        |_, f| {
+            use quantum_trader::venue::binance::probe as bp;
+            let mut ok = bp::parse_server_time(f).is_ok();
+            ok |= bp::parse_exchange_info(f).is_ok();
+            ok |= bp::parse_error(f).is_some();
+            ok |= bybit::probe::parse_server_time(f).is_ok();
+            ok |= bybit::probe::parse_error(f).is_some();
+            ok |= okx::probe::parse_server_time(f).is_ok();
+            if let Ok(t) = std::str::from_utf8(f) {
+                ok |= bp::is_stream_data(t);
+                ok |= bybit::probe::is_stream_data(t);
+                ok |= bybit::probe::refusal(t).is_some();
+                ok |= okx::probe::is_stream_data(t);
+                ok |= okx::probe::refusal(t).is_some();
+            }
+            ok
+        },
+    ));
     println!(
         "binance fast path vs simd-json: {} disagreements{}",
         mismatches.get(),
@@ -583,4 +613,77 @@ fn every_venue_parser_survives_mutated_samples() {
         "the fast path accepted a frame differently from simd-json: {:?}",
         first_mismatch.borrow()
     );
+}
+
+/// Values the fuzzer throws, pinned: out-of-range numbers are refused with an
+/// error on every parser path (never wrapped, truncated or panicking), and
+/// the fast path agrees with simd-json on each.
+#[test]
+fn hostile_values_are_refused_not_wrapped() {
+    let syms = binance_syms();
+    let tick = |b: &str, u: &str| {
+        format!(
+            "{{\"stream\":\"btcusdt@bookTicker\",\"data\":{{\"e\":\"bookTicker\",\"u\":{u},\"s\":\"BTCUSDT\",\"b\":\"{b}\",\"B\":\"2.507\",\"a\":\"61800.30\",\"A\":\"2.510\",\"T\":1723161256313,\"E\":1723161256313}}}}"
+        )
+    };
+    let good = tick("61800.20", "5123107839020");
+    let mut p = BParser::new();
+    assert!(matches!(
+        p.parse(good.as_bytes(), &syms),
+        Ok(BMsg::Bbo { .. })
+    ));
+    for bad in [
+        tick("99999999999999999999999", "1"),
+        tick("92233720368547758.08", "1"),
+        tick("-61800.20", "1"),
+        tick("1e309", "1"),
+        tick("61800.2.0", "1"),
+        tick("", "1"),
+        tick("61800.20", "18446744073709551616"),
+        tick("61800.20", "-1"),
+        tick("0.0000000000000000000001", "1"),
+    ] {
+        let fast = BParser::new().parse(bad.as_bytes(), &syms);
+        let full = BParser::new().parse_full(bad.as_bytes(), &syms);
+        assert!(fast.is_err(), "fast path accepted {bad}: {fast:?}");
+        assert_eq!(fast, full, "paths disagree on {bad}");
+    }
+    let osyms = okx_syms();
+    let trade = |px: &str, sz: &str| {
+        format!(
+            "{{\"arg\":{{\"channel\":\"trades\",\"instId\":\"BTC-USDT-SWAP\"}},\"data\":[{{\"instId\":\"BTC-USDT-SWAP\",\"tradeId\":\"1\",\"px\":\"{px}\",\"sz\":\"{sz}\",\"side\":\"buy\",\"ts\":\"1640131236050\"}}]}}"
+        )
+    };
+    let mut p = okx::parse::Parser::new();
+    assert!(p.parse(trade("48938.5", "5").as_bytes(), &osyms).is_ok());
+    for (px, sz) in [
+        ("99999999999999999999", "5"),
+        ("48938.5", "99999999999999999999"),
+        ("48938.5", "-5"),
+        ("1e309", "5"),
+        ("48938.5", ""),
+    ] {
+        let r = okx::parse::Parser::new().parse(trade(px, sz).as_bytes(), &osyms);
+        assert!(r.is_err(), "okx accepted px {px} sz {sz}: {r:?}");
+    }
+    let ysyms = bybit_syms();
+    let ytrade = |p: &str, v: &str| {
+        format!(
+            "{{\"topic\":\"publicTrade.BTCUSDT\",\"type\":\"snapshot\",\"ts\":1672304486868,\"data\":[{{\"T\":1672304486865,\"s\":\"BTCUSDT\",\"S\":\"Buy\",\"v\":\"{v}\",\"p\":\"{p}\",\"L\":\"PlusTick\",\"i\":\"x\",\"BT\":false}}]}}"
+        )
+    };
+    assert!(
+        bybit::parse::Parser::new()
+            .parse(ytrade("16578.50", "0.001").as_bytes(), &ysyms)
+            .is_ok()
+    );
+    for (px, v) in [
+        ("99999999999999999999", "0.001"),
+        ("16578.50", "99999999999999999999"),
+        ("16578.50", "-0.001"),
+        ("1e309", "0.001"),
+    ] {
+        let r = bybit::parse::Parser::new().parse(ytrade(px, v).as_bytes(), &ysyms);
+        assert!(r.is_err(), "bybit accepted p {px} v {v}: {r:?}");
+    }
 }

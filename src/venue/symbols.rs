@@ -21,17 +21,21 @@ pub struct WireInfo {
 }
 
 impl WireInfo {
-    /// A wire size string to a base-asset quantity at the instrument's scale.
+    /// A wire size string to a base-asset quantity at the instrument's scale
+    /// (`None` for a malformed, overflowing or negative size).
     #[inline]
     pub fn qty(&self, s: &[u8]) -> Option<i64> {
         parse_decimal(s, self.size_scale)
-            .ok()?
+            .ok()
+            .filter(|v| *v >= 0)?
             .checked_mul(self.size_mult)
     }
 
+    /// A wire price string at the instrument's scale (`None` for a
+    /// malformed, overflowing or negative price).
     #[inline]
     pub fn px(&self, s: &[u8]) -> Option<i64> {
-        parse_decimal(s, self.price_scale).ok()
+        parse_decimal(s, self.price_scale).ok().filter(|v| *v >= 0)
     }
 }
 

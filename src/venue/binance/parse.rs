@@ -189,10 +189,28 @@ impl Parser {
             &mut self.fast_asks,
             &mut self.depth,
         ) {
-            return Ok(msg);
+            return self.refuse_negative(msg);
         }
         self.fallbacks += 1;
         self.parse_full(frame, syms)
+    }
+
+    /// A price or quantity below zero is never a market fact: the frame is
+    /// refused (a corrupted frame must not put a negative level in a book).
+    #[inline]
+    fn refuse_negative(&self, msg: Msg) -> Result<Msg, ParseError> {
+        let neg = |l: &Level| l.px < 0 || l.qty < 0;
+        let bad = match &msg {
+            Msg::Depth => self.depth.bids.iter().chain(&self.depth.asks).any(neg),
+            Msg::Bbo { bbo, .. } => neg(&bbo.bid) || neg(&bbo.ask),
+            Msg::Trade { trade, .. } => trade.px < 0 || trade.qty < 0,
+            _ => false,
+        };
+        if bad {
+            Err(ParseError::Decimal("negative price or quantity"))
+        } else {
+            Ok(msg)
+        }
     }
 
     /// How many frames [`Parser::parse`] handed to the full simd-json path.
@@ -211,7 +229,7 @@ impl Parser {
             Err(_) => Err(ParseError::Json),
         };
         self.tape = Some(tape.reset());
-        result
+        result.and_then(|m| self.refuse_negative(m))
     }
 
     /// Parses a REST `/fapi/v1/depth` body into [`Parser::depth`].
@@ -231,7 +249,7 @@ impl Parser {
             Err(_) => Err(ParseError::Json),
         };
         self.tape = Some(tape.reset());
-        result
+        result.and_then(|()| self.refuse_negative(Msg::Depth).map(|_| ()))
     }
 }
 
@@ -382,7 +400,11 @@ fn walk_event(
                     px: px(f.a, "a")?,
                     qty: qty(f.big_a, "A")?,
                 },
-                update_id: f.u.and_then(|i| u64_at(t, i)).unwrap_or(0),
+                // Absent: 0; present: an unsigned integer, else refused.
+                update_id: match f.u {
+                    None => 0,
+                    Some(i) => u64_at(t, i).ok_or(ParseError::Shape("`u` not an unsigned id"))?,
+                },
             };
             Ok(Msg::Bbo {
                 inst: info.id,
