@@ -303,7 +303,7 @@ fn seed() -> u64 {
     std::env::var("QT_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_16)
+        .unwrap_or(0x5eed_0016)
 }
 
 fn escaped(b: &[u8]) -> String {

@@ -91,10 +91,8 @@ fn is_secret_key(key: &str) -> bool {
 /// Masks every secret in a TOML tree (see the module doc).
 pub fn redact_toml(v: &mut toml::Value) {
     match v {
-        toml::Value::String(s) => {
-            if s.contains("://") {
-                *s = redact_url(s);
-            }
+        toml::Value::String(s) if s.contains("://") => {
+            *s = redact_url(s);
         }
         toml::Value::Array(a) => a.iter_mut().for_each(redact_toml),
         toml::Value::Table(t) => {
