@@ -45,6 +45,40 @@ pub fn journal_checks(rep: &mut Report, c: &Config, restored: bool) {
         "journal.dir",
         format!("{} is writable", dir.display()),
     ));
+    match crate::journal::check_dir(dir) {
+        Ok(files) if files.is_empty() => {
+            rep.push(Check::ok("journal.integrity", "every day file reads clean"))
+        }
+        Ok(files) => {
+            let detail = files
+                .iter()
+                .map(|f| {
+                    let first = f
+                        .damaged
+                        .first()
+                        .map(|d| format!(", first at byte {} ({})", d.offset, d.reason))
+                        .unwrap_or_default();
+                    format!(
+                        "{}: {} damaged regions{first}, tail {:?}",
+                        format_day(f.day),
+                        f.corrupt,
+                        f.tail
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            rep.push(Check::warn(
+                "journal.integrity",
+                detail,
+                "damaged regions are skipped, never cut; see `quantum-trader journal report --day D` and restore the file from a backup to get them back",
+            ));
+        }
+        Err(e) => rep.push(Check::fail(
+            "journal.integrity",
+            format!("cannot list {}: {e}", dir.display()),
+            fix_dir.clone(),
+        )),
+    }
     let table = match instruments_from_config(c) {
         Ok(t) => t,
         Err(e) => {
