@@ -63,4 +63,6 @@ pub use record::{Body, Change, Entry, Event, Published, Record};
 pub use writer::{JournalMetrics, JournalStats, JournalTx, JournalWriter, start};
 
 #[cfg(test)]
+pub(crate) mod fuzz;
+#[cfg(test)]
 pub(crate) mod tests;
