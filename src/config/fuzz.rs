@@ -193,7 +193,12 @@ fn fuzz_findings_are_refused_at_their_key() {
         (&demo, "taker_fee_bps", "nan", "exec.taker_fee_bps"),
         (&demo, "max_slippage_bps", "nan", "exec.max_slippage_bps"),
         (&paper, "rest_url", "\"\"", "venues.binance.rest_url"),
-        (&demo, "start_prices", "1979-05-27T07:32:00Z", "sim.start_prices"),
+        (
+            &demo,
+            "start_prices",
+            "1979-05-27T07:32:00Z",
+            "sim.start_prices",
+        ),
     ] {
         let e = Config::from_toml(&swap(text, key, v)).unwrap_err();
         assert_eq!(e.path, path, "{key} = {v}: {e}");

@@ -202,15 +202,13 @@ struct Scratch {
 impl Scratch {
     fn create(parent: &std::path::Path) -> Result<Scratch> {
         let made_parent = (!parent.exists()).then(|| parent.to_path_buf());
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let path = parent.join(format!(
-            "qt-journal-bench-{}-{nanos}",
-            std::process::id()
-        ));
+        let path = parent.join(format!("qt-journal-bench-{}-{nanos}", std::process::id()));
         // `create_dir` (not `_all`) fails if it exists: never an existing one.
         std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Scratch { path, made_parent })

@@ -438,7 +438,11 @@ pub(crate) mod tests {
         });
         let got: Vec<_> = r.by_ref().collect();
         assert_eq!(got, vec![b"alpha".to_vec()]);
-        assert!(matches!(r.tail(), Tail::Unreadable { .. }), "{:?}", r.tail());
+        assert!(
+            matches!(r.tail(), Tail::Unreadable { .. }),
+            "{:?}",
+            r.tail()
+        );
         assert_eq!(r.valid_len(), (HEADER + 5) as u64);
     }
 }

@@ -236,13 +236,19 @@ fn fuzz_journal_reader_loses_nothing_outside_the_damage() {
             std::fs::write(&path, &d).unwrap();
             let (_, check) = super::writer::open_for_append(&path).unwrap();
             let after = std::fs::read(&path).unwrap();
-            assert!(after.len() as u64 >= valid, "seed {seed:#x}: cut into valid frames");
+            assert!(
+                after.len() as u64 >= valid,
+                "seed {seed:#x}: cut into valid frames"
+            );
             assert_eq!(&after[..], &d[..after.len()], "seed {seed:#x}");
             if check.cut_bytes > 0 {
                 cut += 1;
             }
             let again: Vec<Record> = RecordIter::new(&after[..], "fuzz").collect();
-            assert_eq!(again, got, "seed {seed:#x}: the writer changed what reads back");
+            assert_eq!(
+                again, got,
+                "seed {seed:#x}: the writer changed what reads back"
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -211,7 +211,10 @@ fn a_flipped_bit_loses_only_its_record_and_nothing_is_cut() {
     assert_eq!(r.tail, Tail::Clean);
     assert_eq!(r.corrupt, 2);
     assert_eq!(
-        r.damaged.iter().map(|d| (d.offset, d.len)).collect::<Vec<_>>(),
+        r.damaged
+            .iter()
+            .map(|d| (d.offset, d.len))
+            .collect::<Vec<_>>(),
         vec![
             (at[3].0 as u64, at[3].1 as u64),
             (at[6].0 as u64, at[6].1 as u64)
@@ -219,7 +222,11 @@ fn a_flipped_bit_loses_only_its_record_and_nothing_is_cut() {
     );
     let rep = report::DayReport::build(&r, TradingMode::Paper);
     assert_eq!(rep.damaged_regions.len(), 2);
-    assert!(rep.render().contains("damaged region at byte"), "{}", rep.render());
+    assert!(
+        rep.render().contains("damaged region at byte"),
+        "{}",
+        rep.render()
+    );
     assert_eq!(check_dir(&dir).unwrap().len(), 1);
     // The writer appends after the damage without cutting anything.
     let m = Metrics::new();
@@ -246,7 +253,10 @@ fn a_flipped_bit_loses_only_its_record_and_nothing_is_cut() {
     let text = prometheus::TextEncoder::new()
         .encode_to_string(&m.registry.gather())
         .unwrap();
-    assert!(text.contains("qt_journal_damaged_regions_total 2"), "{text}");
+    assert!(
+        text.contains("qt_journal_damaged_regions_total 2"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -256,7 +266,10 @@ fn a_damaged_tail_longer_than_a_record_is_kept_and_skipped() {
     let (bytes, _) = journal_of(&dir, 3);
     let path = day_path(&dir, 20_780);
     let mut d = bytes.clone();
-    d.extend(std::iter::repeat_n(0xAB, frame::HEADER + frame::MAX_PAYLOAD + 1));
+    d.extend(std::iter::repeat_n(
+        0xAB,
+        frame::HEADER + frame::MAX_PAYLOAD + 1,
+    ));
     std::fs::write(&path, &d).unwrap();
     let t = crate::risk::governor::tests::table();
     let (tx, w) = start(&cfg(&dir, FsyncPolicy::Batch), t, &Metrics::new()).unwrap();

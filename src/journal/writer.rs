@@ -496,7 +496,11 @@ impl Writer {
             }
         };
         let s = &self.stats;
-        add(&s.damaged_regions, &self.m.damaged_regions, c.damaged_regions);
+        add(
+            &s.damaged_regions,
+            &self.m.damaged_regions,
+            c.damaged_regions,
+        );
         add(&s.torn_cut, &self.m.torn_cut, u64::from(c.cut_bytes > 0));
         add(&s.read_retries, &self.m.read_retries, c.retries);
         add(

@@ -44,7 +44,8 @@ fn fills_made_during_shutdown_reach_the_journal() {
     // A small reports queue: exec's reports wait in its outbox meanwhile.
     let (rtx, rrx) = queue::<ExecReport>("exec_to_risk", 2, WaitKind::Park, &m);
     for _ in 0..n {
-        dtx.try_send(decision(Action::Buy, 1_000, now_ns())).unwrap();
+        dtx.try_send(decision(Action::Buy, 1_000, now_ns()))
+            .unwrap();
     }
     // The engine is stopping with all of it queued; score is gone.
     sh.running.store(false, Ordering::Relaxed);
@@ -70,6 +71,10 @@ fn fills_made_during_shutdown_reach_the_journal() {
     assert_eq!(exec_view.orders, n);
     assert_eq!((fills, done), (exec_view.fills, n));
     assert!(fills >= n, "each BUY fills at least once: {fills}");
-    assert_eq!(sh.risk.lock()["open_orders"], 0, "no open-order slot left taken");
+    assert_eq!(
+        sh.risk.lock()["open_orders"],
+        0,
+        "no open-order slot left taken"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
