@@ -370,3 +370,47 @@ fn clip(v: &str) -> &str {
         None => v,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::report::Verdict;
+
+    fn integrity(c: &Config) -> (Verdict, String) {
+        let mut rep = Report::default();
+        journal_checks(&mut rep, c, false);
+        let k = rep
+            .checks
+            .iter()
+            .find(|k| k.name == "journal.integrity")
+            .expect("a journal.integrity check");
+        (k.verdict, k.detail.clone())
+    }
+
+    #[test]
+    fn a_damaged_day_file_is_reported_by_offset() {
+        let dir = crate::journal::tests::tmp_dir("doctor-integrity");
+        let mut c = Config::demo();
+        c.journal.dir = dir.to_string_lossy().into_owned();
+        assert_eq!(integrity(&c).0, Verdict::Ok);
+        let mut bytes = Vec::new();
+        for id in 1..=3 {
+            let p = format!(
+                r#"{{"id":{id},"ts_ms":1795000000000,"mode":"paper","kind":"kill_switch","on":false,"reason":"","by":"api","client":""}}"#
+            );
+            crate::journal::frame::encode(p.as_bytes(), &mut bytes);
+        }
+        let second = bytes.len() / 3;
+        bytes[second + 12] ^= 0x01;
+        std::fs::write(dir.join("2026-11-18.journal"), &bytes).unwrap();
+        let (v, detail) = integrity(&c);
+        assert_eq!(v, Verdict::Warn, "{detail}");
+        assert!(
+            detail.contains(&format!(
+                "2026-11-18: 1 damaged regions, first at byte {second}"
+            )),
+            "{detail}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -252,12 +252,22 @@ impl Iterator for FromIter {
 }
 
 /// The highest record id in `dir` (0 when there is none). Reads the newest
-/// day files until one holds a record.
+/// day files until one holds a record. A file whose end cannot be read
+/// (after retries) is an error: the ids in it are unknown, and new records
+/// must never reuse one.
 pub fn last_id(dir: &Path) -> io::Result<u64> {
     for day in list_days(dir)?.into_iter().rev() {
-        if let Some(it) = open_day(dir, day)?
-            && let Some(max) = it.map(|r| r.id).max()
-        {
+        let Some(mut it) = open_day(dir, day)? else {
+            continue;
+        };
+        let max = it.by_ref().map(|r| r.id).max();
+        if let Tail::Unreadable { error } = it.tail() {
+            return Err(io::Error::other(format!(
+                "{}: cannot read to the end ({error}); the last record id is unknown",
+                day_path(dir, day).display()
+            )));
+        }
+        if let Some(max) = max {
             return Ok(max);
         }
     }
