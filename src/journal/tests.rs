@@ -343,3 +343,32 @@ fn read_errors_are_retried_and_a_lasting_one_cuts_nothing() {
     assert_eq!(read_day(&dir, 20_780).unwrap().records.len(), 6);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A day file that fails every read (a directory in its place: EISDIR, a
+/// real I/O error from the kernel): retried, reported unreadable, and the
+/// last record id is refused rather than guessed.
+#[test]
+fn an_unreadable_day_file_is_reported_and_its_ids_never_reused() {
+    let dir = tmp_dir("journal-unreadable");
+    std::fs::create_dir(day_path(&dir, 20_780)).unwrap();
+    let r = read_day(&dir, 20_780).unwrap();
+    assert!(matches!(r.tail, Tail::Unreadable { .. }), "{:?}", r.tail);
+    assert_eq!(r.retries, frame::READ_RETRIES as u64);
+    let rep = report::DayReport::build(&r, TradingMode::Paper);
+    assert!(
+        rep.render().contains("the rest of the file is unreadable"),
+        "{}",
+        rep.render()
+    );
+    let e = last_id(&dir).unwrap_err();
+    assert!(e.to_string().contains("cannot read to the end"), "{e}");
+    assert!(
+        start(
+            &cfg(&dir, FsyncPolicy::Batch),
+            crate::risk::governor::tests::table(),
+            &Metrics::new()
+        )
+        .is_err()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
