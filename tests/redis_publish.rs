@@ -907,3 +907,62 @@ fn required_aux_heartbeat_expiring_blocks_trading_and_recovers() {
         "apply.result names the missing heartbeat"
     );
 }
+
+/// A clock behind the previous life's ids (here: a stream whose last id is
+/// an hour ahead of this machine's clock): this life's ids start above it,
+/// whether Redis answers at start or only later, and every entry is
+/// written; none is refused or counted as a duplicate.
+#[test]
+fn a_clock_behind_the_stream_top_still_publishes_every_entry() {
+    for present_at_start in [true, false] {
+        let mut redis = RedisServer::start(true);
+        let ahead = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+            + 3_600_000;
+        let top = format!("{ahead}-5");
+        let _: String = redis::cmd("XADD")
+            .arg(DECISION)
+            .arg(&top)
+            .arg("event_id")
+            .arg(&top)
+            .query(&mut redis.conn())
+            .unwrap();
+        if !present_at_start {
+            redis.kill();
+        }
+        let engine = start(config(&redis.url(), |_| {}));
+        let shared = engine.shared().clone();
+        if !present_at_start {
+            assert!(
+                wait_until(Duration::from_secs(30), || fills(&shared) >= 1),
+                "trades without redis"
+            );
+            redis.spawn();
+        }
+        assert!(
+            wait_until(Duration::from_secs(30), || {
+                fills(&shared) >= 2
+                    && total(&shared, "qt_redis_connected") == 1
+                    && total(&shared, "qt_redis_buffered") == 0
+            }),
+            "published: {:?}",
+            counts(&shared)
+        );
+        engine.stop();
+        let n = counts(&shared);
+        let what = format!("redis present at start: {present_at_start}");
+        assert_eq!(total(&shared, "qt_redis_duplicates_total"), 0, "{what}");
+        assert_eq!(total(&shared, "qt_redis_rejected_total"), 0, "{what}");
+        assert_eq!(total(&shared, "qt_redis_epoch_raised_total"), 1, "{what}");
+        assert_eq!(total(&shared, "qt_redis_ids_behind"), 0, "{what}");
+        let mut c = redis.conn();
+        let dec = xrange(&mut c, DECISION);
+        assert_eq!(dec[0].0, top, "{what}");
+        let epoch = id_of(&dec[1]).0;
+        assert!(epoch > ahead, "{what}: life epoch {epoch} <= top {ahead}");
+        strictly_increasing(&dec, DECISION);
+        assert_life(&mut c, &n, Some(epoch));
+    }
+}

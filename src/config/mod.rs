@@ -498,7 +498,11 @@ impl Config {
         let de = toml::Deserializer::parse(text)
             .map_err(|e| ConfigError::new("", format!("invalid TOML: {}", e.message())))?;
         let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
+            // The toml crate's private datetime wrapper is no key of ours.
+            let path = e
+                .path()
+                .to_string()
+                .replace(".$__toml_private_datetime", "");
             let inner = e.into_inner();
             ConfigError::new(
                 if path == "." { String::new() } else { path },
@@ -543,5 +547,7 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

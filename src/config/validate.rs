@@ -10,7 +10,8 @@ fn range<T: PartialOrd + std::fmt::Display>(
     lo: T,
     hi: T,
 ) -> Result<(), ConfigError> {
-    if v < lo || v > hi {
+    // Written so that NaN (no order at all) is refused too.
+    if !(lo <= v && v <= hi) {
         return Err(ConfigError::new(
             path,
             format!("must be between {lo} and {hi} (got {v})"),
@@ -51,8 +52,13 @@ fn venue(path: &str, c: &VenueConfig, sim: bool) -> Result<(), ConfigError> {
     )?;
     url(&format!("{path}.rest_url"), &c.rest_url, &["http", "https"])?;
     if !sim && (c.ws_url.is_empty() || c.rest_url.is_empty()) {
+        let missing = if c.ws_url.is_empty() {
+            "ws_url"
+        } else {
+            "rest_url"
+        };
         return Err(ConfigError::new(
-            format!("{path}.ws_url"),
+            format!("{path}.{missing}"),
             "ws_url and rest_url are required unless [sim] is enabled",
         ));
     }

@@ -53,7 +53,16 @@ pub(super) fn validate(c: &Config) -> Result<(), ConfigError> {
                 ));
             }
         }
-        if d > decimals_of(&ic.lot_size) {
+        // A lot size that is no decimal is reported as itself (its own
+        // check comes later), not as a contract value with "more decimals".
+        let ld = decimals_of(&ic.lot_size);
+        if !matches!(parse_decimal(ic.lot_size.as_bytes(), ld), Ok(v) if v > 0) {
+            return Err(ConfigError::new(
+                format!("instruments[{i}].lot_size"),
+                format!("`{}` is not a positive decimal", ic.lot_size),
+            ));
+        }
+        if d > ld {
             return Err(ConfigError::new(
                 p,
                 format!(

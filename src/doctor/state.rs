@@ -45,6 +45,40 @@ pub fn journal_checks(rep: &mut Report, c: &Config, restored: bool) {
         "journal.dir",
         format!("{} is writable", dir.display()),
     ));
+    match crate::journal::check_dir(dir) {
+        Ok(files) if files.is_empty() => {
+            rep.push(Check::ok("journal.integrity", "every day file reads clean"))
+        }
+        Ok(files) => {
+            let detail = files
+                .iter()
+                .map(|f| {
+                    let first = f
+                        .damaged
+                        .first()
+                        .map(|d| format!(", first at byte {} ({})", d.offset, d.reason))
+                        .unwrap_or_default();
+                    format!(
+                        "{}: {} damaged regions{first}, tail {:?}",
+                        format_day(f.day),
+                        f.corrupt,
+                        f.tail
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            rep.push(Check::warn(
+                "journal.integrity",
+                detail,
+                "damaged regions are skipped, never cut; see `quantum-trader journal report --day D` and restore the file from a backup to get them back",
+            ));
+        }
+        Err(e) => rep.push(Check::fail(
+            "journal.integrity",
+            format!("cannot list {}: {e}", dir.display()),
+            fix_dir.clone(),
+        )),
+    }
     let table = match instruments_from_config(c) {
         Ok(t) => t,
         Err(e) => {
@@ -334,5 +368,49 @@ fn clip(v: &str) -> &str {
     match v.char_indices().nth(40) {
         Some((i, _)) => &v[..i],
         None => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::report::Verdict;
+
+    fn integrity(c: &Config) -> (Verdict, String) {
+        let mut rep = Report::default();
+        journal_checks(&mut rep, c, false);
+        let k = rep
+            .checks
+            .iter()
+            .find(|k| k.name == "journal.integrity")
+            .expect("a journal.integrity check");
+        (k.verdict, k.detail.clone())
+    }
+
+    #[test]
+    fn a_damaged_day_file_is_reported_by_offset() {
+        let dir = crate::journal::tests::tmp_dir("doctor-integrity");
+        let mut c = Config::demo();
+        c.journal.dir = dir.to_string_lossy().into_owned();
+        assert_eq!(integrity(&c).0, Verdict::Ok);
+        let mut bytes = Vec::new();
+        for id in 1..=3 {
+            let p = format!(
+                r#"{{"id":{id},"ts_ms":1795000000000,"mode":"paper","kind":"kill_switch","on":false,"reason":"","by":"api","client":""}}"#
+            );
+            crate::journal::frame::encode(p.as_bytes(), &mut bytes);
+        }
+        let second = bytes.len() / 3;
+        bytes[second + 12] ^= 0x01;
+        std::fs::write(dir.join("2026-11-18.journal"), &bytes).unwrap();
+        let (v, detail) = integrity(&c);
+        assert_eq!(v, Verdict::Warn, "{detail}");
+        assert!(
+            detail.contains(&format!(
+                "2026-11-18: 1 damaged regions, first at byte {second}"
+            )),
+            "{detail}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

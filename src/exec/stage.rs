@@ -18,8 +18,12 @@ use std::time::Duration;
 pub const STAGE: &str = "exec";
 /// Latency slot of frame-receive → order-ready.
 pub const TICK_TO_ORDER: &str = "tick_to_order";
-/// Reports kept locally while the reports queue is full; beyond, dropped.
+/// Reports the outbox holds before exec stops taking orders (it may go over
+/// by the reports of the one order in hand: its fills and its `Done`).
 pub const OUTBOX_CAPACITY: usize = 65_536;
+/// How long exec waits for room in the reports queue at a time while its
+/// outbox is full.
+const OUTBOX_WAIT: Duration = Duration::from_millis(1);
 
 const IDLE_BUDGET: Duration = Duration::from_millis(50);
 const PUBLISH_EVERY_NS: u64 = 100_000_000;
@@ -38,11 +42,20 @@ fn status_idx(s: OrderStatus) -> usize {
 }
 
 /// Reports waiting for room in the reports queue, oldest first. Keeps the
-/// order of reports; never blocks; drops (and counts) beyond its capacity.
+/// order of reports, never blocks and never drops one: a fill or an order's
+/// end that risk never saw would leave its position wrong and its
+/// open-order slot taken. Its bound is kept by the exec loop, which takes no
+/// new order while the outbox is [`Outbox::full`] (back-pressure: intents
+/// wait in, or overflow, the risk-to-exec queue, where no order exists yet).
 pub struct Outbox {
     pending: VecDeque<ExecReport>,
-    dropped: u64,
+    capacity: usize,
+    /// Reports that could not be delivered because risk is gone (only when
+    /// risk died: at shutdown risk takes reports until exec is done).
+    lost: u64,
     closed: bool,
+    /// Most reports held at once.
+    high_water: usize,
 }
 
 impl Default for Outbox {
@@ -53,10 +66,17 @@ impl Default for Outbox {
 
 impl Outbox {
     pub fn new() -> Self {
+        Self::with_capacity(OUTBOX_CAPACITY)
+    }
+
+    /// An outbox that counts as full at `capacity` reports.
+    pub fn with_capacity(capacity: usize) -> Self {
         Outbox {
-            pending: VecDeque::with_capacity(OUTBOX_CAPACITY),
-            dropped: 0,
+            pending: VecDeque::with_capacity(capacity.min(OUTBOX_CAPACITY) + 16),
+            capacity: capacity.max(1),
+            lost: 0,
             closed: false,
+            high_water: 0,
         }
     }
 
@@ -74,46 +94,105 @@ impl Outbox {
                     break;
                 }
                 Err(SendError::Closed(_)) => {
-                    self.closed = true;
-                    self.pending.clear();
+                    self.close();
                 }
             }
         }
     }
 
+    fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+        }
+        let n = self.pending.len() as u64 + 1;
+        self.lost += n;
+        self.pending.clear();
+        tracing::error!(
+            lost = self.lost,
+            "exec reports undeliverable: the risk stage is gone"
+        );
+    }
+
     /// Sends one report after anything pending, or keeps it.
     pub fn send(&mut self, tx: &Tx<ExecReport>, r: ExecReport) {
         if self.closed {
+            self.lost += 1;
             return;
         }
         if self.pending.is_empty() {
             match tx.try_send(r) {
                 Ok(()) => return,
                 Err(SendError::Closed(_)) => {
-                    self.closed = true;
+                    self.close();
                     return;
                 }
                 Err(SendError::Full(_)) => {}
             }
         } else {
             self.flush(tx);
-        }
-        if self.pending.len() >= OUTBOX_CAPACITY {
-            self.dropped += 1;
-            if self.dropped.is_power_of_two() {
-                tracing::warn!(dropped = self.dropped, "exec reports dropped: queue full");
+            if self.closed {
+                self.lost += 1;
+                return;
             }
-        } else {
-            self.pending.push_back(r);
         }
+        self.pending.push_back(r);
+        self.high_water = self.high_water.max(self.pending.len());
+    }
+
+    /// Whether exec must take no new order until reports drain.
+    pub fn full(&self) -> bool {
+        self.pending.len() >= self.capacity
     }
 
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
 
-    pub fn dropped(&self) -> u64 {
-        self.dropped
+    /// Most reports held at once.
+    pub fn high_water(&self) -> usize {
+        self.high_water
+    }
+
+    /// Reports that could not be delivered (risk gone).
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Sends everything pending, waiting for room; returns once the outbox
+    /// is empty or risk is gone.
+    pub fn drain(&mut self, tx: &Tx<ExecReport>) {
+        loop {
+            self.flush(tx);
+            if self.pending.is_empty() || self.closed {
+                return;
+            }
+            std::thread::sleep(OUTBOX_WAIT);
+        }
+    }
+}
+
+/// The outbox's Prometheus series.
+struct OutboxMetrics {
+    pending: prometheus::IntGauge,
+    full: IntCounter,
+}
+
+impl OutboxMetrics {
+    fn new(m: &crate::ops::metrics::Metrics) -> Self {
+        let pending = prometheus::IntGauge::new(
+            "qt_exec_outbox_pending",
+            "Exec reports waiting for room in the exec-to-risk queue",
+        )
+        .expect("valid metric");
+        let full = IntCounter::new(
+            "qt_exec_outbox_full_total",
+            "Times exec stopped taking orders because its reports outbox was full",
+        )
+        .expect("valid metric");
+        // A second engine on one registry: registration only fails.
+        let _ = m.registry.register(Box::new(pending.clone()));
+        let _ = m.registry.register(Box::new(full.clone()));
+        OutboxMetrics { pending, full }
     }
 }
 
@@ -393,23 +472,56 @@ pub fn run_exec_stage(
 
 /// [`run_exec_stage`] starting from recovered state.
 pub fn run_exec_stage_from(
+    rx: Rx<OrderIntent>,
+    reports: Tx<ExecReport>,
+    shared: Arc<Shared>,
+    cfg: ExecConfig,
+    seed: ExecSeed,
+) {
+    run_exec_loop(rx, reports, shared, cfg, seed, Outbox::new())
+}
+
+/// The exec loop: runs until its input closes (at shutdown, once risk has
+/// passed on everything it had; the engine's `running` flag does not cut
+/// the queue short), then delivers every report it holds before it leaves.
+/// While the outbox is full it takes no new order.
+fn run_exec_loop(
     mut rx: Rx<OrderIntent>,
     reports: Tx<ExecReport>,
     shared: Arc<Shared>,
     cfg: ExecConfig,
     seed: ExecSeed,
+    mut outbox: Outbox,
 ) {
     let m = shared.metrics.clone();
     let mut rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
     let mut t2o = LatencyRecorder::new(&shared.latency, TICK_TO_ORDER, m.tick_to_order.clone());
     let mut exec = PaperExec::new(shared.clone(), cfg);
     exec.restore(&seed);
-    let mut outbox = Outbox::new();
+    let om = OutboxMetrics::new(&shared.metrics);
     let health = shared.stage(STAGE);
     let mut last_publish = now_ns();
+    let mut warned_full = false;
     exec.publish();
-    while shared.is_running() {
+    loop {
         outbox.flush(&reports);
+        om.pending.set(outbox.pending() as i64);
+        if outbox.full() {
+            // Back-pressure: no new order until risk takes reports.
+            om.full.inc();
+            if !warned_full {
+                warned_full = true;
+                tracing::warn!(
+                    pending = outbox.pending(),
+                    "exec outbox full: taking no new order until risk takes its reports (logged once; qt_exec_outbox_full_total counts)"
+                );
+            }
+            while outbox.full() {
+                std::thread::sleep(OUTBOX_WAIT);
+                outbox.flush(&reports);
+            }
+            om.pending.set(outbox.pending() as i64);
+        }
         match rx.next(IDLE_BUDGET) {
             Next::Item(o) => {
                 // The order is ready to send: right before matching.
@@ -451,7 +563,8 @@ pub fn run_exec_stage_from(
             Next::Closed => break,
         }
     }
-    outbox.flush(&reports);
+    outbox.drain(&reports);
+    om.pending.set(outbox.pending() as i64);
     rec.flush();
     t2o.flush();
     exec.publish();
@@ -636,6 +749,62 @@ mod tests {
             ob.flush(&tx);
         }
         assert_eq!(ids, vec![1, 2, 3, 4, 5]);
-        assert_eq!((ob.pending(), ob.dropped()), (0, 0));
+        assert_eq!((ob.pending(), ob.lost()), (0, 0));
+    }
+
+    /// Risk reads reports slowly through a 2-slot queue; exec's outbox
+    /// holds 4: every order still ends with its `Done`, every fill arrives,
+    /// and exec paused instead of dropping.
+    #[test]
+    fn a_full_outbox_pauses_exec_and_loses_no_report() {
+        let sh = shared();
+        let m = sh.metrics.clone();
+        let n = 40u64;
+        let (itx, irx) = queue::<OrderIntent>("exec_in", 64, WaitKind::Park, &m);
+        let (rtx, mut rrx) = queue::<ExecReport>("reports", 2, WaitKind::Park, &m);
+        for id in 1..=n {
+            // Walks both ask levels: two fills and a Done per order.
+            itx.try_send(intent(id, Side::Buy, 2_000, 10_100)).unwrap();
+        }
+        drop(itx);
+        let sh2 = sh.clone();
+        let exec = std::thread::spawn(move || {
+            run_exec_loop(
+                irx,
+                rtx,
+                sh2,
+                ExecConfig::default(),
+                ExecSeed::default(),
+                Outbox::with_capacity(4),
+            )
+        });
+        let (mut fills, mut done) = (0u64, Vec::new());
+        loop {
+            match rrx.next(Duration::from_millis(100)) {
+                Next::Item(ExecReport::Fill { .. }) => fills += 1,
+                Next::Item(ExecReport::Done {
+                    client_order_id, ..
+                }) => done.push(client_order_id),
+                Next::Idle => {}
+                Next::Closed => break,
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        exec.join().unwrap();
+        assert_eq!(done, (1..=n).collect::<Vec<_>>());
+        assert_eq!(fills, 2 * n);
+        assert_eq!(
+            m.fills.with_label_values(&["binance", "ETHUSDT"]).get(),
+            2 * n
+        );
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&m.registry.gather())
+            .unwrap();
+        let full = text
+            .lines()
+            .find_map(|l| l.strip_prefix("qt_exec_outbox_full_total "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        assert!(full > 0, "{text}");
     }
 }

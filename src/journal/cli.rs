@@ -1,5 +1,8 @@
 //! `quantum-trader journal ...`: the day report, and a write-throughput
-//! measurement of the journal writer at each fsync policy.
+//! measurement of the journal writer at each fsync policy. The bench writes
+//! only into a fresh directory it creates itself inside `--dir` and removes
+//! only that directory: whatever `--dir` already holds (a production
+//! journal, say) is never touched.
 
 use super::record::{Entry, Event};
 use super::report::DayReport;
@@ -43,7 +46,9 @@ pub struct ReportArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Scratch directory (created; its day files are removed afterwards).
+    /// Where to write: the bench creates a fresh subdirectory of its own
+    /// in it (and the directory itself if missing), and removes only what
+    /// it created.
     #[arg(long, default_value = "/tmp/qt-journal-bench")]
     pub dir: PathBuf,
     /// Records per run with `fsync = "batch"`.
@@ -119,17 +124,18 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
         );
         t
     });
+    let scratch = Scratch::create(&a.dir)?;
     println!(
         "journal write throughput (fill records, ~230 bytes framed), dir {}",
-        a.dir.display()
+        scratch.path.display()
     );
     for (policy, n) in [
         (FsyncPolicy::Always, a.always_records),
         (FsyncPolicy::Batch, a.records),
     ] {
-        let _ = std::fs::remove_dir_all(&a.dir);
+        let run_dir = scratch.path.join(policy.as_str());
         let cfg = JournalConfig {
-            dir: a.dir.to_string_lossy().into_owned(),
+            dir: run_dir.to_string_lossy().into_owned(),
             fsync: policy,
             queue_capacity: 1 << 20,
             ..JournalConfig::default()
@@ -181,6 +187,81 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
             dropped
         );
     }
-    let _ = std::fs::remove_dir_all(&a.dir);
+    scratch.remove();
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bench's own directory: `<parent>/qt-journal-bench-<pid>-<ns>`,
+/// created fresh (never an existing one).
+struct Scratch {
+    path: PathBuf,
+    /// `parent` did not exist and was created for the bench.
+    made_parent: Option<PathBuf>,
+}
+
+impl Scratch {
+    fn create(parent: &std::path::Path) -> Result<Scratch> {
+        let made_parent = (!parent.exists()).then(|| parent.to_path_buf());
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let path = parent.join(format!("qt-journal-bench-{}-{nanos}", std::process::id()));
+        // `create_dir` (not `_all`) fails if it exists: never an existing one.
+        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Scratch { path, made_parent })
+    }
+
+    /// Removes the bench's directory, and the parent when the bench made it
+    /// and it is empty.
+    fn remove(self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+            eprintln!("could not remove {}: {e}", self.path.display());
+        }
+        if let Some(p) = &self.made_parent {
+            let _ = std::fs::remove_dir(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_never_touches_what_its_dir_already_holds() {
+        let dir = crate::journal::tests::tmp_dir("bench-keep");
+        std::fs::write(dir.join("2026-11-23.journal"), b"production").unwrap();
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/keep"), b"x").unwrap();
+        let args = BenchArgs {
+            dir: dir.clone(),
+            records: 50,
+            always_records: 3,
+        };
+        assert_eq!(bench(args).unwrap(), ExitCode::SUCCESS);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec!["2026-11-23.journal", "sub"]);
+        assert_eq!(
+            std::fs::read(dir.join("2026-11-23.journal")).unwrap(),
+            b"production"
+        );
+        assert_eq!(std::fs::read(dir.join("sub/keep")).unwrap(), b"x");
+        // A missing dir is created for the run and removed after it.
+        let fresh = dir.join("fresh");
+        bench(BenchArgs {
+            dir: fresh.clone(),
+            records: 10,
+            always_records: 1,
+        })
+        .unwrap();
+        assert!(!fresh.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

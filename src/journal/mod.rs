@@ -15,7 +15,11 @@
 //! Record ids are strictly increasing across files and restarts (the writer
 //! continues after the highest id on disk). A torn last frame (crash
 //! mid-write) is ignored by readers with one warning, and cut off by the
-//! writer before it appends to that file again.
+//! writer before it appends to that file again (its bytes copied aside to
+//! `<dir>/quarantine/` first). Damage anywhere else (a flipped bit, a bad
+//! length, garbage) is a region that readers skip, resuming at the next
+//! valid frame: it is never cut, and no record outside it is lost. A read
+//! error is retried, and if it lasts, nothing is cut. See [`frame`].
 //!
 //! # Public API (stable)
 //!
@@ -31,7 +35,8 @@
 //!
 //! Reading:
 //! - [`list_days`]`(dir) -> Vec<i64>`: UTC day numbers with a file, ascending.
-//! - [`read_day`]`(dir, day) -> DayRead { records, tail, corrupt }`.
+//! - [`read_day`]`(dir, day) -> DayRead { records, tail, corrupt, damaged, retries }`.
+//! - [`check_dir`]`(dir) -> Vec<FileDamage>`: the day files with damage.
 //! - [`open_day`]`(dir, day) -> Option<RecordIter>`: the same, streamed.
 //! - [`read_from`]`(dir, from_id) -> impl Iterator<Item = Record>`: every
 //!   record with `id >= from_id`, oldest first, across days (for replaying
@@ -49,13 +54,15 @@ pub mod record;
 pub mod report;
 pub mod writer;
 
-pub use frame::Tail;
+pub use frame::{Damage, Tail};
 pub use reader::{
-    DayRead, FromIter, RecordIter, day_path, last_id, list_days, open_day, parse_day, read_day,
-    read_from,
+    DayRead, FileDamage, FromIter, RecordIter, check_dir, day_path, last_id, list_days, open_day,
+    parse_day, read_day, read_from,
 };
 pub use record::{Body, Change, Entry, Event, Published, Record};
 pub use writer::{JournalMetrics, JournalStats, JournalTx, JournalWriter, start};
 
+#[cfg(test)]
+pub(crate) mod fuzz;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -1,8 +1,11 @@
 //! Reading the journal back: the day files of a directory, the records of
 //! one day, or every record from a given id on (across days, in order).
-//! A torn last record is skipped with one warning per file, never an error.
+//! Damage never stops a read: a damaged region is skipped (reading resumes
+//! at the next valid record, see [`super::frame`]), a torn last record is
+//! ignored, an unreadable rest of file is reported; each with one warning
+//! per file, never an error.
 
-use super::frame::{FrameReader, Tail};
+use super::frame::{Damage, FrameReader, Tail};
 use super::record::Record;
 use crate::core::clock::format_day;
 use std::fs::File;
@@ -56,6 +59,7 @@ pub struct RecordIter<R: io::Read> {
     name: String,
     bad_json: u64,
     warned: bool,
+    warned_damage: bool,
 }
 
 impl<R: io::Read> RecordIter<R> {
@@ -66,6 +70,7 @@ impl<R: io::Read> RecordIter<R> {
             name: name.into(),
             bad_json: 0,
             warned: false,
+            warned_damage: false,
         }
     }
 
@@ -81,6 +86,42 @@ impl<R: io::Read> RecordIter<R> {
     pub fn valid_len(&self) -> u64 {
         self.frames.valid_len()
     }
+
+    /// The damaged regions skipped (the first [`super::frame::MAX_REGIONS`]).
+    pub fn damaged(&self) -> &[Damage] {
+        self.frames.damaged()
+    }
+
+    /// Damaged regions skipped (undecodable records not counted).
+    pub fn frames_corrupt(&self) -> u64 {
+        self.frames.corrupt()
+    }
+
+    /// Bytes in damaged regions skipped.
+    pub fn damaged_bytes(&self) -> u64 {
+        self.frames.damaged_bytes()
+    }
+
+    /// Failed reads that were retried.
+    pub fn retries(&self) -> u64 {
+        self.frames.retries()
+    }
+
+    fn warn_damage(&mut self) {
+        if self.warned_damage {
+            return;
+        }
+        if let Some(d) = self.frames.damaged().first() {
+            self.warned_damage = true;
+            tracing::error!(
+                file = %self.name,
+                offset = d.offset,
+                bytes = d.len,
+                reason = d.reason,
+                "journal: damaged region skipped, reading resumed at the next valid record (logged once per file; see `journal report`)"
+            );
+        }
+    }
 }
 
 impl<R: io::Read> Iterator for RecordIter<R> {
@@ -88,17 +129,26 @@ impl<R: io::Read> Iterator for RecordIter<R> {
 
     fn next(&mut self) -> Option<Record> {
         loop {
-            let Some(p) = self.frames.next() else {
-                if let Tail::Torn { reason } = self.frames.tail()
-                    && !self.warned
-                {
+            let next = self.frames.next();
+            self.warn_damage();
+            let Some(p) = next else {
+                if !self.warned {
+                    match self.frames.tail() {
+                        Tail::Clean => {}
+                        Tail::Torn { reason } => tracing::warn!(
+                            file = %self.name,
+                            reason = *reason,
+                            valid_bytes = self.frames.valid_len(),
+                            "journal: torn last record ignored (crash mid-write)"
+                        ),
+                        Tail::Unreadable { error } => tracing::error!(
+                            file = %self.name,
+                            error = %error,
+                            valid_bytes = self.frames.valid_len(),
+                            "journal: the rest of the file is unreadable (read failed after retries); nothing is cut"
+                        ),
+                    }
                     self.warned = true;
-                    tracing::warn!(
-                        file = %self.name,
-                        reason = *reason,
-                        valid_bytes = self.frames.valid_len(),
-                        "journal: torn last record ignored (crash mid-write)"
-                    );
                 }
                 return None;
             };
@@ -131,7 +181,12 @@ pub struct DayRead {
     pub day: i64,
     pub records: Vec<Record>,
     pub tail: Tail,
+    /// Damaged regions skipped plus undecodable records.
     pub corrupt: u64,
+    /// The damaged regions skipped (offsets in the file).
+    pub damaged: Vec<Damage>,
+    /// Failed reads that were retried.
+    pub retries: u64,
 }
 
 /// Reads a whole day (empty when there is no file).
@@ -148,6 +203,8 @@ pub fn read_day(dir: &Path, day: i64) -> io::Result<DayRead> {
         records,
         tail: it.tail().clone(),
         corrupt: it.corrupt(),
+        damaged: it.damaged().to_vec(),
+        retries: it.retries(),
     })
 }
 
@@ -195,14 +252,55 @@ impl Iterator for FromIter {
 }
 
 /// The highest record id in `dir` (0 when there is none). Reads the newest
-/// day files until one holds a record.
+/// day files until one holds a record. A file whose end cannot be read
+/// (after retries) is an error: the ids in it are unknown, and new records
+/// must never reuse one.
 pub fn last_id(dir: &Path) -> io::Result<u64> {
     for day in list_days(dir)?.into_iter().rev() {
-        if let Some(it) = open_day(dir, day)?
-            && let Some(max) = it.map(|r| r.id).max()
-        {
+        let Some(mut it) = open_day(dir, day)? else {
+            continue;
+        };
+        let max = it.by_ref().map(|r| r.id).max();
+        if let Tail::Unreadable { error } = it.tail() {
+            return Err(io::Error::other(format!(
+                "{}: cannot read to the end ({error}); the last record id is unknown",
+                day_path(dir, day).display()
+            )));
+        }
+        if let Some(max) = max {
             return Ok(max);
         }
     }
     Ok(0)
+}
+
+/// The damage found in one day file (see [`check_dir`]).
+#[derive(Debug, Clone)]
+pub struct FileDamage {
+    pub day: i64,
+    pub damaged: Vec<Damage>,
+    /// Damaged regions plus undecodable records.
+    pub corrupt: u64,
+    pub tail: Tail,
+}
+
+/// Reads every day file of `dir` and lists those with damage, a torn tail
+/// or an unreadable rest (for `doctor`).
+pub fn check_dir(dir: &Path) -> io::Result<Vec<FileDamage>> {
+    let mut out = Vec::new();
+    for day in list_days(dir)? {
+        let Some(mut it) = open_day(dir, day)? else {
+            continue;
+        };
+        for _ in it.by_ref() {}
+        if it.corrupt() > 0 || *it.tail() != Tail::Clean {
+            out.push(FileDamage {
+                day,
+                damaged: it.damaged().to_vec(),
+                corrupt: it.corrupt(),
+                tail: it.tail().clone(),
+            });
+        }
+    }
+    Ok(out)
 }

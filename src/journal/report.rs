@@ -45,6 +45,20 @@ pub struct DayReport {
     pub kill_switch_events: Vec<EventLine>,
     pub torn_tail: bool,
     pub corrupt_records: u64,
+    /// Damaged regions skipped: `offset`, `bytes`, `reason`.
+    pub damaged_regions: Vec<DamageLine>,
+    /// The read error that left the end of the file unread.
+    pub unreadable: Option<String>,
+    /// Failed reads that were retried.
+    pub read_retries: u64,
+}
+
+/// One damaged region of the day file.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DamageLine {
+    pub offset: u64,
+    pub bytes: u64,
+    pub reason: String,
 }
 
 impl DayReport {
@@ -55,6 +69,20 @@ impl DayReport {
             mode: mode.as_str().into(),
             torn_tail: matches!(read.tail, Tail::Torn { .. }),
             corrupt_records: read.corrupt,
+            damaged_regions: read
+                .damaged
+                .iter()
+                .map(|d| DamageLine {
+                    offset: d.offset,
+                    bytes: d.len,
+                    reason: d.reason.into(),
+                })
+                .collect(),
+            unreadable: match &read.tail {
+                Tail::Unreadable { error } => Some(error.clone()),
+                _ => None,
+            },
+            read_retries: read.retries,
             ..Default::default()
         };
         let (mut equity, mut peak) = (0.0f64, 0.0f64);
@@ -173,6 +201,19 @@ impl DayReport {
                 s,
                 "damage           torn tail: {}, corrupt records skipped: {}",
                 self.torn_tail, self.corrupt_records
+            );
+        }
+        for d in &self.damaged_regions {
+            let _ = writeln!(
+                s,
+                "damage           damaged region at byte {}, {} bytes ({}): skipped, reading resumed after it",
+                d.offset, d.bytes, d.reason
+            );
+        }
+        if let Some(e) = &self.unreadable {
+            let _ = writeln!(
+                s,
+                "damage           the rest of the file is unreadable ({e}): records after it are not counted"
             );
         }
         let map = |m: &BTreeMap<String, u64>| {

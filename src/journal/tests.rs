@@ -153,6 +153,12 @@ fn a_torn_tail_is_ignored_on_read_and_cut_before_appending() {
         vec![1, 2, 3, 4]
     );
     assert!(std::fs::read(&path).unwrap().starts_with(&full));
+    // The cut bytes were kept aside.
+    let q: Vec<_> = std::fs::read_dir(dir.join("quarantine"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(q, vec![frame[..frame.len() / 2].to_vec()]);
     let rep = report::DayReport::build(&d, TradingMode::Paper);
     assert_eq!(rep.fills, 4);
     assert!((rep.realized_pnl - (-2.5)).abs() < 1e-12);
@@ -165,5 +171,204 @@ fn a_torn_tail_is_ignored_on_read_and_cut_before_appending() {
     );
     assert_eq!(report::DayReport::build(&d, TradingMode::Live).fills, 0);
     assert!(rep.render().contains("fills            4"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes `n` fills (one record each) to day 20_780 and returns the file's
+/// bytes and each record's (offset, len) in it.
+fn journal_of(dir: &std::path::Path, n: u64) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let t = crate::risk::governor::tests::table();
+    let (tx, w) = start(&cfg(dir, FsyncPolicy::Batch), t, &Metrics::new()).unwrap();
+    for k in 0..n {
+        assert!(tx.send(fill(T0 + k as i64, k, 1_000, 0.0)));
+    }
+    drop(tx);
+    w.join();
+    let bytes = std::fs::read(day_path(dir, 20_780)).unwrap();
+    let mut at = Vec::new();
+    let mut o = 0;
+    while o < bytes.len() {
+        let len = u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) as usize;
+        at.push((o, frame::HEADER + len));
+        o += frame::HEADER + len;
+    }
+    (bytes, at)
+}
+
+#[test]
+fn a_flipped_bit_loses_only_its_record_and_nothing_is_cut() {
+    let dir = tmp_dir("journal-flip");
+    let (bytes, at) = journal_of(&dir, 10);
+    let path = day_path(&dir, 20_780);
+    // One bit in the length of record 4, one in the payload of record 7.
+    let mut d = bytes.clone();
+    d[at[3].0 + 1] ^= 0x04;
+    d[at[6].0 + frame::HEADER + 5] ^= 0x10;
+    std::fs::write(&path, &d).unwrap();
+    let r = read_day(&dir, 20_780).unwrap();
+    let ids: Vec<u64> = r.records.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![1, 2, 3, 5, 6, 8, 9, 10]);
+    assert_eq!(r.tail, Tail::Clean);
+    assert_eq!(r.corrupt, 2);
+    assert_eq!(
+        r.damaged
+            .iter()
+            .map(|d| (d.offset, d.len))
+            .collect::<Vec<_>>(),
+        vec![
+            (at[3].0 as u64, at[3].1 as u64),
+            (at[6].0 as u64, at[6].1 as u64)
+        ]
+    );
+    let rep = report::DayReport::build(&r, TradingMode::Paper);
+    assert_eq!(rep.damaged_regions.len(), 2);
+    assert!(
+        rep.render().contains("damaged region at byte"),
+        "{}",
+        rep.render()
+    );
+    assert_eq!(check_dir(&dir).unwrap().len(), 1);
+    // The writer appends after the damage without cutting anything.
+    let m = Metrics::new();
+    let t = crate::risk::governor::tests::table();
+    let (tx, w) = start(&cfg(&dir, FsyncPolicy::Batch), t, &m).unwrap();
+    assert!(tx.send(fill(T0 + 99, 99, 1_000, 0.0)));
+    let stats = tx.stats().clone();
+    drop(tx);
+    w.join();
+    assert!(std::fs::read(&path).unwrap().starts_with(&d));
+    let ids: Vec<u64> = read_day(&dir, 20_780)
+        .unwrap()
+        .records
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3, 5, 6, 8, 9, 10, 11]);
+    assert_eq!(
+        stats
+            .damaged_regions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&m.registry.gather())
+        .unwrap();
+    assert!(
+        text.contains("qt_journal_damaged_regions_total 2"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_damaged_tail_longer_than_a_record_is_kept_and_skipped() {
+    let dir = tmp_dir("journal-garbage-tail");
+    let (bytes, _) = journal_of(&dir, 3);
+    let path = day_path(&dir, 20_780);
+    let mut d = bytes.clone();
+    d.extend(std::iter::repeat_n(
+        0xAB,
+        frame::HEADER + frame::MAX_PAYLOAD + 1,
+    ));
+    std::fs::write(&path, &d).unwrap();
+    let t = crate::risk::governor::tests::table();
+    let (tx, w) = start(&cfg(&dir, FsyncPolicy::Batch), t, &Metrics::new()).unwrap();
+    assert!(tx.send(fill(T0 + 99, 99, 1_000, 0.0)));
+    drop(tx);
+    w.join();
+    assert!(std::fs::read(&path).unwrap().starts_with(&d), "nothing cut");
+    let r = read_day(&dir, 20_780).unwrap();
+    assert_eq!(
+        r.records.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!((r.corrupt, r.tail.clone()), (1, Tail::Clean));
+    assert!(!dir.join("quarantine").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn read_errors_are_retried_and_a_lasting_one_cuts_nothing() {
+    use frame::tests::FlakyReader;
+    let dir = tmp_dir("journal-eio");
+    let (bytes, at) = journal_of(&dir, 6);
+    let path = day_path(&dir, 20_780);
+    // A torn record at the end, so that there is something a reader that
+    // gave up on the error could wrongly cut.
+    let mut d = bytes.clone();
+    let mut extra = Vec::new();
+    frame::encode(br#"{"id":7}"#, &mut extra);
+    d.extend_from_slice(&extra[..5]);
+    std::fs::write(&path, &d).unwrap();
+    let len = d.len() as u64;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&path)
+            .unwrap()
+    };
+    // EIO for ever from the middle of record 3: nothing is cut.
+    let f = open();
+    let c = writer::settle_tail(
+        &path,
+        &f,
+        len,
+        FlakyReader {
+            data: &d,
+            at: 0,
+            fail_at: at[2].0 + 3,
+            failures: u32::MAX,
+        },
+    )
+    .unwrap();
+    assert!(c.unreadable.is_some());
+    assert_eq!((c.cut_bytes, c.retries), (0, frame::READ_RETRIES as u64));
+    assert_eq!(std::fs::read(&path).unwrap(), d);
+    // A transient EIO is retried; only the torn record is cut.
+    let c = writer::settle_tail(
+        &path,
+        &f,
+        len,
+        FlakyReader {
+            data: &d,
+            at: 0,
+            fail_at: at[2].0 + 3,
+            failures: 2,
+        },
+    )
+    .unwrap();
+    assert_eq!((c.unreadable.clone(), c.cut_bytes, c.retries), (None, 5, 2));
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert_eq!(read_day(&dir, 20_780).unwrap().records.len(), 6);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A day file that fails every read (a directory in its place: EISDIR, a
+/// real I/O error from the kernel): retried, reported unreadable, and the
+/// last record id is refused rather than guessed.
+#[test]
+fn an_unreadable_day_file_is_reported_and_its_ids_never_reused() {
+    let dir = tmp_dir("journal-unreadable");
+    std::fs::create_dir(day_path(&dir, 20_780)).unwrap();
+    let r = read_day(&dir, 20_780).unwrap();
+    assert!(matches!(r.tail, Tail::Unreadable { .. }), "{:?}", r.tail);
+    assert_eq!(r.retries, frame::READ_RETRIES as u64);
+    let rep = report::DayReport::build(&r, TradingMode::Paper);
+    assert!(
+        rep.render().contains("the rest of the file is unreadable"),
+        "{}",
+        rep.render()
+    );
+    let e = last_id(&dir).unwrap_err();
+    assert!(e.to_string().contains("cannot read to the end"), "{e}");
+    assert!(
+        start(
+            &cfg(&dir, FsyncPolicy::Batch),
+            crate::risk::governor::tests::table(),
+            &Metrics::new()
+        )
+        .is_err()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

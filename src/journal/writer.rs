@@ -4,10 +4,15 @@
 //! waits on the disk). The thread assigns record ids (continuing after the
 //! highest id already on disk), encodes frames, appends them to the file of
 //! the record's UTC day, and syncs per the [`FsyncPolicy`]. Before appending
-//! to an existing file it cuts off a torn last record (with one warning), so
-//! new records never follow garbage.
+//! to an existing file it reads it through: damaged regions inside are left
+//! where they are (readers skip them) and counted; a torn last record (no
+//! valid frame after it, at most one frame long) is copied to
+//! `<dir>/quarantine/` and then cut off, so new records never follow
+//! garbage. Nothing else is ever cut: a longer damaged tail, or one that
+//! could not be copied aside or read, stays, and the new records follow it
+//! (readers resynchronise on them).
 
-use super::frame;
+use super::frame::{self, Tail};
 use super::reader::{self, RecordIter, day_path};
 use super::record::{Body, Entry, Event, KINDS, Record};
 use crate::config::{FsyncPolicy, JournalConfig, WaitKind};
@@ -17,7 +22,7 @@ use crate::ops::metrics::Metrics;
 use crate::pipeline::channel::{Next, Rx, SendError, Tx, queue};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +51,15 @@ pub struct JournalStats {
     /// reader can see them) or lost to an error. The Redis replay source
     /// compares it with what it sent to tell "not written yet" from "lost".
     pub published_done: AtomicU64,
+    /// Damaged regions found in day files opened for appending (left in
+    /// place; readers skip them).
+    pub damaged_regions: AtomicU64,
+    /// Torn last records cut off (their bytes copied to `quarantine/`).
+    pub torn_cut: AtomicU64,
+    /// Failed reads of day files that were retried.
+    pub read_retries: AtomicU64,
+    /// Day files whose end could not be read (nothing was cut).
+    pub unreadable: AtomicU64,
 }
 
 impl JournalStats {
@@ -71,6 +85,10 @@ impl JournalStats {
             "bytes": g(&self.bytes),
             "errors": g(&self.errors),
             "last_id": g(&self.last_id),
+            "damaged_regions": g(&self.damaged_regions),
+            "torn_cut": g(&self.torn_cut),
+            "read_retries": g(&self.read_retries),
+            "unreadable": g(&self.unreadable),
         })
     }
 }
@@ -84,6 +102,10 @@ pub struct JournalMetrics {
     pub bytes: IntCounter,
     pub errors: IntCounter,
     pub last_id: IntGauge,
+    pub damaged_regions: IntCounter,
+    pub torn_cut: IntCounter,
+    pub read_retries: IntCounter,
+    pub unreadable: IntCounter,
 }
 
 impl JournalMetrics {
@@ -112,6 +134,22 @@ impl JournalMetrics {
             ),
             last_id: IntGauge::new("qt_journal_last_id", "Id of the last journal record")
                 .expect("valid metric"),
+            damaged_regions: counter(
+                "qt_journal_damaged_regions_total",
+                "Damaged regions found in journal day files opened for appending (skipped by readers, never cut)",
+            ),
+            torn_cut: counter(
+                "qt_journal_torn_tails_cut_total",
+                "Torn last records cut off a day file (bytes copied to quarantine/ first)",
+            ),
+            read_retries: counter(
+                "qt_journal_read_retries_total",
+                "Failed reads of journal day files that were retried",
+            ),
+            unreadable: counter(
+                "qt_journal_unreadable_files_total",
+                "Journal day files whose end could not be read (nothing cut)",
+            ),
         };
         // Registering twice (a second engine on one registry) only fails.
         let _ = r.register(Box::new(jm.records.clone()));
@@ -120,6 +158,14 @@ impl JournalMetrics {
         let _ = r.register(Box::new(jm.bytes.clone()));
         let _ = r.register(Box::new(jm.errors.clone()));
         let _ = r.register(Box::new(jm.last_id.clone()));
+        for c in [
+            &jm.damaged_regions,
+            &jm.torn_cut,
+            &jm.read_retries,
+            &jm.unreadable,
+        ] {
+            let _ = r.register(Box::new(c.clone()));
+        }
         jm
     }
 }
@@ -263,29 +309,135 @@ struct Writer {
     buf: Vec<u8>,
 }
 
-/// Opens a day file for appending, first cutting off a torn last record.
-pub fn open_for_append(path: &Path) -> io::Result<File> {
+/// What [`open_for_append`] found at the end of and inside a day file.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AppendCheck {
+    /// Damaged regions inside, left in place.
+    pub damaged_regions: u64,
+    /// Torn bytes cut off the end (after being copied aside).
+    pub cut_bytes: u64,
+    /// Where the cut bytes were copied.
+    pub quarantined: Option<PathBuf>,
+    /// Bytes after the last valid frame that were left in place.
+    pub kept_tail_bytes: u64,
+    pub retries: u64,
+    /// The read error that left the end of the file unknown.
+    pub unreadable: Option<String>,
+}
+
+/// Whether the bytes after `valid_len` (of a file of `len` bytes, whose
+/// frames ended as `tail`) may be cut: only a genuinely torn last record,
+/// i.e. no valid frame after it and at most one frame long.
+pub fn may_cut(tail: &Tail, valid_len: u64, len: u64) -> bool {
+    matches!(tail, Tail::Torn { .. })
+        && len > valid_len
+        && len - valid_len <= (frame::HEADER + frame::MAX_PAYLOAD) as u64
+}
+
+/// Opens a day file for appending, first cutting off a torn last record
+/// (copied to `<dir>/quarantine/` before); see the module doc.
+pub fn open_for_append(path: &Path) -> io::Result<(File, AppendCheck)> {
     let f = OpenOptions::new()
         .create(true)
         .read(true)
         .append(true)
         .open(path)?;
     let len = f.metadata()?.len();
-    if len > 0 {
-        let mut it = RecordIter::new(File::open(path)?, path.display().to_string());
-        for _ in it.by_ref() {}
-        let valid = it.valid_len();
-        if valid < len {
+    if len == 0 {
+        return Ok((f, AppendCheck::default()));
+    }
+    let check = settle_tail(path, &f, len, File::open(path)?)?;
+    Ok((f, check))
+}
+
+/// Reads the file of `len` bytes through `content` and cuts a torn last
+/// record off `f` (copied aside first).
+pub(crate) fn settle_tail(
+    path: &Path,
+    f: &File,
+    len: u64,
+    content: impl Read,
+) -> io::Result<AppendCheck> {
+    let mut it = RecordIter::new(content, path.display().to_string());
+    for _ in it.by_ref() {}
+    let valid = it.valid_len();
+    let mut c = AppendCheck {
+        damaged_regions: it.frames_corrupt(),
+        retries: it.retries(),
+        ..Default::default()
+    };
+    let tail = it.tail().clone();
+    if let Tail::Unreadable { error } = &tail {
+        c.unreadable = Some(error.clone());
+    }
+    if valid >= len {
+        return Ok(c);
+    }
+    if !may_cut(&tail, valid, len) {
+        c.kept_tail_bytes = len - valid;
+        tracing::error!(
+            file = %path.display(),
+            valid_bytes = valid,
+            kept_bytes = len - valid,
+            "journal: the end of the day file is damaged or unreadable; nothing cut, new records follow it"
+        );
+        return Ok(c);
+    }
+    match quarantine(path, valid, len) {
+        Ok(q) => {
             f.set_len(valid)?;
             f.sync_data()?;
             tracing::warn!(
                 file = %path.display(),
                 cut_bytes = len - valid,
-                "journal: torn last record cut off before appending"
+                quarantined = %q.display(),
+                "journal: torn last record cut off before appending (bytes kept in quarantine)"
+            );
+            c.cut_bytes = len - valid;
+            c.quarantined = Some(q);
+        }
+        Err(e) => {
+            c.kept_tail_bytes = len - valid;
+            tracing::error!(
+                file = %path.display(),
+                error = %e,
+                "journal: torn last record could not be copied to quarantine; nothing cut, new records follow it"
             );
         }
     }
-    Ok(f)
+    Ok(c)
+}
+
+/// Copies bytes `from..to` of `path` to
+/// `<dir>/quarantine/<file>.<from>.<unix ms>.torn` (synced); returns its path.
+fn quarantine(path: &Path, from: u64, to: u64) -> io::Result<PathBuf> {
+    let dir = path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("quarantine");
+    std::fs::create_dir_all(&dir)?;
+    let mut src = File::open(path)?;
+    src.seek(SeekFrom::Start(from))?;
+    let mut bytes = Vec::with_capacity((to - from) as usize);
+    src.take(to - from).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 != to - from {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "day file shorter than expected",
+        ));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let q = dir.join(format!(
+        "{name}.{from}.{}.torn",
+        crate::core::clock::unix_ms()
+    ));
+    let mut out = OpenOptions::new().write(true).create_new(true).open(&q)?;
+    out.write_all(&bytes)?;
+    out.sync_all()?;
+    Ok(q)
 }
 
 impl Writer {
@@ -335,6 +487,29 @@ impl Writer {
         }
     }
 
+    /// Counts what opening a day file found.
+    fn note(&self, c: &AppendCheck) {
+        let add = |a: &AtomicU64, m: &IntCounter, n: u64| {
+            if n > 0 {
+                a.fetch_add(n, Ordering::Relaxed);
+                m.inc_by(n);
+            }
+        };
+        let s = &self.stats;
+        add(
+            &s.damaged_regions,
+            &self.m.damaged_regions,
+            c.damaged_regions,
+        );
+        add(&s.torn_cut, &self.m.torn_cut, u64::from(c.cut_bytes > 0));
+        add(&s.read_retries, &self.m.read_retries, c.retries);
+        add(
+            &s.unreadable,
+            &self.m.unreadable,
+            u64::from(c.unreadable.is_some()),
+        );
+    }
+
     fn file_for(&mut self, day: i64) -> Option<&mut DayFile> {
         if self.file.as_ref().is_some_and(|f| f.day != day) {
             self.flush();
@@ -346,7 +521,8 @@ impl Writer {
         if self.file.is_none() {
             let path = day_path(&self.dir, day);
             match open_for_append(&path) {
-                Ok(f) => {
+                Ok((f, check)) => {
+                    self.note(&check);
                     self.file = Some(DayFile {
                         day,
                         out: BufWriter::with_capacity(64 * 1024, f),

@@ -7,3 +7,6 @@ pub mod engine;
 pub mod latency;
 pub mod shared;
 pub mod thread;
+
+#[cfg(test)]
+mod drain_tests;

@@ -109,6 +109,12 @@ impl Backlog {
         }
     }
 
+    /// This life's epoch was raised (the clock was behind Redis): lives
+    /// below the new one are the earlier ones.
+    pub fn rebase(&mut self, epoch_ms: u64) {
+        self.epoch_ms = epoch_ms;
+    }
+
     /// Whether [`Backlog::set_tops`] is still to be called.
     pub fn needs_tops(&self) -> bool {
         self.state == State::Unprepared

@@ -32,6 +32,8 @@ pub struct RedisMetrics {
     pub journal_kept: IntCounter,
     pub journal_replayed: IntCounter,
     pub backlog_replayed: IntCounter,
+    pub epoch_raised: IntCounter,
+    pub ids_behind: IntGauge,
     pub heartbeats: IntCounter,
     pub heartbeat_age: GaugeVec,
 }
@@ -123,6 +125,14 @@ impl RedisMetrics {
             backlog_replayed: counter(
                 "qt_redis_backlog_replayed_total",
                 "Entries earlier engine lives left unwritten, read back from the journal and written by this life",
+            ),
+            epoch_raised: counter(
+                "qt_redis_epoch_raised_total",
+                "Engine lives whose stream ids were raised above the streams' last ids in Redis (the clock was behind them)",
+            ),
+            ids_behind: gauge(
+                "qt_redis_ids_behind",
+                "1 while this life's stream ids are below a stream's last id and could not be raised (its entries are refused, counted in qt_redis_rejected_total)",
             ),
             heartbeats: counter("qt_redis_heartbeats_total", "Engine heartbeats written"),
             heartbeat_age: reg(

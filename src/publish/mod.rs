@@ -106,8 +106,15 @@ pub struct ServiceState {
 /// The publisher's state for readiness, the API and the risk gate.
 pub struct RedisStatus {
     pub required: bool,
-    /// The engine life's epoch: the ms part of every stream id.
-    pub epoch_ms: u64,
+    /// The engine life's epoch: the ms part of every stream id of this life.
+    /// Above every stream's last id in Redis (see `publisher::epoch_above`):
+    /// raised once, before this life writes or keeps anything, when the
+    /// clock is behind them.
+    pub epoch_ms: AtomicU64,
+    /// Set when this life's ids are below a stream's last id and could not
+    /// be raised (entries it had kept already carry them): Redis refuses
+    /// them, counted as `rejected`, never as duplicates.
+    pub ids_behind: AtomicBool,
     pub connected: AtomicBool,
     pub breaker_open: AtomicBool,
     pub last_error: Mutex<String>,
@@ -128,11 +135,17 @@ pub struct RedisStatus {
 }
 
 impl RedisStatus {
+    /// This life's epoch (see [`RedisStatus::epoch_ms`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch_ms.load(Ordering::Relaxed)
+    }
+
     /// `services`: every heartbeat to read (see [`services_to_read`]).
     pub fn new(cfg: &RedisConfig, services: &[ServiceConfig], epoch_ms: u64) -> RedisStatus {
         RedisStatus {
             required: cfg.required,
-            epoch_ms,
+            epoch_ms: AtomicU64::new(epoch_ms),
+            ids_behind: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             breaker_open: AtomicBool::new(false),
             last_error: Mutex::new(String::new()),
@@ -192,7 +205,8 @@ impl RedisStatus {
             "connected": self.is_connected(),
             "breaker_open": self.breaker_open.load(Ordering::Relaxed),
             "last_error": self.last_error.lock().clone(),
-            "epoch_ms": self.epoch_ms,
+            "epoch_ms": self.epoch(),
+            "ids_behind": self.ids_behind.load(Ordering::Relaxed),
             "published": self.published.load(Ordering::Relaxed),
             "buffered": self.buffered.load(Ordering::Relaxed),
             "spilled": self.spilled.load(Ordering::Relaxed),

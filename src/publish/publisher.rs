@@ -8,7 +8,7 @@
 //! leaves in the journal for the next engine life). Before any entry of its
 //! own it writes what earlier lives left unwritten ([`Backlog`]).
 
-use super::backlog::{Backlog, stream_tops};
+use super::backlog::{Backlog, StreamId, stream_tops};
 use super::event::{Fields, PubEvent, StreamKind, fields, stream_id};
 use super::heartbeat::{Progress, heartbeat_value, parse_heartbeat};
 use super::link::{Link, is_connection_error};
@@ -127,6 +127,11 @@ struct Publisher {
     /// Events with a seq up to this were made while Redis was unreachable.
     outage_upto: u64,
     keys: [String; 5],
+    /// Whether this life's epoch is known to be above the stream tops.
+    epoch_checked: bool,
+    /// Whether the replay source kept an event of this life (its epoch can
+    /// no longer change).
+    kept_any: bool,
     maxlen: [String; 5],
     entries: [IntCounter; 5],
     dups: [IntCounter; 5],
@@ -159,9 +164,27 @@ pub fn start(
     make_replay: impl FnOnce(u64) -> Replay,
 ) -> anyhow::Result<(Sink, PublisherHandle)> {
     let m = shared.metrics.redis.clone();
-    // The ms part of every stream id of this engine life; a later life starts
-    // later, so its ids sort after.
-    let epoch_ms = unix_ms().max(1) as u64;
+    let s = &cfg.streams;
+    let streams = [&s.decision, &s.intent, &s.verdict, &s.execution, &s.market];
+    let keys = streams.map(|s| s.key.clone());
+    // The ms part of every stream id of this engine life: the clock, but
+    // above every stream's last id when Redis answers now (a clock behind
+    // the previous life's ids would have every entry refused). When it does
+    // not, the first connection checks (see `Publisher::check_epoch`).
+    let clock_ms = unix_ms().max(1) as u64;
+    let tops = read_tops_now(url, cfg, &keys);
+    let epoch_ms = match &tops {
+        Some(t) => epoch_above(clock_ms, t),
+        None => clock_ms,
+    };
+    if epoch_ms != clock_ms {
+        m.epoch_raised.inc();
+        tracing::warn!(
+            clock_ms,
+            epoch_ms,
+            "redis: the clock is behind the streams' last ids; this life's ids start above them"
+        );
+    }
     let Replay {
         source: replay,
         backlog,
@@ -194,8 +217,6 @@ pub fn start(
         dropped_full: m.dropped.with_label_values(&["channel_full"]),
         status: status.clone(),
     };
-    let s = &cfg.streams;
-    let streams = [&s.decision, &s.intent, &s.verdict, &s.execution, &s.market];
     let label = |v: &prometheus::IntCounterVec| -> [IntCounter; 5] {
         StreamKind::ALL.map(|k| v.with_label_values(&[k.as_str()]))
     };
@@ -204,7 +225,9 @@ pub fn start(
     }
     m.heartbeat_age.with_label_values(&["engine"]).set(-1.0);
     let p = Publisher {
-        keys: streams.map(|s| s.key.clone()),
+        epoch_checked: tops.is_some(),
+        kept_any: false,
+        keys,
         maxlen: streams.map(|s| s.maxlen.to_string()),
         entries: label(&m.entries),
         dups: label(&m.duplicates),
@@ -263,7 +286,7 @@ enum BatchOutcome {
 impl Publisher {
     fn run(mut self, stop: Arc<AtomicBool>) {
         tracing::info!(
-            epoch_ms = self.status.epoch_ms,
+            epoch_ms = self.status.epoch(),
             replay = self.replay.name(),
             "redis publisher started"
         );
@@ -332,7 +355,7 @@ impl Publisher {
             .unwrap_or(&[]);
         fields(
             ev,
-            self.status.epoch_ms,
+            self.status.epoch(),
             &self.shared.instruments,
             &self.shared.model_version,
             labels,
@@ -375,6 +398,7 @@ impl Publisher {
             return;
         };
         if kept {
+            self.kept_any = true;
             sp.count += 1;
             self.m.journal_kept.inc();
         } else {
@@ -394,6 +418,9 @@ impl Publisher {
     /// the replay source once the buffer is empty and a spill is pending.
     /// Returns whether it did something.
     fn publish_some(&mut self) -> bool {
+        if !self.epoch_checked {
+            return self.check_epoch();
+        }
         if self.backlog.is_some() {
             return self.publish_backlog();
         }
@@ -404,7 +431,7 @@ impl Publisher {
                 .range(..n)
                 .map(|ev| {
                     Out::live(
-                        self.status.epoch_ms,
+                        self.status.epoch(),
                         ev.seq,
                         ev.body.stream(),
                         self.render(ev),
@@ -496,6 +523,57 @@ impl Publisher {
                 false
             }
         }
+    }
+
+    /// At the first connection when the start could not read the stream
+    /// tops: raises this life's epoch above them if the clock was behind,
+    /// which is possible while nothing of this life was written or kept;
+    /// otherwise says loudly that its entries will be refused. Returns
+    /// whether it did something.
+    fn check_epoch(&mut self) -> bool {
+        let Some(conn) = self.link.get(Instant::now()) else {
+            return false;
+        };
+        let tops = match stream_tops(conn, &self.keys) {
+            Ok(t) => t,
+            Err(e) if is_connection_error(&e) => {
+                self.link.fail("publish", &e);
+                return false;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "redis: stream tops unreadable; this life's ids are the clock's");
+                self.epoch_checked = true;
+                return true;
+            }
+        };
+        self.epoch_checked = true;
+        let epoch = self.status.epoch();
+        let above = epoch_above(epoch, &tops);
+        if above == epoch {
+            return true;
+        }
+        if !self.kept_any && self.status.published.load(Ordering::Relaxed) == 0 {
+            self.status.epoch_ms.store(above, Ordering::Relaxed);
+            self.replay.rebase(above);
+            if let Some(b) = self.backlog.as_mut() {
+                b.rebase(above);
+            }
+            self.m.epoch_raised.inc();
+            tracing::warn!(
+                clock_epoch_ms = epoch,
+                epoch_ms = above,
+                "redis: the clock is behind the streams' last ids; this life's ids start above them"
+            );
+        } else {
+            self.status.ids_behind.store(true, Ordering::Relaxed);
+            self.m.ids_behind.set(1);
+            tracing::error!(
+                epoch_ms = epoch,
+                above,
+                "redis: this life's ids are below the streams' last ids (the clock is behind) and entries were already kept under them: Redis refuses them (counted in qt_redis_rejected_total)"
+            );
+        }
+        true
     }
 
     /// Writes one batch of earlier lives' entries (the stream tops are read
@@ -652,7 +730,7 @@ impl Publisher {
                         self.m.replayed.inc();
                     }
                 }
-                Err(e) if is_duplicate(e) => {
+                Err(e) if is_duplicate(e) && !self.status.ids_behind.load(Ordering::Relaxed) => {
                     // Already written before a failure: counted, not doubled.
                     self.dups[k].inc();
                 }
@@ -811,4 +889,42 @@ impl Publisher {
 /// Redis's answer to an XADD whose explicit id is not above the stream's top.
 fn is_duplicate(e: &redis::RedisError) -> bool {
     e.to_string().contains("equal or smaller")
+}
+
+/// The epoch for a life whose clock reads `clock_ms`: above the ms part of
+/// every stream's last id (`tops`), so that each of its ids is greater than
+/// anything already in Redis.
+pub fn epoch_above(clock_ms: u64, tops: &[StreamId; 5]) -> u64 {
+    let top = tops.iter().map(|t| t.0).max().unwrap_or(0);
+    clock_ms.max(top.saturating_add(1))
+}
+
+/// The stream tops if Redis answers within its connect timeout now.
+fn read_tops_now(url: &str, cfg: &RedisConfig, keys: &[String; 5]) -> Option<[StreamId; 5]> {
+    let client = redis::Client::open(url).ok()?;
+    let timeout = Duration::from_millis(cfg.connect_timeout_ms.max(1));
+    let mut conn = client.get_connection_with_timeout(timeout).ok()?;
+    let io = Some(Duration::from_millis(cfg.io_timeout_ms.max(1)));
+    conn.set_read_timeout(io).ok()?;
+    conn.set_write_timeout(io).ok()?;
+    stream_tops(&mut conn, keys).ok()
+}
+
+#[cfg(test)]
+mod epoch_tests {
+    use super::*;
+
+    #[test]
+    fn the_epoch_is_above_every_stream_top() {
+        let none = [(0, 0); 5];
+        assert_eq!(epoch_above(1_000, &none), 1_000);
+        let mut t = none;
+        t[3] = (5_000, 7);
+        assert_eq!(epoch_above(1_000, &t), 5_001);
+        t[1] = (999, 3);
+        assert_eq!(epoch_above(1_000, &t), 5_001);
+        assert_eq!(epoch_above(9_000, &t), 9_000);
+        t[0] = (u64::MAX, 1);
+        assert_eq!(epoch_above(1, &t), u64::MAX);
+    }
 }

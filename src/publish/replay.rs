@@ -73,6 +73,10 @@ pub trait ReplaySource: Send {
 
     /// For logs and `/api/redis`.
     fn name(&self) -> &'static str;
+
+    /// This life's epoch was raised (the clock was behind Redis); only
+    /// called before anything was kept.
+    fn rebase(&mut self, _epoch_ms: u64) {}
 }
 
 /// No replay source: spilled events cannot be recovered.
@@ -291,6 +295,10 @@ impl JournalReplay {
 impl ReplaySource for JournalReplay {
     fn keeps(&self) -> bool {
         true
+    }
+
+    fn rebase(&mut self, epoch_ms: u64) {
+        self.epoch_ms = epoch_ms;
     }
 
     fn keep(&mut self, ev: &PubEvent, fields: Fields) -> bool {

@@ -98,10 +98,15 @@ fn serve_commands(shared: &Shared, gov: &mut Governor, history_version: &mut u64
     true
 }
 
-/// Runs the risk stage until its decision input closes or the engine stops.
+/// Runs the risk stage until its decision input closes (at shutdown, once
+/// the score stage has passed on everything it had), then shuts down stage
+/// by stage: it closes the exec stage's input and takes every report exec
+/// still sends (fills made while draining included, journaled like any
+/// other) until exec is gone. The engine's `running` flag does not cut
+/// either queue short.
 pub fn run_risk_stage(
     mut rx: Rx<Decision>,
-    reports: Rx<ExecReport>,
+    mut reports: Rx<ExecReport>,
     tx: Tx<OrderIntent>,
     shared: Arc<Shared>,
     mut gov: Governor,
@@ -131,7 +136,7 @@ pub fn run_risk_stage(
     // Never a real version: the first publish renders the history.
     let mut history_version = u64::MAX;
     publish(&shared, &mut gov, &mut history_version);
-    while shared.is_running() {
+    loop {
         while let Some(r) = reports.try_next() {
             gov.on_report(&r);
         }
@@ -204,8 +209,17 @@ pub fn run_risk_stage(
             Next::Closed => break,
         }
     }
-    while let Some(r) = reports.try_next() {
-        gov.on_report(&r);
+    // No more decisions: let exec drain what it holds, and take its reports
+    // until it has sent its last one and gone.
+    drop(tx);
+    loop {
+        match reports.next(IDLE_BUDGET) {
+            Next::Item(r) => gov.on_report(&r),
+            Next::Idle => {
+                serve_commands(&shared, &mut gov, &mut history_version);
+            }
+            Next::Closed => break,
+        }
     }
     rec.flush();
     gov.flush_holds();
@@ -267,6 +281,8 @@ mod tests {
         })
         .unwrap();
         drop(dtx);
+        // Exec is gone: the reports queue is closed.
+        drop(rtx);
         run_risk_stage(drx, rrx, otx, sh.clone(), gov, ExecConfig::default());
         let Next::Item(o) = orx.next(Duration::from_millis(1)) else {
             panic!("no intent")

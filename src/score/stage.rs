@@ -111,7 +111,10 @@ impl Scorer {
     }
 }
 
-/// Runs the score stage until its input closes or the engine stops.
+/// Runs the score stage until its input closes: at shutdown the book stage
+/// closes it once it has handed over its last event, and everything queued
+/// is scored and passed on before the stage leaves (the engine's `running`
+/// flag does not cut the queue short).
 pub fn run_score_stage(
     mut rx: Rx<ScoreInput>,
     tx: Tx<Decision>,
@@ -127,7 +130,7 @@ pub fn run_score_stage(
     let health = shared.stage(STAGE);
     let mut scorer = Scorer::new(&shared, model, &cfg, order_qty);
     let mut n: u32 = 0;
-    while shared.is_running() {
+    loop {
         match rx.next(IDLE_BUDGET) {
             Next::Item(ev) => {
                 let hop_in = match &ev {
@@ -286,6 +289,8 @@ mod tests {
         itx.try_send(bullish(1_000)).unwrap();
         itx.try_send(bullish(1_010)).unwrap();
         drop(itx);
+        // Shutting down with input queued: every queued input is still scored.
+        sh.running.store(false, Ordering::Relaxed);
         run_score_stage(irx, otx, sh.clone(), model(), cfg(250), vec![2]);
         let mut got = Vec::new();
         while let Next::Item(d) = orx.next(Duration::from_millis(1)) {
