@@ -466,7 +466,7 @@ fn line_chart(id: &str, t: &[f64], series: &[(&str, &[f64], &str)]) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\">"
+        "<svg id=\"{id}\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\">"
     );
     let (t0, t1) = (
         t.first().copied().unwrap_or(0.0),
@@ -559,7 +559,7 @@ fn bar_chart(id: &str, bars: &[(String, f64)]) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\">"
+        "<svg id=\"{id}\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\">"
     );
     let m = bars.iter().map(|b| b.1.abs()).fold(0.0, f64::max).max(1e-9);
     let zero = H / 2.0;
