@@ -294,6 +294,7 @@ fn capture_as_recording(samples: &Path) -> PathBuf {
             format::encode(Kind::Frame, 0, ts, line, &mut raw);
         }
     }
+    format::encode(Kind::End, 0, ts, &[], &mut raw);
     let name = format::file_name(&format::hour_key(ts), Venue::Binance, 0);
     let f = std::fs::File::create(dir.join(name)).unwrap();
     let mut enc = zstd_writer(f);
@@ -435,7 +436,7 @@ fn features_export_writes_the_model_features_and_forward_returns() {
     let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
     let (c_ts, c_mid, c_100, c_1s) = (
         col("ts_ns"),
-        col("mid"),
+        col("mid_at_decision"),
         col("ret_100ms_bps"),
         col("ret_1s_bps"),
     );
@@ -593,4 +594,174 @@ fn chromium() -> Option<String> {
         return None;
     }
     find().map(|c| c.to_string())
+}
+
+/// Writes a large Binance recording (the simulator's socket-free frame
+/// generator, two symbols, a frame every 100 µs of recorded time, the REST
+/// snapshots after the first 64 frames) and the config to replay it, for
+/// the throughput and memory figures in the README:
+/// `QT_BIG_DIR=/tmp/big QT_BIG_FRAMES=5000000 cargo test --release --test
+/// record_replay -- --ignored write_a_large`, then
+/// `quantum-trader backtest --data /tmp/big --config /tmp/big/config.toml`.
+#[test]
+#[ignore = "writes a multi-GB recording for the figures; see the doc comment"]
+fn write_a_large_binance_recording() {
+    let dir = PathBuf::from(std::env::var("QT_BIG_DIR").expect("QT_BIG_DIR"));
+    let n: u64 = std::env::var("QT_BIG_FRAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000_000);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = Config::demo();
+    cfg.venues.bybit = None;
+    cfg.venues.okx = None;
+    cfg.instruments.retain(|i| i.venue == "binance");
+    if let Some(b) = cfg.venues.binance.as_mut() {
+        b.ws_url = "wss://fstream.binance.com".into();
+        b.rest_url = "https://fapi.binance.com".into();
+    }
+    cfg.sim.enabled = false;
+    std::fs::write(dir.join("config.toml"), cfg.to_toml()).unwrap();
+    let table = quantum_trader::pipeline::engine::instruments_from_config(&cfg).unwrap();
+    let btc = table
+        .get(table.find(Venue::Binance, "BTCUSDT").unwrap())
+        .clone();
+    let eth = table
+        .get(table.find(Venue::Binance, "ETHUSDT").unwrap())
+        .clone();
+    let mut g =
+        quantum_trader::sim::frames::FrameGen::new(&[(&btc, 60000.0), (&eth, 3000.0)], 7, 300);
+    let t0 = 1_796_655_600_000_000_000u64; // 2026-12-07T15:00Z
+    let mut w = BigWriter {
+        dir: dir.clone(),
+        file: None,
+        rec: Vec::with_capacity(1 << 16),
+        raw: 0,
+    };
+    let mut frame = Vec::with_capacity(1 << 16);
+    w.put(Kind::Conn, t0, b"wss://fstream.binance.com/stream");
+    w.put(Kind::Open, t0, b"wss://fstream.binance.com/stream");
+    for k in 0..n {
+        let ts = t0 + 1 + k * 100_000;
+        if k == 64 {
+            for (tag, s) in ["BTCUSDT", "ETHUSDT"].iter().enumerate() {
+                let body = g.snapshot(s).unwrap();
+                w.put(Kind::Rest, ts, &format::rest_payload(tag, &Ok(body)));
+            }
+        }
+        g.next_frame(&mut frame);
+        w.put(Kind::Frame, ts, &frame);
+    }
+    w.end(t0 + n * 100_000);
+    let raw_bytes = w.raw;
+    let disk: u64 = quantum_trader::capture::list_files(&dir)
+        .unwrap()
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    eprintln!(
+        "{n} frames: {raw_bytes} bytes of records, {disk} bytes on disk in {}",
+        dir.display()
+    );
+}
+
+type Enc = zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>;
+
+/// Writes records into hourly files, as the recorder names them.
+struct BigWriter {
+    dir: PathBuf,
+    file: Option<(u64, Enc)>,
+    rec: Vec<u8>,
+    raw: u64,
+}
+
+impl BigWriter {
+    fn end(&mut self, ts: u64) {
+        if let Some((_, mut e)) = self.file.take() {
+            self.rec.clear();
+            format::encode(Kind::End, 0, ts, &[], &mut self.rec);
+            e.write_all(&self.rec).unwrap();
+            e.finish().unwrap().flush().unwrap();
+        }
+    }
+
+    fn put(&mut self, kind: Kind, ts: u64, payload: &[u8]) {
+        let h = format::hour_of(ts);
+        if self.file.as_ref().is_some_and(|(fh, _)| *fh != h) {
+            self.end(ts);
+        }
+        if self.file.is_none() {
+            let name = format::file_name(&format::hour_key(ts), Venue::Binance, 0);
+            let f = std::io::BufWriter::new(std::fs::File::create(self.dir.join(name)).unwrap());
+            let mut e = zstd::stream::write::Encoder::new(f, 3).unwrap();
+            e.write_all(format::MAGIC).unwrap();
+            self.rec.clear();
+            format::encode(
+                Kind::Meta,
+                0,
+                ts,
+                br#"{"format":1,"venue":"binance"}"#,
+                &mut self.rec,
+            );
+            e.write_all(&self.rec).unwrap();
+            self.file = Some((h, e));
+        }
+        self.rec.clear();
+        format::encode(kind, 0, ts, payload, &mut self.rec);
+        self.raw += self.rec.len() as u64;
+        if let Some((_, e)) = self.file.as_mut() {
+            e.write_all(&self.rec).unwrap();
+        }
+    }
+}
+
+#[test]
+fn features_export_as_parquet_holds_the_csv_rows() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let Some(samples) = samples_dir() else { return };
+    let dir = capture_as_recording(&samples);
+    let cfg_path = tmp("pq-cfg").join("c.toml");
+    std::fs::write(&cfg_path, samples_config().to_toml()).unwrap();
+    let out = tmp("pq-out");
+    let n_csv =
+        export_features(&dir, Some(&cfg_path), "100ms,1s", &out.join("f.csv"), None).unwrap();
+    let n_pq = export_features(
+        &dir,
+        Some(&cfg_path),
+        "100ms,1s",
+        &out.join("f.parquet"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(n_csv, n_pq);
+    let csv = std::fs::read_to_string(out.join("f.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    let reader =
+        SerializedFileReader::new(std::fs::File::open(out.join("f.parquet")).unwrap()).unwrap();
+    assert_eq!(reader.metadata().file_metadata().num_rows() as u64, n_pq);
+    let mut rows = 0u64;
+    for (line, row) in lines.zip(reader.get_row_iter(None).unwrap()) {
+        let row = row.unwrap();
+        let csv_fields: Vec<&str> = line.split(',').collect();
+        // The same cells, by column name, as text (numbers as Rust prints them).
+        for (name, field) in row.get_column_iter() {
+            let k = header
+                .iter()
+                .position(|h| h == name)
+                .unwrap_or_else(|| panic!("column {name}"));
+            let got = match field {
+                parquet::record::Field::Null => String::new(),
+                parquet::record::Field::Long(v) => v.to_string(),
+                parquet::record::Field::Double(v) => v.to_string(),
+                parquet::record::Field::Str(s) => s.clone(),
+                other => panic!("{name}: unexpected {other:?}"),
+            };
+            assert_eq!(got, csv_fields[k], "row {rows} column {name}");
+        }
+        assert_eq!(row.get_column_iter().count(), header.len());
+        rows += 1;
+    }
+    assert_eq!(rows, n_csv);
+    assert!(rows > 500);
 }

@@ -46,10 +46,10 @@ pub enum FeaturesCmd {
         /// Forward-return horizons, e.g. `100ms,1s,10s`.
         #[arg(long, default_value = "100ms,1s,10s")]
         horizons: String,
-        /// Output file (`.csv`).
+        /// Output file (`.csv` or `.parquet`).
         #[arg(long)]
         out: PathBuf,
-        /// `csv` (default: from the file extension).
+        /// `csv` or `parquet` (default: from the file extension).
         #[arg(long)]
         format: Option<String>,
     },
@@ -140,10 +140,8 @@ pub fn export_features(
             .unwrap_or("csv")
             .to_ascii_lowercase(),
     };
-    if format != "csv" {
-        bail!(
-            "--format `{format}`: this build writes csv (Parquet is not built in; see README Status)"
-        );
+    if format != "csv" && format != "parquet" {
+        bail!("--format `{format}`: expected csv or parquet");
     }
     let cfg = replay_config(data, load(config)?)?;
     let opts = ReplayOptions {
@@ -152,9 +150,17 @@ pub fn export_features(
     };
     let mut r = Replay::new(&cfg, opts)?;
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut sink = CsvSink::new(std::io::BufWriter::with_capacity(1 << 20, file));
+    let mut csv;
+    let mut pq;
+    let sink: &mut dyn RowSink = if format == "parquet" {
+        pq = super::parquet_sink::ParquetSink::new(file);
+        &mut pq
+    } else {
+        csv = CsvSink::new(std::io::BufWriter::with_capacity(1 << 20, file));
+        &mut csv
+    };
     let table = r.shared().instruments.clone();
-    let mut ex = FeatureExport::new(table, horizons, &mut sink as &mut dyn RowSink)?;
+    let mut ex = FeatureExport::new(table, horizons, sink)?;
     r.run_dir(data, &mut ex)?;
     ex.finish()?;
     Ok(ex.rows_written)

@@ -357,7 +357,7 @@ impl Replay {
             return;
         }
         match r.header.kind {
-            Kind::Meta | Kind::Sent => {}
+            Kind::Meta | Kind::Sent | Kind::End => {}
             Kind::Conn => {
                 let want = self.protos[vi][conn].url();
                 let got = String::from_utf8_lossy(r.payload);

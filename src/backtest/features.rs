@@ -149,7 +149,12 @@ impl<'a> FeatureExport<'a> {
             .map(|s| s.to_string())
             .collect();
         cols.push("score".into());
-        cols.push("mid".into());
+        cols.push("mid_at_decision".into());
+        if let Some(dup) = FEATURE_NAMES.iter().find(|n| cols.iter().any(|c| c == *n)) {
+            return Err(std::io::Error::other(format!(
+                "feature `{dup}` has the name of a key column of the export"
+            )));
+        }
         cols.extend(FEATURE_NAMES.iter().map(|s| s.to_string()));
         cols.extend(horizons.iter().map(|h| horizon_name(*h)));
         sink.header(&cols)?;

@@ -41,6 +41,9 @@ pub enum Kind {
     /// Records of this connection the recorder had to drop (queue full) before
     /// this point: `count: u64 LE`. A replay treats it like a close.
     Dropped = 8,
+    /// The file was finished cleanly (last record; a file without it ended
+    /// in a crash or is still being written).
+    End = 9,
 }
 
 impl Kind {
@@ -54,6 +57,7 @@ impl Kind {
             6 => Kind::Rest,
             7 => Kind::Close,
             8 => Kind::Dropped,
+            9 => Kind::End,
             _ => return None,
         })
     }

@@ -18,7 +18,8 @@ pub struct ReadStats {
     pub records: u64,
     /// Payload bytes of the records returned.
     pub payload_bytes: u64,
-    /// Files that ended in a partial record or an unfinished zstd frame.
+    /// Files that ended without their `End` record (a crash mid-write, or a
+    /// file still being written), in a partial record or a broken zstd frame.
     pub torn_tails: u64,
     /// Records whose checksum, kind or length was wrong (the rest of that file is skipped).
     pub corrupt: u64,
@@ -40,6 +41,8 @@ type Dec = BufReader<zstd::stream::read::Decoder<'static, BufReader<File>>>;
 pub struct FileReader {
     inner: Dec,
     pub path: PathBuf,
+    /// The `End` record was read: the file was finished cleanly.
+    pub finished: bool,
 }
 
 /// Why a file ended.
@@ -63,6 +66,7 @@ impl FileReader {
         Ok(FileReader {
             inner,
             path: path.to_path_buf(),
+            finished: false,
         })
     }
 
@@ -84,7 +88,8 @@ impl FileReader {
     fn next_into(&mut self, payload: &mut Vec<u8>) -> Result<Header, End> {
         let mut h = [0u8; HEADER_LEN];
         match self.fill(&mut h) {
-            Ok(0) => return Err(End::Clean),
+            Ok(0) if self.finished => return Err(End::Clean),
+            Ok(0) => return Err(End::Torn),
             Ok(n) if n < HEADER_LEN => return Err(End::Torn),
             Ok(_) => {}
             Err(_) => return Err(End::Torn),
@@ -114,6 +119,10 @@ impl FileReader {
         hasher.update(payload);
         if hasher.finalize() != u32::from_le_bytes(c) {
             return Err(End::Corrupt);
+        }
+        if kind == Kind::End {
+            self.finished = true;
+            return self.next_into(payload);
         }
         Ok(Header { kind, conn, ts_ns })
     }
@@ -162,7 +171,7 @@ impl VenueStream {
                         End::Clean => {}
                         End::Torn => {
                             stats.torn_tails += 1;
-                            tracing::warn!(file = %r.path.display(), "recording ends in a torn record (crash mid-write?); stopped at the last whole record");
+                            tracing::warn!(file = %r.path.display(), "recording ends without its end record (a crash, or still being written); stopped at the last whole record");
                         }
                         End::Corrupt => {
                             stats.corrupt += 1;

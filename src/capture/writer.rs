@@ -449,8 +449,12 @@ impl Writer {
     }
 
     fn finish(&mut self, venue: Venue) {
-        if let Some(f) = self.files[venue as usize].take() {
-            match f.enc.finish().and_then(|mut w| w.flush()) {
+        if let Some(mut f) = self.files[venue as usize].take() {
+            self.buf.clear();
+            let ts = crate::core::clock::unix_ns();
+            format::encode(Kind::End, 0, ts, &[], &mut self.buf);
+            let r = f.enc.write_all(&self.buf);
+            match r.and_then(|_| f.enc.finish()).and_then(|mut w| w.flush()) {
                 Ok(()) => {}
                 Err(e) => self.error("finishing a file", &e),
             }
