@@ -16,7 +16,10 @@ fn cfg(dir: &Path) -> RecordConfig {
     }
 }
 
-fn read_all(dir: &Path) -> (Vec<(Venue, Kind, u16, u64, Vec<u8>)>, ReadStats) {
+/// (venue, kind, conn, ts_ns, payload) of one record read back.
+type Rec = (Venue, Kind, u16, u64, Vec<u8>);
+
+fn read_all(dir: &Path) -> (Vec<Rec>, ReadStats) {
     let mut m = Merged::open(dir, None).unwrap();
     let mut out = Vec::new();
     while let Some(r) = m.next() {
