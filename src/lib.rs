@@ -4,8 +4,10 @@
 //! them (paper by default), on dedicated threads joined by bounded lock-free
 //! queues. See README.md for the architecture.
 
+pub mod backtest;
 pub mod bench;
 pub mod book;
+pub mod capture;
 pub mod config;
 pub mod core;
 pub mod doctor;

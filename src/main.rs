@@ -62,6 +62,22 @@ enum Cmd {
     },
     /// Latency and throughput of the whole pipeline on recorded or generated frames.
     Bench(quantum_trader::bench::BenchArgs),
+    /// Record every feed (frames, REST replies, connection events) without trading.
+    Record {
+        /// Config file (TOML). Without it the embedded demo config (simulator) is recorded.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Recording directory (default: `[record] dir`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Replay a recording through the engine: journal, report.json, report.html.
+    Backtest(quantum_trader::backtest::cli::BacktestArgs),
+    /// Training data from a recording: `export --data DIR --horizons 100ms,1s,10s --out FILE`.
+    Features {
+        #[command(subcommand)]
+        cmd: quantum_trader::backtest::cli::FeaturesCmd,
+    },
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
@@ -105,14 +121,34 @@ fn wait_for_signal(every: Option<Duration>, mut tick: impl FnMut()) -> Result<()
     })
 }
 
-fn run(config: Option<PathBuf>) -> Result<ExitCode> {
-    let cfg = match load(config.as_ref()) {
+/// `record`: the feeds and books of `run`, recording on, nothing traded
+/// (kill switch on, no journal, no Redis).
+fn record_only(cfg: &mut Config, dir: Option<PathBuf>) {
+    cfg.record.enabled = true;
+    if let Some(d) = dir {
+        cfg.record.dir = d.display().to_string();
+    }
+    cfg.risk.kill_switch = true;
+    cfg.journal.enabled = false;
+    cfg.redis.url.clear();
+    cfg.redis.url_env.clear();
+}
+
+fn run(config: Option<PathBuf>, record: Option<Option<PathBuf>>) -> Result<ExitCode> {
+    let mut cfg = match load(config.as_ref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::from(2));
         }
     };
+    if let Some(dir) = record {
+        record_only(&mut cfg, dir);
+        eprintln!(
+            "quantum-trader: recording every feed to {} (no trading)",
+            cfg.record.dir
+        );
+    }
     init_logging(&cfg);
     let every = (cfg.ops.status_interval_secs > 0)
         .then(|| Duration::from_secs(cfg.ops.status_interval_secs));
@@ -206,7 +242,14 @@ fn doctor(config: Option<PathBuf>) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Run { config } => run(config),
+        Cmd::Run { config } => run(config, None),
+        Cmd::Record { config, dir } => run(config, Some(dir)),
+        Cmd::Backtest(a) => {
+            quantum_trader::backtest::cli::run_backtest(a).map(|_| ExitCode::SUCCESS)
+        }
+        Cmd::Features { cmd } => {
+            quantum_trader::backtest::cli::run_features(cmd).map(|_| ExitCode::SUCCESS)
+        }
         Cmd::CheckConfig { file } => Ok(check_config(file)),
         Cmd::Sim { config } => sim(config),
         Cmd::Journal { cmd } => quantum_trader::journal::cli::run(cmd),

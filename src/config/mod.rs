@@ -2,6 +2,7 @@
 //! are errors, every error names the key path and the reason, and secrets are
 //! only ever read from environment variables (the config names the variable).
 
+pub mod capture;
 pub mod journal;
 pub mod redact;
 pub mod redis;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+pub use capture::{BacktestConfig, RecordConfig};
 pub use journal::{FsyncPolicy, JournalConfig};
 pub use risk::{AdminConfig, BreakerConfig, HeartbeatConfig, HeartbeatPolicy};
 pub use validate::validate;
@@ -111,6 +113,12 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub redis: redis::RedisConfig,
+    /// Raw-frame recording (`capture`).
+    #[serde(default)]
+    pub record: RecordConfig,
+    /// Replay latency model and fees (`backtest`).
+    #[serde(default)]
+    pub backtest: BacktestConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -329,5 +329,6 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     )?;
     super::risk::validate(c)?;
     super::redis::validate(&c.redis)?;
+    super::capture::validate(&c.record, &c.backtest)?;
     Ok(())
 }

@@ -1,5 +1,9 @@
 //! Time sources. `now_ns` is a monotonic nanosecond stamp used for latency;
 //! `Clock` is the injectable wall clock used for UTC-day keyed counters.
+//! A replay (the backtest) sets a per-thread replay time with
+//! [`set_replay_ns`]: from then on `now_ns` on that thread returns the
+//! recorded time, so every line of stage and venue code that reads the clock
+//! sees recorded time, never the wall clock (other threads are unaffected).
 
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -8,10 +12,34 @@ use std::time::Instant;
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
-/// Monotonic nanoseconds since the first call in this process.
+thread_local! {
+    /// Replay time of this thread (0: none, the monotonic clock is used).
+    static REPLAY_NS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Monotonic nanoseconds since the first call in this process, or this
+/// thread's replay time while one is set ([`set_replay_ns`]).
 #[inline]
 pub fn now_ns() -> u64 {
+    let r = REPLAY_NS.with(|c| c.get());
+    if r != 0 {
+        return r;
+    }
     EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Sets this thread's replay time (recorded nanoseconds); 0 clears it.
+#[inline]
+pub fn set_replay_ns(ns: u64) {
+    REPLAY_NS.with(|c| c.set(ns));
+}
+
+/// Unix nanoseconds now (wall clock).
+pub fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// Wall-clock milliseconds since the unix epoch.
@@ -83,5 +111,15 @@ mod tests {
         let c = Clock::manual(5);
         c.set_ms(10);
         assert_eq!(c.unix_ms(), 10);
+    }
+
+    #[test]
+    fn replay_time_is_per_thread() {
+        set_replay_ns(1_700_000_000_000_000_000);
+        assert_eq!(now_ns(), 1_700_000_000_000_000_000);
+        let other = std::thread::spawn(now_ns).join().unwrap();
+        assert!(other < 1_700_000_000_000_000_000);
+        set_replay_ns(0);
+        assert!(now_ns() < 1_700_000_000_000_000_000);
     }
 }

@@ -188,7 +188,12 @@ pub async fn run_session(
     gauge.set(health.open_session() as i64);
     // Whether this session counts as live in the venue's health.
     let mut me_live = false;
-    connections(proto, rest_rx, cfg, shared, stop, &mut me_live).await;
+    // The recording tap (`[record]`): every frame, REST reply, open/close.
+    let mut tap = shared
+        .capture
+        .get()
+        .map(|r| r.connection(venue, &proto.url()));
+    connections(proto, rest_rx, cfg, shared, stop, &mut me_live, &mut tap).await;
     gauge.set(health.close_session(me_live) as i64);
 }
 
@@ -199,6 +204,7 @@ async fn connections(
     shared: &crate::pipeline::shared::Shared,
     mut stop: watch::Receiver<bool>,
     me_live: &mut bool,
+    tap: &mut Option<crate::capture::ConnTap>,
 ) {
     let venue = proto.venue();
     let v = venue.as_str();
@@ -250,9 +256,15 @@ async fn connections(
         let opened = Instant::now();
         let mut last_rx = Instant::now();
         out.clear();
+        if let Some(t) = tap.as_mut() {
+            t.open(&url);
+        }
         proto.on_open(&mut out);
         let mut cause = "closed";
         for msg in out.drain(..) {
+            if let Some(t) = tap.as_mut() {
+                t.sent(&msg);
+            }
             if ws.send(Message::text(msg)).await.is_err() {
                 cause = "send_failed";
             }
@@ -267,11 +279,17 @@ async fn connections(
                     biased;
                     _ = stop.changed() => {
                         let _ = ws.close(None).await;
+                        if let Some(t) = tap.as_mut() {
+                            t.close("stop");
+                        }
                         proto.on_close();
                         return;
                     }
                     reply = rest_rx.recv() => {
                         if let Some(r) = reply {
+                            if let Some(t) = tap.as_mut() {
+                                t.rest(r.tag, &r.result);
+                            }
                             proto.on_rest(r);
                         }
                     }
@@ -295,6 +313,9 @@ async fn connections(
                         proto.on_tick(&mut out);
                         let mut failed = false;
                         for msg in out.drain(..) {
+                            if let Some(t) = tap.as_mut() {
+                                t.sent(&msg);
+                            }
                             if ws.send(Message::text(msg)).await.is_err() {
                                 failed = true;
                             }
@@ -310,10 +331,16 @@ async fn connections(
                                 last_rx = Instant::now();
                                 health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
                                 health.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                if let Some(c) = tap.as_mut() {
+                                    c.frame(now, t.as_bytes());
+                                }
                                 proto.on_frame(t.as_bytes(), now);
                                 proto.drain_outgoing(&mut out);
                                 let mut failed = false;
                                 for msg in out.drain(..) {
+                                    if let Some(c) = tap.as_mut() {
+                                        c.sent(&msg);
+                                    }
                                     if ws.send(Message::text(msg)).await.is_err() {
                                         failed = true;
                                     }
@@ -325,6 +352,9 @@ async fn connections(
                             Some(Ok(Message::Binary(b))) => {
                                 last_rx = Instant::now();
                                 health.last_msg_ns.store(now, std::sync::atomic::Ordering::Relaxed);
+                                if let Some(c) = tap.as_mut() {
+                                    c.frame(now, &b);
+                                }
                                 proto.on_frame(&b, now);
                             }
                             Some(Ok(Message::Ping(_))) | Some(Ok(Message::Pong(_))) => {
@@ -345,6 +375,9 @@ async fn connections(
             };
         }
         connected_gauge.set(health.set_live(me_live, false) as i64);
+        if let Some(t) = tap.as_mut() {
+            t.close(cause);
+        }
         proto.on_close();
         m.feed_reconnects.with_label_values(&[v, cause]).inc();
         tracing::warn!(

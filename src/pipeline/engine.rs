@@ -103,6 +103,8 @@ pub struct Engine {
     injector: Option<Injector>,
     journal: Option<crate::journal::JournalWriter>,
     publisher: Option<crate::publish::PublisherHandle>,
+    /// The feed recorder's writer (`[record] enabled`), stopped after the feeds.
+    capture: Option<crate::capture::RecorderHandle>,
 }
 
 /// Builds the instrument table from the config.
@@ -131,7 +133,7 @@ pub fn instruments_from_config(cfg: &Config) -> Result<InstrumentTable> {
 }
 
 /// Per-instrument scaled values of an instrument-config decimal field.
-fn per_instrument(
+pub fn per_instrument(
     cfg: &Config,
     table: &InstrumentTable,
     f: impl Fn(&crate::config::InstrumentConfig) -> &str,
@@ -344,6 +346,16 @@ impl Engine {
             ));
         }
 
+        // Recording (`[record]`): the feed sessions tap into it.
+        let capture = if cfg.record.enabled && !opts.inject {
+            let (rec, h) = crate::capture::start_for(&cfg, &metrics)
+                .with_context(|| format!("starting the recorder in {}", cfg.record.dir))?;
+            let _ = shared.capture.set(rec);
+            tracing::info!(dir = cfg.record.dir, "recording every feed");
+            Some(h)
+        } else {
+            None
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut feeds = Vec::new();
         let mut injector = None;
@@ -473,6 +485,7 @@ impl Engine {
             injector,
             journal: journal_writer,
             publisher,
+            capture,
         })
     }
 
@@ -517,6 +530,10 @@ impl Engine {
         let _ = self.stop_tx.send(true);
         for h in self.feeds.drain(..) {
             let _ = h.join();
+        }
+        // Feeds are gone: the recorder writes what they handed it and closes its files.
+        if let Some(c) = self.capture.take() {
+            c.stop();
         }
         // Feeds are gone, so the queues close in order: book, score, risk, exec.
         for (name, h) in self.stages.drain(..).rev() {

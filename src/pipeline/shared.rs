@@ -273,6 +273,8 @@ pub struct Shared {
     pub risk_ctl: crate::risk::control::RiskControl,
     /// The Redis publisher's sink, set once at start when Redis is configured.
     pub publish: std::sync::OnceLock<crate::publish::Sink>,
+    /// The feed recorder, set once at start when `[record] enabled`.
+    pub capture: std::sync::OnceLock<crate::capture::Recorder>,
 }
 
 impl Shared {
@@ -309,6 +311,7 @@ impl Shared {
             heartbeats: Arc::new(crate::risk::heartbeat::Heartbeats::new()),
             risk_ctl: crate::risk::control::RiskControl::new(),
             publish: std::sync::OnceLock::new(),
+            capture: std::sync::OnceLock::new(),
         }
     }
 

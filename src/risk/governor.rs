@@ -344,6 +344,11 @@ impl Governor {
         self.record_holds = record_holds;
     }
 
+    /// Takes the journal sender away (a replay closes its journal with it).
+    pub fn take_journal(&mut self) -> Option<JournalTx> {
+        self.journal.take()
+    }
+
     pub fn journal(&self) -> Option<&JournalTx> {
         self.journal.as_ref()
     }

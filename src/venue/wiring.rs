@@ -148,3 +148,115 @@ pub fn spawn_feeds(
     }
     Ok(threads)
 }
+
+/// The protocols of every enabled venue's connections for a replay, in the
+/// order the engine plans and starts them (connection index `i` of a venue
+/// here is connection `i` of a recording): Binance as the engine splits it
+/// (depth/bookTicker connections first, then trade connections when
+/// `ws_market_url` is set), then Bybit and OKX as [`spawn_feeds`] does. No
+/// sockets, gates or REST: REST replies come from the recording, and
+/// per-symbol staleness (a wall-clock judgement) is off.
+pub fn replay_protocols(
+    cfg: &Config,
+    shared: &Arc<Shared>,
+    tx: &Tx<MarketEvent>,
+) -> [Vec<Box<dyn crate::feed::Protocol>>; 3] {
+    use super::binance::{BinanceFeed, BinanceFeedConfig, Streams};
+    let mut out: [Vec<Box<dyn crate::feed::Protocol>>; 3] = Default::default();
+    if let Some(vc) = cfg.venues.binance.as_ref().filter(|v| v.enabled) {
+        let plans: Vec<(&str, Streams)> = if vc.ws_market_url.is_empty() {
+            vec![(vc.ws_url.as_str(), Streams::ALL)]
+        } else {
+            vec![
+                (
+                    vc.ws_url.as_str(),
+                    Streams {
+                        depth: true,
+                        book_ticker: true,
+                        trades: false,
+                    },
+                ),
+                (
+                    vc.ws_market_url.as_str(),
+                    Streams {
+                        depth: false,
+                        book_ticker: false,
+                        trades: true,
+                    },
+                ),
+            ]
+        };
+        for (base, streams) in plans {
+            for symbols in super::binance::plan_connections(&vc.symbols, streams) {
+                let fc = BinanceFeedConfig {
+                    ws_base: base.to_string(),
+                    rest_base: vc.rest_url.clone(),
+                    symbols,
+                    depth_speed_ms: vc.depth_speed_ms,
+                    snapshot_limit: vc.snapshot_limit,
+                    streams,
+                    stale_after: Duration::ZERO,
+                };
+                let (rest, _) = crate::feed::RestClient::offline();
+                out[Venue::Binance as usize].push(Box::new(BinanceFeed::new(
+                    fc,
+                    shared.clone(),
+                    tx.clone(),
+                    rest,
+                )));
+            }
+        }
+    }
+    if let Some(vc) = cfg.venues.bybit.as_ref().filter(|v| v.enabled) {
+        let depth = if vc.book_depth == 0 {
+            50
+        } else {
+            vc.book_depth
+        };
+        for symbols in super::bybit::feed::plan_connections(&vc.symbols, depth) {
+            let fc = BybitFeedConfig {
+                ws_url: vc.ws_url.clone(),
+                symbols,
+                depth,
+                ping_interval: ms_or(vc.ping_interval_ms, 20_000),
+                stale_after: Duration::ZERO,
+            };
+            out[Venue::Bybit as usize].push(Box::new(BybitFeed::new(
+                fc,
+                shared.clone(),
+                tx.clone(),
+                None,
+            )));
+        }
+    }
+    if let Some(vc) = cfg.venues.okx.as_ref().filter(|v| v.enabled) {
+        let depth = if vc.book_depth == 0 {
+            400
+        } else {
+            vc.book_depth
+        };
+        let ct_vals: HashMap<String, String> = cfg
+            .instruments
+            .iter()
+            .filter(|i| i.venue == Venue::Okx.as_str() && !i.contract_value.is_empty())
+            .map(|i| (i.symbol.clone(), i.contract_value.clone()))
+            .collect();
+        for symbols in super::okx::feed::plan_connections(&vc.symbols) {
+            let fc = OkxFeedConfig {
+                ws_url: vc.ws_url.clone(),
+                symbols,
+                depth,
+                ping_idle: ms_or(vc.ping_interval_ms, 25_000),
+                stale_after: Duration::ZERO,
+                ct_vals: ct_vals.clone(),
+            };
+            out[Venue::Okx as usize].push(Box::new(OkxFeed::new(
+                fc,
+                shared.clone(),
+                tx.clone(),
+                None,
+            )));
+        }
+    }
+    out
+}
