@@ -254,10 +254,13 @@ pub enum SkipReason {
     CircuitOpen,
     /// A required auxiliary heartbeat is stale (`heartbeat_missing:<service>`).
     HeartbeatMissing,
+    /// Long-only: a SELL larger than the position held (net of SELL orders
+    /// in flight); it would go short.
+    SellExceedsPosition,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 20] = [
+    pub const ALL: [SkipReason; 21] = [
         SkipReason::Hold,
         SkipReason::BookOutOfSync,
         SkipReason::BookEmpty,
@@ -278,6 +281,7 @@ impl SkipReason {
         SkipReason::OrderRateMinute,
         SkipReason::CircuitOpen,
         SkipReason::HeartbeatMissing,
+        SkipReason::SellExceedsPosition,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -302,6 +306,7 @@ impl SkipReason {
             SkipReason::OrderRateMinute => "order_rate_minute",
             SkipReason::CircuitOpen => "circuit_open",
             SkipReason::HeartbeatMissing => "heartbeat_missing",
+            SkipReason::SellExceedsPosition => "sell_exceeds_position",
         }
     }
 }

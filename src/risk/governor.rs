@@ -11,7 +11,10 @@
 //!    (`book_stale`), a side empty (`book_empty`)
 //! 6. skip-flat-sell (`skip_flat_sell`): long-only unless
 //!    `risk.skip_flat_sell = false`: a SELL while the position (net of SELL
-//!    orders in flight) is flat or short is skipped
+//!    orders in flight) is flat or short is skipped, and a SELL larger than
+//!    that held quantity is skipped too (`sell_exceeds_position`): it is
+//!    never clipped, so the order sent is always the size the model asked
+//!    for and a long-only instrument can never go short
 //! 7. instrument rules: touch price on the tick (`tick_size`), quantity a
 //!    multiple of the lot (`lot_size`), qty × touch ≥ `min_notional`
 //!    (`min_notional`)
@@ -42,6 +45,7 @@
 //! blocks"; 0 turns an optional limit off.
 
 use super::breaker::{Breaker, BreakerEvent, Trip, TripReason};
+use super::heartbeat::is_fresh;
 use super::metrics::RiskMetrics;
 use super::stage::limit_price;
 use crate::config::{HeartbeatPolicy, RiskConfig, TradingMode};
@@ -100,9 +104,12 @@ pub struct DayState {
     pub equity_seen: bool,
     pub losses: u32,
     pub rejects: u32,
-    /// An override reset acknowledged the daily loss / drawdown for today.
+    /// An override reset acknowledged today's loss (see `loss_floor`).
     pub loss_ack: bool,
-    pub drawdown_ack: bool,
+    /// The realized PnL (net, ≤ 0) the last override acknowledged: the
+    /// daily loss limit counts from it, so a further `max_daily_loss`
+    /// still trips. 0 without an override.
+    pub loss_floor: f64,
 }
 
 impl DayState {
@@ -115,6 +122,21 @@ impl DayState {
 
     pub fn realized_net(&self) -> f64 {
         self.realized - self.fees
+    }
+
+    /// Loss counted against `max_daily_loss`: below the floor, ≥ 0.
+    pub fn loss_past_floor(&self) -> f64 {
+        (self.loss_floor - self.realized_net()).max(0.0)
+    }
+
+    /// What an override does: today's loss so far becomes the floor and
+    /// the drawdown counts from the current equity.
+    pub fn acknowledge(&mut self) {
+        self.loss_ack = true;
+        self.loss_floor = self.realized_net().min(0.0);
+        if self.equity_seen {
+            self.peak = self.equity;
+        }
     }
 
     pub fn drawdown(&self) -> f64 {
@@ -176,6 +198,8 @@ pub struct RiskSeed {
     /// Last kill-switch state in the journal, with its reason.
     pub kill_switch: Option<(bool, String)>,
     pub next_client_order_id: u64,
+    /// Latest record stamp of this mode in the journal (0: none).
+    pub last_ts_ms: i64,
 }
 
 /// px × qty in quote units with a single rounding (exact at limits like
@@ -227,7 +251,12 @@ pub struct Governor {
     holds_second: i64,
     metrics: Option<RiskMetrics>,
     cap_warned: bool,
+    /// The clock's unix ms at the current event.
     now_ms: i64,
+    /// The risk day clock: the latest `now_ms` seen (never goes back). It
+    /// names today's UTC day and stamps the journal, so a wall clock stepped
+    /// back cannot return to an earlier day nor write records out of order.
+    stamp_ms: i64,
 }
 
 fn mode_idx(m: TradingMode) -> usize {
@@ -315,6 +344,7 @@ impl Governor {
             metrics: None,
             cap_warned: false,
             now_ms,
+            stamp_ms: now_ms,
         };
         g.attach_heartbeats(&store);
         g
@@ -367,10 +397,21 @@ impl Governor {
         id
     }
 
+    /// Reads the clock: `now_ms`, and `stamp_ms` moved forward only.
+    fn tick(&mut self) {
+        self.now_ms = self.clock.unix_ms();
+        self.stamp_ms = self.stamp_ms.max(self.now_ms);
+    }
+
+    /// The UTC day the risk day clock is in (never earlier than before).
+    fn risk_day(&self) -> i64 {
+        utc_day(self.stamp_ms.max(self.clock.unix_ms()))
+    }
+
     fn journal_event(&self, event: Event) {
         if let Some(j) = &self.journal {
             j.send(Entry {
-                ts_ms: self.now_ms,
+                ts_ms: self.stamp_ms,
                 mode: self.mode,
                 event,
             });
@@ -380,7 +421,7 @@ impl Governor {
     /// Judges one decision at monotonic time `now_ns`. An EXECUTE is
     /// recorded in the rate windows and the daily count before returning.
     pub fn check(&mut self, d: &Decision, now_ns: u64) -> Verdict {
-        self.now_ms = self.clock.unix_ms();
+        self.tick();
         self.observe_book(d);
         let (v, slot) = match self.first_failure(d, now_ns) {
             Some(x) => x,
@@ -445,10 +486,7 @@ impl Governor {
     fn required_heartbeat_missing(&self) -> Option<usize> {
         let now = self.now_ms;
         self.gates.iter().position(|g| {
-            g.required && {
-                let t = g.slot.load(Ordering::Relaxed);
-                t <= 0 || now.saturating_sub(t) > g.max_age_ms
-            }
+            g.required && !is_fresh(g.slot.load(Ordering::Relaxed), now, g.max_age_ms)
         })
     }
 
@@ -469,8 +507,12 @@ impl Governor {
             return None;
         }
         let i = d.inst.idx();
-        let pos = self.position(d.inst) - self.open_sell.get(i).copied().unwrap_or(0);
-        (pos <= 0).then_some(SkipReason::SkipFlatSell)
+        let held = self.position(d.inst) - self.open_sell.get(i).copied().unwrap_or(0);
+        if held <= 0 {
+            return Some(SkipReason::SkipFlatSell);
+        }
+        // Never resized: the SELL is the model's size or nothing.
+        (d.qty > held).then_some(SkipReason::SellExceedsPosition)
     }
 
     fn touch(d: &Decision) -> i64 {
@@ -577,10 +619,12 @@ impl Governor {
     }
 
     /// Today's state in the current mode, rolled over on a new UTC day.
+    /// The day only moves forward: a wall clock stepped back across
+    /// midnight keeps today's trades, PnL and streaks.
     fn today(&mut self) -> &mut DayState {
-        let day = utc_day(self.now_ms);
+        let day = utc_day(self.stamp_ms);
         let c = &mut self.daily[mode_idx(self.mode)];
-        if c.day != day {
+        if day > c.day {
             *c = DayState::new(day);
             self.cap_warned = false;
             if let Some(m) = &self.metrics {
@@ -662,20 +706,19 @@ impl Governor {
             m.daily_realized.set(c.realized_net());
             m.drawdown.set(c.drawdown());
         }
-        if self.cfg.max_daily_loss > 0.0
-            && !c.loss_ack
-            && -c.realized_net() > self.cfg.max_daily_loss
-        {
+        if self.cfg.max_daily_loss > 0.0 && c.loss_past_floor() > self.cfg.max_daily_loss {
             self.trip(
                 TripReason::DailyLoss,
                 format!(
-                    "realized {:.4} today is past the loss limit {}",
+                    "realized {:.4} today ({:.4} past the floor {:.4}) is past the loss limit {}",
                     c.realized_net(),
+                    c.loss_past_floor(),
+                    c.loss_floor,
                     self.cfg.max_daily_loss
                 ),
             );
         }
-        if self.cfg.max_drawdown > 0.0 && !c.drawdown_ack && c.drawdown() > self.cfg.max_drawdown {
+        if self.cfg.max_drawdown > 0.0 && c.drawdown() > self.cfg.max_drawdown {
             self.trip(
                 TripReason::Drawdown,
                 format!(
@@ -711,15 +754,17 @@ impl Governor {
 
     /// Conditions that hold now and would re-trip the breaker.
     pub fn holding_conditions(&mut self) -> Vec<String> {
-        self.now_ms = self.clock.unix_ms();
+        self.tick();
         let cfg_loss = self.cfg.max_daily_loss;
         let cfg_dd = self.cfg.max_drawdown;
         let c = *self.today();
         let mut v = Vec::new();
-        if cfg_loss > 0.0 && -c.realized_net() > cfg_loss {
+        if cfg_loss > 0.0 && c.loss_past_floor() > cfg_loss {
             v.push(format!(
-                "daily_loss: realized {:.4} today is past -{cfg_loss}",
-                c.realized_net()
+                "daily_loss: realized {:.4} today is {:.4} past the floor {:.4}, limit {cfg_loss}",
+                c.realized_net(),
+                c.loss_past_floor(),
+                c.loss_floor
             ));
         }
         if cfg_dd > 0.0 && c.drawdown() > cfg_dd {
@@ -733,7 +778,7 @@ impl Governor {
 
     /// Applies an admin command (from the API, via the risk stage).
     pub fn apply(&mut self, cmd: Command) -> Reply {
-        self.now_ms = self.clock.unix_ms();
+        self.tick();
         match cmd {
             Command::Reset {
                 override_,
@@ -759,10 +804,10 @@ impl Governor {
                 }
                 let day = self.today();
                 if override_ {
-                    // The operator accepted today's loss/drawdown: they trip
-                    // again only on a new UTC day.
-                    day.loss_ack = true;
-                    day.drawdown_ack = true;
+                    // The operator accepted today's loss and drawdown so
+                    // far: the limits count again from here, so a further
+                    // `max_daily_loss` or `max_drawdown` still trips.
+                    day.acknowledge();
                 }
                 day.losses = 0;
                 day.rejects = 0;
@@ -845,11 +890,14 @@ impl Governor {
     /// Periodic work (the stage calls it every ~100 ms): day rollover,
     /// breaker cool-down, heartbeat gauges and their log lines.
     pub fn housekeeping(&mut self) {
-        self.now_ms = self.clock.unix_ms();
+        self.tick();
         let _ = self.today();
         let cd = self.cfg.breaker.cooldown_secs;
+        // Only automatic trips cool down: a manual trip (a desk halt) stays
+        // open until someone resets it.
         if cd > 0
             && let Some(t) = self.breaker.trip_info()
+            && t.reason != TripReason::Manual
             && self.now_ms.saturating_sub(t.since_ms) >= (cd as i64) * 1000
             && self.holding_conditions().is_empty()
         {
@@ -867,7 +915,7 @@ impl Governor {
         let now = self.now_ms;
         for g in &mut self.gates {
             let t = g.slot.load(Ordering::Relaxed);
-            let stale = t <= 0 || now.saturating_sub(t) > g.max_age_ms;
+            let stale = !is_fresh(t, now, g.max_age_ms);
             if g.stale != Some(stale) {
                 let policy = if g.required { "required" } else { "advisory" };
                 if stale {
@@ -958,13 +1006,13 @@ impl Governor {
     }
 
     fn tally_hold(&mut self, d: &Decision) {
-        let second = self.now_ms.div_euclid(1000);
+        let second = self.stamp_ms.div_euclid(1000);
         if second != self.holds_second || self.holds.len() == MAX_HOLD_TALLIES {
             self.flush_holds();
             self.holds_second = second;
         }
         let slot = self.last_slot;
-        let now_ms = self.now_ms;
+        let now_ms = self.stamp_ms;
         match self
             .holds
             .iter_mut()
@@ -1020,7 +1068,7 @@ impl Governor {
     /// Updates positions, in-flight orders, today's PnL and the streaks
     /// from an exec report; journals it; may trip the breaker.
     pub fn on_report(&mut self, r: &ExecReport) {
-        self.now_ms = self.clock.unix_ms();
+        self.tick();
         match *r {
             ExecReport::Fill {
                 client_order_id,
@@ -1155,7 +1203,7 @@ impl Governor {
     /// the journal are tracked, then closed as canceled (the paper matcher
     /// keeps no resting orders across a restart), which is journaled.
     pub fn restore(&mut self, seed: &RiskSeed) {
-        self.now_ms = self.clock.unix_ms();
+        self.tick();
         for (i, p) in seed.positions.iter().enumerate() {
             if let Some(x) = self.positions.get_mut(i) {
                 *x = *p;
@@ -1169,8 +1217,11 @@ impl Governor {
                 }
             }
         }
+        // The journal's last stamp is where the risk day clock resumes: a
+        // restart with the wall clock behind it stays on the journal's day.
+        self.stamp_ms = self.stamp_ms.max(seed.last_ts_ms);
         if let Some(t) = seed.today
-            && t.day == utc_day(self.now_ms)
+            && t.day >= utc_day(self.stamp_ms)
         {
             self.daily[mode_idx(self.mode)] = t;
             let ratio = self.cfg.daily_cap_warn_ratio;
@@ -1212,6 +1263,15 @@ impl Governor {
         }
     }
 
+    /// Mirrors the heartbeat store's count of refused future stamps into
+    /// `qt_heartbeat_future_rejected_total`.
+    pub fn note_heartbeat_future_rejected(&mut self, total: u64) {
+        if let Some(m) = &self.metrics {
+            let c = &m.heartbeat_future_rejected;
+            c.inc_by(total.saturating_sub(c.get()));
+        }
+    }
+
     pub fn set_kill_switch(&mut self, on: bool) {
         self.kill_switch = on;
         if let Some(m) = &self.metrics {
@@ -1244,11 +1304,8 @@ impl Governor {
     /// Today's state (UTC, per the clock) in the current mode.
     pub fn day_state(&self) -> DayState {
         let c = self.daily[mode_idx(self.mode)];
-        if c.day == utc_day(self.clock.unix_ms()) {
-            c
-        } else {
-            DayState::new(utc_day(self.clock.unix_ms()))
-        }
+        let day = self.risk_day();
+        if c.day >= day { c } else { DayState::new(day) }
     }
 
     /// Orders counted today (UTC, per the clock) in the current mode.
@@ -1334,7 +1391,8 @@ impl Governor {
                 "consecutive_losses": c.losses,
                 "consecutive_rejects": c.rejects,
                 "loss_acknowledged": c.loss_ack,
-                "drawdown_acknowledged": c.drawdown_ack,
+                "loss_floor": c.loss_floor,
+                "loss_past_floor": c.loss_past_floor(),
             },
             "thresholds": {
                 "max_daily_loss": self.cfg.max_daily_loss,
@@ -1382,7 +1440,7 @@ impl Governor {
                     "max_age_ms": g.max_age_ms,
                     "last_seen_ms": (t > 0).then_some(t),
                     "age_ms": (t > 0).then(|| now.saturating_sub(t)),
-                    "stale": t <= 0 || now.saturating_sub(t) > g.max_age_ms,
+                    "stale": !is_fresh(t, now, g.max_age_ms),
                 })
             })
             .collect();

@@ -62,10 +62,15 @@ pub fn recover(
     let mut positions = vec![0i64; n];
     let mut books = vec![Position::default(); n];
     let mut open: BTreeMap<u64, OpenOrder> = BTreeMap::new();
+    // The day of the records read so far, moving forward only (as the
+    // governor's risk day clock does: a record stamped earlier than one
+    // before it, from an old journal or a clock stepped back, counts in
+    // the later day).
     let mut day = DayState {
-        day: today,
+        day: i64::MIN,
         ..Default::default()
     };
+    let mut last_ts_ms = 0i64;
     let mut history: VecDeque<BreakerEvent> = VecDeque::new();
     let mut breaker_open: Option<Trip> = None;
     let mut kill: Option<(bool, String)> = None;
@@ -93,10 +98,17 @@ pub fn recover(
                 continue;
             }
             used += 1;
-            let is_today = utc_day(rec.ts_ms) == today;
+            last_ts_ms = last_ts_ms.max(rec.ts_ms);
+            let rec_day = utc_day(rec.ts_ms);
+            if rec_day > day.day {
+                day = DayState {
+                    day: rec_day,
+                    ..Default::default()
+                };
+            }
             match rec.body {
                 Body::Verdict { verdict, .. } => {
-                    if is_today && verdict == "EXECUTE" {
+                    if verdict == "EXECUTE" {
                         day.trades = day.trades.saturating_add(1);
                     }
                 }
@@ -168,27 +180,25 @@ pub fn recover(
                     if let Some(o) = open.get_mut(&client_order_id) {
                         o.remaining -= q.clamp(0, o.remaining);
                     }
-                    if is_today {
-                        day.realized += realized_pnl;
-                        day.fees += fee;
-                        if realized_pnl != 0.0 {
-                            if realized_pnl - fee < 0.0 {
-                                day.losses += 1;
-                            } else {
-                                day.losses = 0;
-                            }
+                    day.realized += realized_pnl;
+                    day.fees += fee;
+                    if realized_pnl != 0.0 {
+                        if realized_pnl - fee < 0.0 {
+                            day.losses += 1;
+                        } else {
+                            day.losses = 0;
                         }
-                        let unreal: f64 = books
-                            .iter()
-                            .zip(&units)
-                            .map(|(b, u)| b.unrealized(*u))
-                            .sum();
-                        day.equity = day.realized_net() + unreal;
-                        if !day.equity_seen || day.equity > day.peak {
-                            day.peak = day.equity;
-                        }
-                        day.equity_seen = true;
                     }
+                    let unreal: f64 = books
+                        .iter()
+                        .zip(&units)
+                        .map(|(b, u)| b.unrealized(*u))
+                        .sum();
+                    day.equity = day.realized_net() + unreal;
+                    if !day.equity_seen || day.equity > day.peak {
+                        day.peak = day.equity;
+                    }
+                    day.equity_seen = true;
                 }
                 Body::OrderDone {
                     client_order_id,
@@ -199,12 +209,10 @@ pub fn recover(
                     if status == "rejected" {
                         exec.rejects += 1;
                     }
-                    if is_today {
-                        match status.as_str() {
-                            "rejected" => day.rejects += 1,
-                            "filled" | "partially_filled" | "canceled" => day.rejects = 0,
-                            _ => {}
-                        }
+                    match status.as_str() {
+                        "rejected" => day.rejects += 1,
+                        "filled" | "partially_filled" | "canceled" => day.rejects = 0,
+                        _ => {}
                     }
                 }
                 Body::Breaker {
@@ -223,13 +231,10 @@ pub fn recover(
                         });
                     } else {
                         breaker_open = None;
-                        if is_today {
-                            day.losses = 0;
-                            day.rejects = 0;
-                            if override_ {
-                                day.loss_ack = true;
-                                day.drawdown_ack = true;
-                            }
+                        day.losses = 0;
+                        day.rejects = 0;
+                        if override_ {
+                            day.acknowledge();
                         }
                     }
                     if history.len() >= HISTORY {
@@ -253,6 +258,14 @@ pub fn recover(
             torn_files += 1;
         }
         skipped += it.corrupt();
+    }
+    // Today is the later of the clock's day and the journal's last day.
+    let today = today.max(utc_day(last_ts_ms));
+    if day.day < today {
+        day = DayState {
+            day: today,
+            ..Default::default()
+        };
     }
     let open_orders: Vec<OpenOrder> = open.into_values().filter(|o| o.remaining > 0).collect();
     let pos_json: serde_json::Map<String, Value> = table
@@ -319,6 +332,7 @@ pub fn recover(
             breaker_history: history.into(),
             kill_switch: kill,
             next_client_order_id: max_coid + 1,
+            last_ts_ms,
         },
         exec,
         summary,
