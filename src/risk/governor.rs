@@ -253,9 +253,11 @@ pub struct Governor {
     cap_warned: bool,
     /// The clock's unix ms at the current event.
     now_ms: i64,
-    /// The risk day clock: the latest `now_ms` seen (never goes back). It
-    /// names today's UTC day and stamps the journal, so a wall clock stepped
-    /// back cannot return to an earlier day nor write records out of order.
+    /// The latest journal stamp (never goes back; 0 = none yet). Records
+    /// are stamped `max(stamp_ms, now_ms)`, so a wall clock stepped back
+    /// cannot write them out of order, and today is the later of the
+    /// clock's UTC day and this stamp's: activity recorded on a day keeps
+    /// that day (and its counters) however far the clock steps back.
     stamp_ms: i64,
 }
 
@@ -344,7 +346,7 @@ impl Governor {
             metrics: None,
             cap_warned: false,
             now_ms,
-            stamp_ms: now_ms,
+            stamp_ms: 0,
         };
         g.attach_heartbeats(&store);
         g
@@ -397,18 +399,19 @@ impl Governor {
         id
     }
 
-    /// Reads the clock: `now_ms`, and `stamp_ms` moved forward only.
     fn tick(&mut self) {
         self.now_ms = self.clock.unix_ms();
+    }
+
+    /// Today (UTC) at `now_ms`: never earlier than the last record's day.
+    fn cur_day(&self) -> i64 {
+        utc_day(self.now_ms).max(utc_day(self.stamp_ms))
+    }
+
+    /// Stamps and journals a record (the stamp moves on without a journal
+    /// too, so the day logic is the same with and without one).
+    fn journal_event(&mut self, event: Event) {
         self.stamp_ms = self.stamp_ms.max(self.now_ms);
-    }
-
-    /// The UTC day the risk day clock is in (never earlier than before).
-    fn risk_day(&self) -> i64 {
-        utc_day(self.stamp_ms.max(self.clock.unix_ms()))
-    }
-
-    fn journal_event(&self, event: Event) {
         if let Some(j) = &self.journal {
             j.send(Entry {
                 ts_ms: self.stamp_ms,
@@ -620,9 +623,11 @@ impl Governor {
 
     /// Today's state in the current mode, rolled over on a new UTC day.
     /// The day only moves forward: a wall clock stepped back across
-    /// midnight keeps today's trades, PnL and streaks.
+    /// midnight keeps today's trades, PnL and streaks. Rolled over lazily,
+    /// only right before a change that is journaled (so recovery from the
+    /// journal rolls over at the same point).
     fn today(&mut self) -> &mut DayState {
-        let day = utc_day(self.stamp_ms);
+        let day = self.cur_day();
         let c = &mut self.daily[mode_idx(self.mode)];
         if day > c.day {
             *c = DayState::new(day);
@@ -693,7 +698,11 @@ impl Governor {
     }
 
     /// Updates today's equity and peak; trips on daily loss or drawdown.
+    /// On a new day nothing has happened on yet, waits for its first record.
     fn evaluate_equity(&mut self) {
+        if self.cur_day() > self.daily[mode_idx(self.mode)].day {
+            return;
+        }
         let unreal = self.unrealized();
         let c = self.today();
         c.equity = c.realized_net() + unreal;
@@ -757,7 +766,7 @@ impl Governor {
         self.tick();
         let cfg_loss = self.cfg.max_daily_loss;
         let cfg_dd = self.cfg.max_drawdown;
-        let c = *self.today();
+        let c = self.day_state();
         let mut v = Vec::new();
         if cfg_loss > 0.0 && c.loss_past_floor() > cfg_loss {
             v.push(format!(
@@ -891,7 +900,6 @@ impl Governor {
     /// breaker cool-down, heartbeat gauges and their log lines.
     pub fn housekeeping(&mut self) {
         self.tick();
-        let _ = self.today();
         let cd = self.cfg.breaker.cooldown_secs;
         // Only automatic trips cool down: a manual trip (a desk halt) stays
         // open until someone resets it.
@@ -1006,13 +1014,13 @@ impl Governor {
     }
 
     fn tally_hold(&mut self, d: &Decision) {
-        let second = self.stamp_ms.div_euclid(1000);
+        let second = self.stamp_ms.max(self.now_ms).div_euclid(1000);
         if second != self.holds_second || self.holds.len() == MAX_HOLD_TALLIES {
             self.flush_holds();
             self.holds_second = second;
         }
         let slot = self.last_slot;
-        let now_ms = self.stamp_ms;
+        let now_ms = self.stamp_ms.max(self.now_ms);
         match self
             .holds
             .iter_mut()
@@ -1221,7 +1229,7 @@ impl Governor {
         // restart with the wall clock behind it stays on the journal's day.
         self.stamp_ms = self.stamp_ms.max(seed.last_ts_ms);
         if let Some(t) = seed.today
-            && t.day >= utc_day(self.stamp_ms)
+            && t.day >= self.cur_day()
         {
             self.daily[mode_idx(self.mode)] = t;
             let ratio = self.cfg.daily_cap_warn_ratio;
@@ -1304,7 +1312,7 @@ impl Governor {
     /// Today's state (UTC, per the clock) in the current mode.
     pub fn day_state(&self) -> DayState {
         let c = self.daily[mode_idx(self.mode)];
-        let day = self.risk_day();
+        let day = utc_day(self.clock.unix_ms()).max(utc_day(self.stamp_ms));
         if c.day >= day { c } else { DayState::new(day) }
     }
 
