@@ -281,7 +281,7 @@ impl Governor {
     ) -> Governor {
         let n = instruments.len().max(max_position.len());
         let now_ms = clock.unix_ms();
-        let today = utc_day(now_ms);
+
         let max_pos_notional = (0..n)
             .map(|i| {
                 instruments
@@ -331,7 +331,8 @@ impl Governor {
             open: Vec::with_capacity(MAX_OPEN_ORDERS),
             sent: VecDeque::with_capacity(cfg.max_orders_per_sec.max(1) as usize),
             sent_min: VecDeque::with_capacity(cfg.max_orders_per_min.clamp(1, 100_000) as usize),
-            daily: [DayState::new(today); 3],
+            // No day yet: the first journaled change opens one.
+            daily: [DayState::new(i64::MIN); 3],
             breaker,
             gates: Vec::new(),
             slippage_bps: 0.0,
@@ -1046,13 +1047,17 @@ impl Governor {
     /// Writes the summed HOLDs not yet journaled (the risk stage calls this
     /// when it idles and when it stops).
     pub fn flush_holds(&mut self) {
+        // Stamped like every record: never before one already written.
+        for t in &self.holds {
+            self.stamp_ms = self.stamp_ms.max(t.last_ms);
+        }
         let Some(j) = &self.journal else {
             self.holds.clear();
             return;
         };
         for t in self.holds.drain(..) {
             j.send(Entry {
-                ts_ms: t.last_ms,
+                ts_ms: self.stamp_ms,
                 mode: self.mode,
                 event: Event::Holds {
                     inst: t.inst,
@@ -1228,10 +1233,14 @@ impl Governor {
         // The journal's last stamp is where the risk day clock resumes: a
         // restart with the wall clock behind it stays on the journal's day.
         self.stamp_ms = self.stamp_ms.max(seed.last_ts_ms);
+        // The last recorded day as it was: today while the clock is not
+        // past it, else shown fresh and rolled over at the next change.
+        if let Some(t) = seed.today {
+            self.daily[mode_idx(self.mode)] = t;
+        }
         if let Some(t) = seed.today
             && t.day >= self.cur_day()
         {
-            self.daily[mode_idx(self.mode)] = t;
             let ratio = self.cfg.daily_cap_warn_ratio;
             if t.trades as f64 >= (self.cfg.daily_trade_cap as f64 * ratio).ceil() {
                 self.cap_warned = true;

@@ -261,6 +261,10 @@ pub fn recover(
     }
     // Today is the later of the clock's day and the journal's last day.
     let today = today.max(utc_day(last_ts_ms));
+    // The seed carries the last recorded day as it was (the governor shows
+    // it as today only while the clock is not past it, exactly as without a
+    // restart); the summary shows today.
+    let recorded = (day.day != i64::MIN).then_some(day);
     if day.day < today {
         day = DayState {
             day: today,
@@ -327,7 +331,7 @@ pub fn recover(
             positions,
             books,
             open_orders,
-            today: Some(day),
+            today: recorded,
             breaker_open,
             breaker_history: history.into(),
             kill_switch: kill,
