@@ -25,7 +25,7 @@ use quantum_trader::config::{ExecConfig, JournalConfig, RiskConfig, TradingMode}
 use quantum_trader::core::clock::utc_day;
 use quantum_trader::core::{
     Action, BookTop, Clock, Decision, ExecReport, Instrument, InstrumentId, InstrumentTable, Level,
-    N_FEATURES, OrderStatus, Side, TOP_LEVELS, Venue, Verdict,
+    Money, N_FEATURES, OrderStatus, Side, TOP_LEVELS, Venue, Verdict,
 };
 use quantum_trader::exec::positions::Positions;
 use quantum_trader::journal::{self, JournalWriter};
@@ -42,7 +42,7 @@ const DAY_MS: i64 = 86_400_000;
 const START_MS: i64 = 20_780 * DAY_MS + DAY_MS - 120_000;
 /// Max position per instrument (scaled qty): BTC 0.010, ETH 0.250.
 const MAX_POS: [i64; 2] = [10, 250];
-const FEE_RATE: f64 = 4e-4;
+const FEE_BPS: f64 = 4.0;
 
 /// BTCUSDT tick 0.1 lot 0.001; ETHUSDT tick 0.01 lot 0.001 (scaled prices).
 fn table() -> Arc<InstrumentTable> {
@@ -161,12 +161,12 @@ struct Snapshot {
     positions: Vec<i64>,
     day: i64,
     trades: u32,
-    realized_bits: u64,
-    fees_bits: u64,
+    realized: Money,
+    fees: Money,
     losses: u32,
     rejects: u32,
     loss_ack: bool,
-    loss_floor_bits: u64,
+    loss_floor: Money,
     breaker: Option<String>,
     history: usize,
     kill: bool,
@@ -181,12 +181,12 @@ fn snapshot(g: &Governor) -> Snapshot {
         positions: (0..2).map(|i| g.position(InstrumentId(i))).collect(),
         day: d.day,
         trades: d.trades,
-        realized_bits: (d.realized + 0.0).to_bits(),
-        fees_bits: (d.fees + 0.0).to_bits(),
+        realized: d.realized,
+        fees: d.fees,
         losses: d.losses,
         rejects: d.rejects,
         loss_ack: d.loss_ack,
-        loss_floor_bits: (d.loss_floor + 0.0).to_bits(),
+        loss_floor: d.loss_floor,
         breaker: g
             .breaker()
             .trip_info()
@@ -454,12 +454,9 @@ impl World {
         let q = (o.remaining * pct as i64 / 100).max(1).min(o.remaining);
         let id = InstrumentId(o.inst as u16);
         let x = self.table.get(id).clone();
-        let notional = x.notional(o.limit_px, q);
-        let fee = notional * FEE_RATE;
-        let (after, realized) = self
-            .exec
-            .apply_fill(id, o.side, o.limit_px, q, notional, fee)
-            .unwrap();
+        let notional = Money::notional(o.limit_px, q, x.price_scale, x.qty_scale);
+        let fee = notional.mul_bps(FEE_BPS);
+        let (after, realized) = self.exec.apply_fill(id, o.side, q, notional, fee).unwrap();
         self.pos[o.inst] += o.side.sign() * q;
         assert_eq!(after, self.pos[o.inst]);
         self.last_fill_px[o.inst] = x.px_f64(o.limit_px);

@@ -3,6 +3,7 @@
 //! and the stamp of the previous stage's hand-off (`hop_ns`) so each stage can
 //! record its own latency.
 
+use super::fixed::Money;
 use super::instrument::{InstrumentId, Venue};
 
 /// Order or aggressor side.
@@ -370,10 +371,12 @@ pub enum ExecReport {
         side: Side,
         px: i64,
         qty: i64,
-        fee: f64,
+        /// Quote currency, exact.
+        fee: Money,
         /// Position (scaled qty) after this fill.
         position_after: i64,
-        realized_pnl: f64,
+        /// Gross of fees, quote currency, exact.
+        realized_pnl: Money,
     },
     /// The order is done (filled, canceled remainder, or rejected).
     Done {

@@ -51,8 +51,8 @@ use super::stage::limit_price;
 use crate::config::{HeartbeatPolicy, RiskConfig, TradingMode};
 use crate::core::clock::{format_day, utc_day};
 use crate::core::{
-    Action, Clock, Decision, ExecReport, InstrumentId, InstrumentTable, OrderIntent, OrderStatus,
-    Side, SkipReason, Verdict,
+    Action, Clock, Decision, ExecReport, InstrumentId, InstrumentTable, Money, OrderIntent,
+    OrderStatus, Side, SkipReason, Verdict,
 };
 use crate::exec::positions::Position;
 use crate::journal::{Change, Entry, Event, JournalTx};
@@ -96,11 +96,11 @@ pub struct DayState {
     /// EXECUTE verdicts (orders) today.
     pub trades: u32,
     /// Realized PnL today, gross of fees.
-    pub realized: f64,
-    pub fees: f64,
+    pub realized: Money,
+    pub fees: Money,
     /// Highest equity seen today (realized net + unrealized).
-    pub peak: f64,
-    pub equity: f64,
+    pub peak: Money,
+    pub equity: Money,
     pub equity_seen: bool,
     pub losses: u32,
     pub rejects: u32,
@@ -109,7 +109,7 @@ pub struct DayState {
     /// The realized PnL (net, ≤ 0) the last override acknowledged: the
     /// daily loss limit counts from it, so a further `max_daily_loss`
     /// still trips. 0 without an override.
-    pub loss_floor: f64,
+    pub loss_floor: Money,
 }
 
 impl DayState {
@@ -120,30 +120,30 @@ impl DayState {
         }
     }
 
-    pub fn realized_net(&self) -> f64 {
+    pub fn realized_net(&self) -> Money {
         self.realized - self.fees
     }
 
     /// Loss counted against `max_daily_loss`: below the floor, ≥ 0.
-    pub fn loss_past_floor(&self) -> f64 {
-        (self.loss_floor - self.realized_net()).max(0.0)
+    pub fn loss_past_floor(&self) -> Money {
+        (self.loss_floor - self.realized_net()).max(Money::ZERO)
     }
 
     /// What an override does: today's loss so far becomes the floor and
     /// the drawdown counts from the current equity.
     pub fn acknowledge(&mut self) {
         self.loss_ack = true;
-        self.loss_floor = self.realized_net().min(0.0);
+        self.loss_floor = self.realized_net().min(Money::ZERO);
         if self.equity_seen {
             self.peak = self.equity;
         }
     }
 
-    pub fn drawdown(&self) -> f64 {
+    pub fn drawdown(&self) -> Money {
         if self.equity_seen {
-            (self.peak - self.equity).max(0.0)
+            (self.peak - self.equity).max(Money::ZERO)
         } else {
-            0.0
+            Money::ZERO
         }
     }
 }
@@ -202,11 +202,19 @@ pub struct RiskSeed {
     pub last_ts_ms: i64,
 }
 
-/// px × qty in quote units with a single rounding (exact at limits like
-/// `10.000 × 100.1 = 1001`).
-pub fn exact_notional(px: i64, qty: i64, price_scale: u8, qty_scale: u8) -> f64 {
-    let raw = px as i128 * qty as i128;
-    raw as f64 / 10f64.powi(price_scale as i32 + qty_scale as i32)
+/// px × qty in quote units, exact (`10.000 × 100.1 = 1001`).
+pub fn exact_notional(px: i64, qty: i64, price_scale: u8, qty_scale: u8) -> Money {
+    Money::notional(px, qty, price_scale, qty_scale)
+}
+
+/// The money limits of [`RiskConfig`] as exact amounts (config floats
+/// rounded once to 1e-8: `0.05` is exactly `0.05000000`).
+#[derive(Debug, Clone, Copy)]
+struct MoneyLimits {
+    max_order_notional: Money,
+    max_gross_exposure: Money,
+    max_daily_loss: Money,
+    max_drawdown: Money,
 }
 
 fn static_slot(r: SkipReason) -> usize {
@@ -217,7 +225,9 @@ pub struct Governor {
     cfg: RiskConfig,
     instruments: Arc<InstrumentTable>,
     max_position: Vec<i64>,
-    max_pos_notional: Vec<f64>,
+    max_pos_notional: Vec<Money>,
+    min_notional: Vec<Money>,
+    limits: MoneyLimits,
     qty_units: Vec<f64>,
     clock: Clock,
     mode: TradingMode,
@@ -225,8 +235,9 @@ pub struct Governor {
     kill_reason: String,
     positions: Vec<i64>,
     books: Vec<Position>,
-    /// Latest mid per instrument (price units; 0 = none yet).
-    marks: Vec<f64>,
+    /// Latest mid per instrument, as bid + ask (scaled price × 2, exact;
+    /// 0 = none yet).
+    marks: Vec<i64>,
     open_buy: Vec<i64>,
     open_sell: Vec<i64>,
     open: Vec<OpenOrder>,
@@ -288,9 +299,24 @@ impl Governor {
                     .try_get(InstrumentId(i as u16))
                     .and_then(|inst| cfg.max_position_notional_by_symbol.get(&inst.symbol))
                     .copied()
-                    .unwrap_or(cfg.max_position_notional)
+                    .map(Money::from_f64)
+                    .unwrap_or(Money::from_f64(cfg.max_position_notional))
             })
             .collect();
+        let min_notional = (0..n)
+            .map(|i| {
+                instruments
+                    .try_get(InstrumentId(i as u16))
+                    .map(|x| Money::from_f64(x.min_notional))
+                    .unwrap_or(Money::ZERO)
+            })
+            .collect();
+        let limits = MoneyLimits {
+            max_order_notional: Money::from_f64(cfg.max_order_notional),
+            max_gross_exposure: Money::from_f64(cfg.max_gross_exposure),
+            max_daily_loss: Money::from_f64(cfg.max_daily_loss),
+            max_drawdown: Money::from_f64(cfg.max_drawdown),
+        };
         let qty_units = (0..n)
             .map(|i| {
                 instruments
@@ -320,12 +346,14 @@ impl Governor {
             instruments,
             max_position,
             max_pos_notional,
+            min_notional,
+            limits,
             qty_units,
             clock,
             mode,
             positions: vec![0; n],
             books: vec![Position::default(); n],
-            marks: vec![0.0; n],
+            marks: vec![0; n],
             open_buy: vec![0; n],
             open_sell: vec![0; n],
             open: Vec::with_capacity(MAX_OPEN_ORDERS),
@@ -542,7 +570,12 @@ impl Governor {
             return Some(SkipReason::LotSize);
         }
         let n = exact_notional(touch, d.qty, inst.price_scale, inst.qty_scale);
-        (n < inst.min_notional).then_some(SkipReason::MinNotional)
+        let min = self
+            .min_notional
+            .get(d.inst.idx())
+            .copied()
+            .unwrap_or(Money::ZERO);
+        (n < min).then_some(SkipReason::MinNotional)
     }
 
     fn check_price_band(&self, d: &Decision) -> Option<SkipReason> {
@@ -575,36 +608,48 @@ impl Governor {
         if projected.abs() > max as i128 {
             return Some(SkipReason::MaxPosition);
         }
-        let unit = self.qty_units.get(i).copied().unwrap_or(0.0);
-        let inst = self.instruments.try_get(d.inst)?;
-        let mid = inst.px_f64(d.book.bids[0].px + d.book.asks[0].px) / 2.0;
-        let notional = projected.unsigned_abs() as f64 * unit * mid;
-        let limit = self.max_pos_notional.get(i).copied().unwrap_or(0.0);
-        if limit > 0.0 && notional > limit + 1e-9 {
+        let mid2 = d.book.bids[0].px.saturating_add(d.book.asks[0].px);
+        let projected = projected.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        let notional = self.value_at(i, projected, mid2);
+        let limit = self.max_pos_notional.get(i).copied().unwrap_or(Money::ZERO);
+        if limit > Money::ZERO && notional > limit {
             return Some(SkipReason::MaxPositionNotional);
         }
-        let gross_limit = self.cfg.max_gross_exposure;
-        if gross_limit > 0.0 {
+        let gross_limit = self.limits.max_gross_exposure;
+        if gross_limit > Money::ZERO {
             let mut gross = notional;
             for j in 0..self.positions.len() {
                 if j == i {
                     continue;
                 }
                 let q = self.positions[j] + self.open_buy[j] - self.open_sell[j];
-                gross += q.unsigned_abs() as f64 * self.qty_units[j] * self.marks[j];
+                gross += self.value_at(j, q, self.marks[j]);
             }
-            if gross > gross_limit + 1e-9 {
+            if gross > gross_limit {
                 return Some(SkipReason::GrossExposure);
             }
         }
         None
     }
 
+    /// |qty| of instrument `i` valued at a mid given as bid + ask, exact.
+    fn value_at(&self, i: usize, qty: i64, mid2: i64) -> Money {
+        let Some(x) = self.instruments.try_get(InstrumentId(i as u16)) else {
+            return Money::ZERO;
+        };
+        let v =
+            Money::notional(mid2, qty.saturating_abs(), x.price_scale, x.qty_scale).mul_div(1, 2);
+        if x.contract_value == 1.0 {
+            v
+        } else {
+            Money::from_f64(v.to_f64() * x.contract_value)
+        }
+    }
+
     fn check_notional(&self, d: &Decision) -> Option<SkipReason> {
         let inst = self.instruments.try_get(d.inst)?;
         let notional = exact_notional(Self::touch(d), d.qty, inst.price_scale, inst.qty_scale);
-        (notional > self.cfg.max_order_notional || !notional.is_finite())
-            .then_some(SkipReason::MaxOrderNotional)
+        (notional > self.limits.max_order_notional).then_some(SkipReason::MaxOrderNotional)
     }
 
     fn check_open_orders(&self) -> Option<SkipReason> {
@@ -681,16 +726,16 @@ impl Governor {
             return;
         }
         if let Some(inst) = self.instruments.try_get(d.inst) {
-            let mid = inst.px_f64(d.book.bids[0].px + d.book.asks[0].px) / 2.0;
-            if mid.is_finite() && mid > 0.0 && mid != self.marks[i] {
-                self.marks[i] = mid;
-                self.books[i].mark_px = mid;
+            let mid2 = d.book.bids[0].px.saturating_add(d.book.asks[0].px);
+            if mid2 > 0 && mid2 != self.marks[i] {
+                self.marks[i] = mid2;
+                self.books[i].mark_px = inst.px_f64(mid2) / 2.0;
                 self.evaluate_equity();
             }
         }
     }
 
-    fn unrealized(&self) -> f64 {
+    fn unrealized(&self) -> Money {
         self.books
             .iter()
             .zip(&self.qty_units)
@@ -713,30 +758,29 @@ impl Governor {
         c.equity_seen = true;
         let c = *c;
         if let Some(m) = &self.metrics {
-            m.daily_realized.set(c.realized_net());
-            m.drawdown.set(c.drawdown());
+            m.daily_realized.set(c.realized_net().to_f64());
+            m.drawdown.set(c.drawdown().to_f64());
         }
-        if self.cfg.max_daily_loss > 0.0 && c.loss_past_floor() > self.cfg.max_daily_loss {
+        let (loss, dd) = (self.limits.max_daily_loss, self.limits.max_drawdown);
+        if loss > Money::ZERO && c.loss_past_floor() > loss {
             self.trip(
                 TripReason::DailyLoss,
                 format!(
-                    "realized {:.4} today ({:.4} past the floor {:.4}) is past the loss limit {}",
+                    "realized {} today ({} past the floor {}) is past the loss limit {loss}",
                     c.realized_net(),
                     c.loss_past_floor(),
                     c.loss_floor,
-                    self.cfg.max_daily_loss
                 ),
             );
         }
-        if self.cfg.max_drawdown > 0.0 && c.drawdown() > self.cfg.max_drawdown {
+        if dd > Money::ZERO && c.drawdown() > dd {
             self.trip(
                 TripReason::Drawdown,
                 format!(
-                    "equity {:.4} is {:.4} below today's peak {:.4} (limit {})",
+                    "equity {} is {} below today's peak {} (limit {dd})",
                     c.equity,
                     c.drawdown(),
                     c.peak,
-                    self.cfg.max_drawdown
                 ),
             );
         }
@@ -765,21 +809,21 @@ impl Governor {
     /// Conditions that hold now and would re-trip the breaker.
     pub fn holding_conditions(&mut self) -> Vec<String> {
         self.tick();
-        let cfg_loss = self.cfg.max_daily_loss;
-        let cfg_dd = self.cfg.max_drawdown;
+        let cfg_loss = self.limits.max_daily_loss;
+        let cfg_dd = self.limits.max_drawdown;
         let c = self.day_state();
         let mut v = Vec::new();
-        if cfg_loss > 0.0 && c.loss_past_floor() > cfg_loss {
+        if cfg_loss > Money::ZERO && c.loss_past_floor() > cfg_loss {
             v.push(format!(
-                "daily_loss: realized {:.4} today is {:.4} past the floor {:.4}, limit {cfg_loss}",
+                "daily_loss: realized {} today is {} past the floor {}, limit {cfg_loss}",
                 c.realized_net(),
                 c.loss_past_floor(),
                 c.loss_floor
             ));
         }
-        if cfg_dd > 0.0 && c.drawdown() > cfg_dd {
+        if cfg_dd > Money::ZERO && c.drawdown() > cfg_dd {
             v.push(format!(
-                "drawdown: {:.4} below today's peak is past {cfg_dd}",
+                "drawdown: {} below today's peak is past {cfg_dd}",
                 c.drawdown()
             ));
         }
@@ -1152,9 +1196,9 @@ impl Governor {
         side: Side,
         px: i64,
         qty: i64,
-        fee: f64,
+        fee: Money,
         position_after: i64,
-        realized_pnl: f64,
+        realized_pnl: Money,
     ) {
         let i = inst.idx();
         if let Some(p) = self.positions.get_mut(i) {
@@ -1162,10 +1206,16 @@ impl Governor {
         }
         if let (Some(b), Some(x)) = (self.books.get_mut(i), self.instruments.try_get(inst)) {
             let unit = x.qty_f64(1) * x.contract_value;
-            b.apply_fill(side, x.px_f64(px), qty, unit, x.notional(px, qty), fee);
-            if self.marks[i] <= 0.0 {
-                self.marks[i] = x.px_f64(px);
-                b.mark_px = self.marks[i];
+            b.apply_fill(
+                side,
+                qty,
+                unit,
+                crate::exec::paper::notional(x, px, qty),
+                fee,
+            );
+            if self.marks[i] <= 0 {
+                self.marks[i] = px.saturating_mul(2);
+                b.mark_px = x.px_f64(px);
             }
         }
         let c = self.today();
@@ -1173,11 +1223,11 @@ impl Governor {
         c.fees += fee;
     }
 
-    fn after_fill(&mut self, realized_pnl: f64, fee: f64) {
+    fn after_fill(&mut self, realized_pnl: Money, fee: Money) {
         let max = self.cfg.max_consecutive_losses;
         let c = self.today();
-        if realized_pnl != 0.0 {
-            if realized_pnl - fee < 0.0 {
+        if !realized_pnl.is_zero() {
+            if realized_pnl - fee < Money::ZERO {
                 c.losses += 1;
             } else {
                 c.losses = 0;
@@ -1225,8 +1275,12 @@ impl Governor {
         for (i, b) in seed.books.iter().enumerate() {
             if let Some(x) = self.books.get_mut(i) {
                 *x = *b;
-                if b.mark_px > 0.0 {
-                    self.marks[i] = b.mark_px;
+                if b.mark_px > 0.0
+                    && let Some(x) = self.instruments.try_get(InstrumentId(i as u16))
+                {
+                    self.marks[i] =
+                        (b.mark_px * 2.0 * crate::core::fixed::pow10(x.price_scale) as f64).round()
+                            as i64;
                 }
             }
         }
@@ -1401,15 +1455,15 @@ impl Governor {
                 "trips": self.breaker.trips,
                 "resets": self.breaker.resets,
                 "utc_day": format_day(c.day),
-                "daily_realized_pnl": c.realized_net(),
-                "equity": c.equity,
-                "peak_equity": c.peak,
-                "drawdown": c.drawdown(),
+                "daily_realized_pnl": c.realized_net().to_f64(),
+                "equity": c.equity.to_f64(),
+                "peak_equity": c.peak.to_f64(),
+                "drawdown": c.drawdown().to_f64(),
                 "consecutive_losses": c.losses,
                 "consecutive_rejects": c.rejects,
                 "loss_acknowledged": c.loss_ack,
-                "loss_floor": c.loss_floor,
-                "loss_past_floor": c.loss_past_floor(),
+                "loss_floor": c.loss_floor.to_f64(),
+                "loss_past_floor": c.loss_past_floor().to_f64(),
             },
             "thresholds": {
                 "max_daily_loss": self.cfg.max_daily_loss,
@@ -1434,7 +1488,13 @@ impl Governor {
             );
             pos_notional.insert(
                 key.clone(),
-                json!(self.max_pos_notional.get(i).copied().unwrap_or(0.0)),
+                json!(
+                    self.max_pos_notional
+                        .get(i)
+                        .copied()
+                        .unwrap_or(Money::ZERO)
+                        .to_f64()
+                ),
             );
             limits.insert(
                 key,
@@ -1468,11 +1528,11 @@ impl Governor {
             "daily_trades": c.trades,
             "daily_trade_cap": self.cfg.daily_trade_cap,
             "daily_trade_cap_warning": self.cap_warned,
-            "daily_realized_pnl": c.realized_net(),
-            "daily_fees": c.fees,
-            "equity": c.equity,
-            "peak_equity": c.peak,
-            "drawdown": c.drawdown(),
+            "daily_realized_pnl": c.realized_net().to_f64(),
+            "daily_fees": c.fees.to_f64(),
+            "equity": c.equity.to_f64(),
+            "peak_equity": c.peak.to_f64(),
+            "drawdown": c.drawdown().to_f64(),
             "consecutive_losses": c.losses,
             "consecutive_rejects": c.rejects,
             "kill_switch": self.kill_switch,

@@ -120,9 +120,9 @@ fn fill_at(g: &mut Governor, side: Side, qty: i64, px: i64, fee: f64, realized: 
         side,
         px,
         qty,
-        fee,
+        fee: Money::from_f64(fee),
         position_after: pos,
-        realized_pnl: realized,
+        realized_pnl: Money::from_f64(realized),
     });
 }
 
@@ -351,9 +351,9 @@ fn max_position_quantity() {
         side: Side::Buy,
         px: 1_001,
         qty: 500,
-        fee: 0.0,
+        fee: Money::ZERO,
         position_after: 500,
-        realized_pnl: 0.0,
+        realized_pnl: Money::ZERO,
     });
     done(&mut g, 1, OrderStatus::Canceled);
     assert_eq!(g.check(&buy, NOW), Verdict::Execute);
@@ -399,9 +399,9 @@ fn position_notional_and_gross_exposure() {
         side: Side::Buy,
         px: 500,
         qty: ONE,
-        fee: 0.0,
+        fee: Money::ZERO,
         position_after: ONE,
-        realized_pnl: 0.0,
+        realized_pnl: Money::ZERO,
     });
     assert_eq!(g.check(&buy, NOW), Verdict::Execute);
     let mut c2 = c.clone();
@@ -419,9 +419,9 @@ fn position_notional_and_gross_exposure() {
         side: Side::Buy,
         px: 500,
         qty: ONE,
-        fee: 0.0,
+        fee: Money::ZERO,
         position_after: ONE,
-        realized_pnl: 0.0,
+        realized_pnl: Money::ZERO,
     });
     assert_eq!(g2.check(&buy, NOW), skip(SkipReason::GrossExposure));
 }
@@ -566,7 +566,7 @@ fn a_clock_stepped_back_across_midnight_keeps_todays_counters() {
     assert_eq!(after.day, before.day, "the day never goes back");
     assert_eq!(after.trades, 2);
     assert_eq!(after.rejects, 2);
-    assert!((after.realized_net() - before.realized_net()).abs() < 1e-12);
+    assert_eq!(after.realized_net(), before.realized_net());
     assert_eq!(g.view()["utc_day"], "2024-10-05");
     // Forward to the next midnight: a new day.
     clock.set_ms(midnight + DAY_MS);
@@ -719,7 +719,7 @@ fn breaker_trips_on_daily_loss_and_reset_needs_the_condition_gone_or_an_override
     );
     // The override set a new floor at -1.01: 0.5 more is within the limit,
     // a further 1.0 past the floor trips again the same day.
-    assert!((g.day_state().loss_floor + 1.01).abs() < 1e-9);
+    assert_eq!(g.day_state().loss_floor.to_string(), "-1.01000000");
     fill_at(&mut g, Side::Sell, ONE, 995, 0.0, -0.5);
     assert!(!g.breaker().is_open());
     let h = g.breaker().history();
@@ -771,7 +771,7 @@ fn breaker_trips_on_drawdown_from_the_days_peak() {
         skip(SkipReason::Hold)
     );
     assert!(!g.breaker().is_open());
-    assert!((g.day_state().drawdown() - 2.0).abs() < 1e-9);
+    assert_eq!(g.day_state().drawdown().to_string(), "2.00000000");
     // mid 98.95: past it.
     assert_eq!(
         g.check(&book_decision(Action::Buy, ONE, NOW, 985, 994), NOW),

@@ -17,7 +17,7 @@ use super::breaker::{BreakerEvent, HISTORY, Trip, TripReason};
 use super::governor::{DayState, OpenOrder, RiskSeed};
 use crate::config::TradingMode;
 use crate::core::clock::{format_day, utc_day};
-use crate::core::{InstrumentId, InstrumentTable, Side, Venue, parse_decimal};
+use crate::core::{InstrumentId, InstrumentTable, Money, Side, Venue, parse_decimal};
 use crate::exec::positions::Position;
 use crate::exec::stage::{ExecSeed, SeedFill};
 use crate::journal::{self, Body, Tail};
@@ -167,7 +167,7 @@ pub fn recover(
                     let i = inst.idx();
                     positions[i] = after;
                     let b = &mut books[i];
-                    b.apply_fill(s, x.px_f64(p), q, units[i], x.notional(p, q), fee);
+                    b.apply_fill(s, q, units[i], crate::exec::paper::notional(x, p, q), fee);
                     b.mark_px = x.px_f64(p);
                     exec.fills.push(SeedFill {
                         client_order_id,
@@ -182,14 +182,14 @@ pub fn recover(
                     }
                     day.realized += realized_pnl;
                     day.fees += fee;
-                    if realized_pnl != 0.0 {
-                        if realized_pnl - fee < 0.0 {
+                    if !realized_pnl.is_zero() {
+                        if realized_pnl - fee < Money::ZERO {
                             day.losses += 1;
                         } else {
                             day.losses = 0;
                         }
                     }
-                    let unreal: f64 = books
+                    let unreal: Money = books
                         .iter()
                         .zip(&units)
                         .map(|(b, u)| b.unrealized(*u))
@@ -287,7 +287,7 @@ pub fn recover(
     };
     let kill_on = kill.as_ref().is_some_and(|k| k.0);
     let line = format!(
-        "recovered from journal: {} day files, {} records ({} in mode {}), positions {}, open orders {}, today {} trades {} realized {:.4} (net), breaker {}, kill switch {}{}",
+        "recovered from journal: {} day files, {} records ({} in mode {}), positions {}, open orders {}, today {} trades {} realized {} (net), breaker {}, kill switch {}{}",
         days.len(),
         records,
         used,
@@ -319,7 +319,7 @@ pub fn recover(
         "positions": pos_json,
         "open_orders_closed": open_orders.len(),
         "daily_trades": day.trades,
-        "daily_realized_pnl": day.realized_net(),
+        "daily_realized_pnl": day.realized_net().to_f64(),
         "breaker": breaker_state,
         "kill_switch": kill_on,
         "torn_tails": torn_files,
