@@ -607,14 +607,14 @@ impl World {
         }
         // Every step: the oracle's books agree with the governor's, nothing
         // is short, nothing past max_position counting BUYs in flight.
-        for i in 0..2 {
+        for (i, &max) in MAX_POS.iter().enumerate() {
             let p = self.pos[i];
             assert!(p >= 0, "instrument {i} short: {p}");
             assert_eq!(
                 self.gov.as_ref().unwrap().position(InstrumentId(i as u16)),
                 p
             );
-            assert!(p + self.in_flight(i, Side::Buy) <= MAX_POS[i]);
+            assert!(p + self.in_flight(i, Side::Buy) <= max);
         }
         assert_eq!(
             self.gov.as_ref().unwrap().open_orders().len(),
