@@ -1,6 +1,8 @@
 //! Fixed-point decimals: prices and quantities are `i64` integers scaled by a
 //! per-instrument number of decimals. Parsing goes straight from the wire's
-//! ASCII bytes to the integer, with no float and no allocation.
+//! ASCII bytes to the integer, with no float and no allocation. Amounts of
+//! quote currency (PnL, fees, notional, money limits) are [`Money`]: exact
+//! decimals with 8 places.
 
 use std::fmt;
 
