@@ -117,9 +117,9 @@ fn publisher_throughput() {
             side: quantum_trader::core::Side::Buy,
             px: 6_000_000 + (i % 100) as i64,
             qty: 2,
-            fee: 0.048,
+            fee: quantum_trader::core::Money(4_800_000),
             position_after: 2,
-            realized_pnl: 0.0,
+            realized_pnl: quantum_trader::core::Money::ZERO,
         });
     }
     let emitted = t0.elapsed();

@@ -337,6 +337,10 @@ fn a_daily_loss_trips_the_breaker_and_reset_is_refused_until_overridden() {
         get_json(addr, "/api/circuit-breaker/status").1["state"],
         "OPEN"
     );
+    // Counted before the override: trading resumes at once, and with a
+    // loss limit this small a further loss past the new floor may trip the
+    // breaker again before the counter is read.
+    let executes = metric(addr, "qt_verdicts_total", &[("verdict", "EXECUTE")]);
     let (s, v) = post(
         addr,
         "/api/circuit-breaker/reset?override=true&reason=loss%20reviewed",
@@ -352,11 +356,14 @@ fn a_daily_loss_trips_the_breaker_and_reset_is_refused_until_overridden() {
     assert_eq!(h[1]["reason"], "daily_loss");
     assert_eq!(h[1]["by"], "auto");
     // Trading resumes.
-    let executes = metric(addr, "qt_verdicts_total", &[("verdict", "EXECUTE")]);
-    assert!(wait_until(Duration::from_secs(30), || metric(
-        addr,
-        "qt_verdicts_total",
-        &[("verdict", "EXECUTE")]
-    ) > executes));
+    assert!(
+        wait_until(Duration::from_secs(30), || metric(
+            addr,
+            "qt_verdicts_total",
+            &[("verdict", "EXECUTE")]
+        ) > executes),
+        "no EXECUTE after the override: {}",
+        get_json(addr, "/api/risk").1
+    );
     engine.stop();
 }

@@ -92,6 +92,12 @@ fn decisions_flow_to_paper_fills_and_position_and_pnl_add_up() {
                 }
             }
             let after: f64 = f.position_after.parse().unwrap();
+            // Long-only (`risk.skip_flat_sell`): no fill may ever leave a short.
+            assert!(
+                after >= 0.0,
+                "{}: position_after {after} is short on a long-only instrument",
+                p.symbol
+            );
             assert!(
                 (after - qty).abs() < 1e-9,
                 "{}: position_after {after} vs replayed {qty}",
@@ -133,8 +139,8 @@ fn decisions_flow_to_paper_fills_and_position_and_pnl_add_up() {
         }
         let max = if p.symbol == "BTCUSDT" { 0.010 } else { 0.250 };
         assert!(
-            p.qty.abs() <= max + 1e-12,
-            "{}: position {} beyond max_position",
+            p.qty >= 0.0 && p.qty <= max + 1e-12,
+            "{}: position {} short or beyond max_position",
             p.symbol,
             p.qty
         );

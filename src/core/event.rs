@@ -3,6 +3,7 @@
 //! and the stamp of the previous stage's hand-off (`hop_ns`) so each stage can
 //! record its own latency.
 
+use super::fixed::Money;
 use super::instrument::{InstrumentId, Venue};
 
 /// Order or aggressor side.
@@ -254,10 +255,13 @@ pub enum SkipReason {
     CircuitOpen,
     /// A required auxiliary heartbeat is stale (`heartbeat_missing:<service>`).
     HeartbeatMissing,
+    /// Long-only: a SELL larger than the position held (net of SELL orders
+    /// in flight); it would go short.
+    SellExceedsPosition,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 20] = [
+    pub const ALL: [SkipReason; 21] = [
         SkipReason::Hold,
         SkipReason::BookOutOfSync,
         SkipReason::BookEmpty,
@@ -278,6 +282,7 @@ impl SkipReason {
         SkipReason::OrderRateMinute,
         SkipReason::CircuitOpen,
         SkipReason::HeartbeatMissing,
+        SkipReason::SellExceedsPosition,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -302,6 +307,7 @@ impl SkipReason {
             SkipReason::OrderRateMinute => "order_rate_minute",
             SkipReason::CircuitOpen => "circuit_open",
             SkipReason::HeartbeatMissing => "heartbeat_missing",
+            SkipReason::SellExceedsPosition => "sell_exceeds_position",
         }
     }
 }
@@ -365,10 +371,12 @@ pub enum ExecReport {
         side: Side,
         px: i64,
         qty: i64,
-        fee: f64,
+        /// Quote currency, exact.
+        fee: Money,
         /// Position (scaled qty) after this fill.
         position_after: i64,
-        realized_pnl: f64,
+        /// Gross of fees, quote currency, exact.
+        realized_pnl: Money,
     },
     /// The order is done (filled, canceled remainder, or rejected).
     Done {

@@ -8,5 +8,5 @@ pub mod instrument;
 
 pub use clock::{Clock, now_ns};
 pub use event::*;
-pub use fixed::{DecimalError, format_decimal, parse_decimal};
+pub use fixed::{DecimalError, MONEY_SCALE, Money, format_decimal, parse_decimal};
 pub use instrument::{Instrument, InstrumentId, InstrumentTable, Venue};

@@ -12,16 +12,16 @@
 //! notional × `taker_fee_bps` / 1e4. Only the visible top levels of the book
 //! ([`TOP_LEVELS`]) can be hit.
 
-use crate::core::{BookTop, Instrument, Level, OrderIntent, OrderStatus, Side, TOP_LEVELS};
+use crate::core::{BookTop, Instrument, Level, Money, OrderIntent, OrderStatus, Side, TOP_LEVELS};
 
 /// One fill at one price level.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PaperFill {
     pub px: i64,
     pub qty: i64,
-    /// px × qty in quote currency.
-    pub notional: f64,
-    pub fee: f64,
+    /// px × qty in quote currency (exact).
+    pub notional: Money,
+    pub fee: Money,
 }
 
 /// The result of matching one IOC order.
@@ -32,9 +32,9 @@ pub struct MatchResult {
     /// Total filled quantity (scaled).
     pub filled: i64,
     /// Total filled notional (quote).
-    pub notional: f64,
+    pub notional: Money,
     /// Total taker fee (quote).
-    pub fee: f64,
+    pub fee: Money,
     /// Final order status: Filled, Canceled (partial or zero fill) or Rejected.
     pub status: OrderStatus,
 }
@@ -45,8 +45,8 @@ impl MatchResult {
             fills: [PaperFill::default(); TOP_LEVELS],
             n: 0,
             filled: 0,
-            notional: 0.0,
-            fee: 0.0,
+            notional: Money::ZERO,
+            fee: Money::ZERO,
             status,
         }
     }
@@ -57,15 +57,19 @@ impl MatchResult {
 
     /// Volume-weighted average fill price (price units), if anything filled.
     pub fn vwap(&self, inst: &Instrument) -> Option<f64> {
-        (self.filled > 0).then(|| self.notional / inst.qty_f64(self.filled))
+        (self.filled > 0).then(|| self.notional.to_f64() / inst.qty_f64(self.filled))
     }
 }
 
-/// px × qty in quote units with a single rounding.
+/// px × qty (× the contract value) in quote units, exact to 1e-8.
 #[inline]
-pub fn notional(inst: &Instrument, px: i64, qty: i64) -> f64 {
-    let raw = px as i128 * qty as i128;
-    raw as f64 / 10f64.powi(inst.price_scale as i32 + inst.qty_scale as i32) * inst.contract_value
+pub fn notional(inst: &Instrument, px: i64, qty: i64) -> Money {
+    let n = Money::notional(px, qty, inst.price_scale, inst.qty_scale);
+    if inst.contract_value == 1.0 {
+        n
+    } else {
+        Money::from_f64(n.to_f64() * inst.contract_value)
+    }
 }
 
 /// Matches an IOC order of `qty` at worst price `limit_px` against `book`.
@@ -84,8 +88,8 @@ pub fn match_ioc(
         Side::Buy => &book.asks[..(book.n_asks as usize).min(TOP_LEVELS)],
         Side::Sell => &book.bids[..(book.n_bids as usize).min(TOP_LEVELS)],
     };
-    let fee_rate = if taker_fee_bps.is_finite() {
-        taker_fee_bps.max(0.0) / 1e4
+    let fee_bps = if taker_fee_bps.is_finite() {
+        taker_fee_bps.max(0.0)
     } else {
         0.0
     };
@@ -107,7 +111,7 @@ pub fn match_ioc(
         }
         let q = remaining.min(l.qty);
         let n = notional(inst, l.px, q);
-        let fee = n * fee_rate;
+        let fee = n.mul_bps(fee_bps);
         r.fills[r.n] = PaperFill {
             px: l.px,
             qty: q,
@@ -181,10 +185,10 @@ pub(crate) mod tests {
             vec![(10_000, 1_000), (10_100, 1_500)]
         );
         // notional 100 + 151.5 = 251.5; VWAP 100.6; fee 4 bps.
-        close(r.notional, 251.5);
+        assert_eq!(r.notional.to_string(), "251.50000000");
         close(r.vwap(&i).unwrap(), 100.6);
-        close(r.fee, 251.5 * 4e-4);
-        close(r.fills()[0].fee, 0.04);
+        assert_eq!(r.fee.to_string(), "0.10060000");
+        assert_eq!(r.fills()[0].fee.to_string(), "0.04000000");
     }
 
     #[test]
@@ -200,7 +204,7 @@ pub(crate) mod tests {
         let r = match_ioc(Side::Sell, 3_000, 9_800, &b, &i, 0.0);
         assert_eq!((r.status, r.filled), (OrderStatus::Canceled, 2_000));
         close(r.vwap(&i).unwrap(), 98.5);
-        close(r.fee, 0.0);
+        assert_eq!(r.fee, Money::ZERO);
         // Nothing within the limit: canceled with zero fill.
         let r = match_ioc(Side::Buy, 1_000, 9_999, &b, &i, 4.0);
         assert_eq!(

@@ -3,75 +3,103 @@
 //! gross of fees), fees paid (tracked separately), traded volume and
 //! unrealized PnL at a mark (the mid of the latest book seen).
 
-use crate::core::{InstrumentId, InstrumentTable, Side};
+use crate::core::{InstrumentId, InstrumentTable, Money, Side};
 use crate::pipeline::shared::{PositionView, PositionsView};
 use std::sync::Arc;
 
-/// The position of one instrument.
+/// The position of one instrument. Money is exact ([`Money`]): the cost of
+/// the open quantity, realized PnL, fees and volume; the average price and
+/// the mark are for display and mark-to-market only.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Position {
     /// Signed quantity (scaled).
     pub qty: i64,
-    /// Average entry price of the open quantity (price units; 0 when flat).
+    /// Average entry price of the open quantity (price units; 0 when flat):
+    /// `cost / quantity`, for display.
     pub avg_px: f64,
+    /// What the open quantity cost (quote, ≥ 0): the notional of its
+    /// opening fills, less the share that closing fills took off.
+    pub cost: Money,
     /// Realized PnL, quote currency, gross of fees.
-    pub realized: f64,
+    pub realized: Money,
     /// Fees paid, quote currency.
-    pub fees: f64,
+    pub fees: Money,
     pub fills: u64,
     /// Traded notional, quote currency.
-    pub volume_quote: f64,
+    pub volume_quote: Money,
     /// Mark price (price units; 0 = none yet).
     pub mark_px: f64,
 }
 
 impl Position {
-    /// Applies a fill of `qty` (scaled, > 0) at `px` (price units) with
-    /// `notional` (quote) and `fee`; `qty_unit` converts scaled qty to base
-    /// units. Returns the PnL this fill realized (gross of fees).
+    /// Applies a fill of `qty` (scaled, > 0) with `notional` (px × qty,
+    /// quote, exact) and `fee`; `qty_unit` converts scaled qty to base
+    /// units (for the displayed average). Returns the PnL this fill
+    /// realized (gross of fees): on a reducing fill, its proceeds less the
+    /// closed share of the cost, each share rounded once to 1e-8.
     pub fn apply_fill(
         &mut self,
         side: Side,
-        px: f64,
         qty: i64,
         qty_unit: f64,
-        notional: f64,
-        fee: f64,
-    ) -> f64 {
-        let signed = side.sign() * qty.max(0);
+        notional: Money,
+        fee: Money,
+    ) -> Money {
+        let q = qty.max(0);
+        let signed = side.sign() * q;
+        let notional = notional.abs();
         self.fills += 1;
         self.fees += fee;
-        self.volume_quote += notional.abs();
+        self.volume_quote += notional;
         let pos = self.qty;
         let new = pos.saturating_add(signed);
-        let mut realized = 0.0;
+        let mut realized = Money::ZERO;
+        if q == 0 {
+            return realized;
+        }
         if pos == 0 || pos.signum() == signed.signum() {
-            // Opening or adding: the average moves.
-            let (a, b) = (pos.unsigned_abs() as f64, signed.unsigned_abs() as f64);
-            if a + b > 0.0 {
-                self.avg_px = (self.avg_px * a + px * b) / (a + b);
-            }
+            // Opening or adding.
+            self.cost += notional;
         } else {
-            let closing = pos.unsigned_abs().min(signed.unsigned_abs()) as f64 * qty_unit;
-            realized = (px - self.avg_px) * closing * pos.signum() as f64;
+            let held = pos.abs();
+            let closing = held.min(q);
+            let cost_share = self.cost.mul_div(closing, held);
+            let proceeds = notional.mul_div(closing, q);
+            realized = if pos > 0 {
+                proceeds - cost_share
+            } else {
+                cost_share - proceeds
+            };
+            self.cost -= cost_share;
             if new == 0 {
-                self.avg_px = 0.0;
+                self.cost = Money::ZERO;
             } else if new.signum() != pos.signum() {
-                // Flipped: the excess opens at the fill price.
-                self.avg_px = px;
+                // Flipped: the excess opens at this fill's price.
+                self.cost = notional.mul_div(q - closing, q);
             }
         }
         self.qty = new;
+        self.avg_px = if new == 0 {
+            0.0
+        } else {
+            self.cost.to_f64() / (new.unsigned_abs() as f64 * qty_unit)
+        };
         self.realized += realized;
         realized
     }
 
-    /// Unrealized PnL at the mark (0 when flat or without a mark).
-    pub fn unrealized(&self, qty_unit: f64) -> f64 {
+    /// Unrealized PnL at the mark (0 when flat or without a mark): the open
+    /// quantity's value at the mark (rounded to 1e-8) against its cost.
+    pub fn unrealized(&self, qty_unit: f64) -> Money {
         if self.qty == 0 || self.mark_px <= 0.0 {
-            return 0.0;
+            return Money::ZERO;
         }
-        (self.mark_px - self.avg_px) * self.qty as f64 * qty_unit
+        let value = Money::from_f64(self.mark_px * self.qty.unsigned_abs() as f64 * qty_unit);
+        if self.qty > 0 {
+            value - self.cost
+        } else {
+            self.cost - value
+        }
     }
 }
 
@@ -99,22 +127,20 @@ impl Positions {
         self.list.get(inst.idx())
     }
 
-    /// Applies a fill (scaled px and qty). Returns (position after,
-    /// realized PnL of the fill), or `None` for an unknown instrument.
+    /// Applies a fill (scaled qty; `notional` = px × qty, exact). Returns
+    /// (position after, realized PnL of the fill), or `None` for an unknown
+    /// instrument.
     pub fn apply_fill(
         &mut self,
         inst: InstrumentId,
         side: Side,
-        px: i64,
         qty: i64,
-        notional: f64,
-        fee: f64,
-    ) -> Option<(i64, f64)> {
-        let i = self.instruments.try_get(inst)?;
-        let pxf = i.px_f64(px);
+        notional: Money,
+        fee: Money,
+    ) -> Option<(i64, Money)> {
         let unit = *self.qty_units.get(inst.idx())?;
         let p = self.list.get_mut(inst.idx())?;
-        let r = p.apply_fill(side, pxf, qty, unit, notional, fee);
+        let r = p.apply_fill(side, qty, unit, notional, fee);
         Some((p.qty, r))
     }
 
@@ -136,19 +162,19 @@ impl Positions {
         }
     }
 
-    pub fn unrealized_of(&self, inst: InstrumentId) -> f64 {
+    pub fn unrealized_of(&self, inst: InstrumentId) -> Money {
         match (self.list.get(inst.idx()), self.qty_units.get(inst.idx())) {
             (Some(p), Some(u)) => p.unrealized(*u),
-            _ => 0.0,
+            _ => Money::ZERO,
         }
     }
 
     /// Total realized PnL, gross of fees.
-    pub fn realized(&self) -> f64 {
+    pub fn realized(&self) -> Money {
         self.list.iter().map(|p| p.realized).sum()
     }
 
-    pub fn unrealized(&self) -> f64 {
+    pub fn unrealized(&self) -> Money {
         self.list
             .iter()
             .zip(&self.qty_units)
@@ -156,12 +182,14 @@ impl Positions {
             .sum()
     }
 
-    pub fn fees(&self) -> f64 {
+    pub fn fees(&self) -> Money {
         self.list.iter().map(|p| p.fees).sum()
     }
 
     /// The published view (allocates; call at low rate). Totals:
-    /// `realized_pnl` is gross of fees, `fees` separate.
+    /// `realized_pnl` is gross of fees, `fees` separate. Amounts are JSON
+    /// numbers made from the exact [`Money`] (an 8-decimal amount prints
+    /// as exactly that decimal).
     pub fn view(&self, orders: u64, fills: u64, rejects: u64) -> PositionsView {
         let positions = self
             .instruments
@@ -173,18 +201,18 @@ impl Positions {
                 qty: self.qty_f64(i.id),
                 avg_entry_px: p.avg_px,
                 mark_px: p.mark_px,
-                realized_pnl: p.realized,
-                unrealized_pnl: self.unrealized_of(i.id),
-                fees: p.fees,
+                realized_pnl: p.realized.to_f64(),
+                unrealized_pnl: self.unrealized_of(i.id).to_f64(),
+                fees: p.fees.to_f64(),
                 fills: p.fills,
-                volume_quote: p.volume_quote,
+                volume_quote: p.volume_quote.to_f64(),
             })
             .collect();
         PositionsView {
             positions,
-            realized_pnl: self.realized(),
-            unrealized_pnl: self.unrealized(),
-            fees: self.fees(),
+            realized_pnl: self.realized().to_f64(),
+            unrealized_pnl: self.unrealized().to_f64(),
+            fees: self.fees().to_f64(),
             orders,
             fills,
             rejects,
@@ -224,16 +252,11 @@ mod tests {
 
     /// Fill of `units` base units at `px` (price units), 4 bps fee.
     fn fill(p: &mut Positions, side: Side, px: f64, units: i64) -> (i64, f64) {
-        let n = px * units as f64;
-        p.apply_fill(
-            I,
-            side,
-            (px * 100.0).round() as i64,
-            units * 1_000,
-            n,
-            n * FEE,
-        )
-        .unwrap()
+        let n = Money::notional((px * 100.0).round() as i64, units * 1_000, 2, 3);
+        let (after, r) = p
+            .apply_fill(I, side, units * 1_000, n, n.mul_bps(FEE * 1e4))
+            .unwrap();
+        (after, r.to_f64())
     }
 
     #[test]
@@ -242,22 +265,22 @@ mod tests {
         assert_eq!(fill(&mut p, Side::Buy, 100.0, 2), (2_000, 0.0));
         close(p.get(I).unwrap().avg_px, 100.0);
         p.set_mark(I, 105.0);
-        close(p.unrealized(), 10.0);
+        close(p.unrealized().to_f64(), 10.0);
         let (after, r) = fill(&mut p, Side::Sell, 110.0, 1);
         assert_eq!(after, 1_000);
         close(r, 10.0);
         close(p.get(I).unwrap().avg_px, 100.0);
-        close(p.unrealized(), 5.0); // 1 @ 100 marked at 105
+        close(p.unrealized().to_f64(), 5.0); // 1 @ 100 marked at 105
         let (after, r) = fill(&mut p, Side::Sell, 90.0, 1);
         assert_eq!(after, 0);
         close(r, -10.0);
-        close(p.realized(), 0.0);
-        close(p.fees(), (200.0 + 110.0 + 90.0) * FEE);
-        close(p.realized() - p.fees(), -0.16);
-        close(p.unrealized(), 0.0);
+        close(p.realized().to_f64(), 0.0);
+        close(p.fees().to_f64(), (200.0 + 110.0 + 90.0) * FEE);
+        close((p.realized() - p.fees()).to_f64(), -0.16);
+        close(p.unrealized().to_f64(), 0.0);
         let pos = p.get(I).unwrap();
         assert_eq!((pos.fills, pos.avg_px), (3, 0.0));
-        close(pos.volume_quote, 400.0);
+        close(pos.volume_quote.to_f64(), 400.0);
     }
 
     #[test]
@@ -271,7 +294,7 @@ mod tests {
         close(r, 18.0); // 2 × (110 − 101)
         close(p.get(I).unwrap().avg_px, 110.0);
         p.set_mark(I, 100.0);
-        close(p.unrealized(), 30.0); // short 3 from 110, mark 100
+        close(p.unrealized().to_f64(), 30.0); // short 3 from 110, mark 100
         // Cover part of the short at 105: +5 per unit.
         let (after, r) = fill(&mut p, Side::Buy, 105.0, 1);
         assert_eq!(after, -2_000);
@@ -289,7 +312,7 @@ mod tests {
     fn unknown_instrument_is_ignored() {
         let mut p = positions();
         assert!(
-            p.apply_fill(InstrumentId(3), Side::Buy, 1, 1, 1.0, 0.0)
+            p.apply_fill(InstrumentId(3), Side::Buy, 1, Money(1), Money::ZERO)
                 .is_none()
         );
         p.set_mark(InstrumentId(3), 1.0);

@@ -204,7 +204,7 @@ pub struct SeedFill {
     pub side: crate::core::Side,
     pub px: i64,
     pub qty: i64,
-    pub fee: f64,
+    pub fee: crate::core::Money,
 }
 
 /// What restart recovery hands the exec stage: the fills to replay (oldest
@@ -224,7 +224,7 @@ struct RecentFill {
     side: crate::core::Side,
     px: i64,
     qty: i64,
-    fee: f64,
+    fee: crate::core::Money,
     position_after: i64,
 }
 
@@ -292,7 +292,7 @@ impl PaperExec {
             let notional = super::paper::notional(inst, f.px, f.qty);
             let Some((position_after, _)) = self
                 .positions
-                .apply_fill(f.inst, f.side, f.px, f.qty, notional, f.fee)
+                .apply_fill(f.inst, f.side, f.qty, notional, f.fee)
             else {
                 continue;
             };
@@ -367,7 +367,7 @@ impl PaperExec {
             }
             let Some((position_after, realized_pnl)) = self
                 .positions
-                .apply_fill(inst_id, o.side, f.px, f.qty, f.notional, f.fee)
+                .apply_fill(inst_id, o.side, f.qty, f.notional, f.fee)
             else {
                 break;
             };
@@ -425,14 +425,15 @@ impl PaperExec {
         if let (Some(g), Some(p)) = (self.position.get(k), self.positions.get(inst)) {
             g.set(self.positions.qty_f64(inst));
             if let Some(v) = self.fill_volume.get(k) {
-                v.set(p.volume_quote);
+                v.set(p.volume_quote.to_f64());
             }
         }
         let m = &self.shared.metrics;
         let fees = self.positions.fees();
-        m.realized_pnl.set(self.positions.realized() - fees);
-        m.unrealized_pnl.set(self.positions.unrealized());
-        m.fees.set(fees);
+        m.realized_pnl
+            .set((self.positions.realized() - fees).to_f64());
+        m.unrealized_pnl.set(self.positions.unrealized().to_f64());
+        m.fees.set(fees.to_f64());
     }
 
     /// Publishes the positions view into `shared.positions`.
@@ -451,7 +452,7 @@ impl PaperExec {
                     side: f.side.as_str().to_string(),
                     px: crate::core::format_decimal(f.px, inst.price_scale),
                     qty: crate::core::format_decimal(f.qty, inst.qty_scale),
-                    fee: f.fee,
+                    fee: f.fee.to_f64(),
                     position_after: crate::core::format_decimal(f.position_after, inst.qty_scale),
                 })
             })
@@ -682,8 +683,8 @@ mod tests {
             fee, realized_pnl, ..
         } = got[3]
         {
-            close(fee, 99.0 * 4e-4);
-            close(realized_pnl, 99.0 - 100.5); // avg entry 100.50
+            assert_eq!(fee.to_string(), "0.03960000");
+            assert_eq!(realized_pnl.to_string(), "-1.50000000"); // avg entry 100.50
         } else {
             panic!("expected a fill");
         }

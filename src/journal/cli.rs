@@ -155,9 +155,9 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
                     side: Side::Buy,
                     px: 6_000_010 + (k % 100) as i64,
                     qty: 2,
-                    fee: 0.048,
+                    fee: crate::core::Money(4_800_000),
                     position_after: 2 * (k as i64 % 5),
-                    realized_pnl: -0.01,
+                    realized_pnl: crate::core::Money(-1_000_000),
                 },
             };
             // The hot path never waits; the bench does, to measure the disk.

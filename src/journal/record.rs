@@ -3,11 +3,12 @@
 //! [`Record`] is what is written and read back: a record id, the wall-clock
 //! time, the trading mode and a [`Body`], serialized as one JSON object with
 //! a `kind` tag. Prices and quantities are exact decimal strings; money
-//! amounts (`fee`, `realized_pnl`) are decimal strings that parse back to the
-//! identical `f64`.
+//! amounts (`fee`, `realized_pnl`) are exact [`Money`] decimal strings with
+//! 8 decimals (records from older engines, whose amounts were float text
+//! such as `"0.30000000000000004"`, still load: rounded to 1e-8).
 
 use crate::config::TradingMode;
-use crate::core::{Action, InstrumentId, OrderStatus, Side};
+use crate::core::{Action, InstrumentId, Money, OrderStatus, Side};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -66,11 +67,11 @@ pub enum Body {
         side: String,
         px: String,
         qty: String,
-        #[serde(with = "exact_f64")]
-        fee: f64,
+        /// Exact decimal string (old float records still load, rounded
+        /// to 1e-8).
+        fee: Money,
         position_after: String,
-        #[serde(with = "exact_f64")]
-        realized_pnl: f64,
+        realized_pnl: Money,
     },
     /// An order reached a final state (`filled`, `canceled`, `rejected`).
     OrderDone {
@@ -213,9 +214,9 @@ pub enum Event {
         side: Side,
         px: i64,
         qty: i64,
-        fee: f64,
+        fee: Money,
         position_after: i64,
-        realized_pnl: f64,
+        realized_pnl: Money,
     },
     OrderDone {
         client_order_id: u64,
@@ -289,19 +290,26 @@ mod tests {
                 side: "BUY".into(),
                 px: "60000.10".into(),
                 qty: "0.002".into(),
-                fee: 0.1 + 0.2,
+                fee: Money::parse("0.3").unwrap(),
                 position_after: "0.004".into(),
-                realized_pnl: -1.0 / 3.0,
+                realized_pnl: Money::parse("-0.33333333").unwrap(),
             },
         };
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.contains("\"kind\":\"fill\""), "{text}");
         let back: Record = serde_json::from_str(&text).unwrap();
         assert_eq!(back, r);
-        let Body::Fill { fee, .. } = back.body else {
-            panic!()
-        };
-        assert_eq!(fee.to_bits(), (0.1f64 + 0.2).to_bits());
+        assert!(
+            text.contains("\"fee\":\"0.30000000\"")
+                && text.contains("\"realized_pnl\":\"-0.33333333\""),
+            "{text}"
+        );
+        // A record written by an older engine (float text) still loads.
+        let old = text
+            .replace("\"0.30000000\"", "\"0.30000000000000004\"")
+            .replace("\"-0.33333333\"", "\"-0.3333333333333333\"");
+        assert_ne!(old, text);
+        assert_eq!(serde_json::from_str::<Record>(&old).unwrap(), r);
         let b = Record {
             id: 8,
             ts_ms: 1,

@@ -9,6 +9,8 @@ use super::reader::DayRead;
 use super::record::{Body, Record};
 use crate::config::TradingMode;
 use crate::core::clock::format_day;
+use crate::core::fixed::decimals_of;
+use crate::core::{Money, parse_decimal};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -34,13 +36,13 @@ pub struct DayReport {
     pub orders: u64,
     pub orders_by_status: BTreeMap<String, u64>,
     pub fills: u64,
-    pub volume_quote: f64,
-    pub fees: f64,
+    pub volume_quote: Money,
+    pub fees: Money,
     /// Gross of fees.
-    pub realized_pnl: f64,
-    pub realized_pnl_net: f64,
+    pub realized_pnl: Money,
+    pub realized_pnl_net: Money,
     /// Largest drop of realized equity (net of fees) from its running peak.
-    pub max_drawdown: f64,
+    pub max_drawdown: Money,
     pub breaker_events: Vec<EventLine>,
     pub kill_switch_events: Vec<EventLine>,
     pub torn_tail: bool,
@@ -85,14 +87,14 @@ impl DayReport {
             read_retries: read.retries,
             ..Default::default()
         };
-        let (mut equity, mut peak) = (0.0f64, 0.0f64);
+        let (mut equity, mut peak) = (Money::ZERO, Money::ZERO);
         for rec in read.records.iter().filter(|x| x.mode == mode) {
             r.add(rec, &mut equity, &mut peak);
         }
         r
     }
 
-    fn add(&mut self, rec: &Record, equity: &mut f64, peak: &mut f64) {
+    fn add(&mut self, rec: &Record, equity: &mut Money, peak: &mut Money) {
         // Spilled Redis entries (see `publish::replay`) are not trading records.
         if matches!(rec.body, Body::Published { .. }) {
             return;
@@ -130,12 +132,19 @@ impl DayReport {
                 ..
             } => {
                 self.fills += 1;
-                let n = px.parse::<f64>().unwrap_or(0.0) * qty.parse::<f64>().unwrap_or(0.0);
+                let (ps, qs) = (decimals_of(px), decimals_of(qty));
+                let n = match (
+                    parse_decimal(px.as_bytes(), ps),
+                    parse_decimal(qty.as_bytes(), qs),
+                ) {
+                    (Ok(p), Ok(q)) => Money::notional(p, q, ps, qs),
+                    _ => Money::ZERO,
+                };
                 self.volume_quote += n.abs();
-                self.fees += fee;
-                self.realized_pnl += realized_pnl;
-                *equity += realized_pnl - fee;
-                *peak = peak.max(*equity);
+                self.fees += *fee;
+                self.realized_pnl += *realized_pnl;
+                *equity += *realized_pnl - *fee;
+                *peak = (*peak).max(*equity);
                 self.max_drawdown = self.max_drawdown.max(*peak - *equity);
             }
             Body::Breaker {
@@ -235,14 +244,14 @@ impl DayReport {
             map(&self.orders_by_status)
         );
         let _ = writeln!(s, "fills            {}", self.fills);
-        let _ = writeln!(s, "volume (quote)   {:.4}", self.volume_quote);
-        let _ = writeln!(s, "fees             {:.6}", self.fees);
+        let _ = writeln!(s, "volume (quote)   {}", self.volume_quote);
+        let _ = writeln!(s, "fees             {}", self.fees);
         let _ = writeln!(
             s,
-            "realized PnL     {:.6} gross, {:.6} net of fees",
+            "realized PnL     {} gross, {} net of fees",
             self.realized_pnl, self.realized_pnl_net
         );
-        let _ = writeln!(s, "max drawdown     {:.6}", self.max_drawdown);
+        let _ = writeln!(s, "max drawdown     {}", self.max_drawdown);
         let _ = writeln!(s, "breaker events   {}", self.breaker_events.len());
         for e in &self.breaker_events {
             let _ = writeln!(s, "  #{} {} {}", e.id, fmt_ms(e.ts_ms), e.what);

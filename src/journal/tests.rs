@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::{FsyncPolicy, JournalConfig, TradingMode};
+use crate::core::Money;
 use crate::core::{Action, InstrumentId, OrderStatus, Side};
 use crate::ops::metrics::Metrics;
 use std::io::Write;
@@ -38,9 +39,9 @@ fn fill(ts_ms: i64, coid: u64, qty: i64, realized: f64) -> Entry {
             side: Side::Buy,
             px: 1_001,
             qty,
-            fee: 0.04,
+            fee: Money::parse("0.04").unwrap(),
             position_after: qty,
-            realized_pnl: realized,
+            realized_pnl: Money::from_f64(realized),
         },
     }
 }
@@ -161,14 +162,10 @@ fn a_torn_tail_is_ignored_on_read_and_cut_before_appending() {
     assert_eq!(q, vec![frame[..frame.len() / 2].to_vec()]);
     let rep = report::DayReport::build(&d, TradingMode::Paper);
     assert_eq!(rep.fills, 4);
-    assert!((rep.realized_pnl - (-2.5)).abs() < 1e-12);
-    assert!((rep.fees - 0.16).abs() < 1e-12);
+    assert_eq!(rep.realized_pnl.to_string(), "-2.50000000");
+    assert_eq!(rep.fees.to_string(), "0.16000000");
     // Equity net of fees: -1.04, -2.08, -3.12, -2.66: peak 0, worst -3.12.
-    assert!(
-        (rep.max_drawdown - 3.12).abs() < 1e-9,
-        "{}",
-        rep.max_drawdown
-    );
+    assert_eq!(rep.max_drawdown.to_string(), "3.12000000");
     assert_eq!(report::DayReport::build(&d, TradingMode::Live).fills, 0);
     assert!(rep.render().contains("fills            4"));
     let _ = std::fs::remove_dir_all(&dir);

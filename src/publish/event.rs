@@ -108,9 +108,9 @@ pub enum Body {
         side: Side,
         px: i64,
         qty: i64,
-        fee: f64,
+        fee: crate::core::Money,
         position_after: i64,
-        realized_pnl: f64,
+        realized_pnl: crate::core::Money,
     },
     OrderDone {
         client_order_id: u64,
@@ -501,15 +501,17 @@ mod tests {
                 side: Side::Buy,
                 px: 6_000_010,
                 qty: 2,
-                fee: 0.048,
+                fee: crate::core::Money::parse("0.048").unwrap(),
                 position_after: 2,
-                realized_pnl: 0.0,
+                realized_pnl: crate::core::Money::ZERO,
             },
         };
         let f = fields(&ev, 1_000, &t, "m1", &[]);
         assert_eq!(get(&f, "price"), "60000.10");
         assert_eq!(get(&f, "qty"), "0.002");
         assert_eq!(get(&f, "position_after"), "0.002");
+        assert_eq!(get(&f, "fee"), "0.04800000");
+        assert_eq!(get(&f, "realized_pnl"), "0.00000000");
         assert_eq!(get(&f, "venue_order_id"), "paper-5");
         assert_eq!(ev.body.stream(), StreamKind::Execution);
         // An unknown instrument renders, never panics.

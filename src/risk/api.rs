@@ -213,8 +213,22 @@ async fn post_heartbeat(
             _ => return error(StatusCode::BAD_REQUEST, "ts_ms must be a positive integer"),
         },
     };
-    if !st.heartbeats.record(&service, ts) {
-        return error(StatusCode::INSUFFICIENT_STORAGE, "too many services");
+    match st.heartbeats.record(&service, ts) {
+        super::heartbeat::Recorded::Ok => {}
+        super::heartbeat::Recorded::Full => {
+            return error(StatusCode::INSUFFICIENT_STORAGE, "too many services");
+        }
+        super::heartbeat::Recorded::Future => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "ts_ms {ts} is more than {} ms ahead of this host's clock ({}): refused (ts_ms is unix milliseconds)",
+                    super::heartbeat::FUTURE_TOLERANCE_MS,
+                    unix_ms()
+                ),
+            );
+        }
     }
+    let ts = ts.min(unix_ms());
     axum::Json(json!({"service": service, "ts_ms": ts})).into_response()
 }

@@ -11,7 +11,10 @@
 //!    (`book_stale`), a side empty (`book_empty`)
 //! 6. skip-flat-sell (`skip_flat_sell`): long-only unless
 //!    `risk.skip_flat_sell = false`: a SELL while the position (net of SELL
-//!    orders in flight) is flat or short is skipped
+//!    orders in flight) is flat or short is skipped, and a SELL larger than
+//!    that held quantity is skipped too (`sell_exceeds_position`): it is
+//!    never clipped, so the order sent is always the size the model asked
+//!    for and a long-only instrument can never go short
 //! 7. instrument rules: touch price on the tick (`tick_size`), quantity a
 //!    multiple of the lot (`lot_size`), qty × touch ≥ `min_notional`
 //!    (`min_notional`)
@@ -42,13 +45,14 @@
 //! blocks"; 0 turns an optional limit off.
 
 use super::breaker::{Breaker, BreakerEvent, Trip, TripReason};
+use super::heartbeat::is_fresh;
 use super::metrics::RiskMetrics;
 use super::stage::limit_price;
 use crate::config::{HeartbeatPolicy, RiskConfig, TradingMode};
 use crate::core::clock::{format_day, utc_day};
 use crate::core::{
-    Action, Clock, Decision, ExecReport, InstrumentId, InstrumentTable, OrderIntent, OrderStatus,
-    Side, SkipReason, Verdict,
+    Action, Clock, Decision, ExecReport, InstrumentId, InstrumentTable, Money, OrderIntent,
+    OrderStatus, Side, SkipReason, Verdict,
 };
 use crate::exec::positions::Position;
 use crate::journal::{Change, Entry, Event, JournalTx};
@@ -92,17 +96,20 @@ pub struct DayState {
     /// EXECUTE verdicts (orders) today.
     pub trades: u32,
     /// Realized PnL today, gross of fees.
-    pub realized: f64,
-    pub fees: f64,
+    pub realized: Money,
+    pub fees: Money,
     /// Highest equity seen today (realized net + unrealized).
-    pub peak: f64,
-    pub equity: f64,
+    pub peak: Money,
+    pub equity: Money,
     pub equity_seen: bool,
     pub losses: u32,
     pub rejects: u32,
-    /// An override reset acknowledged the daily loss / drawdown for today.
+    /// An override reset acknowledged today's loss (see `loss_floor`).
     pub loss_ack: bool,
-    pub drawdown_ack: bool,
+    /// The realized PnL (net, ≤ 0) the last override acknowledged: the
+    /// daily loss limit counts from it, so a further `max_daily_loss`
+    /// still trips. 0 without an override.
+    pub loss_floor: Money,
 }
 
 impl DayState {
@@ -113,15 +120,30 @@ impl DayState {
         }
     }
 
-    pub fn realized_net(&self) -> f64 {
+    pub fn realized_net(&self) -> Money {
         self.realized - self.fees
     }
 
-    pub fn drawdown(&self) -> f64 {
+    /// Loss counted against `max_daily_loss`: below the floor, ≥ 0.
+    pub fn loss_past_floor(&self) -> Money {
+        (self.loss_floor - self.realized_net()).max(Money::ZERO)
+    }
+
+    /// What an override does: today's loss so far becomes the floor and
+    /// the drawdown counts from the current equity.
+    pub fn acknowledge(&mut self) {
+        self.loss_ack = true;
+        self.loss_floor = self.realized_net().min(Money::ZERO);
         if self.equity_seen {
-            (self.peak - self.equity).max(0.0)
+            self.peak = self.equity;
+        }
+    }
+
+    pub fn drawdown(&self) -> Money {
+        if self.equity_seen {
+            (self.peak - self.equity).max(Money::ZERO)
         } else {
-            0.0
+            Money::ZERO
         }
     }
 }
@@ -176,13 +198,23 @@ pub struct RiskSeed {
     /// Last kill-switch state in the journal, with its reason.
     pub kill_switch: Option<(bool, String)>,
     pub next_client_order_id: u64,
+    /// Latest record stamp of this mode in the journal (0: none).
+    pub last_ts_ms: i64,
 }
 
-/// px × qty in quote units with a single rounding (exact at limits like
-/// `10.000 × 100.1 = 1001`).
-pub fn exact_notional(px: i64, qty: i64, price_scale: u8, qty_scale: u8) -> f64 {
-    let raw = px as i128 * qty as i128;
-    raw as f64 / 10f64.powi(price_scale as i32 + qty_scale as i32)
+/// px × qty in quote units, exact (`10.000 × 100.1 = 1001`).
+pub fn exact_notional(px: i64, qty: i64, price_scale: u8, qty_scale: u8) -> Money {
+    Money::notional(px, qty, price_scale, qty_scale)
+}
+
+/// The money limits of [`RiskConfig`] as exact amounts (config floats
+/// rounded once to 1e-8: `0.05` is exactly `0.05000000`).
+#[derive(Debug, Clone, Copy)]
+struct MoneyLimits {
+    max_order_notional: Money,
+    max_gross_exposure: Money,
+    max_daily_loss: Money,
+    max_drawdown: Money,
 }
 
 fn static_slot(r: SkipReason) -> usize {
@@ -193,7 +225,9 @@ pub struct Governor {
     cfg: RiskConfig,
     instruments: Arc<InstrumentTable>,
     max_position: Vec<i64>,
-    max_pos_notional: Vec<f64>,
+    max_pos_notional: Vec<Money>,
+    min_notional: Vec<Money>,
+    limits: MoneyLimits,
     qty_units: Vec<f64>,
     clock: Clock,
     mode: TradingMode,
@@ -201,8 +235,9 @@ pub struct Governor {
     kill_reason: String,
     positions: Vec<i64>,
     books: Vec<Position>,
-    /// Latest mid per instrument (price units; 0 = none yet).
-    marks: Vec<f64>,
+    /// Latest mid per instrument, as bid + ask (scaled price × 2, exact;
+    /// 0 = none yet).
+    marks: Vec<i64>,
     open_buy: Vec<i64>,
     open_sell: Vec<i64>,
     open: Vec<OpenOrder>,
@@ -227,7 +262,14 @@ pub struct Governor {
     holds_second: i64,
     metrics: Option<RiskMetrics>,
     cap_warned: bool,
+    /// The clock's unix ms at the current event.
     now_ms: i64,
+    /// The latest journal stamp (never goes back; 0 = none yet). Records
+    /// are stamped `max(stamp_ms, now_ms)`, so a wall clock stepped back
+    /// cannot write them out of order, and today is the later of the
+    /// clock's UTC day and this stamp's: activity recorded on a day keeps
+    /// that day (and its counters) however far the clock steps back.
+    stamp_ms: i64,
 }
 
 fn mode_idx(m: TradingMode) -> usize {
@@ -250,16 +292,31 @@ impl Governor {
     ) -> Governor {
         let n = instruments.len().max(max_position.len());
         let now_ms = clock.unix_ms();
-        let today = utc_day(now_ms);
+
         let max_pos_notional = (0..n)
             .map(|i| {
                 instruments
                     .try_get(InstrumentId(i as u16))
                     .and_then(|inst| cfg.max_position_notional_by_symbol.get(&inst.symbol))
                     .copied()
-                    .unwrap_or(cfg.max_position_notional)
+                    .map(Money::from_f64)
+                    .unwrap_or(Money::from_f64(cfg.max_position_notional))
             })
             .collect();
+        let min_notional = (0..n)
+            .map(|i| {
+                instruments
+                    .try_get(InstrumentId(i as u16))
+                    .map(|x| Money::from_f64(x.min_notional))
+                    .unwrap_or(Money::ZERO)
+            })
+            .collect();
+        let limits = MoneyLimits {
+            max_order_notional: Money::from_f64(cfg.max_order_notional),
+            max_gross_exposure: Money::from_f64(cfg.max_gross_exposure),
+            max_daily_loss: Money::from_f64(cfg.max_daily_loss),
+            max_drawdown: Money::from_f64(cfg.max_drawdown),
+        };
         let qty_units = (0..n)
             .map(|i| {
                 instruments
@@ -289,18 +346,21 @@ impl Governor {
             instruments,
             max_position,
             max_pos_notional,
+            min_notional,
+            limits,
             qty_units,
             clock,
             mode,
             positions: vec![0; n],
             books: vec![Position::default(); n],
-            marks: vec![0.0; n],
+            marks: vec![0; n],
             open_buy: vec![0; n],
             open_sell: vec![0; n],
             open: Vec::with_capacity(MAX_OPEN_ORDERS),
             sent: VecDeque::with_capacity(cfg.max_orders_per_sec.max(1) as usize),
             sent_min: VecDeque::with_capacity(cfg.max_orders_per_min.clamp(1, 100_000) as usize),
-            daily: [DayState::new(today); 3],
+            // No day yet: the first journaled change opens one.
+            daily: [DayState::new(i64::MIN); 3],
             breaker,
             gates: Vec::new(),
             slippage_bps: 0.0,
@@ -315,6 +375,7 @@ impl Governor {
             metrics: None,
             cap_warned: false,
             now_ms,
+            stamp_ms: 0,
         };
         g.attach_heartbeats(&store);
         g
@@ -372,10 +433,22 @@ impl Governor {
         id
     }
 
-    fn journal_event(&self, event: Event) {
+    fn tick(&mut self) {
+        self.now_ms = self.clock.unix_ms();
+    }
+
+    /// Today (UTC) at `now_ms`: never earlier than the last record's day.
+    fn cur_day(&self) -> i64 {
+        utc_day(self.now_ms).max(utc_day(self.stamp_ms))
+    }
+
+    /// Stamps and journals a record (the stamp moves on without a journal
+    /// too, so the day logic is the same with and without one).
+    fn journal_event(&mut self, event: Event) {
+        self.stamp_ms = self.stamp_ms.max(self.now_ms);
         if let Some(j) = &self.journal {
             j.send(Entry {
-                ts_ms: self.now_ms,
+                ts_ms: self.stamp_ms,
                 mode: self.mode,
                 event,
             });
@@ -385,7 +458,7 @@ impl Governor {
     /// Judges one decision at monotonic time `now_ns`. An EXECUTE is
     /// recorded in the rate windows and the daily count before returning.
     pub fn check(&mut self, d: &Decision, now_ns: u64) -> Verdict {
-        self.now_ms = self.clock.unix_ms();
+        self.tick();
         self.observe_book(d);
         let (v, slot) = match self.first_failure(d, now_ns) {
             Some(x) => x,
@@ -450,10 +523,7 @@ impl Governor {
     fn required_heartbeat_missing(&self) -> Option<usize> {
         let now = self.now_ms;
         self.gates.iter().position(|g| {
-            g.required && {
-                let t = g.slot.load(Ordering::Relaxed);
-                t <= 0 || now.saturating_sub(t) > g.max_age_ms
-            }
+            g.required && !is_fresh(g.slot.load(Ordering::Relaxed), now, g.max_age_ms)
         })
     }
 
@@ -474,8 +544,12 @@ impl Governor {
             return None;
         }
         let i = d.inst.idx();
-        let pos = self.position(d.inst) - self.open_sell.get(i).copied().unwrap_or(0);
-        (pos <= 0).then_some(SkipReason::SkipFlatSell)
+        let held = self.position(d.inst) - self.open_sell.get(i).copied().unwrap_or(0);
+        if held <= 0 {
+            return Some(SkipReason::SkipFlatSell);
+        }
+        // Never resized: the SELL is the model's size or nothing.
+        (d.qty > held).then_some(SkipReason::SellExceedsPosition)
     }
 
     fn touch(d: &Decision) -> i64 {
@@ -501,7 +575,12 @@ impl Governor {
             return Some(SkipReason::LotSize);
         }
         let n = exact_notional(touch, d.qty, inst.price_scale, inst.qty_scale);
-        (n < inst.min_notional).then_some(SkipReason::MinNotional)
+        let min = self
+            .min_notional
+            .get(d.inst.idx())
+            .copied()
+            .unwrap_or(Money::ZERO);
+        (n < min).then_some(SkipReason::MinNotional)
     }
 
     fn check_price_band(&self, d: &Decision) -> Option<SkipReason> {
@@ -534,36 +613,48 @@ impl Governor {
         if projected.abs() > max as i128 {
             return Some(SkipReason::MaxPosition);
         }
-        let unit = self.qty_units.get(i).copied().unwrap_or(0.0);
-        let inst = self.instruments.try_get(d.inst)?;
-        let mid = inst.px_f64(d.book.bids[0].px + d.book.asks[0].px) / 2.0;
-        let notional = projected.unsigned_abs() as f64 * unit * mid;
-        let limit = self.max_pos_notional.get(i).copied().unwrap_or(0.0);
-        if limit > 0.0 && notional > limit + 1e-9 {
+        let mid2 = d.book.bids[0].px.saturating_add(d.book.asks[0].px);
+        let projected = projected.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        let notional = self.value_at(i, projected, mid2);
+        let limit = self.max_pos_notional.get(i).copied().unwrap_or(Money::ZERO);
+        if limit > Money::ZERO && notional > limit {
             return Some(SkipReason::MaxPositionNotional);
         }
-        let gross_limit = self.cfg.max_gross_exposure;
-        if gross_limit > 0.0 {
+        let gross_limit = self.limits.max_gross_exposure;
+        if gross_limit > Money::ZERO {
             let mut gross = notional;
             for j in 0..self.positions.len() {
                 if j == i {
                     continue;
                 }
                 let q = self.positions[j] + self.open_buy[j] - self.open_sell[j];
-                gross += q.unsigned_abs() as f64 * self.qty_units[j] * self.marks[j];
+                gross += self.value_at(j, q, self.marks[j]);
             }
-            if gross > gross_limit + 1e-9 {
+            if gross > gross_limit {
                 return Some(SkipReason::GrossExposure);
             }
         }
         None
     }
 
+    /// |qty| of instrument `i` valued at a mid given as bid + ask, exact.
+    fn value_at(&self, i: usize, qty: i64, mid2: i64) -> Money {
+        let Some(x) = self.instruments.try_get(InstrumentId(i as u16)) else {
+            return Money::ZERO;
+        };
+        let v =
+            Money::notional(mid2, qty.saturating_abs(), x.price_scale, x.qty_scale).mul_div(1, 2);
+        if x.contract_value == 1.0 {
+            v
+        } else {
+            Money::from_f64(v.to_f64() * x.contract_value)
+        }
+    }
+
     fn check_notional(&self, d: &Decision) -> Option<SkipReason> {
         let inst = self.instruments.try_get(d.inst)?;
         let notional = exact_notional(Self::touch(d), d.qty, inst.price_scale, inst.qty_scale);
-        (notional > self.cfg.max_order_notional || !notional.is_finite())
-            .then_some(SkipReason::MaxOrderNotional)
+        (notional > self.limits.max_order_notional).then_some(SkipReason::MaxOrderNotional)
     }
 
     fn check_open_orders(&self) -> Option<SkipReason> {
@@ -582,10 +673,14 @@ impl Governor {
     }
 
     /// Today's state in the current mode, rolled over on a new UTC day.
+    /// The day only moves forward: a wall clock stepped back across
+    /// midnight keeps today's trades, PnL and streaks. Rolled over lazily,
+    /// only right before a change that is journaled (so recovery from the
+    /// journal rolls over at the same point).
     fn today(&mut self) -> &mut DayState {
-        let day = utc_day(self.now_ms);
+        let day = self.cur_day();
         let c = &mut self.daily[mode_idx(self.mode)];
-        if c.day != day {
+        if day > c.day {
             *c = DayState::new(day);
             self.cap_warned = false;
             if let Some(m) = &self.metrics {
@@ -636,16 +731,16 @@ impl Governor {
             return;
         }
         if let Some(inst) = self.instruments.try_get(d.inst) {
-            let mid = inst.px_f64(d.book.bids[0].px + d.book.asks[0].px) / 2.0;
-            if mid.is_finite() && mid > 0.0 && mid != self.marks[i] {
-                self.marks[i] = mid;
-                self.books[i].mark_px = mid;
+            let mid2 = d.book.bids[0].px.saturating_add(d.book.asks[0].px);
+            if mid2 > 0 && mid2 != self.marks[i] {
+                self.marks[i] = mid2;
+                self.books[i].mark_px = inst.px_f64(mid2) / 2.0;
                 self.evaluate_equity();
             }
         }
     }
 
-    fn unrealized(&self) -> f64 {
+    fn unrealized(&self) -> Money {
         self.books
             .iter()
             .zip(&self.qty_units)
@@ -654,7 +749,11 @@ impl Governor {
     }
 
     /// Updates today's equity and peak; trips on daily loss or drawdown.
+    /// On a new day nothing has happened on yet, waits for its first record.
     fn evaluate_equity(&mut self) {
+        if self.cur_day() > self.daily[mode_idx(self.mode)].day {
+            return;
+        }
         let unreal = self.unrealized();
         let c = self.today();
         c.equity = c.realized_net() + unreal;
@@ -664,31 +763,29 @@ impl Governor {
         c.equity_seen = true;
         let c = *c;
         if let Some(m) = &self.metrics {
-            m.daily_realized.set(c.realized_net());
-            m.drawdown.set(c.drawdown());
+            m.daily_realized.set(c.realized_net().to_f64());
+            m.drawdown.set(c.drawdown().to_f64());
         }
-        if self.cfg.max_daily_loss > 0.0
-            && !c.loss_ack
-            && -c.realized_net() > self.cfg.max_daily_loss
-        {
+        let (loss, dd) = (self.limits.max_daily_loss, self.limits.max_drawdown);
+        if loss > Money::ZERO && c.loss_past_floor() > loss {
             self.trip(
                 TripReason::DailyLoss,
                 format!(
-                    "realized {:.4} today is past the loss limit {}",
+                    "realized {} today ({} past the floor {}) is past the loss limit {loss}",
                     c.realized_net(),
-                    self.cfg.max_daily_loss
+                    c.loss_past_floor(),
+                    c.loss_floor,
                 ),
             );
         }
-        if self.cfg.max_drawdown > 0.0 && !c.drawdown_ack && c.drawdown() > self.cfg.max_drawdown {
+        if dd > Money::ZERO && c.drawdown() > dd {
             self.trip(
                 TripReason::Drawdown,
                 format!(
-                    "equity {:.4} is {:.4} below today's peak {:.4} (limit {})",
+                    "equity {} is {} below today's peak {} (limit {dd})",
                     c.equity,
                     c.drawdown(),
                     c.peak,
-                    self.cfg.max_drawdown
                 ),
             );
         }
@@ -716,20 +813,22 @@ impl Governor {
 
     /// Conditions that hold now and would re-trip the breaker.
     pub fn holding_conditions(&mut self) -> Vec<String> {
-        self.now_ms = self.clock.unix_ms();
-        let cfg_loss = self.cfg.max_daily_loss;
-        let cfg_dd = self.cfg.max_drawdown;
-        let c = *self.today();
+        self.tick();
+        let cfg_loss = self.limits.max_daily_loss;
+        let cfg_dd = self.limits.max_drawdown;
+        let c = self.day_state();
         let mut v = Vec::new();
-        if cfg_loss > 0.0 && -c.realized_net() > cfg_loss {
+        if cfg_loss > Money::ZERO && c.loss_past_floor() > cfg_loss {
             v.push(format!(
-                "daily_loss: realized {:.4} today is past -{cfg_loss}",
-                c.realized_net()
+                "daily_loss: realized {} today is {} past the floor {}, limit {cfg_loss}",
+                c.realized_net(),
+                c.loss_past_floor(),
+                c.loss_floor
             ));
         }
-        if cfg_dd > 0.0 && c.drawdown() > cfg_dd {
+        if cfg_dd > Money::ZERO && c.drawdown() > cfg_dd {
             v.push(format!(
-                "drawdown: {:.4} below today's peak is past {cfg_dd}",
+                "drawdown: {} below today's peak is past {cfg_dd}",
                 c.drawdown()
             ));
         }
@@ -738,7 +837,7 @@ impl Governor {
 
     /// Applies an admin command (from the API, via the risk stage).
     pub fn apply(&mut self, cmd: Command) -> Reply {
-        self.now_ms = self.clock.unix_ms();
+        self.tick();
         match cmd {
             Command::Reset {
                 override_,
@@ -764,10 +863,10 @@ impl Governor {
                 }
                 let day = self.today();
                 if override_ {
-                    // The operator accepted today's loss/drawdown: they trip
-                    // again only on a new UTC day.
-                    day.loss_ack = true;
-                    day.drawdown_ack = true;
+                    // The operator accepted today's loss and drawdown so
+                    // far: the limits count again from here, so a further
+                    // `max_daily_loss` or `max_drawdown` still trips.
+                    day.acknowledge();
                 }
                 day.losses = 0;
                 day.rejects = 0;
@@ -850,11 +949,13 @@ impl Governor {
     /// Periodic work (the stage calls it every ~100 ms): day rollover,
     /// breaker cool-down, heartbeat gauges and their log lines.
     pub fn housekeeping(&mut self) {
-        self.now_ms = self.clock.unix_ms();
-        let _ = self.today();
+        self.tick();
         let cd = self.cfg.breaker.cooldown_secs;
+        // Only automatic trips cool down: a manual trip (a desk halt) stays
+        // open until someone resets it.
         if cd > 0
             && let Some(t) = self.breaker.trip_info()
+            && t.reason != TripReason::Manual
             && self.now_ms.saturating_sub(t.since_ms) >= (cd as i64) * 1000
             && self.holding_conditions().is_empty()
         {
@@ -872,7 +973,7 @@ impl Governor {
         let now = self.now_ms;
         for g in &mut self.gates {
             let t = g.slot.load(Ordering::Relaxed);
-            let stale = t <= 0 || now.saturating_sub(t) > g.max_age_ms;
+            let stale = !is_fresh(t, now, g.max_age_ms);
             if g.stale != Some(stale) {
                 let policy = if g.required { "required" } else { "advisory" };
                 if stale {
@@ -963,13 +1064,13 @@ impl Governor {
     }
 
     fn tally_hold(&mut self, d: &Decision) {
-        let second = self.now_ms.div_euclid(1000);
+        let second = self.stamp_ms.max(self.now_ms).div_euclid(1000);
         if second != self.holds_second || self.holds.len() == MAX_HOLD_TALLIES {
             self.flush_holds();
             self.holds_second = second;
         }
         let slot = self.last_slot;
-        let now_ms = self.now_ms;
+        let now_ms = self.stamp_ms.max(self.now_ms);
         match self
             .holds
             .iter_mut()
@@ -995,13 +1096,17 @@ impl Governor {
     /// Writes the summed HOLDs not yet journaled (the risk stage calls this
     /// when it idles and when it stops).
     pub fn flush_holds(&mut self) {
+        // Stamped like every record: never before one already written.
+        for t in &self.holds {
+            self.stamp_ms = self.stamp_ms.max(t.last_ms);
+        }
         let Some(j) = &self.journal else {
             self.holds.clear();
             return;
         };
         for t in self.holds.drain(..) {
             j.send(Entry {
-                ts_ms: t.last_ms,
+                ts_ms: self.stamp_ms,
                 mode: self.mode,
                 event: Event::Holds {
                     inst: t.inst,
@@ -1025,7 +1130,7 @@ impl Governor {
     /// Updates positions, in-flight orders, today's PnL and the streaks
     /// from an exec report; journals it; may trip the breaker.
     pub fn on_report(&mut self, r: &ExecReport) {
-        self.now_ms = self.clock.unix_ms();
+        self.tick();
         match *r {
             ExecReport::Fill {
                 client_order_id,
@@ -1096,9 +1201,9 @@ impl Governor {
         side: Side,
         px: i64,
         qty: i64,
-        fee: f64,
+        fee: Money,
         position_after: i64,
-        realized_pnl: f64,
+        realized_pnl: Money,
     ) {
         let i = inst.idx();
         if let Some(p) = self.positions.get_mut(i) {
@@ -1106,10 +1211,16 @@ impl Governor {
         }
         if let (Some(b), Some(x)) = (self.books.get_mut(i), self.instruments.try_get(inst)) {
             let unit = x.qty_f64(1) * x.contract_value;
-            b.apply_fill(side, x.px_f64(px), qty, unit, x.notional(px, qty), fee);
-            if self.marks[i] <= 0.0 {
-                self.marks[i] = x.px_f64(px);
-                b.mark_px = self.marks[i];
+            b.apply_fill(
+                side,
+                qty,
+                unit,
+                crate::exec::paper::notional(x, px, qty),
+                fee,
+            );
+            if self.marks[i] <= 0 {
+                self.marks[i] = px.saturating_mul(2);
+                b.mark_px = x.px_f64(px);
             }
         }
         let c = self.today();
@@ -1117,11 +1228,11 @@ impl Governor {
         c.fees += fee;
     }
 
-    fn after_fill(&mut self, realized_pnl: f64, fee: f64) {
+    fn after_fill(&mut self, realized_pnl: Money, fee: Money) {
         let max = self.cfg.max_consecutive_losses;
         let c = self.today();
-        if realized_pnl != 0.0 {
-            if realized_pnl - fee < 0.0 {
+        if !realized_pnl.is_zero() {
+            if realized_pnl - fee < Money::ZERO {
                 c.losses += 1;
             } else {
                 c.losses = 0;
@@ -1160,7 +1271,7 @@ impl Governor {
     /// the journal are tracked, then closed as canceled (the paper matcher
     /// keeps no resting orders across a restart), which is journaled.
     pub fn restore(&mut self, seed: &RiskSeed) {
-        self.now_ms = self.clock.unix_ms();
+        self.tick();
         for (i, p) in seed.positions.iter().enumerate() {
             if let Some(x) = self.positions.get_mut(i) {
                 *x = *p;
@@ -1169,15 +1280,26 @@ impl Governor {
         for (i, b) in seed.books.iter().enumerate() {
             if let Some(x) = self.books.get_mut(i) {
                 *x = *b;
-                if b.mark_px > 0.0 {
-                    self.marks[i] = b.mark_px;
+                if b.mark_px > 0.0
+                    && let Some(x) = self.instruments.try_get(InstrumentId(i as u16))
+                {
+                    self.marks[i] =
+                        (b.mark_px * 2.0 * crate::core::fixed::pow10(x.price_scale) as f64).round()
+                            as i64;
                 }
             }
         }
-        if let Some(t) = seed.today
-            && t.day == utc_day(self.now_ms)
-        {
+        // The journal's last stamp is where the risk day clock resumes: a
+        // restart with the wall clock behind it stays on the journal's day.
+        self.stamp_ms = self.stamp_ms.max(seed.last_ts_ms);
+        // The last recorded day as it was: today while the clock is not
+        // past it, else shown fresh and rolled over at the next change.
+        if let Some(t) = seed.today {
             self.daily[mode_idx(self.mode)] = t;
+        }
+        if let Some(t) = seed.today
+            && t.day >= self.cur_day()
+        {
             let ratio = self.cfg.daily_cap_warn_ratio;
             if t.trades as f64 >= (self.cfg.daily_trade_cap as f64 * ratio).ceil() {
                 self.cap_warned = true;
@@ -1217,6 +1339,15 @@ impl Governor {
         }
     }
 
+    /// Mirrors the heartbeat store's count of refused future stamps into
+    /// `qt_heartbeat_future_rejected_total`.
+    pub fn note_heartbeat_future_rejected(&mut self, total: u64) {
+        if let Some(m) = &self.metrics {
+            let c = &m.heartbeat_future_rejected;
+            c.inc_by(total.saturating_sub(c.get()));
+        }
+    }
+
     pub fn set_kill_switch(&mut self, on: bool) {
         self.kill_switch = on;
         if let Some(m) = &self.metrics {
@@ -1249,11 +1380,8 @@ impl Governor {
     /// Today's state (UTC, per the clock) in the current mode.
     pub fn day_state(&self) -> DayState {
         let c = self.daily[mode_idx(self.mode)];
-        if c.day == utc_day(self.clock.unix_ms()) {
-            c
-        } else {
-            DayState::new(utc_day(self.clock.unix_ms()))
-        }
+        let day = utc_day(self.clock.unix_ms()).max(utc_day(self.stamp_ms));
+        if c.day >= day { c } else { DayState::new(day) }
     }
 
     /// Orders counted today (UTC, per the clock) in the current mode.
@@ -1332,14 +1460,15 @@ impl Governor {
                 "trips": self.breaker.trips,
                 "resets": self.breaker.resets,
                 "utc_day": format_day(c.day),
-                "daily_realized_pnl": c.realized_net(),
-                "equity": c.equity,
-                "peak_equity": c.peak,
-                "drawdown": c.drawdown(),
+                "daily_realized_pnl": c.realized_net().to_f64(),
+                "equity": c.equity.to_f64(),
+                "peak_equity": c.peak.to_f64(),
+                "drawdown": c.drawdown().to_f64(),
                 "consecutive_losses": c.losses,
                 "consecutive_rejects": c.rejects,
                 "loss_acknowledged": c.loss_ack,
-                "drawdown_acknowledged": c.drawdown_ack,
+                "loss_floor": c.loss_floor.to_f64(),
+                "loss_past_floor": c.loss_past_floor().to_f64(),
             },
             "thresholds": {
                 "max_daily_loss": self.cfg.max_daily_loss,
@@ -1364,7 +1493,13 @@ impl Governor {
             );
             pos_notional.insert(
                 key.clone(),
-                json!(self.max_pos_notional.get(i).copied().unwrap_or(0.0)),
+                json!(
+                    self.max_pos_notional
+                        .get(i)
+                        .copied()
+                        .unwrap_or(Money::ZERO)
+                        .to_f64()
+                ),
             );
             limits.insert(
                 key,
@@ -1387,7 +1522,7 @@ impl Governor {
                     "max_age_ms": g.max_age_ms,
                     "last_seen_ms": (t > 0).then_some(t),
                     "age_ms": (t > 0).then(|| now.saturating_sub(t)),
-                    "stale": t <= 0 || now.saturating_sub(t) > g.max_age_ms,
+                    "stale": !is_fresh(t, now, g.max_age_ms),
                 })
             })
             .collect();
@@ -1398,11 +1533,11 @@ impl Governor {
             "daily_trades": c.trades,
             "daily_trade_cap": self.cfg.daily_trade_cap,
             "daily_trade_cap_warning": self.cap_warned,
-            "daily_realized_pnl": c.realized_net(),
-            "daily_fees": c.fees,
-            "equity": c.equity,
-            "peak_equity": c.peak,
-            "drawdown": c.drawdown(),
+            "daily_realized_pnl": c.realized_net().to_f64(),
+            "daily_fees": c.fees.to_f64(),
+            "equity": c.equity.to_f64(),
+            "peak_equity": c.peak.to_f64(),
+            "drawdown": c.drawdown().to_f64(),
             "consecutive_losses": c.losses,
             "consecutive_rejects": c.rejects,
             "kill_switch": self.kill_switch,

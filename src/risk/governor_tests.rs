@@ -120,9 +120,9 @@ fn fill_at(g: &mut Governor, side: Side, qty: i64, px: i64, fee: f64, realized: 
         side,
         px,
         qty,
-        fee,
+        fee: Money::from_f64(fee),
         position_after: pos,
-        realized_pnl: realized,
+        realized_pnl: Money::from_f64(realized),
     });
 }
 
@@ -237,6 +237,31 @@ fn skip_flat_sell() {
 }
 
 #[test]
+fn a_sell_larger_than_the_position_is_skipped_never_clipped_or_sent() {
+    let mut g = gov(cfg(), 10_000);
+    fill(&mut g, Side::Buy, 100); // 0.1 held (a partial fill)
+    let sell2 = decision(Action::Sell, 200, NOW); // order_qty 0.2
+    assert_eq!(g.check(&sell2, NOW), skip(SkipReason::SellExceedsPosition));
+    assert_eq!(&**g.last_label(), "sell_exceeds_position");
+    let sell1 = decision(Action::Sell, 100, NOW);
+    assert_eq!(
+        g.check(&sell1, NOW),
+        Verdict::Execute,
+        "exactly the position"
+    );
+    // With 0.2 held and a SELL of 0.1 in flight, 0.2 more would go short.
+    fill(&mut g, Side::Buy, 100);
+    g.on_order_sent(&intent(9, Side::Sell, 100, sell1));
+    assert_eq!(g.check(&sell2, NOW), skip(SkipReason::SellExceedsPosition));
+    assert_eq!(g.check(&sell1, NOW), Verdict::Execute);
+    let mut c = cfg();
+    c.skip_flat_sell = false;
+    let mut g = gov(c, 10_000);
+    fill(&mut g, Side::Buy, 100);
+    assert_eq!(g.check(&sell2, NOW), Verdict::Execute, "shorts allowed");
+}
+
+#[test]
 fn in_flight_sells_count_toward_flat() {
     let mut g = gov(cfg(), 10_000);
     fill(&mut g, Side::Buy, ONE);
@@ -326,9 +351,9 @@ fn max_position_quantity() {
         side: Side::Buy,
         px: 1_001,
         qty: 500,
-        fee: 0.0,
+        fee: Money::ZERO,
         position_after: 500,
-        realized_pnl: 0.0,
+        realized_pnl: Money::ZERO,
     });
     done(&mut g, 1, OrderStatus::Canceled);
     assert_eq!(g.check(&buy, NOW), Verdict::Execute);
@@ -374,9 +399,9 @@ fn position_notional_and_gross_exposure() {
         side: Side::Buy,
         px: 500,
         qty: ONE,
-        fee: 0.0,
+        fee: Money::ZERO,
         position_after: ONE,
-        realized_pnl: 0.0,
+        realized_pnl: Money::ZERO,
     });
     assert_eq!(g.check(&buy, NOW), Verdict::Execute);
     let mut c2 = c.clone();
@@ -394,9 +419,9 @@ fn position_notional_and_gross_exposure() {
         side: Side::Buy,
         px: 500,
         qty: ONE,
-        fee: 0.0,
+        fee: Money::ZERO,
         position_after: ONE,
-        realized_pnl: 0.0,
+        realized_pnl: Money::ZERO,
     });
     assert_eq!(g2.check(&buy, NOW), skip(SkipReason::GrossExposure));
 }
@@ -512,6 +537,45 @@ fn daily_cap_warns_and_resets_on_a_new_utc_day() {
 }
 
 #[test]
+fn a_clock_stepped_back_across_midnight_keeps_todays_counters() {
+    let mut c = cfg();
+    c.daily_trade_cap = 2;
+    c.max_consecutive_rejects = 5;
+    let midnight = T0 - 3_600_000 + DAY_MS; // 2024-10-05 00:00
+    let clock = Clock::manual(midnight + 30_000);
+    let mut g = Governor::new(
+        &c,
+        table(),
+        vec![100_000],
+        clock.clone(),
+        TradingMode::Paper,
+    );
+    let d = decision(Action::Buy, ONE, NOW);
+    assert_eq!(g.check(&d, NOW), Verdict::Execute);
+    assert_eq!(g.check(&d, NOW), Verdict::Execute);
+    round_trip(&mut g, 990);
+    done(&mut g, 1, OrderStatus::Rejected);
+    let before = g.day_state();
+    assert_eq!((before.trades, before.rejects), (2, 1));
+    // NTP steps the clock back 60 s, to yesterday 23:59:30.
+    clock.set_ms(midnight - 30_000);
+    g.housekeeping();
+    assert_eq!(g.check(&d, NOW), skip(SkipReason::DailyTradeCap));
+    done(&mut g, 2, OrderStatus::Rejected);
+    let after = g.day_state();
+    assert_eq!(after.day, before.day, "the day never goes back");
+    assert_eq!(after.trades, 2);
+    assert_eq!(after.rejects, 2);
+    assert_eq!(after.realized_net(), before.realized_net());
+    assert_eq!(g.view()["utc_day"], "2024-10-05");
+    // Forward to the next midnight: a new day.
+    clock.set_ms(midnight + DAY_MS);
+    assert_eq!(g.check(&d, NOW), Verdict::Execute);
+    assert_eq!(g.day_state().trades, 1);
+    assert_eq!(g.view()["utc_day"], "2024-10-06");
+}
+
+#[test]
 fn daily_cap_is_per_trading_mode() {
     let mut c = cfg();
     c.daily_trade_cap = 1;
@@ -574,6 +638,23 @@ fn required_heartbeat_blocks_and_advisory_does_not() {
     assert_eq!(v["heartbeats"][0]["stale"], false);
     assert_eq!(v["heartbeats"][1]["stale"], true);
     assert_eq!(v["heartbeats"][1]["policy"], "advisory");
+    // A stamp in µs (or any far-future ts_ms) is refused: the gate closes
+    // once the last real stamp is stale, and stays closed.
+    assert_eq!(
+        store.record_at("rl_trainer", T0 * 1_000, T0),
+        crate::risk::heartbeat::Recorded::Future
+    );
+    clock.set_ms(T0 + 1_001);
+    assert_eq!(g.check(&d, NOW), skip(SkipReason::HeartbeatMissing));
+    // A held stamp ahead of the clock (the host clock stepped back) is
+    // not fresh, however far ahead.
+    let slot = store.slot("rl_trainer").unwrap();
+    slot.store(T0 + 3_600_000, Ordering::Relaxed);
+    assert_eq!(g.check(&d, NOW), skip(SkipReason::HeartbeatMissing));
+    assert_eq!(g.view()["heartbeats"][0]["stale"], true);
+    // The next plausible stamp replaces it.
+    store.record_at("rl_trainer", T0 + 1_001, T0 + 1_001);
+    assert_eq!(g.check(&d, NOW), Verdict::Execute);
 }
 
 /// A losing round trip: buy 1 @ 100.0, sell 1 @ `exit`, fees 0.
@@ -636,8 +717,10 @@ fn breaker_trips_on_daily_loss_and_reset_needs_the_condition_gone_or_an_override
         g.check(&decision(Action::Buy, ONE, NOW), NOW),
         Verdict::Execute
     );
-    // Acknowledged for the day: more loss does not re-trip today.
-    fill_at(&mut g, Side::Sell, ONE, 990, 0.0, -1.0);
+    // The override set a new floor at -1.01: 0.5 more is within the limit,
+    // a further 1.0 past the floor trips again the same day.
+    assert_eq!(g.day_state().loss_floor.to_string(), "-1.01000000");
+    fill_at(&mut g, Side::Sell, ONE, 995, 0.0, -0.5);
     assert!(!g.breaker().is_open());
     let h = g.breaker().history();
     assert_eq!(h.len(), 2);
@@ -645,6 +728,14 @@ fn breaker_trips_on_daily_loss_and_reset_needs_the_condition_gone_or_an_override
     assert_eq!(h[0].client, "127.0.0.1:9");
     assert_eq!(h[0].reason, "loss understood");
     assert_eq!(h[1].reason, "daily_loss");
+    fill_at(&mut g, Side::Buy, ONE, 1_000, 0.0, 0.0);
+    fill_at(&mut g, Side::Sell, ONE, 994, 0.0, -0.6);
+    assert!(g.breaker().is_open(), "a further loss past the limit trips");
+    assert_eq!(
+        g.breaker().trip_info().unwrap().reason,
+        TripReason::DailyLoss
+    );
+    assert!(matches!(g.apply(reset(false, "")), Reply::Refused(409, _)));
     // A new UTC day: the condition is gone, a plain reset works.
     let mut c2 = c.clone();
     c2.max_daily_loss = 0.5;
@@ -680,7 +771,7 @@ fn breaker_trips_on_drawdown_from_the_days_peak() {
         skip(SkipReason::Hold)
     );
     assert!(!g.breaker().is_open());
-    assert!((g.day_state().drawdown() - 2.0).abs() < 1e-9);
+    assert_eq!(g.day_state().drawdown().to_string(), "2.00000000");
     // mid 98.95: past it.
     assert_eq!(
         g.check(&book_decision(Action::Buy, ONE, NOW, 985, 994), NOW),
@@ -771,6 +862,35 @@ fn manual_trip_and_cooldown() {
     assert!(matches!(g.apply(trip("again")), Reply::Refused(409, _)));
     assert_eq!(g.breaker_status()["state"], "OPEN");
     assert_eq!(g.breaker_status()["detail"], "fat finger seen");
+    // A manual trip (a desk halt) never closes by itself.
+    for t in [T0 + 9_999, T0 + 10_000, T0 + 3_600_000] {
+        clock.set_ms(t);
+        g.housekeeping();
+        assert!(
+            g.breaker().is_open(),
+            "manual trip closed by cool-down at {t}"
+        );
+    }
+    let reset = Command::Reset {
+        override_: false,
+        reason: "desk says go".into(),
+        client: "c".into(),
+    };
+    assert!(matches!(g.apply(reset), Reply::Ok(_)));
+    // An automatic trip cools down.
+    let mut c = c.clone();
+    c.max_consecutive_rejects = 1;
+    let clock = Clock::manual(T0);
+    let mut g = Governor::new(
+        &c,
+        table(),
+        vec![100_000],
+        clock.clone(),
+        TradingMode::Paper,
+    );
+    done(&mut g, 1, OrderStatus::Rejected);
+    done(&mut g, 2, OrderStatus::Rejected);
+    assert!(g.breaker().is_open());
     clock.set_ms(T0 + 9_999);
     g.housekeeping();
     assert!(g.breaker().is_open());
@@ -804,6 +924,7 @@ fn restore_brings_back_state_and_closes_orphan_orders() {
         breaker_history: vec![],
         kill_switch: Some((true, "from journal".into())),
         next_client_order_id: 42,
+        last_ts_ms: T0 - 5,
     };
     g.restore(&seed);
     assert_eq!(g.position(InstrumentId(0)), 2 * ONE);

@@ -3,7 +3,7 @@
 //! `qt_daily_trade_cap`, which live in `ops::metrics`).
 
 use crate::ops::metrics::Metrics;
-use prometheus::{Gauge, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 #[derive(Clone)]
 pub struct RiskMetrics {
@@ -15,6 +15,8 @@ pub struct RiskMetrics {
     pub cap_warning: IntGauge,
     /// 1 while a service's heartbeat is stale or missing.
     pub heartbeat_stale: IntGaugeVec,
+    /// Heartbeat stamps refused as too far in the future.
+    pub heartbeat_future_rejected: IntCounter,
     pub daily_realized: Gauge,
     pub drawdown: Gauge,
     pub consecutive_losses: IntGauge,
@@ -57,6 +59,14 @@ impl RiskMetrics {
                         "1 while an auxiliary service's heartbeat is stale or missing",
                     ),
                     &["service", "policy"],
+                )
+                .expect("valid metric"),
+            ),
+            heartbeat_future_rejected: reg(
+                m,
+                IntCounter::new(
+                    "qt_heartbeat_future_rejected_total",
+                    "Auxiliary heartbeat stamps refused as too far ahead of this host's clock",
                 )
                 .expect("valid metric"),
             ),

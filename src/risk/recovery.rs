@@ -17,7 +17,7 @@ use super::breaker::{BreakerEvent, HISTORY, Trip, TripReason};
 use super::governor::{DayState, OpenOrder, RiskSeed};
 use crate::config::TradingMode;
 use crate::core::clock::{format_day, utc_day};
-use crate::core::{InstrumentId, InstrumentTable, Side, Venue, parse_decimal};
+use crate::core::{InstrumentId, InstrumentTable, Money, Side, Venue, parse_decimal};
 use crate::exec::positions::Position;
 use crate::exec::stage::{ExecSeed, SeedFill};
 use crate::journal::{self, Body, Tail};
@@ -62,10 +62,15 @@ pub fn recover(
     let mut positions = vec![0i64; n];
     let mut books = vec![Position::default(); n];
     let mut open: BTreeMap<u64, OpenOrder> = BTreeMap::new();
+    // The day of the records read so far, moving forward only (as the
+    // governor's risk day clock does: a record stamped earlier than one
+    // before it, from an old journal or a clock stepped back, counts in
+    // the later day).
     let mut day = DayState {
-        day: today,
+        day: i64::MIN,
         ..Default::default()
     };
+    let mut last_ts_ms = 0i64;
     let mut history: VecDeque<BreakerEvent> = VecDeque::new();
     let mut breaker_open: Option<Trip> = None;
     let mut kill: Option<(bool, String)> = None;
@@ -93,10 +98,17 @@ pub fn recover(
                 continue;
             }
             used += 1;
-            let is_today = utc_day(rec.ts_ms) == today;
+            last_ts_ms = last_ts_ms.max(rec.ts_ms);
+            let rec_day = utc_day(rec.ts_ms);
+            if rec_day > day.day {
+                day = DayState {
+                    day: rec_day,
+                    ..Default::default()
+                };
+            }
             match rec.body {
                 Body::Verdict { verdict, .. } => {
-                    if is_today && verdict == "EXECUTE" {
+                    if verdict == "EXECUTE" {
                         day.trades = day.trades.saturating_add(1);
                     }
                 }
@@ -155,7 +167,7 @@ pub fn recover(
                     let i = inst.idx();
                     positions[i] = after;
                     let b = &mut books[i];
-                    b.apply_fill(s, x.px_f64(p), q, units[i], x.notional(p, q), fee);
+                    b.apply_fill(s, q, units[i], crate::exec::paper::notional(x, p, q), fee);
                     b.mark_px = x.px_f64(p);
                     exec.fills.push(SeedFill {
                         client_order_id,
@@ -168,27 +180,25 @@ pub fn recover(
                     if let Some(o) = open.get_mut(&client_order_id) {
                         o.remaining -= q.clamp(0, o.remaining);
                     }
-                    if is_today {
-                        day.realized += realized_pnl;
-                        day.fees += fee;
-                        if realized_pnl != 0.0 {
-                            if realized_pnl - fee < 0.0 {
-                                day.losses += 1;
-                            } else {
-                                day.losses = 0;
-                            }
+                    day.realized += realized_pnl;
+                    day.fees += fee;
+                    if !realized_pnl.is_zero() {
+                        if realized_pnl - fee < Money::ZERO {
+                            day.losses += 1;
+                        } else {
+                            day.losses = 0;
                         }
-                        let unreal: f64 = books
-                            .iter()
-                            .zip(&units)
-                            .map(|(b, u)| b.unrealized(*u))
-                            .sum();
-                        day.equity = day.realized_net() + unreal;
-                        if !day.equity_seen || day.equity > day.peak {
-                            day.peak = day.equity;
-                        }
-                        day.equity_seen = true;
                     }
+                    let unreal: Money = books
+                        .iter()
+                        .zip(&units)
+                        .map(|(b, u)| b.unrealized(*u))
+                        .sum();
+                    day.equity = day.realized_net() + unreal;
+                    if !day.equity_seen || day.equity > day.peak {
+                        day.peak = day.equity;
+                    }
+                    day.equity_seen = true;
                 }
                 Body::OrderDone {
                     client_order_id,
@@ -199,12 +209,10 @@ pub fn recover(
                     if status == "rejected" {
                         exec.rejects += 1;
                     }
-                    if is_today {
-                        match status.as_str() {
-                            "rejected" => day.rejects += 1,
-                            "filled" | "partially_filled" | "canceled" => day.rejects = 0,
-                            _ => {}
-                        }
+                    match status.as_str() {
+                        "rejected" => day.rejects += 1,
+                        "filled" | "partially_filled" | "canceled" => day.rejects = 0,
+                        _ => {}
                     }
                 }
                 Body::Breaker {
@@ -223,13 +231,10 @@ pub fn recover(
                         });
                     } else {
                         breaker_open = None;
-                        if is_today {
-                            day.losses = 0;
-                            day.rejects = 0;
-                            if override_ {
-                                day.loss_ack = true;
-                                day.drawdown_ack = true;
-                            }
+                        day.losses = 0;
+                        day.rejects = 0;
+                        if override_ {
+                            day.acknowledge();
                         }
                     }
                     if history.len() >= HISTORY {
@@ -254,6 +259,18 @@ pub fn recover(
         }
         skipped += it.corrupt();
     }
+    // Today is the later of the clock's day and the journal's last day.
+    let today = today.max(utc_day(last_ts_ms));
+    // The seed carries the last recorded day as it was (the governor shows
+    // it as today only while the clock is not past it, exactly as without a
+    // restart); the summary shows today.
+    let recorded = (day.day != i64::MIN).then_some(day);
+    if day.day < today {
+        day = DayState {
+            day: today,
+            ..Default::default()
+        };
+    }
     let open_orders: Vec<OpenOrder> = open.into_values().filter(|o| o.remaining > 0).collect();
     let pos_json: serde_json::Map<String, Value> = table
         .iter()
@@ -270,7 +287,7 @@ pub fn recover(
     };
     let kill_on = kill.as_ref().is_some_and(|k| k.0);
     let line = format!(
-        "recovered from journal: {} day files, {} records ({} in mode {}), positions {}, open orders {}, today {} trades {} realized {:.4} (net), breaker {}, kill switch {}{}",
+        "recovered from journal: {} day files, {} records ({} in mode {}), positions {}, open orders {}, today {} trades {} realized {} (net), breaker {}, kill switch {}{}",
         days.len(),
         records,
         used,
@@ -302,7 +319,7 @@ pub fn recover(
         "positions": pos_json,
         "open_orders_closed": open_orders.len(),
         "daily_trades": day.trades,
-        "daily_realized_pnl": day.realized_net(),
+        "daily_realized_pnl": day.realized_net().to_f64(),
         "breaker": breaker_state,
         "kill_switch": kill_on,
         "torn_tails": torn_files,
@@ -314,11 +331,12 @@ pub fn recover(
             positions,
             books,
             open_orders,
-            today: Some(day),
+            today: recorded,
             breaker_open,
             breaker_history: history.into(),
             kill_switch: kill,
             next_client_order_id: max_coid + 1,
+            last_ts_ms,
         },
         exec,
         summary,

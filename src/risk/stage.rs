@@ -66,7 +66,10 @@ pub fn build_intent(
 /// summary) and, when it changed, the breaker history.
 fn publish(shared: &Shared, gov: &mut Governor, history_version: &mut u64) {
     gov.housekeeping();
+    let future = shared.heartbeats.future_rejected();
+    gov.note_heartbeat_future_rejected(future);
     let mut v = gov.view();
+    v["heartbeats_future_rejected"] = serde_json::json!(future);
     if let Some(j) = gov.journal() {
         v["journal"] = j.stats().view();
     }
