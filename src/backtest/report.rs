@@ -1,13 +1,13 @@
 //! What a backtest made: the [`Ledger`] follows every fill (positions and
 //! cash as exact integers in each instrument's price × quantity scale; fees
-//! as the matcher reports them) and samples marked-to-mid equity over
+//! as exact [`Money`], as the matcher reports them) and samples marked-to-mid equity over
 //! recorded time (at most [`MAX_SAMPLES`] points: the interval doubles when
 //! full); [`Report`] turns it into PnL (gross, net), fees, turnover, fills,
 //! hit rate, max drawdown, a Sharpe-like ratio per day, verdict counts by
 //! reason and latency percentiles, as JSON and as one self-contained HTML
 //! page with inline SVG charts (no script, no network).
 
-use crate::core::{BookTop, ExecReport, InstrumentTable, OrderStatus, Side};
+use crate::core::{BookTop, ExecReport, InstrumentTable, Money, OrderStatus, Side};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -37,7 +37,8 @@ pub struct Ledger {
     turnover: Vec<i128>,
     /// Last mark (bid + ask, i.e. twice the mid) per instrument.
     mark2: Vec<i64>,
-    fees: Vec<f64>,
+    /// Σ fees per instrument, exact (the matcher's fee per fill).
+    fees: Vec<Money>,
     pub fills: u64,
     pub wins: u64,
     pub losses: u64,
@@ -60,7 +61,7 @@ impl Ledger {
             cash: vec![0; n],
             turnover: vec![0; n],
             mark2: vec![0; n],
-            fees: vec![0.0; n],
+            fees: vec![Money::ZERO; n],
             fills: 0,
             wins: 0,
             losses: 0,
@@ -91,7 +92,7 @@ impl Ledger {
     }
 
     pub fn fees(&self) -> f64 {
-        self.fees.iter().sum()
+        self.fees.iter().copied().sum::<Money>().to_f64()
     }
 
     pub fn turnover(&self) -> f64 {
@@ -125,9 +126,9 @@ impl Ledger {
                 }
                 self.fees[i] += fee;
                 self.fills += 1;
-                if realized_pnl > 0.0 {
+                if realized_pnl > Money::ZERO {
                     self.wins += 1;
-                } else if realized_pnl < 0.0 {
+                } else if realized_pnl < Money::ZERO {
                     self.losses += 1;
                 }
                 self.push_sample(t_ns);
@@ -241,8 +242,8 @@ impl Ledger {
                     "symbol": inst.symbol,
                     "position": inst.qty_f64(self.pos[i]),
                     "pnl_gross": self.gross_of(i),
-                    "fees": self.fees[i],
-                    "pnl_net": self.gross_of(i) - self.fees[i],
+                    "fees": self.fees[i].to_f64(),
+                    "pnl_net": self.gross_of(i) - self.fees[i].to_f64(),
                     "turnover": self.turnover[i] as f64 * self.unit(i),
                 })
             })
@@ -647,9 +648,9 @@ mod tests {
             side,
             px,
             qty,
-            fee,
+            fee: Money::from_f64(fee),
             position_after: 0,
-            realized_pnl: realized,
+            realized_pnl: Money::from_f64(realized),
         }
     }
 
