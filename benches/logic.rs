@@ -75,6 +75,7 @@ fn inputs() -> Vec<ScoreInput> {
                     xv_best_bid: 0,
                     xv_best_ask: 0,
                     xv_lead_lag_bps: 0.0,
+                    extra: Default::default(),
                 };
                 let (nb, na) = book.top(&mut top.bids, &mut top.asks);
                 top.n_bids = nb;

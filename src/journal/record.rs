@@ -39,6 +39,10 @@ pub enum Body {
         qty: String,
         bid: String,
         ask: String,
+        /// The version of the model that made it (empty in journals
+        /// written before versions were recorded).
+        #[serde(default)]
+        model_version: String,
     },
     /// The governor's verdict on a decision: `EXECUTE` or `SKIP` + reason.
     Verdict {
@@ -112,6 +116,10 @@ pub enum Body {
         first_decision_id: u64,
         last_decision_id: u64,
         reason: String,
+        /// The version of the model that made them (a swap starts a new
+        /// record; empty in journals written before versions were recorded).
+        #[serde(default)]
+        model_version: String,
     },
     /// A Redis stream entry the publisher could not keep in memory during an
     /// outage (see `publish::replay`): the engine life (`epoch_ms`), its
@@ -192,6 +200,8 @@ pub enum Event {
         qty: i64,
         bid: i64,
         ask: i64,
+        /// Number of the model version (`score::versions`).
+        model_version: u16,
     },
     Verdict {
         decision_id: u64,
@@ -238,6 +248,8 @@ pub enum Event {
         first_decision_id: u64,
         last_decision_id: u64,
         reason: Arc<str>,
+        /// Number of the model version (`score::versions`).
+        model_version: u16,
     },
     /// A spilled Redis entry (sent by the publisher thread, never the hot path).
     Published(Box<Published>),

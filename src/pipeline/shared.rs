@@ -254,6 +254,8 @@ pub struct Shared {
     /// Per instrument: the last top from its ticker streams.
     pub tickers: Vec<TickerCell>,
     pub stages: [StageHealth; 4],
+    /// The version of the model loaded at start (the live one may have
+    /// changed since: `model_ctl`).
     pub model_version: String,
     pub mode: crate::config::TradingMode,
     pub running: AtomicBool,
@@ -273,6 +275,9 @@ pub struct Shared {
     pub risk_ctl: crate::risk::control::RiskControl,
     /// The Redis publisher's sink, set once at start when Redis is configured.
     pub publish: std::sync::OnceLock<crate::publish::Sink>,
+    /// Model reload and shadow state, shared by the ops side and the score
+    /// stage (`score::reload`).
+    pub model_ctl: Arc<crate::score::reload::ModelControl>,
 }
 
 impl Shared {
@@ -309,6 +314,7 @@ impl Shared {
             heartbeats: Arc::new(crate::risk::heartbeat::Heartbeats::new()),
             risk_ctl: crate::risk::control::RiskControl::new(),
             publish: std::sync::OnceLock::new(),
+            model_ctl: Arc::new(crate::score::reload::ModelControl::new()),
         }
     }
 

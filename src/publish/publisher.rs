@@ -334,7 +334,6 @@ impl Publisher {
             ev,
             self.status.epoch_ms,
             &self.shared.instruments,
-            &self.shared.model_version,
             labels,
         )
     }
