@@ -331,4 +331,39 @@ mod tests {
         assert!(text.contains("\"override\":false") && text.contains("\"mode\":\"live\""));
         assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), b);
     }
+
+    #[test]
+    fn decisions_name_their_model_and_old_records_still_read() {
+        // Written before model versions were recorded: no `model_version`.
+        let old = r#"{"id":5,"ts_ms":1,"mode":"paper","kind":"decision","decision_id":9,"venue":"binance","symbol":"BTCUSDT","action":"BUY","score":0.5,"confidence":0.5,"qty":"0.001","bid":"1.0","ask":"1.1"}"#;
+        let r: Record = serde_json::from_str(old).unwrap();
+        let Body::Decision { model_version, .. } = &r.body else {
+            panic!("{r:?}")
+        };
+        assert_eq!(model_version, "");
+        let old = r#"{"id":6,"ts_ms":1,"mode":"paper","kind":"holds","venue":"binance","symbol":"BTCUSDT","count":3,"first_decision_id":1,"last_decision_id":3,"reason":"hold"}"#;
+        let r: Record = serde_json::from_str(old).unwrap();
+        assert!(matches!(&r.body, Body::Holds { model_version, .. } if model_version.is_empty()));
+        // New records carry it and read back equal.
+        let r = Record {
+            id: 7,
+            ts_ms: 1,
+            mode: TradingMode::Paper,
+            body: Body::Decision {
+                decision_id: 10,
+                venue: "binance".into(),
+                symbol: "BTCUSDT".into(),
+                action: "SELL".into(),
+                score: -0.5,
+                confidence: 0.5,
+                qty: "0.001".into(),
+                bid: "1.0".into(),
+                ask: "1.1".into(),
+                model_version: "lgbm-2026.12.1".into(),
+            },
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains(r#""model_version":"lgbm-2026.12.1""#), "{text}");
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
+    }
 }

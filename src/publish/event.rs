@@ -558,4 +558,39 @@ mod tests {
             "heartbeat_missing:rl_trainer"
         );
     }
+
+    #[test]
+    fn decision_fields_name_the_model_and_the_computed_features() {
+        use crate::score::registry::{BASE, idx};
+        let t = table();
+        let v = crate::score::versions::intern("publish-test-v7").unwrap();
+        let mut features = [0.0f32; N_FEATURES];
+        features[idx::MID] = 100.5;
+        features[idx::OFI_1S] = 2.0;
+        features[idx::OFI_10S] = 9.0; // not in the mask: not written
+        let ev = PubEvent {
+            seq: 1,
+            ts_ms: 1,
+            body: Body::Decision {
+                decision_id: 4,
+                venue: Venue::Binance,
+                inst: 0,
+                action: Action::Buy,
+                score: 0.25,
+                confidence: 0.25,
+                features,
+                feature_mask: BASE | (1 << idx::OFI_1S),
+                model_version: v,
+                exch_ms: 5,
+            },
+        };
+        let f = fields(&ev, 1, &t, &[]);
+        assert_eq!(get(&f, "model_version"), "publish-test-v7");
+        let j: serde_json::Value = serde_json::from_str(get(&f, "features")).unwrap();
+        let o = j.as_object().unwrap();
+        assert_eq!(o.len(), 9);
+        assert_eq!(j["mid"], 100.5);
+        assert_eq!(j["ofi_1s"], 2.0);
+        assert!(j.get("ofi_10s").is_none());
+    }
 }

@@ -30,6 +30,22 @@ pub const FLOW_CAPACITY: usize = 4096;
 /// within that spacing (1 ms for horizons up to ~2 s).
 pub const MID_CAPACITY: usize = 2048;
 
+/// Squared returns are summed as integers in units of this many bps²
+/// (so that window sums are exact): `realized_vol_*` resolves 1e-3 bps
+/// near zero.
+pub const VOL_QUANTUM_BPS2: f64 = 1e-6;
+/// One squared return is capped at 1e6 bps² (a 1000 bps jump).
+const VOL_MAX_UNITS: i64 = 1_000_000_000_000;
+
+/// Squared log return between two mids (given as bid + ask, any scale),
+/// in [`VOL_QUANTUM_BPS2`] units.
+#[inline]
+pub fn squared_return_units(prev_mid2: i64, mid2: i64) -> i64 {
+    let r = (mid2 as f64 / prev_mid2 as f64).ln() * 1e4;
+    let u = (r * r / VOL_QUANTUM_BPS2).round();
+    if u.is_finite() { (u as i64).clamp(0, VOL_MAX_UNITS) } else { VOL_MAX_UNITS }
+}
+
 /// Order-flow imbalance windows (ms) of `ofi_100ms`, `ofi_1s`, `ofi_10s`.
 pub const OFI_WINDOWS_MS: [i64; 3] = [100, 1_000, 10_000];
 /// Realized volatility windows (ms) of `realized_vol_1s_bps`, `realized_vol_10s_bps`.
@@ -102,12 +118,13 @@ pub struct FeatureState {
     clock_ms: i64,
     last_book: Option<BookTop>,
     ofi: WindowSums<i64, 3>,
-    vol: WindowSums<f64, 2>,
+    vol: WindowSums<i64, 2>,
     intensity: WindowSums<i64, 2>,
     /// Touch and mid of the previous usable book (reset by an unusable one,
     /// so that nothing is measured across a resync).
     prev_touch: Option<Touch>,
-    prev_mid: f64,
+    /// Bid + ask of the previous usable book (0: none).
+    prev_mid2: i64,
     last_trade_ms: Option<i64>,
 }
 
@@ -148,7 +165,7 @@ impl FeatureState {
             vol: WindowSums::new(VOL_CAPACITY, VOL_WINDOWS_MS),
             intensity: WindowSums::new(INTENSITY_CAPACITY, INTENSITY_WINDOWS_MS),
             prev_touch: None,
-            prev_mid: 0.0,
+            prev_mid2: 0,
             last_trade_ms: None,
         }
     }
@@ -252,7 +269,7 @@ impl FeatureState {
         let mid = self.mid_of(book);
         if !usable(book) || !(mid.is_finite() && mid > 0.0) {
             self.prev_touch = None;
-            self.prev_mid = 0.0;
+            self.prev_mid2 = 0;
             return;
         }
         let t = book.exch_ms;
@@ -271,12 +288,12 @@ impl FeatureState {
             self.ofi.expire(self.clock_ms);
         }
         self.prev_touch = Some(touch);
-        if self.prev_mid > 0.0 && mid != self.prev_mid {
-            let r = (mid / self.prev_mid).ln() * 1e4;
-            self.vol.push(t, r * r);
+        let mid2 = touch.bid_px.saturating_add(touch.ask_px);
+        if self.prev_mid2 > 0 && mid2 != self.prev_mid2 {
+            self.vol.push(t, squared_return_units(self.prev_mid2, mid2));
             self.vol.expire(self.clock_ms);
         }
-        self.prev_mid = mid;
+        self.prev_mid2 = mid2;
         if let Some(&(last_t, _)) = self.mids.back()
             && t < last_t.saturating_add(self.mid_spacing_ms)
         {
@@ -381,7 +398,7 @@ impl FeatureState {
             .enumerate()
         {
             if plan.has(slot) {
-                f[slot] = self.vol.sum(k).max(0.0).sqrt();
+                f[slot] = (self.vol.sum(k).max(0) as f64 * VOL_QUANTUM_BPS2).sqrt();
             }
         }
         for (k, slot) in [idx::TRADE_INTENSITY_1S, idx::TRADE_INTENSITY_10S]
@@ -646,14 +663,19 @@ pub(crate) mod tests {
         s.on_book(&book(500, &[(10_000, 1_000)], &[(10_200, 1_000)])); // mid 101
         s.on_book(&book(600, &[(10_000, 9_000)], &[(10_200, 1_000)])); // mid 101 again: no sample
         s.on_book(&book(1_200, &[(9_900, 1_000)], &[(10_100, 1_000)])); // mid 100
-        let r = 1.01f64.ln() * 1e4; // 99.5033 bps each way
+        // ln(1.01) = 99.5033 bps each way; r² = 9900.908409 bps², kept in
+        // micro-bps² units.
+        let r = 1.01f64.ln() * 1e4;
+        let q = (r * r * 1e6).round();
+        assert_eq!(q, 9_900_908_409.0);
+        let (one, two) = ((q * 1e-6).sqrt(), (2.0 * q * 1e-6).sqrt());
         let v = s.compute().unwrap();
-        close(v[idx::REALIZED_VOL_1S_BPS], (2.0 * r * r).sqrt());
-        close(v[idx::REALIZED_VOL_10S_BPS], (2.0 * r * r).sqrt());
+        close(v[idx::REALIZED_VOL_1S_BPS], two);
+        close(v[idx::REALIZED_VOL_10S_BPS], two);
         s.on_book(&book(1_600, &[(9_900, 1_000)], &[(10_100, 1_000)]));
         let v = s.compute().unwrap();
-        close(v[idx::REALIZED_VOL_1S_BPS], r);
-        close(v[idx::REALIZED_VOL_10S_BPS], (2.0 * r * r).sqrt());
+        close(v[idx::REALIZED_VOL_1S_BPS], one);
+        close(v[idx::REALIZED_VOL_10S_BPS], two);
         s.on_book(&book(30_000, &[(9_900, 1_000)], &[(10_100, 1_000)]));
         let v = s.compute().unwrap();
         assert_eq!((v[idx::REALIZED_VOL_1S_BPS], v[idx::REALIZED_VOL_10S_BPS]), (0.0, 0.0));
@@ -771,7 +793,7 @@ pub(crate) mod tests {
         f[idx::MICROPRICE_OFFSET_TICKS] = (micro - mid) / to_f64(tick, ps);
 
         // Walk the history with the documented rules.
-        let (mut clk, mut prev_touch, mut prev_mid) = (i64::MIN, None::<BookTop>, 0.0f64);
+        let (mut clk, mut prev_touch, mut prev_mid2) = (i64::MIN, None::<BookTop>, 0i64);
         let (mut ofi_t, mut vol_t, mut int_t) = (i64::MIN, i64::MIN, i64::MIN);
         let mut ofi = Vec::new();
         let mut vol = Vec::new();
@@ -786,7 +808,7 @@ pub(crate) mod tests {
                     let m = (to_f64(b.bids[0].px, ps) + to_f64(b.asks[0].px, ps)) / 2.0;
                     if !usable(&b) {
                         prev_touch = None;
-                        prev_mid = 0.0;
+                        prev_mid2 = 0;
                         continue;
                     }
                     if let Some(p) = prev_touch {
@@ -798,11 +820,13 @@ pub(crate) mod tests {
                         ofi.push((ofi_t, e));
                     }
                     prev_touch = Some(b);
-                    if prev_mid > 0.0 && m != prev_mid {
+                    let mid2 = b.bids[0].px + b.asks[0].px;
+                    if prev_mid2 > 0 && mid2 != prev_mid2 {
                         vol_t = vol_t.max(b.exch_ms);
-                        vol.push((vol_t, ((m / prev_mid).ln() * 1e4).powi(2)));
+                        let r = (mid2 as f64 / prev_mid2 as f64).ln() * 1e4;
+                        vol.push((vol_t, (r * r * 1e6).round() as i64));
                     }
-                    prev_mid = m;
+                    prev_mid2 = mid2;
                     if mids.last().is_none_or(|&(t, _)| b.exch_ms >= t + 1) {
                         mids.push((b.exch_ms, m));
                     }
@@ -833,8 +857,8 @@ pub(crate) mod tests {
             f[slot] = to_f64(sum, qs);
         }
         for (k, slot) in [idx::REALIZED_VOL_1S_BPS, idx::REALIZED_VOL_10S_BPS].into_iter().enumerate() {
-            let sum: f64 = vol.iter().filter(|(t, _)| within(*t, VOL_WINDOWS_MS[k])).map(|x| x.1).sum();
-            f[slot] = sum.sqrt();
+            let sum: i64 = vol.iter().filter(|(t, _)| within(*t, VOL_WINDOWS_MS[k])).map(|x| x.1).sum();
+            f[slot] = (sum as f64 * 1e-6).sqrt();
         }
         for (k, slot) in [idx::TRADE_INTENSITY_1S, idx::TRADE_INTENSITY_10S].into_iter().enumerate() {
             let n = ints.iter().filter(|t| within(**t, INTENSITY_WINDOWS_MS[k])).count();
@@ -910,6 +934,7 @@ pub(crate) mod tests {
                         }
                         // Integer-summed windows are exact.
                         for k in [idx::OFI_100MS, idx::OFI_1S, idx::OFI_10S,
+                                  idx::REALIZED_VOL_1S_BPS, idx::REALIZED_VOL_10S_BPS,
                                   idx::TRADE_INTENSITY_1S, idx::TRADE_INTENSITY_10S] {
                             assert_eq!(g[k], w[k], "seed {seed} step {step} {}", names[k]);
                         }

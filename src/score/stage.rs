@@ -478,4 +478,125 @@ mod tests {
         );
         assert_eq!(sh.latency.get(STAGE).unwrap().count, 2);
     }
+
+    fn model_json(version: &str, feature: &str, weight: f64) -> String {
+        format!(
+            r#"{{"version":"{version}","kind":"linear","features":[{{"name":"{feature}","weight":{weight},"mean":0.0,"scale":1.0}}],"bias":0.0,"buy_threshold":0.5,"sell_threshold":-0.5}}"#
+        )
+    }
+
+    /// Writes `text` as the configured model file of `sh` (shadow of `n` decisions).
+    fn set_model_file(sh: &Shared, dir: &std::path::Path, text: &str, n: u64, min: f64) {
+        let path = dir.join("model.json");
+        std::fs::write(&path, text).unwrap();
+        sh.model_ctl.configure(crate::score::reload::ReloadSettings {
+            path: path.display().to_string(),
+            shadow_decisions: n,
+            min_agreement: min,
+        });
+    }
+
+    fn reload(sh: &Shared) -> Result<serde_json::Value, crate::score::reload::Refusal> {
+        sh.model_ctl.reload("test", 1, &sh.metrics.model)
+    }
+
+    #[test]
+    fn reload_shadows_then_swaps_between_events() {
+        use crate::score::reload::{RefusalKind, ReloadState};
+        let dir = crate::journal::tests::tmp_dir("score-reload");
+        let sh = shared();
+        let m = sh.metrics.clone();
+        let mut s = Scorer::new(&sh, model(), &cfg(0), vec![2]);
+        let v_live = versions::intern("t1").unwrap();
+        for t in 0..20 {
+            let d = s.on_input(&bullish(t)).unwrap();
+            assert_eq!((d.model_version, d.action), (v_live, Action::Buy));
+        }
+        // A bad file: refused with the reason, nothing changes.
+        set_model_file(&sh, &dir, "{\"version\": \"t2\", ", 3, 0.0);
+        let e = reload(&sh).unwrap_err();
+        assert_eq!(e.kind, RefusalKind::Format);
+        assert!(e.reason.contains("model.json"), "{}", e.reason);
+        // An unknown feature: refused naming it.
+        set_model_file(&sh, &dir, &model_json("t2", "ofi_3s", 1.0), 3, 0.0);
+        let e = reload(&sh).unwrap_err();
+        assert_eq!(e.kind, RefusalKind::Features);
+        assert!(e.reason.contains("unknown feature \"ofi_3s\""), "{}", e.reason);
+        // The live version again: refused.
+        set_model_file(&sh, &dir, &model_json("t1", "ofi_1s", 1.0), 3, 0.0);
+        assert_eq!(reload(&sh).unwrap_err().kind, RefusalKind::Version);
+        // Self-test: mid (≈ 100) times 1e40 is finite as f64 but not as
+        // the decision's f32 score; the zero row alone would pass.
+        set_model_file(&sh, &dir, &model_json("t2-huge", "mid", 1e40), 3, 0.0);
+        let e = reload(&sh).unwrap_err();
+        assert_eq!(e.kind, RefusalKind::SelfTest);
+        assert!(e.reason.contains("stored feature row"), "{}", e.reason);
+        assert_eq!(
+            m.model.reloads.with_label_values(&["refused_self_test"]).get(),
+            1
+        );
+        let d = s.on_input(&bullish(30)).unwrap();
+        assert_eq!(d.model_version, v_live);
+        assert!(!s.in_shadow());
+
+        // A good file that disagrees (SELL where the live model BUYs).
+        set_model_file(&sh, &dir, &model_json("t2", "book_imbalance", -1.0), 3, 0.0);
+        let ok = reload(&sh).unwrap();
+        assert_eq!(ok["version"], "t2");
+        assert_eq!(sh.model_ctl.state(), ReloadState::Pending);
+        // A second reload while the first is pending: busy.
+        set_model_file(&sh, &dir, &model_json("t3", "book_imbalance", 1.0), 3, 0.0);
+        assert_eq!(reload(&sh).unwrap_err().kind, RefusalKind::Busy);
+        let v2 = versions::intern("t2").unwrap();
+        for t in 40..43 {
+            // Shadowed decisions are still the live model's.
+            let d = s.on_input(&bullish(t)).unwrap();
+            assert_eq!((d.model_version, d.action), (v_live, Action::Buy));
+        }
+        // The third shadow decision ended the run: the next event is t2's.
+        assert!(!s.in_shadow());
+        let d = s.on_input(&bullish(50)).unwrap();
+        assert_eq!((d.model_version, d.action), (v2, Action::Sell));
+        assert_eq!(s.live_version(), "t2");
+        let view = sh.model_ctl.view();
+        assert_eq!(view["live"]["version"], "t2");
+        assert_eq!(view["shadow"]["decisions"], 3);
+        assert_eq!(view["shadow"]["agreement"], 0.0);
+        assert_eq!(view["history"][0]["result"], "swapped");
+        assert_eq!(m.model.swaps.get(), 1);
+        assert_eq!(m.model.live.with_label_values(&["t2"]).get(), 1);
+        assert_eq!(m.model.live.with_label_values(&["t1"]).get(), 0);
+        assert_eq!(m.model.shadow_agreement.get(), 0.0);
+
+        // Below the agreement floor: the candidate is dropped after shadow.
+        set_model_file(&sh, &dir, &model_json("t3", "book_imbalance", 1.0), 2, 0.9);
+        reload(&sh).unwrap();
+        for t in 60..64 {
+            let d = s.on_input(&bullish(t)).unwrap();
+            assert_eq!(d.model_version, v2);
+        }
+        assert_eq!(
+            m.model.reloads.with_label_values(&["rejected_in_shadow"]).get(),
+            1
+        );
+        assert_eq!(sh.model_ctl.view()["history"][0]["result"], "rejected_in_shadow");
+    }
+
+    #[test]
+    fn shadow_computes_the_candidates_features_and_swaps_at_once_with_zero() {
+        let dir = crate::journal::tests::tmp_dir("score-reload-plan");
+        let sh = shared();
+        let mut s = Scorer::new(&sh, model(), &cfg(0), vec![2]);
+        let d = s.on_input(&bullish(1)).unwrap();
+        assert_eq!(d.feature_mask, crate::score::registry::BASE);
+        assert!(!sh.model_ctl.wants_depth10());
+        set_model_file(&sh, &dir, &model_json("p2", "book_imbalance_10", 1.0), 0, 0.0);
+        reload(&sh).unwrap();
+        let d = s.on_input(&bullish(2)).unwrap();
+        let bit = 1 << crate::score::registry::idx::BOOK_IMBALANCE_10;
+        // Swapped before this event: decided by p2 on its features.
+        assert_eq!(d.model_version, versions::intern("p2").unwrap());
+        assert_eq!(d.feature_mask, crate::score::registry::BASE | bit);
+        assert!(sh.model_ctl.wants_depth10());
+    }
 }
