@@ -217,8 +217,14 @@ fn benches(c: &mut Criterion) {
 
     let mut fg = c.benchmark_group("features");
     for (name, plan) in [
-        ("per_event_base_8", quantum_trader::score::registry::FeaturePlan::default()),
-        ("per_event_all_22", quantum_trader::score::registry::FeaturePlan::all()),
+        (
+            "per_event_base_8",
+            quantum_trader::score::registry::FeaturePlan::default(),
+        ),
+        (
+            "per_event_all_22",
+            quantum_trader::score::registry::FeaturePlan::all(),
+        ),
     ] {
         let mut st = quantum_trader::score::FeatureState::new(
             table().get(InstrumentId(0)),

@@ -30,8 +30,10 @@ const DECISION: &str = "quantum:stream:ai.decision";
 fn model_text(version: &str, imbalance_weight: &str) -> String {
     let text = std::fs::read_to_string("config/model.json").unwrap();
     assert!(text.contains("\"weight\": 2.2,"));
-    text.replace("logit-imbalance-2026.11.1", version)
-        .replace("\"weight\": 2.2,", &format!("\"weight\": {imbalance_weight},"))
+    text.replace("logit-imbalance-2026.11.1", version).replace(
+        "\"weight\": 2.2,",
+        &format!("\"weight\": {imbalance_weight},"),
+    )
 }
 
 fn post_reload(addr: SocketAddr, token: Option<&str>) -> (u16, Value) {
@@ -94,20 +96,23 @@ fn reload_under_load_refuses_bad_files_then_shadows_and_swaps() {
     assert_eq!(v["refused"], "refused_format", "{v}");
     assert!(v["error"].as_str().unwrap().contains("model.json"), "{v}");
     // A model naming a feature the registry does not have.
-    std::fs::write(
-        &model,
-        good.replace("\"return_bps\"", "\"return_bps_5m\""),
-    )
-    .unwrap();
+    std::fs::write(&model, good.replace("\"return_bps\"", "\"return_bps_5m\"")).unwrap();
     let (s, v) = post_reload(addr, Some(TOKEN));
     assert_eq!(s, 422, "{v}");
     assert_eq!(v["refused"], "refused_features", "{v}");
     assert!(
-        v["error"].as_str().unwrap().contains("unknown feature \"return_bps_5m\""),
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown feature \"return_bps_5m\""),
         "{v}"
     );
     assert_eq!(
-        metric(addr, "qt_model_reloads_total", &[("result", "refused_format")]),
+        metric(
+            addr,
+            "qt_model_reloads_total",
+            &[("result", "refused_format")]
+        ),
         1.0
     );
     more_decisions(addr, 50.0);
@@ -121,9 +126,10 @@ fn reload_under_load_refuses_bad_files_then_shadows_and_swaps() {
     assert_eq!(s, 202, "{v}");
     assert_eq!(v["version"], "reload-it-v2");
     assert!(
-        wait_until(Duration::from_secs(30), || get_json(addr, "/api/model").1["live"]
-            ["version"]
-            == "reload-it-v2"),
+        wait_until(
+            Duration::from_secs(30),
+            || get_json(addr, "/api/model").1["live"]["version"] == "reload-it-v2"
+        ),
         "no swap: {}",
         get_json(addr, "/api/model").1
     );
@@ -195,14 +201,26 @@ fn reload_under_load_refuses_bad_files_then_shadows_and_swaps() {
 fn binary_config(dir: &std::path::Path, model: &std::path::Path) -> std::path::PathBuf {
     let mut text = std::fs::read_to_string("config/demo.toml").unwrap();
     for (a, b) in [
-        ("listen = \"127.0.0.1:9898\"", "listen = \"127.0.0.1:0\"".to_string()),
-        ("listen = \"127.0.0.1:18080\"", "listen = \"127.0.0.1:0\"".to_string()),
-        ("status_interval_secs = 5", "status_interval_secs = 0".to_string()),
+        (
+            "listen = \"127.0.0.1:9898\"",
+            "listen = \"127.0.0.1:0\"".to_string(),
+        ),
+        (
+            "listen = \"127.0.0.1:18080\"",
+            "listen = \"127.0.0.1:0\"".to_string(),
+        ),
+        (
+            "status_interval_secs = 5",
+            "status_interval_secs = 0".to_string(),
+        ),
         (
             "path = \"config/model.json\"",
             format!("path = {:?}", model.to_string_lossy()),
         ),
-        ("shadow_decisions = 500", "shadow_decisions = 10".to_string()),
+        (
+            "shadow_decisions = 500",
+            "shadow_decisions = 10".to_string(),
+        ),
         (
             "dir = \"var/journal\"",
             format!("dir = {:?}", dir.join("journal").to_string_lossy()),
@@ -248,7 +266,10 @@ fn sighup_reloads_the_model_file() {
         .parse()
         .unwrap();
     more_decisions(addr, 20.0);
-    assert_eq!(get_json(addr, "/api/model").1["live"]["version"], "sighup-v1");
+    assert_eq!(
+        get_json(addr, "/api/model").1["live"]["version"],
+        "sighup-v1"
+    );
     let hup = |child: &std::process::Child| {
         // SAFETY: signalling the child we spawned, by its pid.
         assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
@@ -256,19 +277,30 @@ fn sighup_reloads_the_model_file() {
     // A bad file on SIGHUP: refused, logged; the engine keeps running.
     std::fs::write(&model, "{ not json").unwrap();
     hup(&child);
-    let line = hrx.recv_timeout(Duration::from_secs(10)).expect("reload line");
-    assert!(line.contains("422") && line.contains("refused_format"), "{line}");
+    let line = hrx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("reload line");
+    assert!(
+        line.contains("422") && line.contains("refused_format"),
+        "{line}"
+    );
     more_decisions(addr, 20.0);
-    assert_eq!(get_json(addr, "/api/model").1["live"]["version"], "sighup-v1");
+    assert_eq!(
+        get_json(addr, "/api/model").1["live"]["version"],
+        "sighup-v1"
+    );
     // A good file: shadow, swap.
     std::fs::write(&model, model_text("sighup-v2", "1.5")).unwrap();
     hup(&child);
-    let line = hrx.recv_timeout(Duration::from_secs(10)).expect("reload line");
+    let line = hrx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("reload line");
     assert!(line.contains("202"), "{line}");
     assert!(
-        wait_until(Duration::from_secs(30), || get_json(addr, "/api/model").1["live"]
-            ["version"]
-            == "sighup-v2"),
+        wait_until(
+            Duration::from_secs(30),
+            || get_json(addr, "/api/model").1["live"]["version"] == "sighup-v2"
+        ),
         "no swap: {}",
         get_json(addr, "/api/model").1
     );

@@ -163,7 +163,8 @@ impl BookStage {
         top.xv_best_ask = xa;
         if self.shared.model_ctl.wants_depth10() {
             let sum = |it: &mut dyn Iterator<Item = Level>| {
-                it.take(10).fold(0i64, |s, l| s.saturating_add(l.qty.max(0)))
+                it.take(10)
+                    .fold(0i64, |s, l| s.saturating_add(l.qty.max(0)))
             };
             top.extra.bid_qty_10 = sum(&mut b.bids());
             top.extra.ask_qty_10 = sum(&mut b.asks());

@@ -363,7 +363,10 @@ mod tests {
             },
         };
         let text = serde_json::to_string(&r).unwrap();
-        assert!(text.contains(r#""model_version":"lgbm-2026.12.1""#), "{text}");
+        assert!(
+            text.contains(r#""model_version":"lgbm-2026.12.1""#),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
     }
 }

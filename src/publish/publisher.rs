@@ -330,12 +330,7 @@ impl Publisher {
             .get()
             .map(|v| v.as_slice())
             .unwrap_or(&[]);
-        fields(
-            ev,
-            self.status.epoch_ms,
-            &self.shared.instruments,
-            labels,
-        )
+        fields(ev, self.status.epoch_ms, &self.shared.instruments, labels)
     }
 
     /// Takes one event into the buffer, or into the spill once the buffer is

@@ -43,7 +43,11 @@ const VOL_MAX_UNITS: i64 = 1_000_000_000_000;
 pub fn squared_return_units(prev_mid2: i64, mid2: i64) -> i64 {
     let r = (mid2 as f64 / prev_mid2 as f64).ln() * 1e4;
     let u = (r * r / VOL_QUANTUM_BPS2).round();
-    if u.is_finite() { (u as i64).clamp(0, VOL_MAX_UNITS) } else { VOL_MAX_UNITS }
+    if u.is_finite() {
+        (u as i64).clamp(0, VOL_MAX_UNITS)
+    } else {
+        VOL_MAX_UNITS
+    }
 }
 
 /// Order-flow imbalance windows (ms) of `ofi_100ms`, `ofi_1s`, `ofi_10s`.
@@ -76,10 +80,7 @@ struct Touch {
 /// Order-flow imbalance of one book update (Cont, Kukanov, Stoikov 2014):
 /// the bid side's contribution minus the ask side's, in quantity units.
 #[inline]
-pub fn ofi_contribution(
-    prev: (i64, i64, i64, i64),
-    now: (i64, i64, i64, i64),
-) -> i64 {
+pub fn ofi_contribution(prev: (i64, i64, i64, i64), now: (i64, i64, i64, i64)) -> i64 {
     let (pbp, pbq, pap, paq) = prev;
     let (bp, bq, ap, aq) = now;
     let e_bid = if bp > pbp {
@@ -386,9 +387,13 @@ impl FeatureState {
         }
         if plan.has(idx::BOOK_IMBALANCE_10) {
             let e = &book.extra;
-            f[idx::BOOK_IMBALANCE_10] = imbalance(qty(e.bid_qty_10.max(0)), qty(e.ask_qty_10.max(0)));
+            f[idx::BOOK_IMBALANCE_10] =
+                imbalance(qty(e.bid_qty_10.max(0)), qty(e.ask_qty_10.max(0)));
         }
-        for (k, slot) in [idx::OFI_100MS, idx::OFI_1S, idx::OFI_10S].into_iter().enumerate() {
+        for (k, slot) in [idx::OFI_100MS, idx::OFI_1S, idx::OFI_10S]
+            .into_iter()
+            .enumerate()
+        {
             if plan.has(slot) {
                 f[slot] = qty(self.ofi.sum(k));
             }
@@ -678,7 +683,10 @@ pub(crate) mod tests {
         close(v[idx::REALIZED_VOL_10S_BPS], two);
         s.on_book(&book(30_000, &[(9_900, 1_000)], &[(10_100, 1_000)]));
         let v = s.compute().unwrap();
-        assert_eq!((v[idx::REALIZED_VOL_1S_BPS], v[idx::REALIZED_VOL_10S_BPS]), (0.0, 0.0));
+        assert_eq!(
+            (v[idx::REALIZED_VOL_1S_BPS], v[idx::REALIZED_VOL_10S_BPS]),
+            (0.0, 0.0)
+        );
     }
 
     #[test]
@@ -702,7 +710,10 @@ pub(crate) mod tests {
         s.on_book(&book(100_000, &[(9_900, 1_000)], &[(10_100, 1_000)]));
         let v = s.compute().unwrap();
         assert_eq!(v[idx::TIME_SINCE_LAST_TRADE_MS], 60_000.0);
-        assert_eq!((v[idx::TRADE_INTENSITY_1S], v[idx::TRADE_INTENSITY_10S]), (0.0, 0.0));
+        assert_eq!(
+            (v[idx::TRADE_INTENSITY_1S], v[idx::TRADE_INTENSITY_10S]),
+            (0.0, 0.0)
+        );
     }
 
     #[test]
@@ -779,16 +790,26 @@ pub(crate) mod tests {
         f[idx::MID] = mid;
         let bq = to_f64(book.bids[0].qty.max(0), qs);
         let aq = to_f64(book.asks[0].qty.max(0), qs);
-        let micro = if bq + aq > 0.0 { (bid * aq + ask * bq) / (bq + aq) } else { mid };
+        let micro = if bq + aq > 0.0 {
+            (bid * aq + ask * bq) / (bq + aq)
+        } else {
+            mid
+        };
         f[idx::MICROPRICE_OFFSET_BPS] = (micro - mid) / mid * 1e4;
         f[idx::SPREAD_BPS] = (ask - bid) / mid * 1e4;
         let side = |l: &[Level], n: u8| -> f64 {
-            l[..(n as usize).min(TOP_LEVELS)].iter().map(|l| to_f64(l.qty.max(0), qs)).sum()
+            l[..(n as usize).min(TOP_LEVELS)]
+                .iter()
+                .map(|l| to_f64(l.qty.max(0), qs))
+                .sum()
         };
-        f[idx::BOOK_IMBALANCE] = imbalance(side(&book.bids, book.n_bids), side(&book.asks, book.n_asks));
+        f[idx::BOOK_IMBALANCE] =
+            imbalance(side(&book.bids, book.n_bids), side(&book.asks, book.n_asks));
         f[idx::BOOK_IMBALANCE_5] = f[idx::BOOK_IMBALANCE];
-        f[idx::BOOK_IMBALANCE_10] =
-            imbalance(to_f64(book.extra.bid_qty_10, qs), to_f64(book.extra.ask_qty_10, qs));
+        f[idx::BOOK_IMBALANCE_10] = imbalance(
+            to_f64(book.extra.bid_qty_10, qs),
+            to_f64(book.extra.ask_qty_10, qs),
+        );
         f[idx::SPREAD_TICKS] = (book.asks[0].px - book.bids[0].px) as f64 / tick as f64;
         f[idx::MICROPRICE_OFFSET_TICKS] = (micro - mid) / to_f64(tick, ps);
 
@@ -813,11 +834,19 @@ pub(crate) mod tests {
                     }
                     if let Some(p) = prev_touch {
                         ofi_t = ofi_t.max(b.exch_ms);
-                        let e = ofi_contribution(
-                            (p.bids[0].px, p.bids[0].qty, p.asks[0].px, p.asks[0].qty),
-                            (b.bids[0].px, b.bids[0].qty, b.asks[0].px, b.asks[0].qty),
-                        );
-                        ofi.push((ofi_t, e));
+                        // Cont-Kukanov-Stoikov, written out again here.
+                        let (pb, pa, nb, na) = (p.bids[0], p.asks[0], b.bids[0], b.asks[0]);
+                        let bid_part = match nb.px.cmp(&pb.px) {
+                            std::cmp::Ordering::Greater => nb.qty,
+                            std::cmp::Ordering::Equal => nb.qty - pb.qty,
+                            std::cmp::Ordering::Less => -pb.qty,
+                        };
+                        let ask_part = match na.px.cmp(&pa.px) {
+                            std::cmp::Ordering::Less => na.qty,
+                            std::cmp::Ordering::Equal => na.qty - pa.qty,
+                            std::cmp::Ordering::Greater => -pa.qty,
+                        };
+                        ofi.push((ofi_t, bid_part - ask_part));
                     }
                     prev_touch = Some(b);
                     let mid2 = b.bids[0].px + b.asks[0].px;
@@ -846,27 +875,57 @@ pub(crate) mod tests {
                     }
                     flow.retain(|&(ft, _)| ft > clk - flow_w);
                     let flow_t = flow.last().map_or(t, |&(ft, _)| t.max(ft));
-                    let q = if tr.aggressor == Side::Buy { tr.qty } else { -tr.qty };
+                    let q = if tr.aggressor == Side::Buy {
+                        tr.qty
+                    } else {
+                        -tr.qty
+                    };
                     flow.push((flow_t, q));
                 }
             }
         }
         let within = |t: i64, w: i64| t > clock - w;
-        for (k, slot) in [idx::OFI_100MS, idx::OFI_1S, idx::OFI_10S].into_iter().enumerate() {
-            let sum: i64 = ofi.iter().filter(|(t, _)| within(*t, OFI_WINDOWS_MS[k])).map(|x| x.1).sum();
+        for (k, slot) in [idx::OFI_100MS, idx::OFI_1S, idx::OFI_10S]
+            .into_iter()
+            .enumerate()
+        {
+            let sum: i64 = ofi
+                .iter()
+                .filter(|(t, _)| within(*t, OFI_WINDOWS_MS[k]))
+                .map(|x| x.1)
+                .sum();
             f[slot] = to_f64(sum, qs);
         }
-        for (k, slot) in [idx::REALIZED_VOL_1S_BPS, idx::REALIZED_VOL_10S_BPS].into_iter().enumerate() {
-            let sum: i64 = vol.iter().filter(|(t, _)| within(*t, VOL_WINDOWS_MS[k])).map(|x| x.1).sum();
+        for (k, slot) in [idx::REALIZED_VOL_1S_BPS, idx::REALIZED_VOL_10S_BPS]
+            .into_iter()
+            .enumerate()
+        {
+            let sum: i64 = vol
+                .iter()
+                .filter(|(t, _)| within(*t, VOL_WINDOWS_MS[k]))
+                .map(|x| x.1)
+                .sum();
             f[slot] = (sum as f64 * 1e-6).sqrt();
         }
-        for (k, slot) in [idx::TRADE_INTENSITY_1S, idx::TRADE_INTENSITY_10S].into_iter().enumerate() {
-            let n = ints.iter().filter(|t| within(**t, INTENSITY_WINDOWS_MS[k])).count();
+        for (k, slot) in [idx::TRADE_INTENSITY_1S, idx::TRADE_INTENSITY_10S]
+            .into_iter()
+            .enumerate()
+        {
+            let n = ints
+                .iter()
+                .filter(|t| within(**t, INTENSITY_WINDOWS_MS[k]))
+                .count();
             f[slot] = n as f64 * 1e3 / INTENSITY_WINDOWS_MS[k] as f64;
         }
-        let (buy, sell) = flow.iter().filter(|(t, _)| within(*t, flow_w)).fold((0, 0), |(b, s), &(_, q)| {
-            if q > 0 { (b + q, s) } else { (b, s - q) }
-        });
+        let (buy, sell) =
+            flow.iter()
+                .filter(|(t, _)| within(*t, flow_w))
+                .fold(
+                    (0, 0),
+                    |(b, s), &(_, q)| {
+                        if q > 0 { (b + q, s) } else { (b, s - q) }
+                    },
+                );
         f[idx::TRADE_FLOW_IMBALANCE] = imbalance(to_f64(buy, qs), to_f64(sell, qs));
         if let Some(&(_, m0)) = mids.iter().rev().find(|(t, _)| *t <= clock - horizon) {
             f[idx::RETURN_BPS] = (mid - m0) / m0 * 1e4;
@@ -900,7 +959,10 @@ pub(crate) mod tests {
                     let half = tick * rng.random_range(1..4);
                     let mut b = book(
                         t,
-                        &[(mid - half, rng.random_range(0..5_000)), (mid - half - tick, 1_000)],
+                        &[
+                            (mid - half, rng.random_range(0..5_000)),
+                            (mid - half - tick, 1_000),
+                        ],
                         &[(mid + half, rng.random_range(0..5_000))],
                     );
                     b.in_sync = rng.random_range(0..15) != 0;
@@ -908,7 +970,11 @@ pub(crate) mod tests {
                     b.extra.ask_qty_10 = rng.random_range(0..20_000);
                     In::Book(b)
                 } else {
-                    let side = if rng.random_bool(0.5) { Side::Buy } else { Side::Sell };
+                    let side = if rng.random_bool(0.5) {
+                        Side::Buy
+                    } else {
+                        Side::Sell
+                    };
                     In::Trade(t, trade(side, rng.random_range(0..3_000)))
                 };
                 match ev {
@@ -922,20 +988,34 @@ pub(crate) mod tests {
                     (None, None) => {}
                     (Some(g), Some(w)) => {
                         for k in 0..N_FEATURES {
-                            if [idx::CROSS_VENUE_MID_DIFF_BPS, idx::LEAD_LAG_RETURN_BPS,
-                                idx::CROSS_VENUE_BASIS_BPS, idx::IS_LEAD_VENUE].contains(&k) {
+                            if [
+                                idx::CROSS_VENUE_MID_DIFF_BPS,
+                                idx::LEAD_LAG_RETURN_BPS,
+                                idx::CROSS_VENUE_BASIS_BPS,
+                                idx::IS_LEAD_VENUE,
+                            ]
+                            .contains(&k)
+                            {
                                 continue; // pass-throughs of the book stage's inputs (tested above)
                             }
                             assert!(
                                 (g[k] - w[k]).abs() <= 1e-9 * w[k].abs().max(1.0),
                                 "seed {seed} step {step} {}: incremental {} naive {}",
-                                names[k], g[k], w[k]
+                                names[k],
+                                g[k],
+                                w[k]
                             );
                         }
                         // Integer-summed windows are exact.
-                        for k in [idx::OFI_100MS, idx::OFI_1S, idx::OFI_10S,
-                                  idx::REALIZED_VOL_1S_BPS, idx::REALIZED_VOL_10S_BPS,
-                                  idx::TRADE_INTENSITY_1S, idx::TRADE_INTENSITY_10S] {
+                        for k in [
+                            idx::OFI_100MS,
+                            idx::OFI_1S,
+                            idx::OFI_10S,
+                            idx::REALIZED_VOL_1S_BPS,
+                            idx::REALIZED_VOL_10S_BPS,
+                            idx::TRADE_INTENSITY_1S,
+                            idx::TRADE_INTENSITY_10S,
+                        ] {
                             assert_eq!(g[k], w[k], "seed {seed} step {step} {}", names[k]);
                         }
                     }

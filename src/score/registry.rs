@@ -209,7 +209,10 @@ mod tests {
         assert_eq!(p.names().count(), 10);
         let e = FeaturePlan::from_names(["ofi_1s", "ofi_2s"]).unwrap_err();
         assert_eq!((e.position, e.name.as_str()), (1, "ofi_2s"));
-        assert!(e.to_string().starts_with("unknown feature \"ofi_2s\" (known: mid, "));
+        assert!(
+            e.to_string()
+                .starts_with("unknown feature \"ofi_2s\" (known: mid, ")
+        );
         assert_eq!(FeaturePlan::all().names().count(), N_FEATURES);
         let u = FeaturePlan::from_mask(1 << idx::OFI_1S).union(FeaturePlan::from_mask(1));
         assert_eq!(u.mask(), (1 << idx::OFI_1S) | 1);

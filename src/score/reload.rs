@@ -56,7 +56,11 @@ impl ScoringModel for super::model::Model {
         self.version()
     }
     fn feature_names(&self) -> Vec<String> {
-        self.spec().features.iter().map(|f| f.name.clone()).collect()
+        self.spec()
+            .features
+            .iter()
+            .map(|f| f.name.clone())
+            .collect()
     }
     #[inline]
     fn score_features(&self, x: &[f64; N_FEATURES]) -> (Action, f32, f32) {
@@ -474,7 +478,8 @@ impl ModelControl {
         let no = versions::intern(&version)
             .map_err(|e| Refusal::new(RefusalKind::Version, e.to_string()))?;
         self.candidate.store(no as u32, Ordering::Relaxed);
-        self.state.store(ReloadState::Pending as u8, Ordering::Release);
+        self.state
+            .store(ReloadState::Pending as u8, Ordering::Release);
         let cand = Candidate {
             model,
             version: no,
@@ -566,7 +571,10 @@ pub fn validate<M: ScoringModel>(
     })?;
     let v = model.version_str();
     if v.trim().is_empty() {
-        return Err(Refusal::new(RefusalKind::Version, "the version string is empty"));
+        return Err(Refusal::new(
+            RefusalKind::Version,
+            "the version string is empty",
+        ));
     }
     if v.len() > MAX_VERSION_LEN || v.chars().any(char::is_control) {
         return Err(Refusal::new(
@@ -593,7 +601,9 @@ pub fn validate<M: ScoringModel>(
             };
             return Err(Refusal::new(
                 RefusalKind::SelfTest,
-                format!("self-test: {what} gave score {score}, confidence {conf} (must be finite, confidence in [0, 1])"),
+                format!(
+                    "self-test: {what} gave score {score}, confidence {conf} (must be finite, confidence in [0, 1])"
+                ),
             ));
         }
     }

@@ -67,8 +67,8 @@ impl Scorer {
         let n = states.len();
         let version = versions::intern(model.version_str()).unwrap_or(u16::MAX);
         let names = model.feature_names();
-        let live_plan = FeaturePlan::from_names(names.iter().map(String::as_str))
-            .unwrap_or(FeaturePlan::all());
+        let live_plan =
+            FeaturePlan::from_names(names.iter().map(String::as_str)).unwrap_or(FeaturePlan::all());
         let ctl = shared.model_ctl.clone();
         ctl.start_with(
             model.version_str(),
@@ -201,7 +201,11 @@ impl Scorer {
             cand: c,
             stats: ShadowStats::default(),
         });
-        if self.shadow.as_ref().is_some_and(|s| s.cand.shadow_decisions == 0) {
+        if self
+            .shadow
+            .as_ref()
+            .is_some_and(|s| s.cand.shadow_decisions == 0)
+        {
             self.finish_shadow();
         }
     }
@@ -233,10 +237,10 @@ impl Scorer {
             m.live.with_label_values(&[new_version]).set(1);
             m.swaps.inc();
             let pkg = env!("CARGO_PKG_VERSION");
-            let _ = self
-                .metrics
-                .build_info
-                .remove_label_values(&[pkg, old.version_str(), self.mode]);
+            let _ =
+                self.metrics
+                    .build_info
+                    .remove_label_values(&[pkg, old.version_str(), self.mode]);
             self.metrics
                 .build_info
                 .with_label_values(&[pkg, new_version, self.mode])
@@ -489,11 +493,12 @@ mod tests {
     fn set_model_file(sh: &Shared, dir: &std::path::Path, text: &str, n: u64, min: f64) {
         let path = dir.join("model.json");
         std::fs::write(&path, text).unwrap();
-        sh.model_ctl.configure(crate::score::reload::ReloadSettings {
-            path: path.display().to_string(),
-            shadow_decisions: n,
-            min_agreement: min,
-        });
+        sh.model_ctl
+            .configure(crate::score::reload::ReloadSettings {
+                path: path.display().to_string(),
+                shadow_decisions: n,
+                min_agreement: min,
+            });
     }
 
     fn reload(sh: &Shared) -> Result<serde_json::Value, crate::score::reload::Refusal> {
@@ -521,7 +526,11 @@ mod tests {
         set_model_file(&sh, &dir, &model_json("t2", "ofi_3s", 1.0), 3, 0.0);
         let e = reload(&sh).unwrap_err();
         assert_eq!(e.kind, RefusalKind::Features);
-        assert!(e.reason.contains("unknown feature \"ofi_3s\""), "{}", e.reason);
+        assert!(
+            e.reason.contains("unknown feature \"ofi_3s\""),
+            "{}",
+            e.reason
+        );
         // The live version again: refused.
         set_model_file(&sh, &dir, &model_json("t1", "ofi_1s", 1.0), 3, 0.0);
         assert_eq!(reload(&sh).unwrap_err().kind, RefusalKind::Version);
@@ -532,7 +541,10 @@ mod tests {
         assert_eq!(e.kind, RefusalKind::SelfTest);
         assert!(e.reason.contains("stored feature row"), "{}", e.reason);
         assert_eq!(
-            m.model.reloads.with_label_values(&["refused_self_test"]).get(),
+            m.model
+                .reloads
+                .with_label_values(&["refused_self_test"])
+                .get(),
             1
         );
         let d = s.on_input(&bullish(30)).unwrap();
@@ -576,10 +588,16 @@ mod tests {
             assert_eq!(d.model_version, v2);
         }
         assert_eq!(
-            m.model.reloads.with_label_values(&["rejected_in_shadow"]).get(),
+            m.model
+                .reloads
+                .with_label_values(&["rejected_in_shadow"])
+                .get(),
             1
         );
-        assert_eq!(sh.model_ctl.view()["history"][0]["result"], "rejected_in_shadow");
+        assert_eq!(
+            sh.model_ctl.view()["history"][0]["result"],
+            "rejected_in_shadow"
+        );
     }
 
     #[test]
@@ -590,7 +608,13 @@ mod tests {
         let d = s.on_input(&bullish(1)).unwrap();
         assert_eq!(d.feature_mask, crate::score::registry::BASE);
         assert!(!sh.model_ctl.wants_depth10());
-        set_model_file(&sh, &dir, &model_json("p2", "book_imbalance_10", 1.0), 0, 0.0);
+        set_model_file(
+            &sh,
+            &dir,
+            &model_json("p2", "book_imbalance_10", 1.0),
+            0,
+            0.0,
+        );
         reload(&sh).unwrap();
         let d = s.on_input(&bullish(2)).unwrap();
         let bit = 1 << crate::score::registry::idx::BOOK_IMBALANCE_10;
