@@ -268,7 +268,7 @@ impl FeatureState {
         self.advance_clock(book.exch_ms);
         self.last_book = Some(*book);
         let mid = self.mid_of(book);
-        if !usable(book) || !(mid.is_finite() && mid > 0.0) {
+        if !(usable(book) && mid.is_finite() && mid > 0.0) {
             self.prev_touch = None;
             self.prev_mid2 = 0;
             return;
@@ -759,6 +759,7 @@ pub(crate) mod tests {
 
     /// Inputs of the property test.
     #[derive(Clone, Copy, Debug)]
+    #[allow(clippy::large_enum_variant)]
     enum In {
         Book(BookTop),
         Trade(i64, Trade),
@@ -856,7 +857,7 @@ pub(crate) mod tests {
                         vol.push((vol_t, (r * r * 1e6).round() as i64));
                     }
                     prev_mid2 = mid2;
-                    if mids.last().is_none_or(|&(t, _)| b.exch_ms >= t + 1) {
+                    if mids.last().is_none_or(|&(t, _)| b.exch_ms > t) {
                         mids.push((b.exch_ms, m));
                     }
                 }

@@ -162,7 +162,7 @@ impl Scorer {
         }
         let id = self.next_id;
         self.next_id += 1;
-        if id % ROW_EVERY == 0 {
+        if id.is_multiple_of(ROW_EVERY) {
             self.ctl.rows.record(&features);
         }
         let d = Decision {
