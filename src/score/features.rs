@@ -367,7 +367,7 @@ impl FeatureState {
         let sa: f64 = book.asks[..na].iter().map(|l| qty(l.qty.max(0))).sum();
         f[idx::BOOK_IMBALANCE] = imbalance(sb, sa);
 
-        self.expire();
+        // The windows were expired to `clock_ms` by the last input.
         let (buy, sell) = (qty(self.buy_qty), qty(self.sell_qty));
         f[idx::TRADE_FLOW_IMBALANCE] = imbalance(buy, sell);
 

@@ -4,7 +4,8 @@
 //! A value pushed at time `t` counts in window `w` while `now - w < t`, i.e.
 //! the window is `(now - w, now]` (the convention of the trade-flow
 //! feature). Times are made non-decreasing on push (a sample older than the
-//! previous one takes the previous one's time). When the ring is full the
+//! previous one takes the previous one's time). The capacity is rounded up
+//! to a power of two (indexing is a mask, not a division). When the ring is full the
 //! oldest sample is evicted from every window early and counted in
 //! [`WindowSums::evicted`]. Integer sums use wrapping arithmetic, so adding
 //! and later subtracting a value is exact; float sums are reset to exactly
@@ -46,6 +47,8 @@ pub struct WindowSums<T: Summable, const W: usize> {
     windows_ms: [i64; W],
     /// (time, value) by sequence number modulo capacity.
     ring: Box<[(i64, T)]>,
+    /// Capacity - 1 (the capacity is a power of two).
+    mask: u64,
     /// Sequence number of the next push.
     next: u64,
     /// Per window: sequence number of its oldest sample, and its sum.
@@ -56,11 +59,13 @@ pub struct WindowSums<T: Summable, const W: usize> {
 }
 
 impl<T: Summable, const W: usize> WindowSums<T, W> {
-    /// `capacity` samples (at least 1), windows in ms.
+    /// `capacity` samples (at least 1, rounded up to a power of two), windows in ms.
     pub fn new(capacity: usize, windows_ms: [i64; W]) -> Self {
+        let cap = capacity.max(1).next_power_of_two();
         WindowSums {
             windows_ms,
-            ring: vec![(i64::MIN, T::ZERO); capacity.max(1)].into_boxed_slice(),
+            ring: vec![(i64::MIN, T::ZERO); cap].into_boxed_slice(),
+            mask: cap as u64 - 1,
             next: 0,
             tails: [0; W],
             sums: [T::ZERO; W],
@@ -75,7 +80,7 @@ impl<T: Summable, const W: usize> WindowSums<T, W> {
 
     #[inline]
     fn at(&self, seq: u64) -> (i64, T) {
-        self.ring[(seq % self.cap()) as usize]
+        self.ring[(seq & self.mask) as usize]
     }
 
     /// Oldest sequence number still held by some window.
@@ -102,8 +107,7 @@ impl<T: Summable, const W: usize> WindowSums<T, W> {
             }
             self.evicted += 1;
         }
-        let cap = self.cap();
-        self.ring[(self.next % cap) as usize] = (t, v);
+        self.ring[(self.next & self.mask) as usize] = (t, v);
         self.next += 1;
         for s in self.sums.iter_mut() {
             *s = s.add(v);
@@ -174,13 +178,14 @@ mod tests {
 
     #[test]
     fn full_ring_evicts_oldest_and_late_samples_clamp() {
+        // Capacity 3 becomes 4.
         let mut s = WindowSums::<i64, 1>::new(3, [1_000_000]);
-        for i in 0..5 {
+        for i in 0..6 {
             s.push(i, 1 << i);
         }
         s.expire(10);
-        // 1 + 2 evicted; 4 + 8 + 16 remain.
-        assert_eq!((s.sum(0), s.count(0), s.evicted()), (28, 3, 2));
+        // 1 + 2 evicted; 4 + 8 + 16 + 32 remain.
+        assert_eq!((s.sum(0), s.count(0), s.evicted()), (60, 4, 2));
         let mut s = WindowSums::<f64, 1>::new(4, [10]);
         s.push(100, 1.0);
         s.push(5, 2.0); // clamped to 100
