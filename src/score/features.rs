@@ -231,7 +231,9 @@ impl FeatureState {
         }
         self.last_trade_ms = Some(self.last_trade_ms.map_or(exch_ms, |t| t.max(exch_ms)));
         self.intensity.push(exch_ms, 1);
-        self.intensity.expire(self.clock_ms);
+        if exch_ms < self.clock_ms {
+            self.intensity.expire(self.clock_ms);
+        }
         // A trade already outside the window (late) does not count.
         if exch_ms <= self.clock_ms.saturating_sub(self.flow_window_ms) {
             return;
@@ -286,13 +288,18 @@ impl FeatureState {
                 (touch.bid_px, touch.bid_qty, touch.ask_px, touch.ask_qty),
             );
             self.ofi.push(t, e.clamp(-OFI_CLAMP, OFI_CLAMP));
-            self.ofi.expire(self.clock_ms);
+            if t < self.clock_ms {
+                // A late book: its sample may already be outside a window.
+                self.ofi.expire(self.clock_ms);
+            }
         }
         self.prev_touch = Some(touch);
         let mid2 = touch.bid_px.saturating_add(touch.ask_px);
         if self.prev_mid2 > 0 && mid2 != self.prev_mid2 {
             self.vol.push(t, squared_return_units(self.prev_mid2, mid2));
-            self.vol.expire(self.clock_ms);
+            if t < self.clock_ms {
+                self.vol.expire(self.clock_ms);
+            }
         }
         self.prev_mid2 = mid2;
         if let Some(&(last_t, _)) = self.mids.back()

@@ -330,6 +330,13 @@ impl ModelControl {
         self.set_live(version_no, plan, now_ms);
     }
 
+    /// Whether a candidate waits for the score thread (one relaxed load:
+    /// the score thread checks this before touching the channel).
+    #[inline]
+    pub fn candidate_pending(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == ReloadState::Pending as u8
+    }
+
     /// The receiving end for the score thread.
     pub fn candidates(&self) -> Receiver<Candidate> {
         self.rx.clone()

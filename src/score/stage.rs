@@ -116,6 +116,7 @@ impl Scorer {
     /// `hop_ns` of the decision is left 0 (set at hand-off).
     pub fn on_input(&mut self, ev: &ScoreInput) -> Option<Decision> {
         if self.shadow.is_none()
+            && self.ctl.candidate_pending()
             && let Ok(c) = self.candidates.try_recv()
         {
             self.begin_shadow(c);
