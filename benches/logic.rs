@@ -1,7 +1,10 @@
 //! Logic benches on real book tops and trades (the capture's first 3,000
 //! frames, or generated frames when the samples are absent): features +
 //! model score, a full risk check (every check runs and passes), the paper
-//! IOC match, and the exec stage's whole per-order work.
+//! IOC match, and the exec stage's whole per-order work. The `features`
+//! group times feature computation alone per event (update + compute):
+//! the shipped model's plan (the 8 base features) and every registered
+//! feature (22).
 
 mod common;
 
@@ -75,6 +78,7 @@ fn inputs() -> Vec<ScoreInput> {
                     xv_best_bid: 0,
                     xv_best_ask: 0,
                     xv_lead_lag_bps: 0.0,
+                    extra: Default::default(),
                 };
                 let (nb, na) = book.top(&mut top.bids, &mut top.asks);
                 top.n_bids = nb;
@@ -210,6 +214,42 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    let mut fg = c.benchmark_group("features");
+    for (name, plan) in [
+        (
+            "per_event_base_8",
+            quantum_trader::score::registry::FeaturePlan::default(),
+        ),
+        (
+            "per_event_all_22",
+            quantum_trader::score::registry::FeaturePlan::all(),
+        ),
+    ] {
+        let mut st = quantum_trader::score::FeatureState::new(
+            table().get(InstrumentId(0)),
+            cfg.model.trade_flow_window_ms,
+            cfg.model.return_horizon_ms,
+        );
+        let (mut j, mut round) = (0usize, 0i64);
+        fg.bench_function(name, |b| {
+            b.iter(|| {
+                j += 1;
+                if j >= inputs.len() {
+                    j = 0;
+                    round += 1;
+                }
+                let mut ev = inputs[j];
+                *exch_ms_mut(&mut ev) += round * span;
+                match &ev {
+                    ScoreInput::Book(bt) => st.on_book(bt),
+                    ScoreInput::Trade { exch_ms, trade, .. } => st.on_trade(*exch_ms, trade),
+                }
+                black_box(st.compute_plan(plan))
+            })
+        });
+    }
+    fg.finish();
 }
 
 criterion_group!(logic, benches);

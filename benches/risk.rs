@@ -47,6 +47,7 @@ fn buy() -> Decision {
         score: 0.9,
         confidence: 0.9,
         model_version: 0,
+        feature_mask: 0,
         qty: 2,
         features: [0.0; N_FEATURES],
         book: BookTop {
@@ -64,6 +65,7 @@ fn buy() -> Decision {
             xv_best_bid: 0,
             xv_best_ask: 0,
             xv_lead_lag_bps: 0.0,
+            extra: Default::default(),
         },
     }
 }

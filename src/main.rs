@@ -102,19 +102,33 @@ fn init_logging(cfg: &Config) {
     }
 }
 
-/// Waits for SIGINT or SIGTERM, calling `tick` every `every` meanwhile.
-fn wait_for_signal(every: Option<Duration>, mut tick: impl FnMut()) -> Result<()> {
+/// Waits for SIGINT or SIGTERM, calling `tick` every `every` meanwhile and
+/// `hup` on each SIGHUP (when given; otherwise SIGHUP keeps its default).
+fn wait_for_signal(
+    every: Option<Duration>,
+    mut tick: impl FnMut(),
+    hup: Option<&dyn Fn()>,
+) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut hangup = match hup {
+            Some(_) => Some(tokio::signal::unix::signal(
+                tokio::signal::unix::SignalKind::hangup(),
+            )?),
+            None => None,
+        };
         let mut iv = tokio::time::interval(every.unwrap_or(Duration::from_secs(3600)));
         iv.tick().await;
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => return Ok(()),
                 _ = term.recv() => return Ok(()),
+                Some(_) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    if let Some(f) = hup { f() }
+                }
                 _ = iv.tick() => if every.is_some() { tick() },
             }
         }
@@ -162,10 +176,18 @@ fn run(config: Option<PathBuf>, record: Option<Option<PathBuf>>) -> Result<ExitC
     let shared = engine.shared().clone();
     let mut status = quantum_trader::ops::status::StatusLine::new();
     let mut readiness = quantum_trader::ops::ready::Readiness::new();
-    wait_for_signal(every, || {
-        let ready = readiness.evaluate(&shared, &ops_cfg, quantum_trader::core::now_ns());
-        println!("{}", status.render(&shared, &ready));
-    })?;
+    let reload = || {
+        let (code, body) = quantum_trader::score::api::reload_now(&shared, "sighup");
+        eprintln!("quantum-trader: SIGHUP model reload: {code} {body}");
+    };
+    wait_for_signal(
+        every,
+        || {
+            let ready = readiness.evaluate(&shared, &ops_cfg, quantum_trader::core::now_ns());
+            println!("{}", status.render(&shared, &ready));
+        },
+        Some(&reload),
+    )?;
     eprintln!("quantum-trader: stopping");
     quantum_trader::ops::systemd::notify_stopping();
     engine.stop();
@@ -211,7 +233,7 @@ fn sim(config: Option<PathBuf>) -> Result<ExitCode> {
         "Binance streams: {}/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker/btcusdt@aggTrade",
         s.ws_url()
     );
-    wait_for_signal(None, || {})?;
+    wait_for_signal(None, || {}, None)?;
     s.shutdown();
     Ok(ExitCode::SUCCESS)
 }

@@ -145,6 +145,7 @@ fn decision(table: &quantum_trader::core::InstrumentTable) -> quantum_trader::co
         score: 0.9,
         confidence: 0.9,
         model_version: 0,
+        feature_mask: 0,
         qty: 2,
         features: [0.0; N_FEATURES],
         book: BookTop {
@@ -162,6 +163,7 @@ fn decision(table: &quantum_trader::core::InstrumentTable) -> quantum_trader::co
             xv_best_bid: 0,
             xv_best_ask: 0,
             xv_lead_lag_bps: 0.0,
+            extra: Default::default(),
         },
     }
 }

@@ -170,6 +170,7 @@ impl BookStage {
             xv_best_bid: 0,
             xv_best_ask: 0,
             xv_lead_lag_bps: self.cons.lead_lag_bps(ev.inst, now) as f32,
+            extra: Default::default(),
         };
         let (nb, na) = b.top(&mut top.bids, &mut top.asks);
         top.n_bids = nb;
@@ -177,7 +178,35 @@ impl BookStage {
         let (xb, xa) = self.cross_venue(ev.inst);
         top.xv_best_bid = xb;
         top.xv_best_ask = xa;
+        if self.shared.model_ctl.wants_depth10() {
+            let sum = |it: &mut dyn Iterator<Item = Level>| {
+                it.take(10)
+                    .fold(0i64, |s, l| s.saturating_add(l.qty.max(0)))
+            };
+            top.extra.bid_qty_10 = sum(&mut b.bids());
+            top.extra.ask_qty_10 = sum(&mut b.asks());
+        }
+        top.extra.xv_other_mid = self.other_venues_mid(ev.inst);
+        top.extra.xv_leader = self.cons.leader(ev.inst) == Some(ev.inst);
         top
+    }
+
+    /// Mean mid of the other in-sync, two-sided books of `inst`'s
+    /// underlying, in quote units (0 if none).
+    fn other_venues_mid(&self, inst: InstrumentId) -> f64 {
+        let (mut sum, mut n) = (0.0, 0u32);
+        for p in self.cons.peers(inst) {
+            if *p == inst {
+                continue;
+            }
+            let b = &self.books[p.idx()];
+            if let (true, Some(bid), Some(ask)) = (b.in_sync, b.best_bid(), b.best_ask()) {
+                let scale = crate::core::fixed::pow10(self.scales[p.idx()]) as f64;
+                sum += (bid.px + ask.px) as f64 * 0.5 / scale;
+                n += 1;
+            }
+        }
+        if n == 0 { 0.0 } else { sum / n as f64 }
     }
 
     /// Applies one event; returns what to hand to the score stage.

@@ -394,6 +394,14 @@ pub struct StageConfig {
 pub struct ModelConfig {
     /// Path of the model file (JSON with a version string).
     pub path: String,
+    /// Decisions a reloaded model is shadow-scored beside the live one
+    /// before it is swapped in (0 = swap at the next event).
+    #[serde(default = "default_shadow_decisions")]
+    pub shadow_decisions: u64,
+    /// Swap only when the shadow run's agreement rate (same action) is at
+    /// least this (0 = always swap after the shadow run).
+    #[serde(default)]
+    pub shadow_min_agreement: f64,
     /// Minimum ms between two non-HOLD decisions on one instrument.
     #[serde(default = "default_decision_cooldown")]
     pub decision_cooldown_ms: u64,
@@ -405,6 +413,9 @@ pub struct ModelConfig {
     pub return_horizon_ms: u64,
 }
 
+fn default_shadow_decisions() -> u64 {
+    500
+}
 fn default_decision_cooldown() -> u64 {
     250
 }

@@ -284,6 +284,21 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError::new("model.path", "must name the model file"));
     }
     range(
+        "model.shadow_decisions",
+        c.model.shadow_decisions,
+        0,
+        100_000_000,
+    )?;
+    if !(0.0..=1.0).contains(&c.model.shadow_min_agreement) {
+        return Err(ConfigError::new(
+            "model.shadow_min_agreement",
+            format!(
+                "must be between 0 and 1 (got {})",
+                c.model.shadow_min_agreement
+            ),
+        ));
+    }
+    range(
         "model.decision_cooldown_ms",
         c.model.decision_cooldown_ms,
         0,

@@ -153,6 +153,23 @@ pub struct BookTop {
     /// horizon, in bps (0 when this venue leads or nothing is known; see
     /// `book::consolidated`).
     pub xv_lead_lag_bps: f32,
+    /// Inputs of the deeper and cross-venue features (`score::registry`).
+    pub extra: TopExtras,
+}
+
+/// What the book stage adds to a [`BookTop`] for the features beyond the
+/// top levels: depth to 10 levels and the other venues' mid.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TopExtras {
+    /// Quantity on the best 10 levels of each side; filled only while the
+    /// loaded model uses `book_imbalance_10` (0 otherwise).
+    pub bid_qty_10: i64,
+    pub ask_qty_10: i64,
+    /// Mean mid of the other in-sync venues of this underlying, in quote
+    /// units (0 when there is none).
+    pub xv_other_mid: f64,
+    /// This venue leads its underlying (`book::consolidated`).
+    pub xv_leader: bool,
 }
 
 impl BookTop {
@@ -206,7 +223,7 @@ impl Action {
 }
 
 /// Number of features carried on a decision (see `score::features`).
-pub const N_FEATURES: usize = 8;
+pub const N_FEATURES: usize = 22;
 
 /// Score stage -> risk stage. Carries the book top it was made on, so that
 /// risk and the paper matcher judge it against the same market.
@@ -221,8 +238,11 @@ pub struct Decision {
     pub action: Action,
     pub score: f32,
     pub confidence: f32,
-    /// Index of the model version in the engine's model table.
+    /// The model version that made it: an index into `score::versions`.
     pub model_version: u16,
+    /// Which slots of `features` were computed (bit per slot; see
+    /// `score::registry`); the others are 0.
+    pub feature_mask: u32,
     /// Desired order quantity (scaled), from the strategy config.
     pub qty: i64,
     pub features: [f32; N_FEATURES],

@@ -620,6 +620,7 @@ mod tests {
                 score: 0.0,
                 confidence: 0.0,
                 model_version: 0,
+                feature_mask: 0,
                 qty,
                 features: [0.0; N_FEATURES],
                 book,

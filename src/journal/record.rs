@@ -40,6 +40,10 @@ pub enum Body {
         qty: String,
         bid: String,
         ask: String,
+        /// The version of the model that made it (empty in journals
+        /// written before versions were recorded).
+        #[serde(default)]
+        model_version: String,
     },
     /// The governor's verdict on a decision: `EXECUTE` or `SKIP` + reason.
     Verdict {
@@ -113,6 +117,10 @@ pub enum Body {
         first_decision_id: u64,
         last_decision_id: u64,
         reason: String,
+        /// The version of the model that made them (a swap starts a new
+        /// record; empty in journals written before versions were recorded).
+        #[serde(default)]
+        model_version: String,
     },
     /// A Redis stream entry the publisher could not keep in memory during an
     /// outage (see `publish::replay`): the engine life (`epoch_ms`), its
@@ -193,6 +201,8 @@ pub enum Event {
         qty: i64,
         bid: i64,
         ask: i64,
+        /// Number of the model version (`score::versions`).
+        model_version: u16,
     },
     Verdict {
         decision_id: u64,
@@ -239,6 +249,8 @@ pub enum Event {
         first_decision_id: u64,
         last_decision_id: u64,
         reason: Arc<str>,
+        /// Number of the model version (`score::versions`).
+        model_version: u16,
     },
     /// A spilled Redis entry (sent by the publisher thread, never the hot path).
     Published(Box<Published>),
@@ -326,5 +338,43 @@ mod tests {
         let text = serde_json::to_string(&b).unwrap();
         assert!(text.contains("\"override\":false") && text.contains("\"mode\":\"live\""));
         assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), b);
+    }
+
+    #[test]
+    fn decisions_name_their_model_and_old_records_still_read() {
+        // Written before model versions were recorded: no `model_version`.
+        let old = r#"{"id":5,"ts_ms":1,"mode":"paper","kind":"decision","decision_id":9,"venue":"binance","symbol":"BTCUSDT","action":"BUY","score":0.5,"confidence":0.5,"qty":"0.001","bid":"1.0","ask":"1.1"}"#;
+        let r: Record = serde_json::from_str(old).unwrap();
+        let Body::Decision { model_version, .. } = &r.body else {
+            panic!("{r:?}")
+        };
+        assert_eq!(model_version, "");
+        let old = r#"{"id":6,"ts_ms":1,"mode":"paper","kind":"holds","venue":"binance","symbol":"BTCUSDT","count":3,"first_decision_id":1,"last_decision_id":3,"reason":"hold"}"#;
+        let r: Record = serde_json::from_str(old).unwrap();
+        assert!(matches!(&r.body, Body::Holds { model_version, .. } if model_version.is_empty()));
+        // New records carry it and read back equal.
+        let r = Record {
+            id: 7,
+            ts_ms: 1,
+            mode: TradingMode::Paper,
+            body: Body::Decision {
+                decision_id: 10,
+                venue: "binance".into(),
+                symbol: "BTCUSDT".into(),
+                action: "SELL".into(),
+                score: -0.5,
+                confidence: 0.5,
+                qty: "0.001".into(),
+                bid: "1.0".into(),
+                ask: "1.1".into(),
+                model_version: "lgbm-2026.12.1".into(),
+            },
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(
+            text.contains(r#""model_version":"lgbm-2026.12.1""#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
     }
 }

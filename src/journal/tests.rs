@@ -66,6 +66,7 @@ fn ids_rise_across_restarts_and_days_split_files() {
                 qty: 1_000,
                 bid: 1_000,
                 ask: 1_001,
+                model_version: crate::score::versions::intern("journal-test-m1").unwrap(),
             },
         }));
         // The next UTC day goes to the next file.
@@ -92,12 +93,17 @@ fn ids_rise_across_restarts_and_days_split_files() {
     assert_eq!(d0.tail, Tail::Clean);
     match &d0.records[1].body {
         Body::Decision {
-            symbol, bid, ask, ..
+            symbol,
+            bid,
+            ask,
+            model_version,
+            ..
         } => {
             assert_eq!(
                 (symbol.as_str(), bid.as_str(), ask.as_str()),
                 ("BTCUSDT", "100.0", "100.1")
             );
+            assert_eq!(model_version, "journal-test-m1");
         }
         b => panic!("{b:?}"),
     }

@@ -677,6 +677,7 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
             qty,
             bid,
             ask,
+            model_version,
         } => {
             let (venue, symbol, ps, qs) = names(t, inst);
             Body::Decision {
@@ -689,6 +690,7 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
                 qty: format_decimal(qty, qs),
                 bid: format_decimal(bid, ps),
                 ask: format_decimal(ask, ps),
+                model_version: crate::score::versions::name(model_version).to_string(),
             }
         }
         Event::Verdict {
@@ -786,6 +788,7 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
             first_decision_id,
             last_decision_id,
             reason,
+            model_version,
         } => {
             let (venue, symbol, ..) = names(t, inst);
             Body::Holds {
@@ -795,6 +798,7 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
                 first_decision_id,
                 last_decision_id,
                 reason: reason.to_string(),
+                model_version: crate::score::versions::name(model_version).to_string(),
             }
         }
         Event::Published(p) => Body::Published {

@@ -77,6 +77,7 @@ pub struct Metrics {
     /// `qt_redis_*`: registered whether or not Redis is configured (then
     /// `qt_redis_connected 0`), so dashboards and alerts always find them.
     pub redis: crate::publish::metrics::RedisMetrics,
+    pub model: crate::score::metrics::ModelMetrics,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -429,6 +430,7 @@ impl Metrics {
             ),
             venues: crate::venue::metrics::VenueMetrics::new(&r),
             redis: crate::publish::metrics::RedisMetrics::new(&r),
+            model: crate::score::metrics::ModelMetrics::new(&r),
             registry: r,
         }
     }

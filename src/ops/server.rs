@@ -336,6 +336,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(hooks)
         .merge(risk_api)
         .merge(crate::publish::api::router(state.shared.clone()))
+        .merge(crate::score::api::router(state.shared.clone()))
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {

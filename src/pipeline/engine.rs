@@ -242,6 +242,13 @@ impl Engine {
             model.version().to_string(),
             cfg.mode,
         ));
+        shared
+            .model_ctl
+            .configure(crate::score::reload::ReloadSettings {
+                path: cfg.model.path.clone(),
+                shadow_decisions: cfg.model.shadow_decisions,
+                min_agreement: cfg.model.shadow_min_agreement,
+            });
         metrics
             .build_info
             .with_label_values(&[

@@ -254,6 +254,8 @@ pub struct Shared {
     /// Per instrument: the last top from its ticker streams.
     pub tickers: Vec<TickerCell>,
     pub stages: [StageHealth; 4],
+    /// The version of the model loaded at start (the live one may have
+    /// changed since: `model_ctl`).
     pub model_version: String,
     pub mode: crate::config::TradingMode,
     pub running: AtomicBool,
@@ -275,6 +277,9 @@ pub struct Shared {
     pub publish: std::sync::OnceLock<crate::publish::Sink>,
     /// The feed recorder, set once at start when `[record] enabled`.
     pub capture: std::sync::OnceLock<crate::capture::Recorder>,
+    /// Model reload and shadow state, shared by the ops side and the score
+    /// stage (`score::reload`).
+    pub model_ctl: Arc<crate::score::reload::ModelControl>,
 }
 
 impl Shared {
@@ -312,6 +317,7 @@ impl Shared {
             risk_ctl: crate::risk::control::RiskControl::new(),
             publish: std::sync::OnceLock::new(),
             capture: std::sync::OnceLock::new(),
+            model_ctl: Arc::new(crate::score::reload::ModelControl::new()),
         }
     }
 

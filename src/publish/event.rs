@@ -69,6 +69,10 @@ pub enum Body {
         score: f32,
         confidence: f32,
         features: [f32; N_FEATURES],
+        /// Computed feature slots (only these are written).
+        feature_mask: u32,
+        /// Number of the model version (`score::versions`).
+        model_version: u16,
         exch_ms: i64,
     },
     Verdict {
@@ -139,6 +143,8 @@ impl Body {
             score: d.score,
             confidence: d.confidence,
             features: d.features,
+            feature_mask: d.feature_mask,
+            model_version: d.model_version,
             exch_ms: d.exch_ms,
         }
     }
@@ -250,7 +256,6 @@ pub fn fields(
     ev: &PubEvent,
     epoch_ms: u64,
     table: &InstrumentTable,
-    model_version: &str,
     labels: &[std::sync::Arc<str>],
 ) -> Fields {
     let mut f: Fields = Vec::with_capacity(24);
@@ -281,6 +286,8 @@ pub fn fields(
             score,
             confidence,
             features,
+            feature_mask,
+            model_version,
             exch_ms,
         } => {
             f.push(("type", "decision".into()));
@@ -290,10 +297,16 @@ pub fn fields(
             f.push(("action", action.as_str().into()));
             f.push(("score", score.to_string()));
             f.push(("confidence", confidence.to_string()));
-            f.push(("model_version", model_version.to_string()));
+            f.push((
+                "model_version",
+                crate::score::versions::name(model_version).to_string(),
+            ));
             let feats: serde_json::Map<String, serde_json::Value> = FEATURE_NAMES
                 .iter()
                 .zip(features.iter())
+                .enumerate()
+                .filter(|(i, _)| feature_mask & (1 << i) != 0)
+                .map(|(_, x)| x)
                 .map(|(n, v)| {
                     let v = serde_json::Number::from_f64(*v as f64)
                         .map(serde_json::Value::Number)
@@ -484,7 +497,7 @@ mod tests {
                 executed: false,
             },
         };
-        let f = fields(&ev, 1_000, &t, "m1", &[]);
+        let f = fields(&ev, 1_000, &t, &[]);
         assert_eq!(get(&f, "event_id"), "1000-7");
         assert_eq!(get(&f, "decision"), "SKIP");
         assert_eq!(get(&f, "error"), "skip_flat_sell");
@@ -506,7 +519,7 @@ mod tests {
                 realized_pnl: crate::core::Money::ZERO,
             },
         };
-        let f = fields(&ev, 1_000, &t, "m1", &[]);
+        let f = fields(&ev, 1_000, &t, &[]);
         assert_eq!(get(&f, "price"), "60000.10");
         assert_eq!(get(&f, "qty"), "0.002");
         assert_eq!(get(&f, "position_after"), "0.002");
@@ -525,7 +538,7 @@ mod tests {
                 status: OrderStatus::Filled,
             },
         };
-        assert_eq!(get(&fields(&ev, 1, &t, "m", &[]), "symbol"), "?");
+        assert_eq!(get(&fields(&ev, 1, &t, &[]), "symbol"), "?");
         // The governor's label names the full reason.
         let ev = PubEvent {
             seq: 10,
@@ -543,8 +556,43 @@ mod tests {
         let labels: Vec<std::sync::Arc<str>> =
             vec!["".into(), "heartbeat_missing:rl_trainer".into()];
         assert_eq!(
-            get(&fields(&ev, 1, &t, "m", &labels), "error"),
+            get(&fields(&ev, 1, &t, &labels), "error"),
             "heartbeat_missing:rl_trainer"
         );
+    }
+
+    #[test]
+    fn decision_fields_name_the_model_and_the_computed_features() {
+        use crate::score::registry::{BASE, idx};
+        let t = table();
+        let v = crate::score::versions::intern("publish-test-v7").unwrap();
+        let mut features = [0.0f32; N_FEATURES];
+        features[idx::MID] = 100.5;
+        features[idx::OFI_1S] = 2.0;
+        features[idx::OFI_10S] = 9.0; // not in the mask: not written
+        let ev = PubEvent {
+            seq: 1,
+            ts_ms: 1,
+            body: Body::Decision {
+                decision_id: 4,
+                venue: Venue::Binance,
+                inst: 0,
+                action: Action::Buy,
+                score: 0.25,
+                confidence: 0.25,
+                features,
+                feature_mask: BASE | (1 << idx::OFI_1S),
+                model_version: v,
+                exch_ms: 5,
+            },
+        };
+        let f = fields(&ev, 1, &t, &[]);
+        assert_eq!(get(&f, "model_version"), "publish-test-v7");
+        let j: serde_json::Value = serde_json::from_str(get(&f, "features")).unwrap();
+        let o = j.as_object().unwrap();
+        assert_eq!(o.len(), 9);
+        assert_eq!(j["mid"], 100.5);
+        assert_eq!(j["ofi_1s"], 2.0);
+        assert!(j.get("ofi_10s").is_none());
     }
 }

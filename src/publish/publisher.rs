@@ -353,13 +353,7 @@ impl Publisher {
             .get()
             .map(|v| v.as_slice())
             .unwrap_or(&[]);
-        fields(
-            ev,
-            self.status.epoch(),
-            &self.shared.instruments,
-            &self.shared.model_version,
-            labels,
-        )
+        fields(ev, self.status.epoch(), &self.shared.instruments, labels)
     }
 
     /// Takes one event into the buffer, or into the spill once the buffer is

@@ -77,6 +77,7 @@ struct HoldTally {
     first_id: u64,
     last_id: u64,
     last_ms: i64,
+    model_version: u16,
 }
 const NS_PER_MIN: u64 = 60 * NS_PER_SEC;
 
@@ -1052,6 +1053,7 @@ impl Governor {
             qty: d.qty,
             bid: d.book.bids[0].px,
             ask: d.book.asks[0].px,
+            model_version: d.model_version,
         });
         self.journal_event(Event::Verdict {
             decision_id: d.id,
@@ -1074,7 +1076,7 @@ impl Governor {
         match self
             .holds
             .iter_mut()
-            .find(|t| t.inst == d.inst && t.slot == slot)
+            .find(|t| t.inst == d.inst && t.slot == slot && t.model_version == d.model_version)
         {
             Some(t) => {
                 t.count += 1;
@@ -1089,6 +1091,7 @@ impl Governor {
                 first_id: d.id,
                 last_id: d.id,
                 last_ms: now_ms,
+                model_version: d.model_version,
             }),
         }
     }
@@ -1114,6 +1117,7 @@ impl Governor {
                     first_decision_id: t.first_id,
                     last_decision_id: t.last_id,
                     reason: self.labels[t.slot].clone(),
+                    model_version: t.model_version,
                 },
             });
         }

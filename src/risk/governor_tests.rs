@@ -57,6 +57,7 @@ fn book_decision(action: Action, qty: i64, recv_ns: u64, bid: i64, ask: i64) -> 
         score: 0.9,
         confidence: 0.9,
         model_version: 0,
+        feature_mask: 0,
         qty,
         features: [0.0; N_FEATURES],
         book: BookTop {
@@ -74,6 +75,7 @@ fn book_decision(action: Action, qty: i64, recv_ns: u64, bid: i64, ask: i64) -> 
             xv_best_bid: 0,
             xv_best_ask: 0,
             xv_lead_lag_bps: 0.0,
+            extra: Default::default(),
         },
     }
 }

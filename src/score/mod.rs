@@ -5,9 +5,16 @@
 //! ([`stage`]) that turns every in-sync, two-sided book top (and every trade,
 //! on the instrument's last book) into a [`crate::core::Decision`].
 
+pub mod api;
 pub mod features;
+pub mod metrics;
 pub mod model;
+pub mod registry;
+pub mod reload;
+pub mod shadow;
 pub mod stage;
+pub mod versions;
+pub mod window;
 
 pub use features::{FEATURE_NAMES, FeatureState};
 pub use model::{Model, ModelError, ModelKind, ModelSpec};

@@ -1,12 +1,23 @@
 //! The score stage thread: book tops and trades in, decisions out.
+//!
+//! Between two events the stage polls for a reloaded model
+//! ([`super::reload`]); while one is in shadow, both models score every
+//! decision and only the live one's goes downstream; at the end of the
+//! shadow run the candidate replaces the live model before the next event.
 
 use super::features::FeatureState;
 use super::model::Model;
+use super::registry::FeaturePlan;
+use super::reload::{Candidate, ModelControl, ROW_EVERY, ScoringModel, ShadowOutcome};
+use super::shadow::ShadowStats;
+use super::versions;
 use crate::config::ModelConfig;
 use crate::core::{Action, BookTop, Decision, InstrumentId, N_FEATURES, ScoreInput, now_ns};
+use crate::ops::metrics::Metrics;
 use crate::pipeline::channel::{Next, Rx, SendError, Tx};
 use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::Shared;
+use crossbeam_channel::Receiver;
 use prometheus::IntCounter;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,10 +29,26 @@ pub const STAGE: &str = "score";
 /// How long the stage waits for input before it counts as idle.
 const IDLE_BUDGET: Duration = Duration::from_millis(50);
 
+/// A candidate model being shadow-scored.
+struct ShadowRun {
+    cand: Candidate,
+    stats: ShadowStats,
+}
+
 /// Scoring state of the stage, separate from the thread loop so it can be
 /// driven directly in tests.
 pub struct Scorer {
     model: Model,
+    /// Number of the live model's version (`score::versions`).
+    version: u16,
+    live_plan: FeaturePlan,
+    /// Features computed per event: the live plan, plus the candidate's in shadow.
+    plan: FeaturePlan,
+    shadow: Option<ShadowRun>,
+    ctl: Arc<ModelControl>,
+    candidates: Receiver<Candidate>,
+    metrics: Arc<Metrics>,
+    mode: &'static str,
     cooldown_ms: i64,
     states: Vec<FeatureState>,
     /// Exchange time of the last non-HOLD decision, per instrument.
@@ -38,8 +65,34 @@ impl Scorer {
             .map(|i| FeatureState::new(i, cfg.trade_flow_window_ms, cfg.return_horizon_ms))
             .collect::<Vec<_>>();
         let n = states.len();
+        let version = versions::intern(model.version_str()).unwrap_or(u16::MAX);
+        let names = model.feature_names();
+        let live_plan =
+            FeaturePlan::from_names(names.iter().map(String::as_str)).unwrap_or(FeaturePlan::all());
+        let ctl = shared.model_ctl.clone();
+        ctl.start_with(
+            model.version_str(),
+            version,
+            live_plan,
+            crate::core::clock::unix_ms(),
+        );
+        ctl.set_active_plan(live_plan);
+        shared
+            .metrics
+            .model
+            .live
+            .with_label_values(&[model.version_str()])
+            .set(1);
         Scorer {
             model,
+            version,
+            live_plan,
+            plan: live_plan,
+            shadow: None,
+            candidates: ctl.candidates(),
+            ctl,
+            metrics: shared.metrics.clone(),
+            mode: shared.mode.as_str(),
             cooldown_ms: cfg.decision_cooldown_ms.min(i64::MAX as u64) as i64,
             states,
             last_signal_ms: vec![None; n],
@@ -48,10 +101,26 @@ impl Scorer {
         }
     }
 
+    /// The live model's version string.
+    pub fn live_version(&self) -> &str {
+        self.model.version_str()
+    }
+
+    /// Whether a candidate is being shadow-scored.
+    pub fn in_shadow(&self) -> bool {
+        self.shadow.is_some()
+    }
+
     /// Updates features with one input and, when the instrument's last book
     /// is in sync and two-sided, returns the decision (HOLD included).
     /// `hop_ns` of the decision is left 0 (set at hand-off).
     pub fn on_input(&mut self, ev: &ScoreInput) -> Option<Decision> {
+        if self.shadow.is_none()
+            && self.ctl.candidate_pending()
+            && let Ok(c) = self.candidates.try_recv()
+        {
+            self.begin_shadow(c);
+        }
         let (inst, recv_ns, exch_ms) = match ev {
             ScoreInput::Book(b) => (b.inst, b.recv_ns, b.exch_ms),
             ScoreInput::Trade {
@@ -66,9 +135,25 @@ impl Scorer {
             ScoreInput::Book(b) => st.on_book(b),
             ScoreInput::Trade { trade, .. } => st.on_trade(exch_ms, trade),
         }
-        let features = st.compute()?;
+        let features = st.compute_plan(self.plan)?;
         let book: BookTop = *st.last_book()?;
-        let (mut action, score, confidence) = self.model.score(&features);
+        let (mut action, score, confidence) = self.model.score_features(&features);
+        let mut shadow_done = false;
+        if let Some(sh) = self.shadow.as_mut() {
+            let (ca, cs, _) = sh.cand.model.score_features(&features);
+            sh.stats.add((action, score), (ca, cs));
+            let (n, a, r) = (
+                sh.stats.decisions(),
+                sh.stats.agreement(),
+                sh.stats.correlation(),
+            );
+            self.ctl.shadow_progress(n, a, r);
+            let m = &self.metrics.model;
+            m.shadow_decisions.set(n as i64);
+            m.shadow_agreement.set(a.unwrap_or(f64::NAN));
+            m.shadow_correlation.set(r.unwrap_or(f64::NAN));
+            shadow_done = n >= sh.cand.shadow_decisions;
+        }
         if action != Action::Hold {
             action = self.cooldown(inst, exch_ms, action);
         }
@@ -78,7 +163,10 @@ impl Scorer {
         }
         let id = self.next_id;
         self.next_id += 1;
-        Some(Decision {
+        if id.is_multiple_of(ROW_EVERY) {
+            self.ctl.rows.record(&features);
+        }
+        let d = Decision {
             id,
             venue: book.venue,
             inst,
@@ -88,11 +176,100 @@ impl Scorer {
             action,
             score,
             confidence,
-            model_version: 0,
+            model_version: self.version,
+            feature_mask: self.plan.mask(),
             qty: self.order_qty.get(inst.idx()).copied().unwrap_or(0),
             features: f32s,
             book,
-        })
+        };
+        if shadow_done {
+            self.finish_shadow();
+        }
+        Some(d)
+    }
+
+    /// A candidate arrived: shadow it, or swap at once for `shadow_decisions = 0`.
+    fn begin_shadow(&mut self, c: Candidate) {
+        let m = &self.metrics.model;
+        m.shadow_target.set(c.shadow_decisions as i64);
+        m.shadow_decisions.set(0);
+        m.shadow_agreement.set(f64::NAN);
+        m.shadow_correlation.set(f64::NAN);
+        self.ctl.shadow_started(c.version, c.shadow_decisions);
+        self.plan = self.live_plan.union(c.plan);
+        self.ctl.set_active_plan(self.plan);
+        self.shadow = Some(ShadowRun {
+            cand: c,
+            stats: ShadowStats::default(),
+        });
+        if self
+            .shadow
+            .as_ref()
+            .is_some_and(|s| s.cand.shadow_decisions == 0)
+        {
+            self.finish_shadow();
+        }
+    }
+
+    /// Ends the shadow run: swap, or drop the candidate below the agreement floor.
+    fn finish_shadow(&mut self) {
+        let Some(run) = self.shadow.take() else {
+            return;
+        };
+        let now_ms = crate::core::clock::unix_ms();
+        let stats = run.stats;
+        let c = run.cand;
+        let agreement = stats.agreement();
+        let swapped = c.min_agreement <= 0.0 || agreement.unwrap_or(0.0) >= c.min_agreement;
+        let outcome = ShadowOutcome {
+            version: c.version,
+            swapped,
+            decisions: stats.decisions(),
+            agreement,
+            correlation: stats.correlation(),
+            min_agreement: c.min_agreement,
+            at_ms: now_ms,
+        };
+        let m = &self.metrics.model;
+        if swapped {
+            let old = std::mem::replace(&mut self.model, c.model);
+            let new_version = self.model.version_str();
+            m.live.with_label_values(&[old.version_str()]).set(0);
+            m.live.with_label_values(&[new_version]).set(1);
+            m.swaps.inc();
+            let pkg = env!("CARGO_PKG_VERSION");
+            let _ =
+                self.metrics
+                    .build_info
+                    .remove_label_values(&[pkg, old.version_str(), self.mode]);
+            self.metrics
+                .build_info
+                .with_label_values(&[pkg, new_version, self.mode])
+                .set(1);
+            tracing::info!(
+                from = old.version_str(),
+                to = new_version,
+                shadow_decisions = stats.decisions(),
+                agreement = ?agreement,
+                score_correlation = ?stats.correlation(),
+                "model swapped at an event boundary"
+            );
+            self.version = c.version;
+            self.live_plan = c.plan;
+            self.ctl.set_live(c.version, c.plan, now_ms);
+        } else {
+            m.reloads.with_label_values(&["rejected_in_shadow"]).inc();
+            tracing::warn!(
+                candidate = c.model.version_str(),
+                live = self.model.version_str(),
+                agreement = ?agreement,
+                min_agreement = c.min_agreement,
+                "model candidate rejected after shadow scoring; the live model keeps trading"
+            );
+        }
+        self.plan = self.live_plan;
+        self.ctl.set_active_plan(self.plan);
+        self.ctl.shadow_finished(outcome);
     }
 
     /// BUY/SELL within `decision_cooldown_ms` (exchange time) of the last
@@ -209,6 +386,8 @@ mod tests {
     fn cfg(cooldown: u64) -> ModelConfig {
         ModelConfig {
             path: String::new(),
+            shadow_decisions: 3,
+            shadow_min_agreement: 0.0,
             decision_cooldown_ms: cooldown,
             trade_flow_window_ms: 1_000,
             return_horizon_ms: 500,
@@ -308,5 +487,146 @@ mod tests {
             2
         );
         assert_eq!(sh.latency.get(STAGE).unwrap().count, 2);
+    }
+
+    fn model_json(version: &str, feature: &str, weight: f64) -> String {
+        format!(
+            r#"{{"version":"{version}","kind":"linear","features":[{{"name":"{feature}","weight":{weight},"mean":0.0,"scale":1.0}}],"bias":0.0,"buy_threshold":0.5,"sell_threshold":-0.5}}"#
+        )
+    }
+
+    /// Writes `text` as the configured model file of `sh` (shadow of `n` decisions).
+    fn set_model_file(sh: &Shared, dir: &std::path::Path, text: &str, n: u64, min: f64) {
+        let path = dir.join("model.json");
+        std::fs::write(&path, text).unwrap();
+        sh.model_ctl
+            .configure(crate::score::reload::ReloadSettings {
+                path: path.display().to_string(),
+                shadow_decisions: n,
+                min_agreement: min,
+            });
+    }
+
+    fn reload(sh: &Shared) -> Result<serde_json::Value, crate::score::reload::Refusal> {
+        sh.model_ctl.reload("test", 1, &sh.metrics.model)
+    }
+
+    #[test]
+    fn reload_shadows_then_swaps_between_events() {
+        use crate::score::reload::{RefusalKind, ReloadState};
+        let dir = crate::journal::tests::tmp_dir("score-reload");
+        let sh = shared();
+        let m = sh.metrics.clone();
+        let mut s = Scorer::new(&sh, model(), &cfg(0), vec![2]);
+        let v_live = versions::intern("t1").unwrap();
+        for t in 0..20 {
+            let d = s.on_input(&bullish(t)).unwrap();
+            assert_eq!((d.model_version, d.action), (v_live, Action::Buy));
+        }
+        // A bad file: refused with the reason, nothing changes.
+        set_model_file(&sh, &dir, "{\"version\": \"t2\", ", 3, 0.0);
+        let e = reload(&sh).unwrap_err();
+        assert_eq!(e.kind, RefusalKind::Format);
+        assert!(e.reason.contains("model.json"), "{}", e.reason);
+        // An unknown feature: refused naming it.
+        set_model_file(&sh, &dir, &model_json("t2", "ofi_3s", 1.0), 3, 0.0);
+        let e = reload(&sh).unwrap_err();
+        assert_eq!(e.kind, RefusalKind::Features);
+        assert!(
+            e.reason.contains("unknown feature \"ofi_3s\""),
+            "{}",
+            e.reason
+        );
+        // The live version again: refused.
+        set_model_file(&sh, &dir, &model_json("t1", "ofi_1s", 1.0), 3, 0.0);
+        assert_eq!(reload(&sh).unwrap_err().kind, RefusalKind::Version);
+        // Self-test: mid (≈ 100) times 1e40 is finite as f64 but not as
+        // the decision's f32 score; the zero row alone would pass.
+        set_model_file(&sh, &dir, &model_json("t2-huge", "mid", 1e40), 3, 0.0);
+        let e = reload(&sh).unwrap_err();
+        assert_eq!(e.kind, RefusalKind::SelfTest);
+        assert!(e.reason.contains("stored feature row"), "{}", e.reason);
+        assert_eq!(
+            m.model
+                .reloads
+                .with_label_values(&["refused_self_test"])
+                .get(),
+            1
+        );
+        let d = s.on_input(&bullish(30)).unwrap();
+        assert_eq!(d.model_version, v_live);
+        assert!(!s.in_shadow());
+
+        // A good file that disagrees (SELL where the live model BUYs).
+        set_model_file(&sh, &dir, &model_json("t2", "book_imbalance", -1.0), 3, 0.0);
+        let ok = reload(&sh).unwrap();
+        assert_eq!(ok["version"], "t2");
+        assert_eq!(sh.model_ctl.state(), ReloadState::Pending);
+        // A second reload while the first is pending: busy.
+        set_model_file(&sh, &dir, &model_json("t3", "book_imbalance", 1.0), 3, 0.0);
+        assert_eq!(reload(&sh).unwrap_err().kind, RefusalKind::Busy);
+        let v2 = versions::intern("t2").unwrap();
+        for t in 40..43 {
+            // Shadowed decisions are still the live model's.
+            let d = s.on_input(&bullish(t)).unwrap();
+            assert_eq!((d.model_version, d.action), (v_live, Action::Buy));
+        }
+        // The third shadow decision ended the run: the next event is t2's.
+        assert!(!s.in_shadow());
+        let d = s.on_input(&bullish(50)).unwrap();
+        assert_eq!((d.model_version, d.action), (v2, Action::Sell));
+        assert_eq!(s.live_version(), "t2");
+        let view = sh.model_ctl.view();
+        assert_eq!(view["live"]["version"], "t2");
+        assert_eq!(view["shadow"]["decisions"], 3);
+        assert_eq!(view["shadow"]["agreement"], 0.0);
+        assert_eq!(view["history"][0]["result"], "swapped");
+        assert_eq!(m.model.swaps.get(), 1);
+        assert_eq!(m.model.live.with_label_values(&["t2"]).get(), 1);
+        assert_eq!(m.model.live.with_label_values(&["t1"]).get(), 0);
+        assert_eq!(m.model.shadow_agreement.get(), 0.0);
+
+        // Below the agreement floor: the candidate is dropped after shadow.
+        set_model_file(&sh, &dir, &model_json("t3", "book_imbalance", 1.0), 2, 0.9);
+        reload(&sh).unwrap();
+        for t in 60..64 {
+            let d = s.on_input(&bullish(t)).unwrap();
+            assert_eq!(d.model_version, v2);
+        }
+        assert_eq!(
+            m.model
+                .reloads
+                .with_label_values(&["rejected_in_shadow"])
+                .get(),
+            1
+        );
+        assert_eq!(
+            sh.model_ctl.view()["history"][0]["result"],
+            "rejected_in_shadow"
+        );
+    }
+
+    #[test]
+    fn shadow_computes_the_candidates_features_and_swaps_at_once_with_zero() {
+        let dir = crate::journal::tests::tmp_dir("score-reload-plan");
+        let sh = shared();
+        let mut s = Scorer::new(&sh, model(), &cfg(0), vec![2]);
+        let d = s.on_input(&bullish(1)).unwrap();
+        assert_eq!(d.feature_mask, crate::score::registry::BASE);
+        assert!(!sh.model_ctl.wants_depth10());
+        set_model_file(
+            &sh,
+            &dir,
+            &model_json("p2", "book_imbalance_10", 1.0),
+            0,
+            0.0,
+        );
+        reload(&sh).unwrap();
+        let d = s.on_input(&bullish(2)).unwrap();
+        let bit = 1 << crate::score::registry::idx::BOOK_IMBALANCE_10;
+        // Swapped before this event: decided by p2 on its features.
+        assert_eq!(d.model_version, versions::intern("p2").unwrap());
+        assert_eq!(d.feature_mask, crate::score::registry::BASE | bit);
+        assert!(sh.model_ctl.wants_depth10());
     }
 }
