@@ -341,6 +341,7 @@ impl World {
             score: 0.9,
             confidence: 0.9,
             model_version: 0,
+            feature_mask: 0,
             qty,
             features: [0.0; N_FEATURES],
             book: BookTop {
@@ -358,6 +359,7 @@ impl World {
                 xv_best_bid: 0,
                 xv_best_ask: 0,
                 xv_lead_lag_bps: 0.0,
+                extra: Default::default(),
             },
         }
     }

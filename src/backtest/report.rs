@@ -685,6 +685,7 @@ mod tests {
             xv_best_bid: 0,
             xv_best_ask: 0,
             xv_lead_lag_bps: 0.0,
+            extra: Default::default(),
         };
         top.bids[0] = lv(5_998_000);
         top.asks[0] = lv(6_000_000);
