@@ -151,11 +151,14 @@ def xgboost_models(out, x, ys, xt, trees, depth, kinds, suffix=""):
 
 
 def gbdt_rs_dump(path, booster):
-    """The format gbdt-rs reads (its convert_xgboost.py): the base margin on
-    the first line, then the JSON tree dump with integer feature indices."""
+    """The format gbdt-rs reads (its convert_xgboost.py): the base score as a
+    margin on the first line, then the JSON tree dump with integer feature
+    indices."""
     import xgboost as xgb  # noqa: F401
     cfg = json.loads(booster.save_config())
-    base = cfg["learner"]["learner_model_param"]["base_score"].strip("[]").split(",")[0]
+    base = float(cfg["learner"]["learner_model_param"]["base_score"].strip("[]").split(",")[0])
+    if cfg["learner"]["objective"]["name"] in ("binary:logistic", "reg:logistic"):
+        base = -np.log(1.0 / base - 1.0)  # gbdt-rs adds it to the margin
     dump = booster.get_dump(dump_format="json")
     trees = []
     for t in dump:

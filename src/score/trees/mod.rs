@@ -1,14 +1,17 @@
 //! Gradient-boosted tree ensembles (LightGBM text models, XGBoost JSON
 //! models) in flat structure-of-arrays form, evaluated without allocation.
 //!
-//! All trees share one set of node arrays. A child reference is an `i32`:
-//! `>= 0` is an internal node's index, `< 0` is `!leaf` (an index into
-//! `leaf_value`). Each internal node holds its feature, threshold, children
-//! and a missing-value rule. Two arithmetic modes reproduce the packages
-//! exactly: LightGBM compares `x <= threshold` and sums in `f64`; XGBoost
-//! converts the input to `f32`, compares `x < split_condition` and sums,
-//! links and normalizes in `f32` (its predictor's own types), so the engine's
-//! scores equal the packages' predictions bit for bit.
+//! All trees share one set of node arrays (structure of arrays): feature
+//! index, threshold, the two children, a missing-value rule and a leaf
+//! value per node. Leaves are nodes too, whose children are themselves, so
+//! a walk can take a fixed number of steps: trees are evaluated in blocks
+//! of [`LANES`] side by side, each lane stepping `depth` times without a
+//! data-dependent branch (the CPU overlaps the lanes' loads), and the
+//! leaves are then added in tree order. Two arithmetic modes reproduce the
+//! packages exactly: LightGBM compares `x <= threshold` and sums in `f64`;
+//! XGBoost converts the input to `f32`, compares `x < split_condition` and
+//! sums, links and normalizes in `f32` (its predictor's own types), so the
+//! engine's scores equal the packages' predictions bit for bit.
 //!
 //! The loaders live in [`lightgbm`] and [`xgboost`].
 
@@ -31,8 +34,8 @@ pub mod missing {
     pub const DEFAULT_LEFT: u8 = 4;
 }
 
-/// LightGBM's `kZeroThreshold`.
-const ZERO_THRESHOLD: f64 = 1e-35;
+/// LightGBM's `kZeroThreshold` (a float literal, `1e-35f`).
+const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
 
 /// Arithmetic of the package a model came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,18 +79,36 @@ pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, TreeError> {
     Err(TreeError(msg.into()))
 }
 
+/// Trees evaluated side by side.
+pub const LANES: usize = 8;
+
+/// Per-node rule bits (internal to the flat form).
+mod node {
+    /// NaN goes left (LightGBM: default-left for the NaN/zero missing
+    /// types, else where 0.0 goes; XGBoost: default_left).
+    pub const NAN_LEFT: u8 = 1;
+    /// |x| <= 1e-35 takes the default branch (LightGBM missing type zero).
+    pub const ZERO_IS_MISSING: u8 = 2;
+    /// The default branch is the left child.
+    pub const DEFAULT_LEFT: u8 = 4;
+}
+
 /// A validated ensemble.
 #[derive(Debug, Clone)]
 pub struct TreeEnsemble {
     feature: Vec<u32>,
     threshold: Vec<f64>,
-    left: Vec<i32>,
-    right: Vec<i32>,
+    /// `[left, right]`; a leaf's children are itself.
+    child: Vec<[u32; 2]>,
     rule: Vec<u8>,
-    leaf_value: Vec<f64>,
-    /// Root reference of each tree, and the class (output) it adds to.
-    roots: Vec<i32>,
+    /// Leaf value (0 for internal nodes).
+    value: Vec<f64>,
+    /// Root node of each tree, the class (output) it adds to, its depth.
+    roots: Vec<u32>,
     tree_class: Vec<u32>,
+    depth: Vec<u8>,
+    /// Steps each block of `LANES` trees takes (its deepest tree's depth).
+    block_steps: Vec<u8>,
     n_classes: usize,
     /// Inputs the row must have: one past the largest feature index used.
     n_inputs: usize,
@@ -144,15 +165,19 @@ impl TreeEnsemble {
         if trees.is_empty() {
             return err("the model has no trees");
         }
+        if h.n_features == 0 {
+            return err("the model has no features");
+        }
         let mut e = TreeEnsemble {
             feature: Vec::new(),
             threshold: Vec::new(),
-            left: Vec::new(),
-            right: Vec::new(),
+            child: Vec::new(),
             rule: Vec::new(),
-            leaf_value: Vec::new(),
+            value: Vec::new(),
             roots: Vec::with_capacity(trees.len()),
             tree_class: Vec::with_capacity(trees.len()),
+            depth: Vec::with_capacity(trees.len()),
+            block_steps: Vec::new(),
             n_classes: h.n_classes,
             n_inputs: h.n_features,
             feature_names: h.feature_names,
@@ -170,6 +195,11 @@ impl TreeEnsemble {
         for (t, tree) in trees.into_iter().enumerate() {
             e.push_tree(t, tree, h.n_features)?;
         }
+        e.block_steps = e
+            .depth
+            .chunks(LANES)
+            .map(|d| d.iter().copied().max().unwrap_or(0))
+            .collect();
         Ok(e)
     }
 
@@ -197,10 +227,11 @@ impl TreeEnsemble {
         }
         let mut node_seen = vec![false; n];
         let mut leaf_seen = vec![false; nl];
+        let mut depth = 0usize;
         // Iterative walk from the root (node 0, or the single leaf).
         let root: i32 = if n == 0 { !0 } else { 0 };
-        let mut stack = vec![root];
-        while let Some(r) = stack.pop() {
+        let mut stack = vec![(root, 0usize)];
+        while let Some((r, d)) = stack.pop() {
             let seen = if r >= 0 {
                 node_seen.get_mut(r as usize)
             } else {
@@ -214,25 +245,28 @@ impl TreeEnsemble {
                 Some(s) => *s = true,
             }
             if r >= 0 {
-                stack.push(tree.left[r as usize]);
-                stack.push(tree.right[r as usize]);
+                stack.push((tree.left[r as usize], d + 1));
+                stack.push((tree.right[r as usize], d + 1));
+            } else {
+                depth = depth.max(d);
             }
         }
         if node_seen.iter().any(|s| !s) || leaf_seen.iter().any(|s| !s) {
             return err(format!("tree {t}: unreachable nodes"));
         }
-        let node_base = self.feature.len();
-        let leaf_base = self.leaf_value.len();
-        let shift = |r: i32| -> Result<i32, TreeError> {
-            let v = if r >= 0 {
-                node_base + r as usize
+        if depth > u8::MAX as usize {
+            return err(format!("tree {t}: depth {depth} (at most 255)"));
+        }
+        let base = self.feature.len();
+        if base + n + nl > u32::MAX as usize {
+            return err("more than 2^32 nodes");
+        }
+        // Internal node i is base + i, leaf j is base + n + j.
+        let at = |r: i32| -> u32 {
+            if r >= 0 {
+                (base + r as usize) as u32
             } else {
-                leaf_base + !r as usize
-            };
-            match i32::try_from(v) {
-                Ok(v) if r >= 0 => Ok(v),
-                Ok(v) => Ok(!v),
-                Err(_) => err("more than 2^31 nodes"),
+                (base + n + !r as usize) as u32
             }
         };
         for i in 0..n {
@@ -242,26 +276,49 @@ impl TreeEnsemble {
                     "tree {t} node {i}: feature index {f} but the model has {n_features} features"
                 ));
             }
-            if tree.threshold[i].is_nan() {
+            let th = tree.threshold[i];
+            if th.is_nan() {
                 return err(format!("tree {t} node {i}: threshold is NaN"));
             }
-            if tree.rule[i] & 3 > missing::NAN {
-                return err(format!("tree {t} node {i}: unknown missing-value rule"));
+            let kind = tree.rule[i] & 3;
+            let dl = tree.rule[i] & missing::DEFAULT_LEFT != 0;
+            let nan_left = match kind {
+                // NaN is read as 0.0 and compared (a constant per node).
+                missing::NAN_AS_ZERO => 0.0 <= th,
+                // NaN is read as 0.0, which is missing: the default branch.
+                missing::ZERO | missing::NAN => dl,
+                _ => return err(format!("tree {t} node {i}: unknown missing-value rule")),
+            };
+            let mut rule = 0;
+            if nan_left {
+                rule |= node::NAN_LEFT;
             }
-            self.feature.push(tree.feature[i]);
-            self.threshold.push(tree.threshold[i]);
-            self.left.push(shift(tree.left[i])?);
-            self.right.push(shift(tree.right[i])?);
-            self.rule.push(tree.rule[i]);
+            if kind == missing::ZERO {
+                rule |= node::ZERO_IS_MISSING;
+            }
+            if dl {
+                rule |= node::DEFAULT_LEFT;
+            }
+            self.feature.push(f as u32);
+            self.threshold.push(th);
+            self.child.push([at(tree.left[i]), at(tree.right[i])]);
+            self.rule.push(rule);
+            self.value.push(0.0);
         }
-        for (i, v) in tree.leaf_value.iter().enumerate() {
+        for (j, v) in tree.leaf_value.iter().enumerate() {
             if !v.is_finite() {
-                return err(format!("tree {t} leaf {i}: value is not finite ({v})"));
+                return err(format!("tree {t} leaf {j}: value is not finite ({v})"));
             }
+            let me = (base + n + j) as u32;
+            self.feature.push(0);
+            self.threshold.push(0.0);
+            self.child.push([me, me]);
+            self.rule.push(0);
+            self.value.push(*v);
         }
-        self.leaf_value.extend_from_slice(&tree.leaf_value);
-        self.roots.push(shift(root)?);
+        self.roots.push(at(root));
         self.tree_class.push(tree.class);
+        self.depth.push(depth as u8);
         Ok(())
     }
 
@@ -300,20 +357,7 @@ impl TreeEnsemble {
 
     /// Largest depth of any tree (edges from root to the deepest leaf).
     pub fn max_depth(&self) -> usize {
-        let mut best = 0;
-        let mut stack: Vec<(i32, usize)> = Vec::new();
-        for &r in &self.roots {
-            stack.push((r, 0));
-            while let Some((r, d)) = stack.pop() {
-                if r < 0 {
-                    best = best.max(d);
-                } else {
-                    stack.push((self.left[r as usize], d + 1));
-                    stack.push((self.right[r as usize], d + 1));
-                }
-            }
-        }
-        best
+        self.depth.iter().copied().max().unwrap_or(0) as usize
     }
 
     /// Rewrites feature indices: input `i` of the model becomes slot
@@ -354,9 +398,9 @@ impl TreeEnsemble {
         match self.arith {
             Arith::F64 => {
                 let mut m = self.base_margin;
-                for (&root, &c) in self.roots.iter().zip(&self.tree_class) {
-                    m[c as usize] += self.leaf_f64(root, row);
-                }
+                self.walk::<false>(row, |t, leaf| {
+                    m[self.tree_class[t] as usize] += self.value[leaf];
+                });
                 link_f64(self.link, &mut m[..self.n_classes]);
                 p.v = m;
             }
@@ -365,9 +409,9 @@ impl TreeEnsemble {
                 for (o, b) in m.iter_mut().zip(&self.base_margin) {
                     *o = *b as f32;
                 }
-                for (&root, &c) in self.roots.iter().zip(&self.tree_class) {
-                    m[c as usize] += self.leaf_f32(root, row);
-                }
+                self.walk::<true>(row, |t, leaf| {
+                    m[self.tree_class[t] as usize] += self.value[leaf] as f32;
+                });
                 link_f32(self.link, &mut m[..self.n_classes]);
                 for (o, v) in p.v.iter_mut().zip(&m[..self.n_classes]) {
                     *o = *v as f64;
@@ -377,46 +421,52 @@ impl TreeEnsemble {
         p
     }
 
-    /// LightGBM's `NumericalDecision` down one tree.
-    #[inline]
-    fn leaf_f64(&self, root: i32, row: &[f64]) -> f64 {
-        let mut r = root;
-        while r >= 0 {
-            let i = r as usize;
-            let mut x = row[self.feature[i] as usize];
-            let rule = self.rule[i];
-            let kind = rule & 3;
-            if x.is_nan() && kind != missing::NAN {
-                x = 0.0;
+    /// Walks every tree to its leaf, `LANES` trees at a time, and hands
+    /// `(tree, leaf node)` to `add` in tree order. `F32`: XGBoost's rule.
+    #[inline(always)]
+    fn walk<const F32: bool>(&self, row: &[f64], mut add: impl FnMut(usize, usize)) {
+        let n = self.roots.len();
+        for (b, &steps) in self.block_steps.iter().enumerate() {
+            let start = b * LANES;
+            let k = (n - start).min(LANES);
+            let mut r = [0u32; LANES];
+            for (l, o) in r.iter_mut().enumerate() {
+                // Lanes past the last tree repeat it (their leaves are not added).
+                *o = self.roots[start + l.min(k - 1)];
             }
-            let default = (kind == missing::ZERO
-                && (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&x))
-                || (kind == missing::NAN && x.is_nan());
-            let go_left = if default {
-                rule & missing::DEFAULT_LEFT != 0
-            } else {
-                x <= self.threshold[i]
-            };
-            r = if go_left { self.left[i] } else { self.right[i] };
+            for _ in 0..steps {
+                for o in r.iter_mut() {
+                    *o = self.step::<F32>(*o, row);
+                }
+            }
+            for (l, &leaf) in r.iter().enumerate().take(k) {
+                add(start + l, leaf as usize);
+            }
         }
-        self.leaf_value[!r as usize]
     }
 
-    /// XGBoost's `GetNextNode` down one tree, in `f32`.
-    #[inline]
-    fn leaf_f32(&self, root: i32, row: &[f64]) -> f32 {
-        let mut r = root;
-        while r >= 0 {
-            let i = r as usize;
-            let x = row[self.feature[i] as usize] as f32;
-            let go_left = if x.is_nan() {
-                self.rule[i] & missing::DEFAULT_LEFT != 0
-            } else {
-                x < self.threshold[i] as f32
-            };
-            r = if go_left { self.left[i] } else { self.right[i] };
-        }
-        self.leaf_value[!r as usize] as f32
+    /// One step down from node `r` (a leaf stays where it is). Branch-free:
+    /// LightGBM's `NumericalDecision` (`x <= threshold`; NaN per the node's
+    /// missing type; |x| <= 1e-35 missing for type zero) or, with `F32`,
+    /// XGBoost's `GetNextNode` (`f32(x) < split_condition`, NaN default).
+    #[inline(always)]
+    fn step<const F32: bool>(&self, r: u32, row: &[f64]) -> u32 {
+        let i = r as usize;
+        let x = row[self.feature[i] as usize];
+        let t = self.threshold[i];
+        let rule = self.rule[i];
+        let nan = x.is_nan();
+        let go_left = if F32 {
+            // The threshold is an f32 value, so comparing f32(x) in f64 is exact.
+            let xf = x as f32 as f64;
+            (nan & (rule & node::NAN_LEFT != 0)) | (!nan & (xf < t))
+        } else {
+            let zero = (rule & node::ZERO_IS_MISSING != 0) & (x.abs() <= ZERO_THRESHOLD);
+            (nan & (rule & node::NAN_LEFT != 0))
+                | (zero & (rule & node::DEFAULT_LEFT != 0))
+                | (!nan & !zero & (x <= t))
+        };
+        self.child[i][(!go_left) as usize]
     }
 }
 
