@@ -320,10 +320,7 @@ fn train_example_writes_a_model_the_engine_loads() {
         );
     }
     // A last row without its forward return yet (the horizon ran past the end).
-    csv += &format!(
-        "1,binance,BTCUSDT,{},,\n",
-        vec!["0.5"; N_FEATURES].join(",")
-    );
+    csv += &format!("1,binance,BTCUSDT,{},,\n", ["0.5"; N_FEATURES].join(","));
     std::fs::write(tmp.join("features.csv"), csv).unwrap();
     let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()

@@ -184,7 +184,8 @@ pub struct OnnxEngineModel {
 #[derive(Debug, Clone)]
 pub enum Model {
     Linear(LinearModel),
-    Trees(TreeModel),
+    /// Boxed: the ensemble's inline arrays would make every variant large.
+    Trees(Box<TreeModel>),
     #[cfg(feature = "onnx")]
     Onnx(OnnxEngineModel),
 }
@@ -300,24 +301,22 @@ impl Model {
                     Link::Identity => OutputKind::Value,
                     Link::Softmax => OutputKind::Classes,
                 };
-                if let Some(o) = m.output {
-                    if o != natural {
-                        return Err(invalid(
-                            "model.output",
-                            format!(
-                                "the model's objective {} gives {natural:?}, not {o:?}",
-                                ensemble.objective()
-                            ),
-                        ));
-                    }
+                if let Some(o) = m.output.filter(|o| *o != natural) {
+                    return Err(invalid(
+                        "model.output",
+                        format!(
+                            "the model's objective {} gives {natural:?}, not {o:?}",
+                            ensemble.objective()
+                        ),
+                    ));
                 }
                 let decider = decider(&m, natural, ensemble.n_classes())?;
-                Ok(Model::Trees(TreeModel {
+                Ok(Model::Trees(Box::new(TreeModel {
                     version: m.version,
                     features,
                     ensemble,
                     decider,
-                }))
+                })))
             }
             ManifestKind::Onnx => onnx_model(m, &file),
         }

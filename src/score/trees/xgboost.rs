@@ -25,10 +25,11 @@ pub fn parse(text: &str) -> Result<TreeEnsemble, TreeError> {
     let param = field(learner, "learner_model_param", "learner")?;
     let n_features = count(param, "num_feature", "learner.learner_model_param")?;
     let num_class = count(param, "num_class", "learner.learner_model_param")?;
-    if let Some(t) = param.get("num_target") {
-        if as_count(t) != Some(1) {
-            return err("multi-target models (num_target > 1) are not supported");
-        }
+    if param
+        .get("num_target")
+        .is_some_and(|t| as_count(t) != Some(1))
+    {
+        return err("multi-target models (num_target > 1) are not supported");
     }
     let objective = field(
         field(learner, "objective", "learner")?,
@@ -189,10 +190,13 @@ fn ints(t: usize, tree: &Value, key: &str) -> Result<Vec<i64>, TreeError> {
 }
 
 fn parse_tree(t: usize, tree: &Value, class: u32) -> Result<RawTree, TreeError> {
-    if let Some(p) = tree.get("tree_param") {
-        if p.get("size_leaf_vector").and_then(as_count).unwrap_or(1) > 1 {
-            return err(format!("tree {t}: vector leaves are not supported"));
-        }
+    let leaf_vector = tree
+        .get("tree_param")
+        .and_then(|p| p.get("size_leaf_vector"))
+        .and_then(as_count)
+        .unwrap_or(1);
+    if leaf_vector > 1 {
+        return err(format!("tree {t}: vector leaves are not supported"));
     }
     let left = ints(t, tree, "left_children")?;
     let right = ints(t, tree, "right_children")?;
