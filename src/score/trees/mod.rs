@@ -114,6 +114,9 @@ struct Node {
 #[derive(Debug, Clone)]
 pub struct TreeEnsemble {
     nodes: Vec<Node>,
+    /// Some node treats zero as missing (LightGBM missing type zero): the
+    /// walk then checks |x| <= 1e-35 (a separate, slower instance).
+    any_zero_missing: bool,
     /// Root node of each tree, the class (output) it adds to, its depth.
     roots: Vec<u32>,
     tree_class: Vec<u32>,
@@ -181,6 +184,7 @@ impl TreeEnsemble {
         }
         let mut e = TreeEnsemble {
             nodes: Vec::new(),
+            any_zero_missing: false,
             roots: Vec::with_capacity(trees.len()),
             tree_class: Vec::with_capacity(trees.len()),
             depth: Vec::with_capacity(trees.len()),
@@ -326,6 +330,7 @@ impl TreeEnsemble {
                 }
                 if kind == missing::ZERO {
                     rule |= node::ZERO_IS_MISSING;
+                    self.any_zero_missing = true;
                 }
                 if dl {
                     rule |= node::DEFAULT_LEFT;
@@ -430,9 +435,14 @@ impl TreeEnsemble {
         match self.arith {
             Arith::F64 => {
                 let mut m = self.base_margin;
-                self.walk::<false>(row, |t, leaf| {
+                let add = |t: usize, leaf: usize| {
                     m[self.tree_class[t] as usize] += self.nodes[leaf].t;
-                });
+                };
+                if self.any_zero_missing {
+                    self.walk::<false, true>(row, add);
+                } else {
+                    self.walk::<false, false>(row, add);
+                }
                 link_f64(self.link, &mut m[..self.n_classes]);
                 p.v = m;
             }
@@ -441,7 +451,7 @@ impl TreeEnsemble {
                 for (o, b) in m.iter_mut().zip(&self.base_margin) {
                     *o = *b as f32;
                 }
-                self.walk::<true>(row, |t, leaf| {
+                self.walk::<true, false>(row, |t, leaf| {
                     m[self.tree_class[t] as usize] += self.nodes[leaf].t as f32;
                 });
                 link_f32(self.link, &mut m[..self.n_classes]);
@@ -456,7 +466,11 @@ impl TreeEnsemble {
     /// Walks every tree to its leaf, `LANES` trees at a time, and hands
     /// `(tree, leaf node)` to `add` in tree order. `F32`: XGBoost's rule.
     #[inline(always)]
-    fn walk<const F32: bool>(&self, row: &[f64], mut add: impl FnMut(usize, usize)) {
+    fn walk<const F32: bool, const ZERO: bool>(
+        &self,
+        row: &[f64],
+        mut add: impl FnMut(usize, usize),
+    ) {
         let n = self.roots.len();
         for (b, &steps) in self.block_steps.iter().enumerate() {
             let start = b * LANES;
@@ -468,7 +482,7 @@ impl TreeEnsemble {
             }
             for _ in 0..steps {
                 for o in r.iter_mut() {
-                    *o = self.step::<F32>(*o, row);
+                    *o = self.step::<F32, ZERO>(*o, row);
                 }
             }
             for (l, &leaf) in r.iter().enumerate().take(k) {
@@ -482,7 +496,7 @@ impl TreeEnsemble {
     /// missing type; |x| <= 1e-35 missing for type zero) or, with `F32`,
     /// XGBoost's `GetNextNode` (`f32(x) < split_condition`, NaN default).
     #[inline(always)]
-    fn step<const F32: bool>(&self, r: u32, row: &[f64]) -> u32 {
+    fn step<const F32: bool, const ZERO: bool>(&self, r: u32, row: &[f64]) -> u32 {
         let nd = &self.nodes[r as usize];
         let x = row[nd.feature as usize];
         let t = nd.t;
@@ -492,6 +506,8 @@ impl TreeEnsemble {
             // The threshold is an f32 value, so comparing f32(x) in f64 is exact.
             let xf = x as f32 as f64;
             (nan & (rule & node::NAN_LEFT != 0)) | (!nan & (xf < t))
+        } else if !ZERO {
+            (nan & (rule & node::NAN_LEFT != 0)) | (!nan & (x <= t))
         } else {
             let zero = (rule & node::ZERO_IS_MISSING != 0) & (x.abs() <= ZERO_THRESHOLD);
             (nan & (rule & node::NAN_LEFT != 0))
