@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark in one run: the criterion micro-benches (parse beside
-# serde_json, book beside BTreeMap, score/risk/paper, channel hop), then the
+# serde_json, book beside BTreeMap, score/risk/paper, channel hop, tree/ONNX
+# models beside gbdt-rs and the logistic model), then the
 # end-to-end bench in-process (inject) and over loopback WebSocket, park
 # waits. Writes target/bench/summary.json and target/bench/summary.md.
 #
@@ -25,7 +26,7 @@ fi
 RATE="${QT_BENCH_RATE:-20000}"
 
 echo "== criterion micro-benches"
-cargo bench --bench parse --bench book --bench logic --bench channel -- "${CRIT[@]}" 2>&1 | tee "$OUT/criterion.log"
+cargo bench --bench parse --bench book --bench logic --bench channel --bench models -- "${CRIT[@]}" 2>&1 | tee "$OUT/criterion.log"
 
 echo "== end-to-end bench (in-process, $WAIT)"
 cargo build --release --quiet

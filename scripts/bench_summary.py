@@ -83,6 +83,15 @@ for (g, fn), v in sorted(c.items()):
         summary["channel"][fn] = v["ns"]
         md.append(f"| {fn} | {v['ns']:.0f} |")
 
+summary["models"] = {}
+md += ["", "## Models, one row (ns per inference, median; ratio = other / ours)", "",
+       "| model | ns | vs engine xgboost 100x6 |", "|---|---|---|"]
+xgb100 = c.get(("models", "xgboost_100x6_20f"), {}).get("ns")
+for (g, fn), v in sorted(c.items()):
+    if g == "models":
+        summary["models"][fn] = v["ns"]
+        md.append(f"| {fn} | {v['ns']:.1f} | {ratio(xgb100, v['ns']) if xgb100 else ''} |")
+
 for mode in ("inject", "loopback"):
     p = os.path.join(out_dir, f"e2e_{mode}.json")
     if not os.path.exists(p):
@@ -123,7 +132,11 @@ if bk and bk["ratio"]:
 inj = summary["e2e"].get("inject", {}).get("saturation")
 if inj:
     target("whole pipeline in-process, msgs/s", round(inj["msgs_per_s"]), ">= 1,000,000", inj["msgs_per_s"] >= 1e6)
-md += ["", "## Targets (issue 6)", "", "| target | value | goal | met |", "|---|---|---|---|"]
+for fn in ("lightgbm_100x6_20f", "xgboost_100x6_20f"):
+    ns = summary["models"].get(fn)
+    if ns:
+        target(f"{fn}: one row, ns (issue 19)", round(ns, 1), "<= 1000", ns <= 1000)
+md += ["", "## Targets (issues 6, 19)", "", "| target | value | goal | met |", "|---|---|---|---|"]
 for t in summary["targets"]:
     md.append(f"| {t['target']} | {t['value']} | {t['goal']} | {'yes' if t['met'] else 'NO'} |")
 

@@ -11,6 +11,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
+# tests/model_reference.rs runs scripts/model_reference.py, which pip-installs
+# lightgbm, xgboost-cpu, numpy, onnx and onnxruntime into target/model-venv;
+# it needs python3 with the venv module (it SKIPs loudly without them).
+if ! python3 -m venv --help >/dev/null 2>&1; then
+  echo "== installing python3-venv (needed by tests/model_reference.rs)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3 python3-venv python3-pip >/dev/null || true
+fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (all targets, -D warnings)"

@@ -152,7 +152,12 @@ pub fn per_instrument(
 /// Loads the model file, falling back to the embedded model for the default path.
 pub fn load_model(path: &str) -> Result<Model> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Model::from_json(&text).with_context(|| format!("model file {path}")),
+        Ok(text) => {
+            let dir = std::path::Path::new(path)
+                .parent()
+                .unwrap_or(std::path::Path::new("."));
+            Model::from_json_in(&text, dir).with_context(|| format!("model file {path}"))
+        }
         Err(e) if path == "config/model.json" && e.kind() == std::io::ErrorKind::NotFound => {
             tracing::info!(
                 "config/model.json not found here; using the model embedded in the binary"

@@ -18,6 +18,8 @@ use crate::core::{Action, N_FEATURES};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+pub use super::manifest::Model;
+
 /// `logistic`: p = σ(z); `linear`: s = z; with z = bias + Σ w·(x − mean)/scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -87,7 +89,7 @@ impl ModelError {
 
 /// A validated model, ready to score.
 #[derive(Debug, Clone)]
-pub struct Model {
+pub struct LinearModel {
     spec: ModelSpec,
     weights: [f64; N_FEATURES],
     means: [f64; N_FEATURES],
@@ -105,9 +107,9 @@ fn finite(path: &str, v: f64) -> Result<(), ModelError> {
     }
 }
 
-impl Model {
+impl LinearModel {
     /// Reads and validates a model file.
-    pub fn load(path: &Path) -> Result<Model, ModelError> {
+    pub fn load(path: &Path) -> Result<LinearModel, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
             path: path.display().to_string(),
             source,
@@ -116,7 +118,7 @@ impl Model {
     }
 
     /// Parses and validates model JSON.
-    pub fn from_json(text: &str) -> Result<Model, ModelError> {
+    pub fn from_json(text: &str) -> Result<LinearModel, ModelError> {
         let de = &mut serde_json::Deserializer::from_str(text);
         let spec: ModelSpec = serde_path_to_error::deserialize(de).map_err(|e| {
             let p = e.path().to_string();
@@ -131,7 +133,7 @@ impl Model {
     }
 
     /// Validates a spec built in code.
-    pub fn from_spec(spec: ModelSpec) -> Result<Model, ModelError> {
+    pub fn from_spec(spec: ModelSpec) -> Result<LinearModel, ModelError> {
         if spec.version.trim().is_empty() {
             return Err(ModelError::invalid(
                 "model.version",
@@ -204,7 +206,7 @@ impl Model {
                 ),
             ));
         }
-        Ok(Model {
+        Ok(LinearModel {
             spec,
             weights,
             means,
@@ -301,7 +303,7 @@ mod tests {
     const IMB: &str = r#"{"name":"book_imbalance","weight":2.0,"mean":0.0,"scale":1.0}"#;
 
     fn err(text: &str) -> (String, String) {
-        match Model::from_json(text) {
+        match LinearModel::from_json(text) {
             Ok(_) => panic!("expected an error"),
             Err(ModelError::Invalid { path, reason }) => (path, reason),
             Err(e) => panic!("unexpected {e}"),
@@ -311,7 +313,7 @@ mod tests {
     #[test]
     fn real_model_file_loads() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/model.json");
-        let m = Model::load(&p).unwrap();
+        let m = LinearModel::load(&p).unwrap();
         assert_eq!(m.version(), "logit-imbalance-2026.11.1");
         assert_eq!(m.kind(), ModelKind::Logistic);
         assert_eq!(m.spec().features.len(), 5);
@@ -366,12 +368,12 @@ mod tests {
         let (p, _) = err(&json("logistic", "", 0.8, 0.2));
         assert_eq!(p, "model.features");
         // JSON has no NaN; a spec built in code can.
-        let mut spec = Model::from_json(&json("logistic", IMB, 0.8, 0.2))
+        let mut spec = LinearModel::from_json(&json("logistic", IMB, 0.8, 0.2))
             .unwrap()
             .spec()
             .clone();
         spec.features[0].weight = f64::NAN;
-        match Model::from_spec(spec) {
+        match LinearModel::from_spec(spec) {
             Err(e) => assert_eq!(e.path(), "model.features[0].weight"),
             Ok(_) => panic!("NaN accepted"),
         }
@@ -387,12 +389,12 @@ mod tests {
         let (p, _) = err(&json("logistic", IMB, 1.5, 0.2));
         assert_eq!(p, "model.buy_threshold");
         // Linear thresholds are unbounded.
-        assert!(Model::from_json(&json("linear", IMB, 1.5, -1.5)).is_ok());
+        assert!(LinearModel::from_json(&json("linear", IMB, 1.5, -1.5)).is_ok());
     }
 
     #[test]
     fn logistic_thresholds() {
-        let m = Model::from_json(&json("logistic", IMB, 0.8, 0.2)).unwrap();
+        let m = LinearModel::from_json(&json("logistic", IMB, 0.8, 0.2)).unwrap();
         let mut x = [0.0; N_FEATURES];
         // p = σ(2·x); σ(z) = 0.8 at z = ln 4.
         let z_buy = 4f64.ln();
@@ -415,7 +417,7 @@ mod tests {
     #[test]
     fn linear_standardizes() {
         let f = r#"{"name":"spread_bps","weight":-0.5,"mean":2.0,"scale":4.0}"#;
-        let m = Model::from_json(&json("linear", f, 1.0, -1.0)).unwrap();
+        let m = LinearModel::from_json(&json("linear", f, 1.0, -1.0)).unwrap();
         let mut x = [0.0; N_FEATURES];
         x[idx::SPREAD_BPS] = 10.0; // z = -0.5 * (10-2)/4 = -1
         assert_eq!(m.score(&x), (Action::Sell, -1.0, 1.0));

@@ -56,11 +56,7 @@ impl ScoringModel for super::model::Model {
         self.version()
     }
     fn feature_names(&self) -> Vec<String> {
-        self.spec()
-            .features
-            .iter()
-            .map(|f| f.name.clone())
-            .collect()
+        super::model::Model::feature_names(self)
     }
     #[inline]
     fn score_features(&self, x: &[f64; N_FEATURES]) -> (Action, f32, f32) {
