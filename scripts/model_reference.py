@@ -5,6 +5,7 @@ Trains small LightGBM and XGBoost models (binary, regression, 3-class) and a
 small ONNX MLP on generated data with missing values, and writes into OUT:
 
   rows.csv                  held-out feature rows (NaN written as "nan")
+  engine_rows.csv           held-out rows for the models named with the engine's features
   lgb_{binary,regression,multiclass}.txt     booster.save_model(...)
   xgb_{binary,regression,multiclass}.json    Booster.save_model(...)
   mlp.onnx                  an MLP built with onnx.helper (no DL framework)
@@ -78,8 +79,8 @@ def ensure_packages(venv):
 N_FEATURES = 20
 
 
-def make_data(rng, n, nan_share=0.05):
-    x = rng.normal(size=(n, N_FEATURES))
+def make_data(rng, n, nan_share=0.05, n_features=N_FEATURES):
+    x = rng.normal(size=(n, n_features))
     # A few features with missing values (NaN), some with exact zeros.
     for j in (0, 3, 7, 12):
         x[rng.random(n) < nan_share, j] = np.nan
@@ -258,15 +259,20 @@ def main():
         pass
     mlp(a.out, xt)
     if a.engine_features:
-        engine_models(a.out, x, ys, xt, a.engine_features.split(","))
+        engine_models(a.out, a.rows, a.engine_features.split(","))
 
 
-def engine_models(out, x, ys, xt, names):
-    """Binary LightGBM and 3-class XGBoost models on the first len(names)
-    columns, named as the engine's features (for the manifest test)."""
+def engine_models(out, rows, names):
+    """Binary LightGBM and 3-class XGBoost models on as many columns as the
+    engine has features, named as the engine's features (for the manifest
+    test); their held-out rows go to engine_rows.csv."""
     import lightgbm as lgb
     import xgboost as xgb
     k = len(names)
+    x, _, y_bin, y_cls = make_data(np.random.default_rng(7), 6000, n_features=k)
+    ys = {"binary": y_bin, "multiclass": y_cls}
+    xt, _, _, _ = make_data(np.random.default_rng(98), rows, n_features=k)
+    write_rows(os.path.join(out, "engine_rows.csv"), xt)
     b = lgb.train({"objective": "binary", "num_leaves": 15, "verbose": -1, "seed": 3,
                    "num_threads": 1, "deterministic": True},
                   lgb.Dataset(x[:, :k], label=ys["binary"], feature_name=names), num_boost_round=30)

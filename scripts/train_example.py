@@ -6,10 +6,12 @@ file + manifest the engine loads (`[model] path = ".../model.json"`).
   python3 scripts/train_example.py --synthetic --out models/demo
 
 The CSV's header is read generically: the label is `--label` (default: the
-first column whose name starts with `fwd_`, `forward_` or `label`); the
-features are `--features a,b,c` (default: every other column except
-bookkeeping ones: ts, time, exch_ms, recv_ns, venue, symbol, inst, id, and
-any other forward/label column). The feature names must be the engine's
+first column named `fwd_*`, `forward_*`, `label*` or `ret_<h>_bps`, as
+`quantum-trader features export` writes them); the features are
+`--features a,b,c` (default: every other column except bookkeeping ones:
+ts, ts_ns, time, exch_ms, recv_ns, venue, symbol, inst, id, the export's
+decision_id, action, score and mid_at_decision, and any other
+forward/label column). The feature names must be the engine's
 (`model.features[i]: unknown feature "..."` otherwise, at load).
 
 Objectives (`--objective`):
@@ -34,9 +36,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model_reference import ensure_packages  # noqa: E402
 
-BOOKKEEPING = {"ts", "time", "timestamp", "exch_ms", "recv_ns", "venue", "symbol", "inst",
-               "instrument", "id", "seq"}
-# The engine's feature names today (src/score/features.rs), for --synthetic.
+BOOKKEEPING = {"ts", "ts_ns", "time", "timestamp", "exch_ms", "recv_ns", "venue", "symbol", "inst",
+               "instrument", "id", "seq",
+               # `quantum-trader features export` key columns
+               "decision_id", "action", "score", "mid_at_decision"}
+# Eight of the engine's feature names (src/score/registry.rs), for --synthetic.
 SYNTHETIC_FEATURES = ["mid", "microprice_offset_bps", "spread_bps", "book_imbalance",
                       "trade_flow_imbalance", "return_bps", "cross_venue_mid_diff_bps",
                       "lead_lag_return_bps"]
@@ -44,7 +48,9 @@ SYNTHETIC_FEATURES = ["mid", "microprice_offset_bps", "spread_bps", "book_imbala
 
 def is_label(name):
     n = name.lower()
-    return n.startswith("fwd_") or n.startswith("forward_") or n.startswith("label")
+    # `features export` writes forward returns as ret_<horizon>_bps.
+    return (n.startswith("fwd_") or n.startswith("forward_") or n.startswith("label")
+            or (n.startswith("ret_") and n.endswith("_bps")))
 
 
 def read_csv(path, label, features):

@@ -149,6 +149,7 @@ pub fn export_features(
         ..ReplayOptions::default()
     };
     let mut r = Replay::new(&cfg, opts)?;
+    r.compute_every_feature();
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut csv;
     let mut pq;

@@ -285,6 +285,12 @@ impl Replay {
         })
     }
 
+    /// Every registered feature is computed on each event (the features
+    /// export), not only the model's.
+    pub fn compute_every_feature(&mut self) {
+        self.scorer.compute_every_feature();
+    }
+
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

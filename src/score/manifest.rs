@@ -181,6 +181,11 @@ pub struct OnnxEngineModel {
 }
 
 /// The engine's decision model.
+///
+/// The linear model stays inline (its weights are one array per feature
+/// slot, 608 bytes with 22 slots): a `Model` is built once per load and
+/// never moved on the hot path, where a box would cost a pointer chase.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Model {
     Linear(LinearModel),

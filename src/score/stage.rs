@@ -101,6 +101,15 @@ impl Scorer {
         }
     }
 
+    /// Computes every registered feature on each event, not only those the
+    /// live model reads (the features export: training data for a model
+    /// that may read other features). Scores are unchanged.
+    pub fn compute_every_feature(&mut self) {
+        self.live_plan = FeaturePlan::all();
+        self.plan = self.live_plan;
+        self.ctl.set_active_plan(self.plan);
+    }
+
     /// The live model's version string.
     pub fn live_version(&self) -> &str {
         self.model.version_str()

@@ -183,6 +183,14 @@ fn list<T: std::str::FromStr>(
         }
         return err(format!("tree {t}: no `{key}`"));
     };
+    // A single-leaf tree (a constant model, e.g. a label with one class)
+    // is written with these keys present and empty.
+    if v.trim().is_empty() {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        return err(format!("tree {t}: `{key}` is empty, expected {len} values"));
+    }
     let out = v
         .split(' ')
         .map(|s| s.parse::<T>())
@@ -273,6 +281,23 @@ mod tests {
         assert_eq!(p.n, 2);
         let (a, b) = (1.0f64.exp(), 1.0);
         assert!((p.v[0] - a / (a + b)).abs() < 1e-15);
+    }
+
+    /// LightGBM writes a single-leaf tree with its node keys present and
+    /// empty (seen on a model trained on a one-class label).
+    #[test]
+    fn single_leaf_tree_as_lightgbm_writes_it() {
+        let t = "Tree=0\nnum_leaves=1\nnum_cat=0\nsplit_feature=\nsplit_gain=\nthreshold=\ndecision_type=\nleft_child=\nright_child=\nleaf_value=-34.5\nleaf_weight=\nleaf_count=31314\ninternal_value=\ninternal_weight=\ninternal_count=\nis_linear=0\nshrinkage=1\n\n\n";
+        let e = parse(&model("binary sigmoid:1", 1, t)).unwrap();
+        let p = e.predict(&[0.0, 0.0]);
+        assert!((p.v[0] - 1.0 / (1.0 + 34.5f64.exp())).abs() < 1e-15);
+        let bad = t.replace("num_leaves=1", "num_leaves=2");
+        assert!(
+            parse(&model("binary", 1, &bad))
+                .unwrap_err()
+                .0
+                .contains("empty")
+        );
     }
 
     #[test]
