@@ -1,6 +1,7 @@
 //! Training data from a recording: for every scored event (each decision
-//! the scorer makes, HOLDs included), the model's feature vector (names
-//! from `score::FEATURE_NAMES`, in slot order) and the forward mid return
+//! the scorer makes, HOLDs included), every registered feature (names
+//! from `score::FEATURE_NAMES`, in slot order; the export's scorer computes
+//! all of them, not only the model's) and the forward mid return
 //! at each horizon: (mid as of t + h) / (mid at the decision) − 1, in bps,
 //! where "as of" is the last book update of that instrument at or before
 //! t + h. Rows whose horizon runs past the end of the recording have an
