@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check CI runs, in order: formatting, clippy with -D warnings, and all
 # tests (unit, integration over real loopback sockets, real-capture samples).
-# Tests read ../shared/samples when present and say SKIP when it is absent.
+# Tests read ../shared/samples: absent, they say SKIP locally and fail under CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

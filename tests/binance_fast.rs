@@ -30,7 +30,7 @@ fn samples_dir() -> Option<PathBuf> {
     if p.join("binance").is_dir() {
         Some(p)
     } else {
-        eprintln!("SKIP: {} is absent; real-frame checks need it", p.display());
+        quantum_trader::bench::samples::absent("binance fast-path real frames", &p);
         None
     }
 }

@@ -15,10 +15,7 @@ fn samples() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!(
-            "SKIP: {} is absent; sample tests need ../shared/samples",
-            p.display()
-        );
+        quantum_trader::bench::samples::absent("binance sample tests", &p);
         None
     }
 }

@@ -39,10 +39,7 @@ fn samples() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!(
-            "SKIP: {} is absent; the fuzz corpus needs ../shared/samples",
-            p.display()
-        );
+        quantum_trader::bench::samples::absent("parser fuzzing corpus", &p);
         None
     }
 }

@@ -108,7 +108,10 @@ fn no_heap_allocation_per_message_on_generated_frames() {
 #[test]
 fn no_heap_allocation_per_message_on_the_real_capture() {
     let Some(dir) = samples::samples_dir() else {
-        eprintln!("SKIP: ../shared/samples is absent");
+        samples::absent(
+            "no-alloc on the real capture",
+            std::path::Path::new("../shared/samples"),
+        );
         return;
     };
     let cap: Capture = samples::load_capture(&dir.join(samples::FULL_CAPTURE), 0).unwrap();

@@ -231,10 +231,7 @@ fn samples_dir() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!(
-            "SKIP: {} is absent; sample tests need ../shared/samples",
-            p.display()
-        );
+        quantum_trader::bench::samples::absent("real capture replay", &p);
         None
     }
 }

@@ -18,10 +18,7 @@ fn samples(venue: &str) -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!(
-            "SKIP: {} is absent; sample tests need ../shared/samples",
-            p.display()
-        );
+        quantum_trader::bench::samples::absent("venue sample tests", &p);
         None
     }
 }

@@ -24,6 +24,24 @@ pub fn samples_dir() -> Option<PathBuf> {
     p.is_dir().then_some(p)
 }
 
+/// Says that the recorded venue payloads (`what` needs `path`) are absent:
+/// a loud SKIP on a developer's machine, a failure under `CI=true`, where
+/// `../shared/samples` is required (a CI run that skipped them would pass
+/// without testing the parsers against real messages).
+pub fn absent(what: &str, path: &Path) {
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    if ci {
+        panic!(
+            "{what}: {} is absent and CI=true: the recorded venue payloads in ../shared/samples are required in CI",
+            path.display()
+        );
+    }
+    eprintln!(
+        "!!!!!!!! SKIP {what}: {} is absent (../shared/samples); real-message checks NOT run !!!!!!!!",
+        path.display()
+    );
+}
+
 /// Message kind of a Binance market-data frame (by its `"e"` field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {

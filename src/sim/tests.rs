@@ -613,7 +613,7 @@ async fn slow_client_is_dropped_others_continue() {
 async fn replay_real_capture() {
     let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/samples"));
     if !dir.exists() {
-        println!("skipped: {} not found", dir.display());
+        crate::bench::samples::absent("simulator replay of the real capture", dir);
         return;
     }
     let file =

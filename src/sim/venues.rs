@@ -1359,7 +1359,7 @@ mod tests {
         match std::fs::read_to_string(&p) {
             Ok(t) => Some(serde_json::from_str(&t).unwrap()),
             Err(_) => {
-                eprintln!("SKIP: {} absent", p.display());
+                crate::bench::samples::absent("simulator field names vs the venues' samples", &p);
                 None
             }
         }
