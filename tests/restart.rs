@@ -391,11 +391,16 @@ fn sigkill_during_a_redis_outage_then_the_next_life_publishes_the_journal_part()
         get_json(addr, "/api/redis").1
     );
     let epoch2 = get_json(addr, "/api/redis").1["epoch_ms"].as_u64().unwrap();
-    let written = common::metric(addr, "qt_redis_backlog_replayed_total", &[]);
-    assert_eq!(
-        written as usize,
-        kept.len(),
-        "every kept entry written once"
+    let written = common::metric(addr, "qt_redis_backlog_replayed_total", &[]) as usize;
+    // The batch Redis applied just before it was killed (its reply cut) is
+    // kept in the journal too, and already in Redis: it lies at or below the
+    // stream top, so it is not resent. So at most one batch (64) of what was
+    // kept is not replayed; the per-entry check below proves every kept entry
+    // is in Redis exactly once, under its own id, with its fields.
+    assert!(
+        written <= kept.len() && kept.len() - written <= 64,
+        "kept {} entries, replayed {written}: more than one batch short",
+        kept.len()
     );
     assert_eq!(common::metric(addr, "qt_redis_duplicates_total", &[]), 0.0);
     b.kill().unwrap();
