@@ -4,46 +4,12 @@
 
 use flate2::read::GzDecoder;
 use quantum_trader::score::trees::{TreeEnsemble, lightgbm, xgboost};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::Read;
 use std::path::Path;
 
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::count_allocs;
 
 fn fixture(name: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,14 +36,14 @@ fn allocs_while_scoring(e: &TreeEnsemble) -> (u64, f64) {
                 .collect()
         })
         .collect();
-    let mut sum = 0.0;
-    ALLOCS.with(|n| n.set(0));
-    COUNTING.with(|c| c.set(true));
-    for r in &rows {
-        sum += e.predict(r).v[0];
-    }
-    COUNTING.with(|c| c.set(false));
-    (ALLOCS.with(|n| n.get()), sum)
+    let (sum, allocs) = count_allocs(|| {
+        let mut sum = 0.0;
+        for r in &rows {
+            sum += e.predict(r).v[0];
+        }
+        sum
+    });
+    (allocs, sum)
 }
 
 #[test]
