@@ -465,11 +465,23 @@ fn events_beyond_a_small_buffer_are_replayed_from_the_journal() {
         }),
         "events still go to the journal after the spill drained"
     );
-    let kept = kept_now();
     engine.stop();
+    // Read after the stop: under load a burst between the quiet check above
+    // and the stop may still spill (and be read back while stopping).
+    let kept = kept_now();
     let n = counts(&shared);
     let replayed = total(&shared, "qt_redis_journal_replayed_total");
-    assert_eq!(replayed, kept, "everything kept was read back and written");
+    // What the stop itself kept (its buffer, when the flush deadline passed)
+    // is for the next life, never read back by this one.
+    let at_shutdown = common::published_of(std::path::Path::new(&journal_dir), epoch)
+        .iter()
+        .filter(|k| k.at_shutdown)
+        .count() as u64;
+    assert_eq!(
+        replayed + at_shutdown,
+        kept,
+        "everything kept was read back and written ({at_shutdown} kept at shutdown)"
+    );
     // The 50 buffered events come back from memory; a few of them may have
     // reached Redis before the kill (counted as duplicates, not doubled).
     assert!(
