@@ -348,7 +348,7 @@ impl Governor {
     }
 
     /// Judges one decision at monotonic time `now_ns`. An EXECUTE is
-
+    /// recorded in the rate windows and the daily count before returning.
     pub fn check(&mut self, d: &Decision, now_ns: u64) -> Verdict {
         self.tick();
         self.observe_book(d);

@@ -11,12 +11,12 @@ mod checks_limits;
 mod view;
 
 use super::*;
-use crate::core::{Action, ExecReport, OrderIntent, OrderStatus, Side};
-use crate::risk::breaker::{Trip, TripReason};
-use std::sync::atomic::Ordering;
 use crate::config::{BreakerConfig, HeartbeatConfig};
+use crate::core::{Action, ExecReport, OrderIntent, OrderStatus, Side};
 use crate::core::{BookTop, Instrument, Level, N_FEATURES, TOP_LEVELS, Venue};
+use crate::risk::breaker::{Trip, TripReason};
 use crate::risk::heartbeat::Heartbeats;
+use std::sync::atomic::Ordering;
 
 /// BTCUSDT-like: tick 0.1 (scale 1), lot 0.001 (scale 3), min notional 5.
 pub(crate) fn table() -> Arc<InstrumentTable> {
