@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the Redis figures in README "Redis": tick-to-order and stage
+# Reproduces the Redis figures in docs/redis.md: tick-to-order and stage
 # latencies with Redis off / up / down (one engine after the other, same
 # run, QT_LATENCY_SECS each, default 20), and the publisher's sustained
 # throughput against a local redis-server (started on a free port).

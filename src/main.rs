@@ -162,6 +162,22 @@ fn run(config: Option<PathBuf>, record: Option<Option<PathBuf>>) -> Result<ExitC
             "quantum-trader: recording every feed to {} (no trading)",
             cfg.record.dir
         );
+    } else if config.is_none() && cfg.journal.enabled {
+        // The demo: a fresh journal (and day ledger) per run, so a second
+        // run on the same day trades again; a --config keeps its own.
+        use quantum_trader::config::demo_run;
+        let root = std::path::Path::new(demo_run::DEMO_RUNS_DIR);
+        let dir = demo_run::use_fresh_demo_journal(
+            &mut cfg,
+            root,
+            quantum_trader::core::clock::unix_ms(),
+        )
+        .with_context(|| format!("creating a demo journal under {}", root.display()))?;
+        eprintln!(
+            "quantum-trader: demo journal {} (fresh each demo run, the {} newest kept)",
+            dir.display(),
+            demo_run::DEMO_RUNS_KEPT
+        );
     }
     init_logging(&cfg);
     let every = (cfg.ops.status_interval_secs > 0)

@@ -12,7 +12,7 @@
 //! `YYYY-MM-DDTHH.<venue>.<part>.qtcap.zst` (`part` grows when an engine
 //! restarts within the hour), rotated at the hour, flushed every 200 ms,
 //! and the directory kept under `max_total_mb` by deleting the oldest files
-//! first. The byte format is in [`format`]; README "Record and replay".
+//! first. The byte format is in [`format`]; docs/record-replay.md.
 
 pub mod format;
 pub mod reader;

@@ -3,6 +3,7 @@
 //! only ever read from environment variables (the config names the variable).
 
 pub mod capture;
+pub mod demo_run;
 pub mod journal;
 pub mod redact;
 pub mod redis;

@@ -34,7 +34,8 @@ pub struct ReportArgs {
     /// Trading mode whose records to report.
     #[arg(long, default_value = "paper")]
     pub mode: String,
-    /// Journal directory (default: `journal.dir` of --config, or of the demo config).
+    /// Journal directory (default: `journal.dir` of --config, or the newest demo run's,
+    /// `var/demo/<run>/journal`).
     #[arg(long)]
     pub dir: Option<PathBuf>,
     #[arg(long, short)]
@@ -84,11 +85,19 @@ fn report(a: ReportArgs) -> Result<ExitCode> {
     let dir = match a.dir {
         Some(d) => d,
         None => {
-            let cfg = match &a.config {
-                Some(p) => Config::load(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
-                None => Config::demo(),
-            };
-            PathBuf::from(cfg.journal.dir)
+            match &a.config {
+                Some(p) => PathBuf::from(
+                    Config::load(p)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+                        .journal
+                        .dir,
+                ),
+                // The demo journals each run apart: the newest run's.
+                None => crate::config::demo_run::latest_demo_journal(std::path::Path::new(
+                    crate::config::demo_run::DEMO_RUNS_DIR,
+                ))
+                .unwrap_or_else(|| PathBuf::from(Config::demo().journal.dir)),
+            }
         }
     };
     let read = read_day(&dir, day).with_context(|| format!("reading {}", dir.display()))?;

@@ -245,8 +245,10 @@ impl StatusLine {
             if pos.positions.is_empty() {
                 s.push_str(" -");
             }
+            // `venue:symbol`: the same symbol on two venues stays apart
+            // (the venue name is core's `Venue::as_str`, set by the view).
             for p in &pos.positions {
-                let _ = write!(s, " {} {}", p.symbol, fmt_qty(p.qty));
+                let _ = write!(s, " {}:{} {}", p.venue, p.symbol, fmt_qty(p.qty));
             }
             let _ = write!(
                 s,
@@ -441,8 +443,8 @@ mod tests {
                     ..Default::default()
                 },
                 PositionView {
-                    venue: "binance".into(),
-                    symbol: "ETHUSDT".into(),
+                    venue: "bybit".into(),
+                    symbol: "BTCUSDT".into(),
                     qty: 0.0,
                     ..Default::default()
                 },
@@ -468,7 +470,7 @@ mod tests {
             line,
             "[qt] ready | msgs 12.3k/s (binance 12.3k/s) | books 2/2 in sync \
              | decisions 10.1k (B 12 S 3 H 10.1k) | exec 15 skip 10.1k \
-             | orders 15 fills 15 | pos BTCUSDT 0.004 ETHUSDT 0 \
+             | orders 15 fills 15 | pos binance:BTCUSDT 0.004 bybit:BTCUSDT 0 \
              | pnl -0.42 (unrl 0.13) | t2o p50 38µs p99 120µs"
         );
 

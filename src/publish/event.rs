@@ -50,7 +50,7 @@ impl StreamKind {
 
 /// One event for Redis. `seq` is unique and rising within the engine's life;
 /// with the engine's start time it forms the explicit stream id
-/// `<epoch_ms>-<seq>` (see README "Redis").
+/// `<epoch_ms>-<seq>` (see docs/redis.md).
 #[derive(Debug, Clone, Copy)]
 pub struct PubEvent {
     pub seq: u64,

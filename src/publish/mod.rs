@@ -6,7 +6,7 @@
 //! could not write through outages (memory up to a bound, then the replay
 //! source), reconnects with backoff, jitter and a breaker, writes the
 //! engine's heartbeat only while the pipeline moves, and reads the auxiliary
-//! services' heartbeats. See README "Redis".
+//! services' heartbeats. See docs/redis.md.
 
 pub mod api;
 pub mod backlog;

@@ -1,6 +1,7 @@
 //! The risk governor (the risk stage).
 //!
-//! Owns the pre-trade checks ([`governor`]: kill switch, circuit breaker,
+//! Owns the pre-trade checks ([`governor`], split into its ordered checks,
+//! day ledger, breaker control, audit and API view: kill switch, circuit breaker,
 //! heartbeats, book freshness, long-only flat-sell rule, instrument rules,
 //! price band, position/notional/gross exposure, open orders, order rate,
 //! daily trade cap per UTC day and trading mode), the circuit breaker

@@ -6,7 +6,7 @@
 //! A model naming a feature not listed here is refused at load with that
 //! name ([`FeaturePlan::from_names`]). The first eight slots are the
 //! original features (their names unchanged); they form the [`BASE`] set,
-//! always computed because every decision publishes them (README "Redis").
+//! always computed because every decision publishes them (docs/redis.md).
 //! The others are computed only when the live model (or a model being
 //! shadow-scored) names them.
 
@@ -17,7 +17,7 @@ use crate::core::N_FEATURES;
 pub struct FeatureDef {
     /// The name model files use.
     pub name: &'static str,
-    /// What it is, with its unit and window (README "Features").
+    /// What it is, with its unit and window (docs/models.md "Features").
     pub doc: &'static str,
 }
 

@@ -4,7 +4,7 @@
 //! All trees share one flat node array of 16-byte nodes (threshold or leaf
 //! value, first child, feature index, missing-value rule): one cache line
 //! read per step, where separate arrays per field cost four (the bench
-//! history is in the README's "Models"). The two children of a node are adjacent, so a
+//! history is in docs/models.md). The two children of a node are adjacent, so a
 //! step is `first_child + went_right`. Leaves are nodes that stay where
 //! they are, so a walk can take a fixed number of steps: trees are evaluated in blocks
 //! of [`LANES`] side by side, each lane stepping `depth` times without a
