@@ -15,7 +15,6 @@ mod common;
 
 use common::*;
 use qt_sim::{Fault, SimVenue};
-use quantum_trader::core::Venue;
 use quantum_trader::pipeline::engine::Engine;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

@@ -1,6 +1,6 @@
 //! Binance USD-M signed order entry over real HTTP on 127.0.0.1: the
 //! signed REST client (`venue::binance::signed`) against the simulator's
-//! order endpoints (`sim::orders`). Signatures, timestamps, API keys and
+//! order endpoints (`qt_sim::binance`). Signatures, timestamps, API keys and
 //! parameters are checked as Binance checks them; MARKET and IOC orders
 //! fill against the simulator's ground-truth book (compared level by level
 //! here), GTC orders rest until canceled, positionRisk is the sum of the

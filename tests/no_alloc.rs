@@ -58,7 +58,7 @@ fn no_heap_allocation_per_message_on_generated_frames() {
     let table = instruments_from_config(&cfg).unwrap();
     let insts: Vec<_> = table.iter().cloned().collect();
     let with_px = vec![(&insts[0], 60_000.0), (&insts[1], 3_000.0)];
-    let mut g = frame_gen(&with_px, 9, 300).expect("valid instruments");
+    let g = frame_gen(&with_px, 9, 300).expect("valid instruments");
     let symbols = ["BTCUSDT".to_string(), "ETHUSDT".to_string()];
     let (frames, snaps) = samples::pregenerate(&mut SimFrames(g), &symbols, 120_000);
     check("generated", &frames, &["BTCUSDT", "ETHUSDT"], |s| {

@@ -7,6 +7,7 @@
 #[path = "../../src/embedded_sim.rs"]
 pub mod embedded_sim;
 
+#[allow(unused_imports)]
 pub use embedded_sim::{EngineSim, engine_options};
 
 use quantum_trader::config::Config;
