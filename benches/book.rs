@@ -197,7 +197,8 @@ fn benches(c: &mut Criterion) {
     // Generated: a 1000-level book, diffs near the touch.
     let t = table();
     let btc = t.iter().next().expect("BTCUSDT");
-    let mut g = quantum_trader::sim::frames::FrameGen::new(&[(btc, 60_000.0)], 5, 1000);
+    let mut g =
+        common::embedded_sim::frame_gen(&[(btc, 60_000.0)], 5, 1000).expect("valid instrument");
     let snap = g.snapshot("BTCUSDT").expect("snapshot");
     let mut frames = Vec::new();
     let mut buf = Vec::new();

@@ -8,13 +8,19 @@
 //! `cargo bench --bench venues`; per-message figures are the reported time
 //! per element (the throughput line is messages per second).
 
+/// The binary's simulator wiring (the same file main.rs declares).
+#[path = "../src/embedded_sim.rs"]
+#[allow(dead_code)]
+mod embedded_sim;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use embedded_sim::{EngineSim, engine_options, sim_venue};
+use qt_sim::Fault;
+use qt_sim::venues::VenueFault;
 use quantum_trader::book::L2Book;
 use quantum_trader::config::Config;
 use quantum_trader::core::{Instrument, InstrumentId, InstrumentTable, Venue};
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
-use quantum_trader::sim::Fault;
-use quantum_trader::sim::venues::VenueFault;
+use quantum_trader::pipeline::engine::Engine;
 use quantum_trader::venue::chunks::for_each_chunk;
 use quantum_trader::venue::symbols::{WireInfo, WireSymbols};
 use quantum_trader::venue::{binance, bybit, okx};
@@ -237,7 +243,7 @@ fn resync(c: &mut Criterion) {
     cfg.ops.listen = "127.0.0.1:0".into();
     cfg.ops.status_interval_secs = 0;
     cfg.sim.rate_per_symbol = 1000;
-    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let e = Engine::start(cfg, engine_options()).expect("engine starts");
     let sim = e.sim().unwrap();
     let sh = e.shared().clone();
     let all = || sh.books.iter().all(|b| b.in_sync.load(Ordering::Relaxed));
@@ -272,7 +278,7 @@ fn resync(c: &mut Criterion) {
             match venue {
                 Venue::Binance => sim.inject(Fault::Gap(sym.into())),
                 v => {
-                    sim.inject_venue(v, sym, VenueFault::Gap);
+                    sim.inject_venue(sim_venue(v), sym, VenueFault::Gap);
                 }
             }
             // Detected, marked out of sync, then in sync again.

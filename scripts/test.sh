@@ -21,8 +21,8 @@ if ! python3 -m venv --help >/dev/null 2>&1; then
 fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy (all targets, -D warnings)"
-cargo clippy --release --all-targets -- -D warnings
+echo "== cargo clippy (workspace: engine and simulator, all targets, -D warnings)"
+cargo clippy --release --workspace --all-targets -- -D warnings
 echo "== Prometheus tooling: alert rules, their unit tests, the example scrape config"
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -45,5 +45,5 @@ if command -v promtool >/dev/null; then
 else
   echo "!!!!!!!! SKIP: promtool/prometheus could not be installed: alert rules and the real-Prometheus scrape are NOT tested !!!!!!!!"
 fi
-echo "== cargo test (release profile: the same build the demo and benches use)"
-cargo test --release -- --test-threads="${QT_TEST_THREADS:-2}"
+echo "== cargo test (workspace: engine and simulator; release profile: the same build the demo and benches use)"
+cargo test --release --workspace -- --test-threads="${QT_TEST_THREADS:-2}"

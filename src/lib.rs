@@ -19,5 +19,4 @@ pub mod pipeline;
 pub mod publish;
 pub mod risk;
 pub mod score;
-pub mod sim;
 pub mod venue;

@@ -1,14 +1,17 @@
 //! quantum-trader command line: `run` the engine (the embedded demo config by
 //! default), `check-config` a file, run the venue simulator alone (`sim`),
 //! probe a running engine (`healthcheck`) or check a setup (`doctor`).
+//!
+//! The binary is where the engine library and the venue simulator crate
+//! meet: `embedded_sim` starts the simulator for `run` and `sim`.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mimalloc::MiMalloc;
+
+mod embedded_sim;
 use quantum_trader::config::{Config, ConfigError};
-use quantum_trader::pipeline::engine::{
-    Engine, EngineOptions, instruments_from_config, start_sim_for,
-};
+use quantum_trader::pipeline::engine::{Engine, instruments_from_config};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -183,7 +186,7 @@ fn run(config: Option<PathBuf>, record: Option<Option<PathBuf>>) -> Result<ExitC
     let every = (cfg.ops.status_interval_secs > 0)
         .then(|| Duration::from_secs(cfg.ops.status_interval_secs));
     let ops_cfg = cfg.ops.clone();
-    let engine = Engine::start(cfg, EngineOptions::default())?;
+    let engine = Engine::start(cfg, embedded_sim::engine_options())?;
     if let Some(a) = engine.ops_addr() {
         eprintln!(
             "quantum-trader: metrics http://{a}/metrics  ready http://{a}/ready  (Ctrl-C to stop)"
@@ -239,7 +242,7 @@ fn sim(config: Option<PathBuf>) -> Result<ExitCode> {
     init_logging(&cfg);
     cfg.sim.enabled = true;
     let table = instruments_from_config(&cfg)?;
-    let s = start_sim_for(&cfg, &table).context("simulator")?;
+    let s = embedded_sim::start_sim_for(&cfg, &table).context("simulator")?;
     println!(
         "simulator listening: ws {}  rest {}",
         s.ws_url(),
@@ -268,7 +271,8 @@ fn healthcheck(url: &str) -> ExitCode {
 }
 
 fn doctor(config: Option<PathBuf>) -> ExitCode {
-    let rep = quantum_trader::doctor::run(config.as_deref());
+    let start = embedded_sim::engine_options().embedded_venues;
+    let rep = quantum_trader::doctor::run(config.as_deref(), start.as_ref());
     print!("{}", rep.render());
     if rep.can_trade() {
         ExitCode::SUCCESS
@@ -293,7 +297,11 @@ fn main() -> ExitCode {
         Cmd::Journal { cmd } => quantum_trader::journal::cli::run(cmd),
         Cmd::Healthcheck { url } => Ok(healthcheck(&url)),
         Cmd::Doctor { config } => Ok(doctor(config)),
-        Cmd::Bench(args) => quantum_trader::bench::run(args).map(|_| ExitCode::SUCCESS),
+        Cmd::Bench(args) => {
+            let venues = embedded_sim::engine_options().embedded_venues;
+            quantum_trader::bench::run(args, &embedded_sim::frame_source, venues)
+                .map(|_| ExitCode::SUCCESS)
+        }
     };
     match r {
         Ok(c) => c,

@@ -5,9 +5,14 @@
 //! and on random mutations of all of these; and the compact market-data
 //! frames do take the fast path (the test fails if they fall back).
 
+/// The binary's simulator wiring (the same file main.rs declares).
+#[path = "../src/embedded_sim.rs"]
+#[allow(dead_code)]
+mod embedded_sim;
+
+use embedded_sim::frame_gen;
 use quantum_trader::bench::samples::{self, Kind};
 use quantum_trader::core::{Instrument, InstrumentId, InstrumentTable, Venue};
-use quantum_trader::sim::frames::FrameGen;
 use quantum_trader::venue::binance::{Parser, SymbolMap};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -112,7 +117,7 @@ fn generated_frames(n: usize) -> Vec<Vec<u8>> {
     let t = table();
     let insts: Vec<_> = t.iter().collect();
     let with_px = vec![(insts[0], 60_000.0), (insts[1], 3_000.0), (insts[2], 1.0)];
-    let mut g = FrameGen::new(&with_px, 7, 100);
+    let mut g = frame_gen(&with_px, 7, 100).expect("valid instruments");
     let mut out = Vec::with_capacity(n);
     let mut buf = Vec::new();
     while out.len() < n {

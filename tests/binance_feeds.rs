@@ -14,9 +14,8 @@
 mod common;
 
 use common::*;
-use quantum_trader::core::Venue;
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
-use quantum_trader::sim::Fault;
+use qt_sim::{Fault, SimVenue};
+use quantum_trader::pipeline::engine::Engine;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -35,7 +34,7 @@ fn a_silent_symbol_is_detected_counted_and_healed_by_resubscribing() {
         c.sim.rate_per_symbol = 500;
         c.venues.binance.as_mut().unwrap().stale_after_ms = 1000;
     });
-    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let e = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = e.ops_addr().unwrap();
     let sim = e.sim().unwrap();
     let (s, other) = ("BTCUSDT", "ETHUSDT");
@@ -223,7 +222,7 @@ fn a_cold_start_waits_for_the_rest_weight_budget_and_never_gets_a_429() {
         b.rest_weight_window_ms = 1000;
     });
     let t0 = std::time::Instant::now();
-    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let e = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = e.ops_addr().unwrap();
     assert!(
         wait_until(Duration::from_secs(60), || synced_count(&e) == N),
@@ -273,7 +272,7 @@ fn a_429_stops_every_rest_call_until_retry_after_and_the_books_still_sync() {
         b.rest_weight_safety_pct = 100;
         b.rest_weight_window_ms = 2000;
     });
-    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let e = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = e.ops_addr().unwrap();
     assert!(
         wait_until(Duration::from_secs(60), || synced_count(&e) == N),
@@ -309,7 +308,7 @@ fn four_hundred_symbols_split_over_connections_within_binance_limits() {
         c.venues.binance.as_mut().unwrap().snapshot_limit = 50;
     });
     let t0 = std::time::Instant::now();
-    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let e = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = e.ops_addr().unwrap();
     let all_synced = || {
         e.shared()
@@ -332,7 +331,7 @@ fn four_hundred_symbols_split_over_connections_within_binance_limits() {
     );
     let sim = e.sim().unwrap();
     let st = sim.stats();
-    let pacing = sim.pacing(Venue::Binance);
+    let pacing = sim.pacing(SimVenue::Binance);
     eprintln!("sim {st:?}\nbinance {pacing:?}");
     // 1,200 streams: two connections (341 symbols = 1,023 streams, then 59).
     assert_eq!(st.connections_open, 2, "{st:?}");

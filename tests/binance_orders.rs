@@ -1,17 +1,17 @@
 //! Binance USD-M signed order entry over real HTTP on 127.0.0.1: the
 //! signed REST client (`venue::binance::signed`) against the simulator's
-//! order endpoints (`sim::orders`). Signatures, timestamps, API keys and
+//! order endpoints (`qt_sim::binance`). Signatures, timestamps, API keys and
 //! parameters are checked as Binance checks them; MARKET and IOC orders
 //! fill against the simulator's ground-truth book (compared level by level
 //! here), GTC orders rest until canceled, positionRisk is the sum of the
 //! fills, and a 429's `Retry-After` is honoured through the shared budget.
 //! Venue replies drive the engine's order state machine.
 
+use qt_sim::binance::{SIM_API_KEY, SIM_API_SECRET};
+use qt_sim::{SimHandle, SimSpec, SimSymbol};
 use quantum_trader::core::{InstrumentId, OrderStatus, Side, format_decimal};
 use quantum_trader::exec::order::{Order, OrderEvent};
 use quantum_trader::ops::Metrics;
-use quantum_trader::sim::orders::{SIM_API_KEY, SIM_API_SECRET};
-use quantum_trader::sim::{SimHandle, SimSpec, SimSymbol};
 use quantum_trader::venue::binance::orders::{
     ApiErrorKind, SignedError, VenueOrderStatus, apply_reply,
 };

@@ -6,14 +6,14 @@
 mod common;
 
 use common::*;
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
-use quantum_trader::sim::Fault;
+use qt_sim::Fault;
+use quantum_trader::pipeline::engine::Engine;
 use std::time::Duration;
 
 #[test]
 fn books_stay_exact_through_gap_malformed_frame_drop_and_silence() {
     let cfg = test_config(|c| c.sim.rate_per_symbol = 3000);
-    let engine = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let engine = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = engine.ops_addr().unwrap();
     let sim = engine.sim().unwrap();
 
@@ -148,7 +148,7 @@ fn books_stay_exact_through_gap_malformed_frame_drop_and_silence() {
 #[test]
 fn book_queries_are_answered_promptly_while_updates_stream() {
     let cfg = test_config(|c| c.sim.rate_per_symbol = 300);
-    let engine = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let engine = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = engine.ops_addr().unwrap();
     // Right at startup: an answer (in sync or not), never "did not answer".
     let (st, body) = get_json(addr, "/api/books/binance/BTCUSDT?depth=5");

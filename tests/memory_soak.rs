@@ -4,10 +4,10 @@
 
 mod common;
 
+use common::embedded_sim::frame_gen;
 use common::*;
 use quantum_trader::ops::metrics::resident_memory_bytes;
 use quantum_trader::pipeline::engine::{Engine, EngineOptions};
-use quantum_trader::sim::frames::FrameGen;
 use std::time::Instant;
 
 #[test]
@@ -43,7 +43,7 @@ fn resident_memory_stays_flat_over_millions_of_messages() {
             )
         })
         .collect();
-    let mut g = FrameGen::new(&with_px, 11, 300);
+    let mut g = frame_gen(&with_px, 11, 300).expect("valid instruments");
     let mut buf = Vec::with_capacity(4096);
     let mut samples = Vec::new();
     let start = Instant::now();

@@ -12,7 +12,7 @@ mod redis_server;
 
 use common::*;
 use quantum_trader::journal::{self, Body};
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
+use quantum_trader::pipeline::engine::Engine;
 use redis_server::{RedisServer, field, xrange};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -77,7 +77,7 @@ fn reload_under_load_refuses_bad_files_then_shadows_and_swaps() {
         c.redis.url = redis.url();
         c.redis.url_env = String::new();
     });
-    let engine = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let engine = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = engine.ops_addr().unwrap();
     more_decisions(addr, 50.0);
     let (s, v) = get_json(addr, "/api/model");

@@ -9,14 +9,19 @@
 //! Run on the real Binance capture (when ../shared/samples is present) and on
 //! generated frames.
 
+use embedded_sim::{SimFrames, frame_gen};
 use quantum_trader::bench::hotpath::{HotPath, measured_replay};
 use quantum_trader::bench::samples::{self, Capture};
 use quantum_trader::config::Config;
 use quantum_trader::pipeline::engine::instruments_from_config;
-use quantum_trader::sim::frames::FrameGen;
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;
+
+/// The binary's simulator wiring (the same file main.rs declares).
+#[path = "../src/embedded_sim.rs"]
+#[allow(dead_code)]
+mod embedded_sim;
 use counting_alloc::count_allocs;
 
 fn check(name: &str, frames: &[Vec<u8>], symbols: &[&str], snap: impl Fn(&str) -> Option<Vec<u8>>) {
@@ -53,9 +58,9 @@ fn no_heap_allocation_per_message_on_generated_frames() {
     let table = instruments_from_config(&cfg).unwrap();
     let insts: Vec<_> = table.iter().cloned().collect();
     let with_px = vec![(&insts[0], 60_000.0), (&insts[1], 3_000.0)];
-    let mut g = FrameGen::new(&with_px, 9, 300);
+    let g = frame_gen(&with_px, 9, 300).expect("valid instruments");
     let symbols = ["BTCUSDT".to_string(), "ETHUSDT".to_string()];
-    let (frames, snaps) = samples::pregenerate(&mut g, &symbols, 120_000);
+    let (frames, snaps) = samples::pregenerate(&mut SimFrames(g), &symbols, 120_000);
     check("generated", &frames, &["BTCUSDT", "ETHUSDT"], |s| {
         snaps.iter().find(|x| x.0 == s).map(|x| x.1.clone())
     });

@@ -10,7 +10,8 @@
 
 mod common;
 
-use common::{test_config_all, wait_until};
+use common::embedded_sim::frame_gen;
+use common::{EngineSim, engine_options, test_config_all, wait_until};
 use quantum_trader::backtest::cli::{BacktestArgs, backtest, export_features};
 use quantum_trader::backtest::{NoObserver, Observer, Replay, ReplayOptions, Speed};
 use quantum_trader::capture::{Kind, Merged, format};
@@ -80,7 +81,7 @@ fn a_recorded_simulator_replays_to_the_live_books_and_deterministically() {
         cfg.clone(),
         EngineOptions {
             no_ops: true,
-            ..Default::default()
+            ..engine_options()
         },
     )
     .unwrap();
@@ -626,8 +627,7 @@ fn write_a_large_binance_recording() {
     let eth = table
         .get(table.find(Venue::Binance, "ETHUSDT").unwrap())
         .clone();
-    let mut g =
-        quantum_trader::sim::frames::FrameGen::new(&[(&btc, 60000.0), (&eth, 3000.0)], 7, 300);
+    let mut g = frame_gen(&[(&btc, 60000.0), (&eth, 3000.0)], 7, 300).expect("valid instruments");
     let t0 = 1_796_655_600_000_000_000u64; // 2026-12-07T15:00Z
     let mut w = BigWriter {
         dir: dir.clone(),

@@ -8,7 +8,7 @@ mod common;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
-use common::{test_config, wait_until};
+use common::{engine_options, test_config, wait_until};
 use quantum_trader::config::Config;
 use quantum_trader::pipeline::engine::{Engine, EngineOptions};
 use redis_server::RedisServer;
@@ -47,7 +47,7 @@ fn busy(url: &str) -> Config {
 }
 
 fn run(label: &str, cfg: Config) {
-    let engine = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let engine = Engine::start(cfg, engine_options()).expect("engine starts");
     std::thread::sleep(Duration::from_secs(secs()));
     let sh = engine.shared().clone();
     engine.stop();

@@ -10,9 +10,9 @@ mod common;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
-use common::{get_json, test_config, wait_until};
+use common::{EngineSim, engine_options, get_json, test_config, wait_until};
 use quantum_trader::config::Config;
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
+use quantum_trader::pipeline::engine::Engine;
 use quantum_trader::pipeline::shared::Shared;
 use redis_server::{RedisServer, field, xrange};
 use std::collections::HashMap;
@@ -44,7 +44,7 @@ fn config(url: &str, f: impl FnOnce(&mut Config)) -> Config {
 }
 
 fn start(cfg: Config) -> Engine {
-    Engine::start(cfg, EngineOptions::default()).expect("engine starts")
+    Engine::start(cfg, engine_options()).expect("engine starts")
 }
 
 /// Sum of every sample of a metric family (all label values).

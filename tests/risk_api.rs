@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use quantum_trader::config::{HeartbeatConfig, HeartbeatPolicy};
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
+use quantum_trader::pipeline::engine::Engine;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -50,7 +50,7 @@ fn breaker_and_kill_switch_api_with_token_and_history_across_restart() {
         c.admin.token_env = TOKEN_ENV.into();
         c.journal.dir = dir.to_string_lossy().into_owned();
     });
-    let engine = Engine::start(cfg.clone(), EngineOptions::default()).expect("engine starts");
+    let engine = Engine::start(cfg.clone(), engine_options()).expect("engine starts");
     let addr = engine.ops_addr().unwrap();
     assert!(wait_until(Duration::from_secs(10), || get_json(
         addr,
@@ -179,7 +179,7 @@ fn breaker_and_kill_switch_api_with_token_and_history_across_restart() {
     engine.stop();
 
     // The history (and the breaker state) survive a restart: same journal.
-    let engine = Engine::start(cfg, EngineOptions::default()).expect("engine restarts");
+    let engine = Engine::start(cfg, engine_options()).expect("engine restarts");
     let addr = engine.ops_addr().unwrap();
     assert!(wait_until(Duration::from_secs(10), || get_json(
         addr,
@@ -229,7 +229,7 @@ fn a_stale_required_heartbeat_blocks_trading_and_an_advisory_one_does_not() {
             },
         ];
     });
-    let engine = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let engine = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = engine.ops_addr().unwrap();
     let m = engine.shared().metrics.clone();
     let missing = || {
@@ -305,7 +305,7 @@ fn a_daily_loss_trips_the_breaker_and_reset_is_refused_until_overridden() {
         // Fees alone pass this within a few fills.
         c.risk.max_daily_loss = 0.05;
     });
-    let engine = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let engine = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = engine.ops_addr().unwrap();
     assert!(
         wait_until(Duration::from_secs(60), || get_json(

@@ -37,8 +37,8 @@ fn trading_config(name: &str, f: impl FnOnce(&mut Config)) -> Config {
 
 #[test]
 fn decisions_flow_to_paper_fills_and_position_and_pnl_add_up() {
-    let engine = Engine::start(trading_config("pnl", |_| {}), EngineOptions::default())
-        .expect("engine starts");
+    let engine =
+        Engine::start(trading_config("pnl", |_| {}), engine_options()).expect("engine starts");
     let addr = engine.ops_addr().unwrap();
     let shared = engine.shared().clone();
     assert!(
@@ -162,7 +162,7 @@ fn daily_trade_cap_blocks_at_the_cap_and_resets_on_a_new_utc_day() {
     let clock = Clock::manual(day_ms + 86_340_000);
     let opts = EngineOptions {
         clock: Some(clock.clone()),
-        ..Default::default()
+        ..engine_options()
     };
     let engine = Engine::start(trading_config("cap", |c| c.risk.daily_trade_cap = 3), opts)
         .expect("engine starts");

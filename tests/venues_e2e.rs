@@ -10,11 +10,12 @@
 
 mod common;
 
+use common::embedded_sim::sim_venue;
 use common::*;
+use qt_sim::venues::VenueFault;
+use qt_sim::{Fault, SimVenue};
 use quantum_trader::core::{InstrumentId, Venue, format_decimal};
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
-use quantum_trader::sim::Fault;
-use quantum_trader::sim::venues::VenueFault;
+use quantum_trader::pipeline::engine::Engine;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -47,9 +48,9 @@ fn exact(e: &Engine, v: Venue, s: &str) -> usize {
     let iid = id(e, v, s);
     let inst = e.shared().instruments.get(iid).clone();
     sim.pause();
-    let mut truth = sim.venue_book(v, s).unwrap();
+    let mut truth = sim.venue_book(sim_venue(v), s).unwrap();
     let ok = wait_until(Duration::from_secs(10), || {
-        truth = sim.venue_book(v, s).unwrap();
+        truth = sim.venue_book(sim_venue(v), s).unwrap();
         let h = &e.shared().books[iid.idx()];
         h.in_sync.load(Ordering::Relaxed)
             && h.update_id.load(Ordering::Relaxed) == truth.last_update_id
@@ -101,7 +102,7 @@ fn fault_heals(e: &Engine, v: Venue, s: &str, other: &str, f: VenueFault, counte
     let resyncs = m(addr, "qt_feed_resyncs_total", v, s);
     let other_resyncs = m(addr, "qt_feed_resyncs_total", v, other);
     let other_updates = updates(e, v, other);
-    assert!(sim.inject_venue(v, s, f.clone()));
+    assert!(sim.inject_venue(sim_venue(v), s, f.clone()));
     assert!(
         wait_until(Duration::from_secs(15), || m(addr, counter, v, s) > before),
         "{v} {s} {f:?}: {counter} did not move"
@@ -141,7 +142,7 @@ fn bybit_and_okx_books_stay_exact_through_every_fault() {
             vc.stale_after_ms = 800;
         }
     });
-    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let e = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = e.ops_addr().unwrap();
     let pairs = [
         (Venue::Bybit, "BTCUSDT", "ETHUSDT"),
@@ -250,7 +251,7 @@ fn bybit_and_okx_books_stay_exact_through_every_fault() {
 #[test]
 fn resyncs_count_the_same_on_every_venue() {
     let cfg = test_config_all(|c| c.sim.rate_per_symbol = 200);
-    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let e = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = e.ops_addr().unwrap();
     let books = [
         (Venue::Binance, "BTCUSDT"),
@@ -312,7 +313,7 @@ fn resyncs_count_the_same_on_every_venue() {
 #[test]
 fn ready_needs_all_three_venues_in_sync() {
     let cfg = test_config_all(|c| c.sim.rate_per_symbol = 200);
-    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let e = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = e.ops_addr().unwrap();
     assert!(
         wait_until(Duration::from_secs(20), || get_json(addr, "/ready").0
@@ -356,7 +357,7 @@ fn ready_needs_all_three_venues_in_sync() {
     // by default in this test's 5 s window) -> not ready.
     let sim = e.sim().unwrap();
     sim.pause();
-    assert!(sim.inject_venue(Venue::Okx, "ETH-USDT-SWAP", VenueFault::Gap));
+    assert!(sim.inject_venue(SimVenue::Okx, "ETH-USDT-SWAP", VenueFault::Gap));
     sim.resume();
     let seen_not_ready = wait_until(Duration::from_secs(10), || {
         !synced(&e, Venue::Okx, "ETH-USDT-SWAP") && get_json(addr, "/ready").0 == 503
@@ -414,7 +415,7 @@ fn cold_start_with_200_symbols_respects_venue_limits() {
         c.venues.okx.as_mut().unwrap().symbols = ok;
         c.risk.kill_switch = true;
     });
-    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let e = Engine::start(cfg, engine_options()).expect("engine starts");
     let all_synced = || {
         e.shared()
             .books
@@ -426,8 +427,8 @@ fn cold_start_with_200_symbols_respects_venue_limits() {
         "not all 600 books in sync"
     );
     let sim = e.sim().unwrap();
-    let by = sim.pacing(Venue::Bybit);
-    let ok = sim.pacing(Venue::Okx);
+    let by = sim.pacing(SimVenue::Bybit);
+    let ok = sim.pacing(SimVenue::Okx);
     eprintln!("bybit {by:?}\nokx {ok:?}\nsim {:?}", sim.stats());
     // Bybit: 500 connections per 5 min; 21,000 topic characters per connection.
     assert!(by.connections >= 1 && by.max_connections_per_5min <= 500);
@@ -455,8 +456,8 @@ fn cold_start_with_200_symbols_respects_venue_limits() {
 
 #[test]
 fn instruments_load_from_the_venues_rest_endpoints() {
-    use quantum_trader::sim::venues::VenueSimSymbol;
-    use quantum_trader::sim::{SimHandle, SimSpec};
+    use qt_sim::venues::VenueSimSymbol;
+    use qt_sim::{SimHandle, SimSpec};
     // The simulated venues list other facts than the config says.
     let spec = SimSpec {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -480,10 +481,16 @@ fn instruments_load_from_the_venues_rest_endpoints() {
     let sim = SimHandle::start_with_venues(
         spec,
         &[
-            v(Venue::Bybit, "BTCUSDT", "0.50", "0.010", None),
-            v(Venue::Bybit, "ETHUSDT", "0.05", "0.01", None),
-            v(Venue::Okx, "BTC-USDT-SWAP", "0.5", "0.001", Some("0.001")),
-            v(Venue::Okx, "ETH-USDT-SWAP", "0.05", "0.01", Some("0.1")),
+            v(SimVenue::Bybit, "BTCUSDT", "0.50", "0.010", None),
+            v(SimVenue::Bybit, "ETHUSDT", "0.05", "0.01", None),
+            v(
+                SimVenue::Okx,
+                "BTC-USDT-SWAP",
+                "0.5",
+                "0.001",
+                Some("0.001"),
+            ),
+            v(SimVenue::Okx, "ETH-USDT-SWAP", "0.05", "0.01", Some("0.1")),
         ],
     )
     .unwrap();
@@ -546,7 +553,7 @@ fn engine_ticker(addr: SocketAddr, v: Venue, s: &str) -> serde_json::Value {
 #[test]
 fn bybit_and_okx_tickers_merge_to_the_simulators_state() {
     let cfg = test_config_all(|c| c.sim.rate_per_symbol = 300);
-    let e = Engine::start(cfg, EngineOptions::default()).expect("engine starts");
+    let e = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = e.ops_addr().unwrap();
     let sim = e.sim().unwrap();
     let all = [
@@ -586,13 +593,13 @@ fn bybit_and_okx_tickers_merge_to_the_simulators_state() {
         kind(Venue::Okx, "ticker")
     );
     let (tickers, bbos) = sim
-        .venue_ticker_frames(Venue::Okx, "BTC-USDT-SWAP")
+        .venue_ticker_frames(SimVenue::Okx, "BTC-USDT-SWAP")
         .unwrap();
     assert!(
         tickers > 5 && bbos > tickers,
         "okx tickers {tickers}, bbo {bbos}"
     );
-    let (tickers, bbos) = sim.venue_ticker_frames(Venue::Bybit, "BTCUSDT").unwrap();
+    let (tickers, bbos) = sim.venue_ticker_frames(SimVenue::Bybit, "BTCUSDT").unwrap();
     assert!(
         tickers > 100 && bbos == 0,
         "bybit tickers {tickers}, bbo {bbos}"
@@ -603,7 +610,7 @@ fn bybit_and_okx_tickers_merge_to_the_simulators_state() {
         for (v, s) in all {
             let inst = e.shared().instruments.get(id(&e, v, s)).clone();
             sim.pause();
-            let ((bp, bq), (ap, aq)) = sim.venue_ticker(v, s).expect("sim ticker");
+            let ((bp, bq), (ap, aq)) = sim.venue_ticker(sim_venue(v), s).expect("sim ticker");
             let f = |p: i64, q: i64| {
                 serde_json::json!([
                     format_decimal(p, inst.price_scale),
@@ -621,7 +628,7 @@ fn bybit_and_okx_tickers_merge_to_the_simulators_state() {
                 engine_ticker(addr, v, s)
             );
             // The book's touch agrees with the ticker's.
-            let book = sim.venue_book(v, s).unwrap();
+            let book = sim.venue_book(sim_venue(v), s).unwrap();
             assert_eq!(book.bids[0], (bp, bq), "{v} {s}");
             assert_eq!(book.asks[0], (ap, aq), "{v} {s}");
             sim.resume();

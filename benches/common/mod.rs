@@ -3,9 +3,14 @@
 //! SKIP line), generated frames, and serde_json-derive baselines.
 #![allow(dead_code)]
 
+/// The binary's simulator wiring (the same file main.rs declares).
+#[path = "../../src/embedded_sim.rs"]
+pub mod embedded_sim;
+
+use embedded_sim::frame_gen;
+
 use quantum_trader::bench::samples::{self, Capture, Kind};
 use quantum_trader::core::{Instrument, InstrumentId, InstrumentTable, Venue};
-use quantum_trader::sim::frames::FrameGen;
 
 pub fn table() -> InstrumentTable {
     let mut t = InstrumentTable::new();
@@ -49,7 +54,7 @@ pub fn generated(kind: Kind, n: usize, levels: usize) -> Vec<Vec<u8>> {
     let t = table();
     let insts: Vec<_> = t.iter().take(2).collect();
     let with_px = vec![(insts[0], 60_000.0), (insts[1], 3_000.0)];
-    let mut g = FrameGen::new(&with_px, 3, levels);
+    let mut g = frame_gen(&with_px, 3, levels).expect("valid instruments");
     let mut out = Vec::new();
     let mut buf = Vec::new();
     while out.len() < n {

@@ -8,12 +8,14 @@
 
 use super::report::{Machine, Paced, Report, Saturation, process_cpu_ns};
 use super::samples::{Capture, FULL_CAPTURE, load_capture, samples_dir};
+use crate::bench::samples::MakeFrameSource;
 use crate::config::{Config, WaitKind};
 use crate::core::now_ns;
-use crate::pipeline::engine::{EMBEDDED_MODEL, Engine, EngineOptions, Injector};
+use crate::pipeline::engine::{
+    EMBEDDED_MODEL, Engine, EngineOptions, Injector, StartEmbeddedVenues,
+};
 use crate::pipeline::latency::{LatencySummary, new_histogram};
 use crate::pipeline::shared::{STAGES, Shared};
-use crate::sim::frames::FrameGen;
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -111,7 +113,7 @@ fn parse_pin(s: &str) -> Result<Vec<usize>> {
     Ok(v)
 }
 
-fn load_source(args: &BenchArgs) -> Result<Source> {
+fn load_source(args: &BenchArgs, make_frames: &MakeFrameSource) -> Result<Source> {
     let want = args.frames.as_deref();
     let path = match (&args.capture, samples_dir()) {
         (Some(p), _) => Some(p.clone()),
@@ -119,7 +121,7 @@ fn load_source(args: &BenchArgs) -> Result<Source> {
         (None, None) => None,
     };
     match (want, path) {
-        (Some("generated"), _) => Ok(generated_source()),
+        (Some("generated"), _) => generated_source(make_frames),
         (Some("capture") | None, Some(p)) => {
             let cap: Capture = load_capture(&p, 0)?;
             let snapshot = cap
@@ -145,7 +147,7 @@ fn load_source(args: &BenchArgs) -> Result<Source> {
         }
         (None, None) => {
             eprintln!("bench: SKIP capture: ../shared/samples is absent; using generated frames");
-            Ok(generated_source())
+            generated_source(make_frames)
         }
         (Some(o), _) => bail!("--frames must be capture or generated (got `{o}`)"),
     }
@@ -153,7 +155,7 @@ fn load_source(args: &BenchArgs) -> Result<Source> {
 
 /// 200,000 generated frames over BTCUSDT and ETHUSDT (300 levels a side),
 /// with the snapshots that precede them.
-fn generated_source() -> Source {
+fn generated_source(make_frames: &MakeFrameSource) -> Result<Source> {
     let cfg = Config::demo();
     let table = crate::pipeline::engine::instruments_from_config(&cfg)
         .expect("the demo config's instruments are valid");
@@ -171,16 +173,16 @@ fn generated_source() -> Source {
             )
         })
         .collect();
-    let mut g = FrameGen::new(&with_px, 7, 300);
+    let mut g = make_frames(&with_px, 7, 300)?;
     let symbols: Vec<String> = insts.iter().map(|i| i.symbol.clone()).collect();
-    let (frames, snapshots) = super::samples::pregenerate(&mut g, &symbols, 200_000);
-    Source {
+    let (frames, snapshots) = super::samples::pregenerate(g.as_mut(), &symbols, 200_000);
+    Ok(Source {
         name: "generated (seed 7, BTCUSDT+ETHUSDT, 300 levels)".into(),
         frames,
         snapshots,
         symbols,
         replay_path: None,
-    }
+    })
 }
 
 /// The model of `config/model.json` with thresholds that make every
@@ -465,11 +467,17 @@ fn paced_inject(cfg: Config, src: &Source, rate: u64, secs: f64, spin: bool) -> 
 }
 
 /// The simulator replays the capture over a loopback WebSocket at `rate`.
-fn paced_loopback(cfg: Config, secs: f64, rate: u64) -> Result<Paced> {
+fn paced_loopback(
+    cfg: Config,
+    secs: f64,
+    rate: u64,
+    embedded_venues: Option<StartEmbeddedVenues>,
+) -> Result<Paced> {
     let engine = Engine::start(
         cfg,
         EngineOptions {
             no_ops: true,
+            embedded_venues,
             ..Default::default()
         },
     )?;
@@ -547,7 +555,14 @@ fn single(args: &BenchArgs, src: &Source) -> Result<Report> {
 }
 
 /// Runs the bench; prints the human summary on stderr and the JSON on stdout.
-pub fn run(args: BenchArgs) -> Result<Report> {
+/// `make_frames` makes the generated frames (`--frames generated`, or no
+/// capture); `embedded_venues` starts the simulator of `--mode loopback`
+/// (the binary passes its own).
+pub fn run(
+    args: BenchArgs,
+    make_frames: &MakeFrameSource,
+    embedded_venues: Option<StartEmbeddedVenues>,
+) -> Result<Report> {
     if args.venue != "binance" {
         bail!(
             "--venue {}: this build benches the binance protocol only",
@@ -568,7 +583,7 @@ pub fn run(args: BenchArgs) -> Result<Report> {
     if args.rate == 0 {
         bail!("--rate must be at least 1 frame/s");
     }
-    let src = load_source(&args)?;
+    let src = load_source(&args, make_frames)?;
     if args.mode == "single" {
         return single(&args, &src);
     }
@@ -613,7 +628,12 @@ pub fn run(args: BenchArgs) -> Result<Report> {
             "bench: loopback phase ({} frames/s, {:.1}s)",
             args.rate, args.duration
         );
-        report.paced = Some(paced_loopback(cfg.clone(), args.duration, args.rate)?);
+        report.paced = Some(paced_loopback(
+            cfg.clone(),
+            args.duration,
+            args.rate,
+            embedded_venues,
+        )?);
     }
     let _ = std::fs::remove_file(&cfg.model.path);
     if let Some(f) = &cfg.sim.replay_file

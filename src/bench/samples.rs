@@ -225,12 +225,27 @@ fn array_end(b: &[u8], start: usize) -> Option<usize> {
 /// REST snapshot bodies by symbol.
 pub type Snapshots = Vec<(String, Vec<u8>)>;
 
+/// A socket-free source of Binance combined-stream frames and the REST depth
+/// snapshots that sync them (the binary passes the simulator's generator;
+/// the engine's bench code knows only this trait).
+pub trait FrameSource {
+    /// Writes the next frame into `out`, replacing its contents.
+    fn next_frame(&mut self, out: &mut Vec<u8>);
+    /// A REST depth snapshot body of `symbol` at the current update id.
+    fn snapshot(&self, symbol: &str) -> Option<Vec<u8>>;
+}
+
+/// Makes a [`FrameSource`] for instruments with their start prices, a seed
+/// and the levels per book side.
+pub type MakeFrameSource =
+    dyn Fn(&[(&crate::core::Instrument, f64)], u64, usize) -> anyhow::Result<Box<dyn FrameSource>>;
+
 /// Generated frames for replay, with the REST snapshots to sync them by:
 /// `n` frames from `g`, the snapshots taken as soon as every symbol has sent
 /// a depth update (the update whose `u` a snapshot names must be in the
 /// stream for the snapshot to bridge it, as with a real venue).
 pub fn pregenerate(
-    g: &mut crate::sim::frames::FrameGen,
+    g: &mut dyn FrameSource,
     symbols: &[String],
     n: usize,
 ) -> (Vec<Vec<u8>>, Snapshots) {

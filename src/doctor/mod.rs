@@ -20,15 +20,17 @@ pub mod venue;
 pub use report::{Check, Report, Verdict};
 
 use crate::config::Config;
-use crate::pipeline::engine::{instruments_from_config, start_sim_for};
+use crate::pipeline::engine::{StartEmbeddedVenues, instruments_from_config};
 use std::path::Path;
 use std::time::Duration;
 
 /// How long one network probe may take.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs every check for the config at `path` (the embedded demo when `None`).
-pub fn run(path: Option<&Path>) -> Report {
+/// Runs every check for the config at `path` (the embedded demo when `None`);
+/// `embedded_venues` starts the built-in simulator when `[sim]` is enabled
+/// (the binary passes its own; the engine library has none).
+pub fn run(path: Option<&Path>, embedded_venues: Option<&StartEmbeddedVenues>) -> Report {
     let mut rep = Report::default();
     let name = path
         .map(|p| p.display().to_string())
@@ -90,14 +92,19 @@ pub fn run(path: Option<&Path>) -> Report {
         ));
         None
     } else if cfg.sim.enabled {
-        let started = instruments_from_config(&cfg).and_then(|t| start_sim_for(&cfg, &t));
+        let started = match embedded_venues {
+            Some(start) => instruments_from_config(&cfg).and_then(|t| start(&cfg, &t)),
+            None => Err(anyhow::anyhow!(
+                "this program embeds no simulator (the quantum-trader binary does)"
+            )),
+        };
         match started {
             Ok(s) => {
                 rep.push(Check::ok(
                     "simulator",
                     format!(
                         "[sim] enabled: started it on {} for these checks (the engine starts its own)",
-                        s.addr()
+                        s.rest_url().trim_start_matches("http://")
                     ),
                 ));
                 for vc in [&mut cfg.venues.binance].into_iter().flatten() {
@@ -124,9 +131,8 @@ pub fn run(path: Option<&Path>) -> Report {
         None
     };
     venue::venue_checks(&mut rep, &cfg);
-    if let Some(s) = sim {
-        s.shutdown();
-    }
+    // Dropping the embedded venues stops them.
+    drop(sim);
     if running {
         rep.push(Check::warn(
             "ops.listen",

@@ -1,11 +1,12 @@
 //! The engine: builds the instrument table, loads the model, optionally
-//! starts the built-in simulator, creates the bounded queues, spawns the
+//! asks the caller's [`EmbeddedVenues`] starter for in-process venues (the
+//! binary's simulator; the engine names none), creates the bounded queues, spawns the
 //! stage threads (feed per venue -> book -> score -> risk -> exec, with
 //! exec reports flowing back to risk), starts the ops server, and stops it
 //! all in order.
 
 use crate::book::{MAX_LEVELS, run_book_stage};
-use crate::config::{Config, SimConfig, TradingMode, VenueConfig};
+use crate::config::{Config, TradingMode, VenueConfig};
 use crate::core::{Clock, Instrument, InstrumentId, InstrumentTable, Venue, parse_decimal};
 use crate::exec::stage::run_exec_stage_from;
 use crate::feed::session::SessionConfig;
@@ -17,7 +18,6 @@ use crate::pipeline::shared::Shared;
 use crate::pipeline::thread::spawn_stage;
 use crate::risk::{Governor, run_risk_stage};
 use crate::score::{Model, run_score_stage};
-use crate::sim::{SimHandle, SimSpec};
 use crate::venue::binance::{BinanceFeed, BinanceFeedConfig, Streams, plan_connections};
 use crate::venue::pacing::ConnectGate;
 use crate::venue::weight::RestBudget;
@@ -42,7 +42,27 @@ pub struct EngineOptions {
     /// No sockets: no simulator, no feed threads. Frames are pushed in
     /// through [`Engine::take_injector`] (benches, soak tests).
     pub inject: bool,
+    /// Starts the in-process venues when `[sim] enabled` (the binary passes
+    /// its simulator); without it such a config is refused.
+    pub embedded_venues: Option<StartEmbeddedVenues>,
 }
+
+/// Venues running inside this process (the binary's simulator): the engine
+/// only asks them for their base URLs, fills them into the venues whose URLs
+/// are empty, and keeps them alive until it stops.
+pub trait EmbeddedVenues: Send + Sync + 'static {
+    /// `ws://host:port`, the WebSocket base of every embedded venue.
+    fn ws_url(&self) -> String;
+    /// `http://host:port`, the REST base of every embedded venue.
+    fn rest_url(&self) -> String;
+    /// The concrete value, for the embedding program and its tests.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// Starts the embedded venues for a config and its instrument table.
+pub type StartEmbeddedVenues = Arc<
+    dyn Fn(&Config, &InstrumentTable) -> Result<Box<dyn EmbeddedVenues>> + Send + Sync + 'static,
+>;
 
 /// Pushes raw venue frames into the real pipeline in-process: the Binance
 /// protocol (parse, sync, chunking) runs on the caller's thread in place of a
@@ -98,7 +118,7 @@ pub struct Engine {
     feeds: Vec<JoinHandle<()>>,
     stages: Vec<(&'static str, JoinHandle<()>)>,
     ops: Option<crate::ops::server::OpsHandle>,
-    sim: Option<SimHandle>,
+    sim: Option<Box<dyn EmbeddedVenues>>,
     config: Config,
     injector: Option<Injector>,
     journal: Option<crate::journal::JournalWriter>,
@@ -179,32 +199,6 @@ fn session_config(v: &VenueConfig) -> SessionConfig {
     }
 }
 
-/// Starts the simulator for every venue of the config: Binance as
-/// [`start_sim`], Bybit and OKX instruments too (`sim::venues`).
-pub fn start_sim_for(cfg: &Config, table: &InstrumentTable) -> Result<SimHandle> {
-    let spec = SimSpec::from_config(&cfg.sim, table)?;
-    let venues = crate::sim::venues::symbols_from_config(cfg, table);
-    let sim = SimHandle::start_with_venues(spec, &venues)
-        .with_context(|| format!("starting the simulator on {}", cfg.sim.listen))?;
-    sim.set_rest_weight_limit(
-        cfg.sim.rest_weight_limit,
-        Duration::from_millis(cfg.sim.rest_weight_window_ms),
-    );
-    Ok(sim)
-}
-
-/// Starts the simulator described by `sim` for the instruments in `table`.
-pub fn start_sim(sim: &SimConfig, table: &InstrumentTable) -> Result<SimHandle> {
-    let spec = SimSpec::from_config(sim, table)?;
-    let h = SimHandle::start(spec)
-        .with_context(|| format!("starting the simulator on {}", sim.listen))?;
-    h.set_rest_weight_limit(
-        sim.rest_weight_limit,
-        Duration::from_millis(sim.rest_weight_window_ms),
-    );
-    Ok(h)
-}
-
 impl Engine {
     /// Starts everything; returns once threads run and servers listen.
     pub fn start(mut cfg: Config, opts: EngineOptions) -> Result<Engine> {
@@ -216,10 +210,12 @@ impl Engine {
         }
         let table = instruments_from_config(&cfg)?;
         let model = load_model(&cfg.model.path)?;
-        let sim = if cfg.sim.enabled && !opts.inject {
-            Some(start_sim_for(&cfg, &table)?)
-        } else {
-            None
+        let sim = match (&opts.embedded_venues, cfg.sim.enabled && !opts.inject) {
+            (Some(start), true) => Some(start(&cfg, &table)?),
+            (None, true) => bail!(
+                "[sim] enabled = true needs the built-in simulator, which only the quantum-trader binary embeds"
+            ),
+            (_, false) => None,
         };
         if let Some(s) = &sim {
             for vc in [&mut cfg.venues.binance].into_iter().flatten() {
@@ -480,10 +476,7 @@ impl Engine {
             model = model_version(&shared),
             instruments = table.len(),
             ops = ops.as_ref().map(|o| o.addr.to_string()).unwrap_or_default(),
-            sim = sim
-                .as_ref()
-                .map(|s| s.addr().to_string())
-                .unwrap_or_default(),
+            sim = sim.as_ref().map(|s| s.rest_url()).unwrap_or_default(),
             "engine started"
         );
         Ok(Engine {
@@ -519,8 +512,9 @@ impl Engine {
         self.ops.as_ref().map(|o| o.addr)
     }
 
-    pub fn sim(&self) -> Option<&SimHandle> {
-        self.sim.as_ref()
+    /// The in-process venues started through [`EngineOptions::embedded_venues`].
+    pub fn embedded_venues(&self) -> Option<&dyn EmbeddedVenues> {
+        self.sim.as_deref()
     }
 
     /// Stops feeds, drains and joins the stages, stops servers.
@@ -566,9 +560,8 @@ impl Engine {
         if let Some(o) = self.ops.take() {
             o.shutdown();
         }
-        if let Some(s) = self.sim.take() {
-            s.shutdown();
-        }
+        // Dropping the embedded venues stops them.
+        drop(self.sim.take());
     }
 }
 

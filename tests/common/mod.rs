@@ -3,6 +3,13 @@
 //! exact book comparison against the simulator's ground truth.
 #![allow(dead_code)]
 
+/// The binary's simulator wiring (one copy of it: the same file main.rs declares).
+#[path = "../../src/embedded_sim.rs"]
+pub mod embedded_sim;
+
+#[allow(unused_imports)]
+pub use embedded_sim::{EngineSim, engine_options};
+
 use quantum_trader::config::Config;
 use quantum_trader::core::{InstrumentId, Venue, format_decimal};
 use quantum_trader::pipeline::engine::Engine;

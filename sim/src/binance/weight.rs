@@ -16,6 +16,26 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// Binance USD-M's REST request-weight limit per IP per minute
+/// (`exchangeInfo.rateLimits` REQUEST_WEIGHT 2400/min; protocols.md
+/// "Headers and limits").
+pub const REST_WEIGHT_PER_MIN: u32 = 2400;
+
+/// The answer header carrying the IP's weight used this minute
+/// (`X-MBX-USED-WEIGHT-1M`; HTTP header names are case-insensitive).
+pub const USED_WEIGHT_HEADER: &str = "x-mbx-used-weight-1m";
+
+/// Weight of `GET /fapi/v1/depth` by `limit` (protocols.md: 2 for limits
+/// 5–50, 5 for 100, 10 for 500, 20 for 1000).
+pub fn depth_weight(limit: u32) -> u32 {
+    match limit {
+        0..=50 => 2,
+        51..=100 => 5,
+        101..=500 => 10,
+        _ => 20,
+    }
+}
+
 /// What a request gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -64,7 +84,7 @@ pub(crate) struct RestWeight {
 impl Default for RestWeight {
     fn default() -> Self {
         RestWeight {
-            limit: AtomicU64::new(u64::from(crate::venue::binance::REST_WEIGHT_PER_MIN)),
+            limit: AtomicU64::new(u64::from(REST_WEIGHT_PER_MIN)),
             window_ms: AtomicU64::new(60_000),
             ips: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),

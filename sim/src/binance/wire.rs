@@ -4,39 +4,8 @@
 //! errors) and stream-name parsing. Prices and quantities are JSON strings
 //! formatted with the instrument's decimals; ids and times are JSON integers.
 
-use crate::core::format_decimal;
+pub(crate) use crate::spec::SymInfo;
 use std::fmt::Write as _;
-
-/// Scales and grid of one simulated symbol (from its tick/lot strings).
-#[derive(Debug, Clone)]
-pub(crate) struct SymInfo {
-    /// Upper-case venue symbol (`BTCUSDT`).
-    pub symbol: String,
-    /// Lower-case symbol as used in stream names (`btcusdt`).
-    pub lower: String,
-    /// Tick size as written (`"0.10"`).
-    pub tick_size: String,
-    /// Lot size as written (`"0.001"`).
-    pub lot_size: String,
-    pub price_scale: u8,
-    pub qty_scale: u8,
-    /// Tick in scaled price units.
-    pub tick: i64,
-    /// Lot in scaled quantity units.
-    pub lot: i64,
-}
-
-impl SymInfo {
-    #[inline]
-    pub fn px(&self, v: i64) -> String {
-        format_decimal(v, self.price_scale)
-    }
-
-    #[inline]
-    pub fn qty(&self, v: i64) -> String {
-        format_decimal(v, self.qty_scale)
-    }
-}
 
 /// The kind of market stream a subscription names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

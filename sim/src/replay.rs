@@ -23,10 +23,11 @@
 //! Gzip files (`.gz`) are not supported: that would need a new dependency
 //! (flate2); decompress them first (`gunzip -k`).
 
-use super::binance::{StreamKind, SymInfo, parse_stream_name};
-use super::market::{Book, OutEvent, SymState};
-use super::{Inner, server};
-use crate::core::parse_decimal;
+use crate::binance::wire::{StreamKind, SymInfo, parse_stream_name};
+use crate::binance::ws;
+use crate::decimal::parse_decimal;
+use crate::market::{Book, OutEvent, SymState};
+use crate::state::Inner;
 use anyhow::{Context, bail};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
@@ -417,7 +418,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Line>) {
                         continue;
                     }
                     frames += 1;
-                    server::fanout_one(
+                    ws::fanout_one(
                         &inner,
                         OutEvent {
                             sym: i,

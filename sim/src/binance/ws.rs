@@ -1,36 +1,29 @@
-//! The simulator's axum app on one port: Binance WebSocket market streams
-//! (combined `/stream`, `/public/stream`, `/market/stream`; raw `/ws/<stream>`
-//! and the `/public`/`/market` variants), Binance REST (`/fapi/v1/depth`,
-//! `/fapi/v1/time`, `/fapi/v1/exchangeInfo`, `/fapi/v1/ping`; signed order
-//! entry in `orders`), the control API
-//! under `/sim/...`, and the fan-out of frames to connections.
+//! Binance WebSocket market streams: the combined (`/stream`,
+//! `/public/stream`, `/market/stream`) and raw (`/ws/<stream>` and the
+//! `/public`/`/market` variants) endpoints, `SUBSCRIBE`/`UNSUBSCRIBE`/
+//! `LIST_SUBSCRIPTIONS`, pings, and the fan-out of generated frames to the
+//! subscribed connections.
 //!
 //! Each connection has a bounded queue ([`QUEUE_CAP`]); the fan-out never
 //! waits on it: a connection whose queue is full is disconnected (and
 //! counted in `slow_disconnects`), so one slow client cannot stall the
 //! generator or the others. Like Binance, a connection that sends more than
-//! [`MAX_INCOMING_PER_SEC`] messages within one second is disconnected.
+//! [`MAX_INCOMING_PER_SEC`] messages within one second is disconnected, and
+//! one connection carries at most [`MAX_STREAMS`] streams.
 
-use super::binance::{
-    self, DEPTH_LIMITS, MSG_BAD_LIMIT, MSG_BAD_SYMBOL, MSG_INTERNAL, MSG_NO_SYMBOL, combined_frame,
-    error_json, parse_stream_name,
-};
-use super::market::OutEvent;
-use super::weight::Verdict;
-use super::{ConnShared, Fault, Inner, Sub};
-use crate::core::clock::unix_ms;
-use crate::venue::binance::{USED_WEIGHT_HEADER, depth_weight};
+use super::wire::{combined_frame, parse_stream_name};
+use crate::market::OutEvent;
+use crate::server::truncate;
+use crate::state::{ConnShared, Inner, Sub};
 use axum::Router;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -47,8 +40,8 @@ const WRITE_BATCH: usize = 256;
 
 type Shared = Arc<Inner>;
 
-/// Builds the app.
-pub(crate) fn router(inner: Shared) -> Router {
+/// The WebSocket routes.
+pub(crate) fn router() -> Router<Shared> {
     Router::new()
         .route("/stream", get(ws_combined))
         .route("/public/stream", get(ws_combined))
@@ -57,52 +50,6 @@ pub(crate) fn router(inner: Shared) -> Router {
         .route("/ws/{stream}", get(ws_raw))
         .route("/public/ws/{stream}", get(ws_raw))
         .route("/market/ws/{stream}", get(ws_raw))
-        .route("/fapi/v1/depth", get(rest_depth))
-        .route("/fapi/v1/time", get(rest_time))
-        .route("/fapi/v1/ping", get(rest_ping))
-        .route("/fapi/v1/exchangeInfo", get(rest_exchange_info))
-        .route("/sim/stats", get(ctl_stats))
-        .route("/sim/book/{symbol}", get(ctl_book))
-        .route("/sim/pause", post(ctl_pause))
-        .route("/sim/resume", post(ctl_resume))
-        .route("/sim/fault/drop", post(ctl_drop))
-        .route("/sim/fault/drop_after/{n}", post(ctl_drop_after))
-        .route("/sim/fault/gap/{symbol}", post(ctl_gap))
-        .route("/sim/fault/silence/{ms}", post(ctl_silence))
-        .route("/sim/fault/malformed/{symbol}", post(ctl_malformed))
-        .route("/sim/fault/fail_snapshots/{n}", post(ctl_fail_snapshots))
-        .route("/sim/fault/silent/{symbol}", post(ctl_silent))
-        .route(
-            "/sim/rest_weight/{limit}/{window_ms}",
-            post(ctl_rest_weight),
-        )
-        .merge(super::venues::router())
-        .merge(super::orders::router())
-        .with_state(inner)
-}
-
-fn json_response(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-pub(crate) fn json_ok(body: String) -> Response {
-    json_response(StatusCode::OK, body)
-}
-
-pub(crate) fn binance_error(status: StatusCode, code: i64, msg: &str) -> Response {
-    json_response(status, error_json(code, msg))
-}
-
-// ---------------------------------------------------------------- fan-out
-
-/// Cuts a frame in half (on a char boundary) to make it invalid JSON.
-fn truncate(mut s: String) -> String {
-    let mut n = s.len() / 2;
-    while n > 0 && !s.is_char_boundary(n) {
-        n -= 1;
-    }
-    s.truncate(n);
-    s
 }
 
 /// Queues `events` to every connection subscribed to their streams. Never
@@ -362,7 +309,7 @@ async fn conn_task(inner: Shared, socket: WebSocket, combined: bool, names: Vec<
         deaf: Mutex::new(Vec::new()),
     });
     subscribe(&inner, &conn, &names);
-    inner.venues.note_open(crate::core::Venue::Binance);
+    inner.venues.note_open(crate::SimVenue::Binance);
     inner.conns.lock().push(conn.clone());
     inner
         .stats
@@ -451,229 +398,4 @@ async fn conn_task(inner: Shared, socket: WebSocket, combined: bool, names: Vec<
     // Dropping both halves closes the TCP connection without a close frame.
     drop(sink);
     drop(stream);
-}
-
-// ---------------------------------------------------------------- REST
-
-/// Charges a Binance REST request's weight to the client's IP: the answer
-/// of `serve` with `X-MBX-USED-WEIGHT-1M`, or 429/418 with Binance's body
-/// and `Retry-After`.
-pub(crate) fn weighed(
-    inner: &Shared,
-    peer: SocketAddr,
-    weight: u64,
-    serve: impl FnOnce() -> Response,
-) -> Response {
-    let (mut resp, used) = match inner.rest_weight.charge(peer.ip(), weight) {
-        Verdict::Ok { used } => (serve(), used),
-        Verdict::Refused {
-            status,
-            used,
-            retry_after_s,
-        } => {
-            let (code, msg) = if status == 418 {
-                (StatusCode::IM_A_TEAPOT, MSG_BANNED)
-            } else {
-                (StatusCode::TOO_MANY_REQUESTS, MSG_TOO_MANY)
-            };
-            let mut r = binance_error(code, -1003, msg);
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
-            (r, used)
-        }
-    };
-    resp.headers_mut()
-        .insert(USED_WEIGHT_HEADER, HeaderValue::from(used));
-    resp
-}
-
-const MSG_TOO_MANY: &str = "Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. Please use the websocket for live updates to avoid polling the API.";
-const MSG_BANNED: &str = "Way too many requests; IP(127.0.0.1) banned until a later time. Please use the websocket for live updates to avoid bans.";
-
-async fn rest_ping(
-    State(inner): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    weighed(&inner, peer, 1, || json_ok("{}".into()))
-}
-
-async fn rest_depth(
-    State(inner): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let limit_w = q
-        .get("limit")
-        .and_then(|s| s.parse::<usize>().ok())
-        .map_or(500, |l| u32::try_from(l).unwrap_or(u32::MAX));
-    weighed(&inner, peer, u64::from(depth_weight(limit_w)), || {
-        rest_depth_body(&inner, &q)
-    })
-}
-
-fn rest_depth_body(inner: &Shared, q: &HashMap<String, String>) -> Response {
-    if inner
-        .fail_snapshots
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-    {
-        return binance_error(StatusCode::SERVICE_UNAVAILABLE, -1001, MSG_INTERNAL);
-    }
-    let Some(symbol) = q.get("symbol").filter(|s| !s.is_empty()) else {
-        return binance_error(StatusCode::BAD_REQUEST, -1102, MSG_NO_SYMBOL);
-    };
-    let limit = match q.get("limit") {
-        None => 500,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if DEPTH_LIMITS.contains(&n) => n,
-            _ => return binance_error(StatusCode::BAD_REQUEST, -1100, MSG_BAD_LIMIT),
-        },
-    };
-    let Some(idx) = inner.sym_index(symbol) else {
-        return binance_error(StatusCode::BAD_REQUEST, -1121, MSG_BAD_SYMBOL);
-    };
-    let slot = &inner.syms[idx];
-    let now = unix_ms();
-    let body = if inner.replay {
-        let st = slot.state.lock();
-        match st.replay.as_ref().and_then(|r| r.snapshot.as_ref()) {
-            Some(s) => binance::depth_snapshot_json_raw(
-                s.last_update_id,
-                s.e_ms,
-                s.t_ms,
-                &s.bids[..s.bids.len().min(limit)],
-                &s.asks[..s.asks.len().min(limit)],
-            ),
-            None => {
-                drop(st);
-                return binance_error(StatusCode::SERVICE_UNAVAILABLE, -1001, MSG_INTERNAL);
-            }
-        }
-    } else {
-        let (last_u, bids, asks) = {
-            let st = slot.state.lock();
-            (st.last_u, st.book.top_bids(limit), st.book.top_asks(limit))
-        };
-        binance::depth_snapshot_json(&slot.info, last_u, now, now, &bids, &asks)
-    };
-    inner.stats.snapshots_served.fetch_add(1, Ordering::Relaxed);
-    json_ok(body)
-}
-
-async fn rest_time(
-    State(inner): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    weighed(&inner, peer, 1, || {
-        json_ok(format!("{{\"serverTime\":{}}}", unix_ms()))
-    })
-}
-
-async fn rest_exchange_info(
-    State(inner): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    weighed(&inner, peer, 1, || {
-        json_ok(binance::exchange_info_json(
-            inner.syms.iter().map(|s| &s.info),
-            unix_ms(),
-        ))
-    })
-}
-
-async fn ctl_rest_weight(
-    State(inner): State<Shared>,
-    Path((limit, window_ms)): Path<(u64, u64)>,
-) -> Response {
-    inner
-        .rest_weight
-        .set(limit, Duration::from_millis(window_ms));
-    ok()
-}
-
-// ---------------------------------------------------------------- control
-
-fn ok() -> Response {
-    json_ok("{\"ok\":true}".into())
-}
-
-async fn ctl_stats(State(inner): State<Shared>) -> Response {
-    let s = inner.snapshot_stats();
-    json_ok(serde_json::to_string(&s).unwrap_or_else(|_| "{}".into()))
-}
-
-async fn ctl_book(State(inner): State<Shared>, Path(symbol): Path<String>) -> Response {
-    let Some(idx) = inner.sym_index(&symbol) else {
-        return binance_error(StatusCode::NOT_FOUND, -1121, MSG_BAD_SYMBOL);
-    };
-    let info = &inner.syms[idx].info;
-    let Some(book) = inner.book(&symbol) else {
-        return binance_error(StatusCode::NOT_FOUND, -1121, MSG_BAD_SYMBOL);
-    };
-    let side = |l: &[(i64, i64)]| -> Vec<[String; 2]> {
-        l.iter().map(|(p, q)| [info.px(*p), info.qty(*q)]).collect()
-    };
-    json_ok(
-        serde_json::json!({
-            "symbol": info.symbol,
-            "lastUpdateId": book.last_update_id,
-            "bids": side(&book.bids),
-            "asks": side(&book.asks),
-        })
-        .to_string(),
-    )
-}
-
-async fn ctl_pause(State(inner): State<Shared>) -> Response {
-    inner.paused.store(true, Ordering::SeqCst);
-    ok()
-}
-
-async fn ctl_resume(State(inner): State<Shared>) -> Response {
-    inner.paused.store(false, Ordering::SeqCst);
-    ok()
-}
-
-async fn ctl_drop(State(inner): State<Shared>) -> Response {
-    inner.inject(Fault::DropConnections);
-    ok()
-}
-
-async fn ctl_drop_after(State(inner): State<Shared>, Path(n): Path<u64>) -> Response {
-    inner.inject(Fault::DropAfter(n));
-    ok()
-}
-
-async fn ctl_gap(State(inner): State<Shared>, Path(symbol): Path<String>) -> Response {
-    if inner.sym_index(&symbol).is_none() {
-        return binance_error(StatusCode::NOT_FOUND, -1121, MSG_BAD_SYMBOL);
-    }
-    inner.inject(Fault::Gap(symbol));
-    ok()
-}
-
-async fn ctl_silence(State(inner): State<Shared>, Path(ms): Path<u64>) -> Response {
-    inner.inject(Fault::Silence(Duration::from_millis(ms)));
-    ok()
-}
-
-async fn ctl_malformed(State(inner): State<Shared>, Path(symbol): Path<String>) -> Response {
-    if inner.sym_index(&symbol).is_none() {
-        return binance_error(StatusCode::NOT_FOUND, -1121, MSG_BAD_SYMBOL);
-    }
-    inner.inject(Fault::Malformed(symbol));
-    ok()
-}
-
-async fn ctl_silent(State(inner): State<Shared>, Path(symbol): Path<String>) -> Response {
-    if inner.sym_index(&symbol).is_none() {
-        return binance_error(StatusCode::NOT_FOUND, -1121, MSG_BAD_SYMBOL);
-    }
-    inner.inject(Fault::SilentStream(symbol));
-    ok()
-}
-
-async fn ctl_fail_snapshots(State(inner): State<Shared>, Path(n): Path<u32>) -> Response {
-    inner.inject(Fault::FailSnapshots(n));
-    ok()
 }
