@@ -3,12 +3,20 @@
 //! Owns the order lifecycle ([`order`]), the paper IOC matcher that fills
 //! intents against the book their decision saw ([`paper`]), positions and
 //! PnL ([`positions`]), and the exec stage thread ([`stage`]) that reports
-//! fills back to risk and publishes the positions view.
+//! fills back to risk and publishes the positions view. The venue order
+//! path's venue-agnostic parts (not wired yet, see `docs/order-path.md`):
+//! the order lifecycle for every venue ([`lifecycle`]), client order ids
+//! ([`client_id`]), refusal reasons ([`refusal`]) and the unknown-outcome
+//! resolver ([`unknown`]).
 
+pub mod client_id;
+pub mod lifecycle;
 pub mod order;
 pub mod paper;
 pub mod positions;
+pub mod refusal;
 pub mod stage;
+pub mod unknown;
 
 pub use order::{InvalidTransition, Order, OrderEvent};
 pub use paper::{MatchResult, PaperFill, match_ioc};

@@ -1,15 +1,19 @@
 //! Binance USD-M futures: wire parsing (`parse`), the local-order-book sync
 //! rules (`sync`), the market-data connection (`feed`) and the REST
 //! request-weight facts (the depth weight table, the used-weight header,
-//! the USD-M limit), and signed order entry (`signed`, `orders`).
+//! the USD-M limit), signed order entry (`signed`, `orders`), what a
+//! failed order request means (`refusal`) and the user data stream
+//! (`user_data`).
 
 mod fast;
 pub mod feed;
 pub mod orders;
 pub mod parse;
 pub mod probe;
+pub mod refusal;
 pub mod signed;
 pub mod sync;
+pub mod user_data;
 
 pub use feed::{BinanceFeed, BinanceFeedConfig, Streams, plan_connections, stream_url};
 pub use parse::{DepthMsg, Msg, ParseError, Parser, SymbolMap};
