@@ -15,7 +15,7 @@ use crate::core::{
     BookTop, FeedStatus, InstrumentId, Level, MarketBody, MarketEvent, ScoreInput, TOP_LEVELS,
     now_ns,
 };
-use crate::pipeline::channel::{Next, Rx, Tx};
+use crate::pipeline::channel::{Next, RingTx, Rx};
 use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::{BookQuery, BookSnapshot, Shared};
 use prometheus::{IntCounter, IntGauge};
@@ -344,7 +344,7 @@ impl BookStage {
 /// Runs the book stage until its input closes or the engine stops.
 pub fn run_book_stage(
     mut rx: Rx<MarketEvent>,
-    tx: Tx<ScoreInput>,
+    mut tx: RingTx<ScoreInput>,
     shared: Arc<Shared>,
     max_levels: usize,
 ) {
@@ -399,7 +399,7 @@ mod tests {
     use super::*;
     use crate::config::WaitKind;
     use crate::core::{CHUNK_END, CHUNK_LEVELS, CHUNK_RESET, DepthChunk, Venue};
-    use crate::pipeline::channel::queue;
+    use crate::pipeline::channel::{queue, spsc};
 
     fn depth(k: u64) -> MarketEvent {
         let mut bids = [Level::default(); CHUNK_LEVELS];
@@ -439,7 +439,7 @@ mod tests {
     fn a_book_query_is_answered_on_the_next_event() {
         let shared = Arc::new(crate::ops::ready::tests::test_shared());
         let (tx, rx) = queue::<MarketEvent>("md_q_test", 256, WaitKind::Park, &shared.metrics);
-        let (stx, _srx) = queue::<ScoreInput>("sc_q_test", 16, WaitKind::Park, &shared.metrics);
+        let (stx, _srx) = spsc::<ScoreInput>("sc_q_test", 16, WaitKind::Park, &shared.metrics);
         let s2 = shared.clone();
         let h = std::thread::spawn(move || run_book_stage(rx, stx, s2, 1000));
         let applied = |k: u64| {

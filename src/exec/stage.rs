@@ -5,7 +5,7 @@ use super::paper::match_intent;
 use super::positions::Positions;
 use crate::config::ExecConfig;
 use crate::core::{ExecReport, OrderIntent, OrderStatus, Venue, now_ns};
-use crate::pipeline::channel::{Next, Rx, SendError, Tx};
+use crate::pipeline::channel::{Next, RingTx, Rx, SendError};
 use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::Shared;
 use prometheus::{Gauge, IntCounter};
@@ -82,7 +82,7 @@ impl Outbox {
 
     /// Sends what is pending while the queue has room (without hitting the
     /// queue's overflow counter on retries).
-    pub fn flush(&mut self, tx: &Tx<ExecReport>) {
+    pub fn flush(&mut self, tx: &mut RingTx<ExecReport>) {
         while !self.pending.is_empty() && tx.len() < tx.capacity() {
             let Some(r) = self.pending.pop_front() else {
                 break;
@@ -114,7 +114,7 @@ impl Outbox {
     }
 
     /// Sends one report after anything pending, or keeps it.
-    pub fn send(&mut self, tx: &Tx<ExecReport>, r: ExecReport) {
+    pub fn send(&mut self, tx: &mut RingTx<ExecReport>, r: ExecReport) {
         if self.closed {
             self.lost += 1;
             return;
@@ -160,7 +160,7 @@ impl Outbox {
 
     /// Sends everything pending, waiting for room; returns once the outbox
     /// is empty or risk is gone.
-    pub fn drain(&mut self, tx: &Tx<ExecReport>) {
+    pub fn drain(&mut self, tx: &mut RingTx<ExecReport>) {
         loop {
             self.flush(tx);
             if self.pending.is_empty() || self.closed {
@@ -464,7 +464,7 @@ impl PaperExec {
 /// Runs the exec stage until its input closes or the engine stops.
 pub fn run_exec_stage(
     rx: Rx<OrderIntent>,
-    reports: Tx<ExecReport>,
+    reports: RingTx<ExecReport>,
     shared: Arc<Shared>,
     cfg: ExecConfig,
 ) {
@@ -474,7 +474,7 @@ pub fn run_exec_stage(
 /// [`run_exec_stage`] starting from recovered state.
 pub fn run_exec_stage_from(
     rx: Rx<OrderIntent>,
-    reports: Tx<ExecReport>,
+    reports: RingTx<ExecReport>,
     shared: Arc<Shared>,
     cfg: ExecConfig,
     seed: ExecSeed,
@@ -488,7 +488,7 @@ pub fn run_exec_stage_from(
 /// While the outbox is full it takes no new order.
 fn run_exec_loop(
     mut rx: Rx<OrderIntent>,
-    reports: Tx<ExecReport>,
+    mut reports: RingTx<ExecReport>,
     shared: Arc<Shared>,
     cfg: ExecConfig,
     seed: ExecSeed,
@@ -505,7 +505,7 @@ fn run_exec_loop(
     let mut warned_full = false;
     exec.publish();
     loop {
-        outbox.flush(&reports);
+        outbox.flush(&mut reports);
         om.pending.set(outbox.pending() as i64);
         if outbox.full() {
             // Back-pressure: no new order until risk takes reports.
@@ -519,7 +519,7 @@ fn run_exec_loop(
             }
             while outbox.full() {
                 std::thread::sleep(OUTBOX_WAIT);
-                outbox.flush(&reports);
+                outbox.flush(&mut reports);
             }
             om.pending.set(outbox.pending() as i64);
         }
@@ -533,11 +533,11 @@ fn run_exec_loop(
                         p.emit(crate::publish::Body::order(&o));
                         let venue = o.decision.venue;
                         exec.execute(&o, |r| {
-                            outbox.send(&reports, r);
+                            outbox.send(&mut reports, r);
                             p.emit(crate::publish::Body::report(venue, &r));
                         });
                     }
-                    None => exec.execute(&o, |r| outbox.send(&reports, r)),
+                    None => exec.execute(&o, |r| outbox.send(&mut reports, r)),
                 }
                 let now = now_ns();
                 rec.record(now.saturating_sub(o.hop_ns));
@@ -564,7 +564,7 @@ fn run_exec_loop(
             Next::Closed => break,
         }
     }
-    outbox.drain(&reports);
+    outbox.drain(&mut reports);
     om.pending.set(outbox.pending() as i64);
     rec.flush();
     t2o.flush();
@@ -578,7 +578,7 @@ mod tests {
     use crate::core::{Action, InstrumentId, InstrumentTable, N_FEATURES, Side};
     use crate::exec::paper::tests::{book, inst};
     use crate::ops::metrics::Metrics;
-    use crate::pipeline::channel::queue;
+    use crate::pipeline::channel::{queue, spsc};
 
     fn shared() -> Arc<Shared> {
         let mut t = InstrumentTable::new();
@@ -638,7 +638,7 @@ mod tests {
         let sh = shared();
         let m = sh.metrics.clone();
         let (itx, irx) = queue::<OrderIntent>("exec_in", 16, WaitKind::Park, &m);
-        let (rtx, mut rrx) = queue::<ExecReport>("reports", 64, WaitKind::Park, &m);
+        let (rtx, mut rrx) = spsc::<ExecReport>("reports", 64, WaitKind::Park, &m);
         // BUY 2 walking two levels (limit 101.00), SELL 1 at 99, an invalid
         // order, and a BUY with nothing within its limit.
         itx.try_send(intent(1, Side::Buy, 2_000, 10_100)).unwrap();
@@ -726,7 +726,7 @@ mod tests {
     #[test]
     fn outbox_keeps_order_when_the_queue_is_full() {
         let m = Metrics::new();
-        let (tx, mut rx) = queue::<ExecReport>("r", 2, WaitKind::Park, &m);
+        let (mut tx, mut rx) = spsc::<ExecReport>("r", 2, WaitKind::Park, &m);
         let mut ob = Outbox::new();
         let done = |id| ExecReport::Done {
             client_order_id: id,
@@ -734,11 +734,11 @@ mod tests {
             status: OrderStatus::Filled,
         };
         for id in 1..=5 {
-            ob.send(&tx, done(id));
+            ob.send(&mut tx, done(id));
         }
         assert_eq!(ob.pending(), 3);
         // One overflow counted by the queue, not one per retry.
-        ob.flush(&tx);
+        ob.flush(&mut tx);
         assert_eq!(m.queue_overflow.with_label_values(&["r"]).get(), 1);
         let mut ids = Vec::new();
         while ids.len() < 5 {
@@ -748,7 +748,7 @@ mod tests {
             {
                 ids.push(client_order_id);
             }
-            ob.flush(&tx);
+            ob.flush(&mut tx);
         }
         assert_eq!(ids, vec![1, 2, 3, 4, 5]);
         assert_eq!((ob.pending(), ob.lost()), (0, 0));
@@ -763,7 +763,7 @@ mod tests {
         let m = sh.metrics.clone();
         let n = 40u64;
         let (itx, irx) = queue::<OrderIntent>("exec_in", 64, WaitKind::Park, &m);
-        let (rtx, mut rrx) = queue::<ExecReport>("reports", 2, WaitKind::Park, &m);
+        let (rtx, mut rrx) = spsc::<ExecReport>("reports", 2, WaitKind::Park, &m);
         for id in 1..=n {
             // Walks both ask levels: two fills and a Done per order.
             itx.try_send(intent(id, Side::Buy, 2_000, 10_100)).unwrap();

@@ -1,10 +1,19 @@
-//! Bounded stage-to-stage queues (crossbeam, lock-free on the fast path) with
-//! an overflow counter and a depth gauge each, and the configurable way a
-//! stage waits for its next item: spin, spin-then-yield, or park.
+//! Bounded stage-to-stage queues with an overflow counter and a depth gauge
+//! each, and the configurable way a stage waits for its next item: spin,
+//! spin-then-yield, or park.
+//!
+//! Two kinds, one consumer type ([`Rx`]):
+//! - [`queue`]: a multi-producer queue (crossbeam, lock-free on the fast
+//!   path) for hops with many or changing producers;
+//! - [`spsc`] and [`FanIn`]: single-producer rings ([`super::ring`]), one per
+//!   producer, read by one consumer that polls them in turn (fair: after an
+//!   item from ring `i` it looks at ring `i + 1` first).
 
+use super::ring::{self, Consumer, Pop, Producer, PushError, Waker};
 use crate::config::WaitKind;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use prometheus::{IntCounter, IntGauge};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Producer side. `try_send` never blocks; a full queue is counted.
@@ -70,10 +79,96 @@ pub enum Next<T> {
 
 /// Consumer side, waiting the way its stage is configured to.
 pub struct Rx<T> {
-    inner: Receiver<T>,
+    inner: Source<T>,
     wait: WaitKind,
     depth: IntGauge,
     polls: u32,
+}
+
+/// Where an [`Rx`] reads from.
+enum Source<T> {
+    Channel(Receiver<T>),
+    Rings(Rings<T>),
+}
+
+/// One ring per producer, polled in turn.
+struct Rings<T> {
+    rings: Vec<Consumer<T>>,
+    /// The ring looked at first by the next poll.
+    next: usize,
+    /// Rings whose producer is gone and that are drained.
+    closed: Vec<bool>,
+    open: usize,
+    waker: Arc<Waker>,
+}
+
+/// What one poll of a source found.
+enum Polled<T> {
+    Item(T),
+    Empty,
+    Closed,
+}
+
+impl<T> Rings<T> {
+    #[inline]
+    fn poll(&mut self) -> Polled<T> {
+        let n = self.rings.len();
+        if self.open == 0 {
+            return Polled::Closed;
+        }
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            if self.closed[i] {
+                continue;
+            }
+            match self.rings[i].pop() {
+                Pop::Item(v) => {
+                    self.next = if i + 1 == n { 0 } else { i + 1 };
+                    return Polled::Item(v);
+                }
+                Pop::Empty => {}
+                Pop::Closed => {
+                    self.closed[i] = true;
+                    self.open -= 1;
+                }
+            }
+        }
+        if self.open == 0 {
+            Polled::Closed
+        } else {
+            Polled::Empty
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rings.iter().map(Consumer::len).sum()
+    }
+
+    fn park(&self, timeout: Duration) {
+        self.waker
+            .park(timeout, || self.rings.iter().any(Consumer::ready));
+    }
+}
+
+impl<T> Source<T> {
+    #[inline]
+    fn poll(&mut self) -> Polled<T> {
+        match self {
+            Source::Channel(r) => match r.try_recv() {
+                Ok(v) => Polled::Item(v),
+                Err(TryRecvError::Empty) => Polled::Empty,
+                Err(TryRecvError::Disconnected) => Polled::Closed,
+            },
+            Source::Rings(r) => r.poll(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Source::Channel(r) => r.len(),
+            Source::Rings(r) => r.len(),
+        }
+    }
 }
 
 impl<T> Rx<T> {
@@ -84,26 +179,22 @@ impl<T> Rx<T> {
         if self.polls & 255 == 0 {
             self.depth.set(self.inner.len() as i64);
         }
-        match self.inner.try_recv() {
-            Ok(v) => return Next::Item(v),
-            Err(TryRecvError::Disconnected) => return Next::Closed,
-            Err(TryRecvError::Empty) => {}
+        match self.inner.poll() {
+            Polled::Item(v) => return Next::Item(v),
+            Polled::Closed => return Next::Closed,
+            Polled::Empty => {}
         }
         self.depth.set(0);
         match self.wait {
-            WaitKind::Park => match self.inner.recv_timeout(budget) {
-                Ok(v) => Next::Item(v),
-                Err(RecvTimeoutError::Timeout) => Next::Idle,
-                Err(RecvTimeoutError::Disconnected) => Next::Closed,
-            },
+            WaitKind::Park => self.park_for(budget),
             WaitKind::Spin | WaitKind::Yield => {
                 let start = Instant::now();
                 let mut spins: u32 = 0;
                 loop {
-                    match self.inner.try_recv() {
-                        Ok(v) => return Next::Item(v),
-                        Err(TryRecvError::Disconnected) => return Next::Closed,
-                        Err(TryRecvError::Empty) => {}
+                    match self.inner.poll() {
+                        Polled::Item(v) => return Next::Item(v),
+                        Polled::Closed => return Next::Closed,
+                        Polled::Empty => {}
                     }
                     spins = spins.wrapping_add(1);
                     if self.wait == WaitKind::Yield && spins > 64 {
@@ -119,10 +210,39 @@ impl<T> Rx<T> {
         }
     }
 
+    /// Waits parked (woken by a producer) for at most `budget`.
+    fn park_for(&mut self, budget: Duration) -> Next<T> {
+        match &mut self.inner {
+            Source::Channel(r) => match r.recv_timeout(budget) {
+                Ok(v) => Next::Item(v),
+                Err(RecvTimeoutError::Timeout) => Next::Idle,
+                Err(RecvTimeoutError::Disconnected) => Next::Closed,
+            },
+            Source::Rings(r) => {
+                let deadline = Instant::now() + budget;
+                loop {
+                    match r.poll() {
+                        Polled::Item(v) => return Next::Item(v),
+                        Polled::Closed => return Next::Closed,
+                        Polled::Empty => {}
+                    }
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Next::Idle;
+                    }
+                    r.park(deadline - now);
+                }
+            }
+        }
+    }
+
     /// Takes an item only if one is ready now.
     #[inline]
-    pub fn try_next(&self) -> Option<T> {
-        self.inner.try_recv().ok()
+    pub fn try_next(&mut self) -> Option<T> {
+        match self.inner.poll() {
+            Polled::Item(v) => Some(v),
+            Polled::Empty | Polled::Closed => None,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -130,7 +250,7 @@ impl<T> Rx<T> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+        self.len() == 0
     }
 }
 
@@ -142,9 +262,135 @@ pub type DepthProbe = Box<dyn Fn() -> usize + Send + Sync>;
 impl<T: Send + 'static> Rx<T> {
     /// A [`DepthProbe`] for this queue.
     pub fn depth_probe(&self) -> DepthProbe {
-        let r = self.inner.clone();
-        Box::new(move || r.len())
+        match &self.inner {
+            Source::Channel(r) => {
+                let r = r.clone();
+                Box::new(move || r.len())
+            }
+            Source::Rings(r) => {
+                let probes: Vec<_> = r.rings.iter().map(Consumer::len_probe).collect();
+                Box::new(move || probes.iter().map(|p| p()).sum())
+            }
+        }
     }
+}
+
+/// Producer side of a single-producer ring: `try_send` never blocks; a full
+/// ring is counted. Not `Clone`: each producer gets its own ring
+/// ([`FanIn::producer`]).
+pub struct RingTx<T> {
+    inner: Producer<T>,
+    overflow: IntCounter,
+}
+
+impl<T> RingTx<T> {
+    #[inline]
+    pub fn try_send(&mut self, v: T) -> Result<(), SendError<T>> {
+        match self.inner.push(v) {
+            Ok(()) => Ok(()),
+            Err(PushError::Full(v)) => {
+                self.overflow.inc();
+                Err(SendError::Full(v))
+            }
+            Err(PushError::Closed(v)) => Err(SendError::Closed(v)),
+        }
+    }
+
+    /// Items waiting in the ring.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+}
+
+/// Builds a consumer over one ring per producer, named `name` (the `queue`
+/// label of its metrics, shared by its rings): call [`FanIn::producer`] once
+/// per producer, then [`FanIn::into_rx`].
+pub struct FanIn<T> {
+    name: String,
+    capacity: usize,
+    wait: WaitKind,
+    overflow: IntCounter,
+    depth: IntGauge,
+    capacity_gauge: IntGauge,
+    waker: Arc<Waker>,
+    rings: Vec<Consumer<T>>,
+}
+
+impl<T> FanIn<T> {
+    /// `capacity`: slots per producer's ring (rounded up to a power of two).
+    pub fn new(
+        name: &str,
+        capacity: usize,
+        wait: WaitKind,
+        metrics: &crate::ops::metrics::Metrics,
+    ) -> FanIn<T> {
+        FanIn {
+            name: name.to_string(),
+            capacity,
+            wait,
+            overflow: metrics.queue_overflow.with_label_values(&[name]),
+            depth: metrics.queue_depth.with_label_values(&[name]),
+            capacity_gauge: metrics.queue_capacity.with_label_values(&[name]),
+            waker: Waker::new(),
+            rings: Vec::new(),
+        }
+    }
+
+    /// A new producer with its own ring.
+    pub fn producer(&mut self) -> RingTx<T> {
+        let waker = (self.wait == WaitKind::Park).then(|| self.waker.clone());
+        let (p, c) = ring::ring(self.capacity, waker);
+        self.rings.push(c);
+        self.capacity_gauge
+            .set((self.rings.len() * p.capacity()) as i64);
+        RingTx {
+            inner: p,
+            overflow: self.overflow.clone(),
+        }
+    }
+
+    /// The queue's name (its metrics label).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The consumer of every ring made so far.
+    pub fn into_rx(self) -> Rx<T> {
+        let n = self.rings.len();
+        Rx {
+            inner: Source::Rings(Rings {
+                rings: self.rings,
+                next: 0,
+                closed: vec![false; n],
+                open: n,
+                waker: self.waker,
+            }),
+            wait: self.wait,
+            depth: self.depth,
+            polls: 0,
+        }
+    }
+}
+
+/// A single-producer queue named `name`: one ring, its producer and its
+/// consumer.
+pub fn spsc<T>(
+    name: &str,
+    capacity: usize,
+    wait: WaitKind,
+    metrics: &crate::ops::metrics::Metrics,
+) -> (RingTx<T>, Rx<T>) {
+    let mut f = FanIn::new(name, capacity, wait, metrics);
+    let tx = f.producer();
+    (tx, f.into_rx())
 }
 
 /// Creates a bounded queue named `name` (the `queue` label of its metrics).
@@ -165,7 +411,7 @@ pub fn queue<T>(
             overflow: metrics.queue_overflow.with_label_values(&[name]),
         },
         Rx {
-            inner: r,
+            inner: Source::Channel(r),
             wait,
             depth: metrics.queue_depth.with_label_values(&[name]),
             polls: 0,
@@ -193,5 +439,82 @@ mod tests {
             assert_eq!(rx.next(Duration::from_millis(1)), Next::Closed);
         }
         assert_eq!(m.queue_overflow.with_label_values(&["t"]).get(), 3);
+    }
+
+    #[test]
+    fn a_ring_queue_counts_overflow_and_sees_the_close() {
+        let m = Metrics::new();
+        for wait in [WaitKind::Park, WaitKind::Spin, WaitKind::Yield] {
+            let (mut tx, mut rx) = spsc::<u32>("r", 2, wait, &m);
+            assert_eq!(tx.capacity(), 2);
+            assert!(tx.try_send(1).is_ok());
+            assert!(tx.try_send(2).is_ok());
+            assert_eq!(tx.try_send(3), Err(SendError::Full(3)));
+            assert_eq!(rx.len(), 2);
+            assert_eq!(rx.next(Duration::from_millis(1)), Next::Item(1));
+            assert_eq!(rx.try_next(), Some(2));
+            assert_eq!(rx.next(Duration::from_millis(1)), Next::Idle);
+            drop(tx);
+            assert_eq!(rx.next(Duration::from_millis(1)), Next::Closed);
+        }
+        assert_eq!(m.queue_overflow.with_label_values(&["r"]).get(), 3);
+        assert_eq!(m.queue_capacity.with_label_values(&["r"]).get(), 2);
+    }
+
+    /// One ring per producer, polled in turn: a busy producer cannot starve
+    /// another, and the consumer closes only when every producer is gone.
+    #[test]
+    fn a_fan_in_is_fair_and_closes_when_every_producer_is_gone() {
+        let m = Metrics::new();
+        let mut f = FanIn::<(u8, u32)>::new("f", 64, WaitKind::Spin, &m);
+        let mut a = f.producer();
+        let mut b = f.producer();
+        let mut rx = f.into_rx();
+        for i in 0..50 {
+            assert!(a.try_send((0, i)).is_ok());
+        }
+        for i in 0..3 {
+            assert!(b.try_send((1, i)).is_ok());
+        }
+        let first: Vec<u8> = (0..6).map(|_| rx.try_next().unwrap().0).collect();
+        assert_eq!(
+            first,
+            [0, 1, 0, 1, 0, 1],
+            "alternates while both have items"
+        );
+        let probe = rx.depth_probe();
+        assert_eq!(probe(), 47);
+        drop(a);
+        assert_eq!(rx.try_next(), Some((0, 3)), "a's items outlive a");
+        drop(b);
+        let mut n = 1;
+        while let Next::Item(_) = rx.next(Duration::from_millis(1)) {
+            n += 1;
+        }
+        assert_eq!(n, 47);
+        assert_eq!(rx.next(Duration::from_millis(1)), Next::Closed);
+    }
+
+    /// A parked consumer of a fan-in wakes for a push into any ring.
+    #[test]
+    fn a_parked_fan_in_wakes_for_any_producer() {
+        let m = Metrics::new();
+        let mut f = FanIn::<u32>::new("p", 8, WaitKind::Park, &m);
+        let _a = f.producer();
+        let mut b = f.producer();
+        let mut rx = f.into_rx();
+        let t = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let got = rx.next(Duration::from_secs(10));
+            (got, t0.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(b.try_send(7).is_ok());
+        let (got, waited) = t.join().unwrap();
+        assert_eq!(got, Next::Item(7));
+        assert!(
+            waited < Duration::from_secs(5),
+            "woken by the push, not the timeout"
+        );
     }
 }

@@ -7,7 +7,7 @@ use crate::core::{Action, Clock, Decision, ExecReport, OrderIntent, now_ns};
 use crate::exec::stage::run_exec_stage;
 use crate::journal::{Body, list_days, read_day};
 use crate::ops::metrics::Metrics;
-use crate::pipeline::channel::queue;
+use crate::pipeline::channel::{queue, spsc};
 use crate::pipeline::shared::Shared;
 use crate::risk::governor::tests::{cfg, decision, table};
 use crate::risk::{Governor, run_risk_stage};
@@ -40,9 +40,9 @@ fn fills_made_during_shutdown_reach_the_journal() {
     gov.set_journal(jtx, false);
     let n = 60;
     let (dtx, drx) = queue::<Decision>("score_to_risk", 256, WaitKind::Park, &m);
-    let (otx, orx) = queue::<OrderIntent>("risk_to_exec", 256, WaitKind::Park, &m);
+    let (otx, orx) = spsc::<OrderIntent>("risk_to_exec", 256, WaitKind::Park, &m);
     // A small reports queue: exec's reports wait in its outbox meanwhile.
-    let (rtx, rrx) = queue::<ExecReport>("exec_to_risk", 2, WaitKind::Park, &m);
+    let (rtx, rrx) = spsc::<ExecReport>("exec_to_risk", 2, WaitKind::Park, &m);
     for _ in 0..n {
         dtx.try_send(decision(Action::Buy, 1_000, now_ns()))
             .unwrap();

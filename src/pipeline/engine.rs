@@ -13,7 +13,7 @@ use crate::feed::session::SessionConfig;
 use crate::feed::thread::{Connection, spawn_feed_thread};
 use crate::feed::{RestClient, RestReply};
 use crate::ops::metrics::Metrics;
-use crate::pipeline::channel::queue;
+use crate::pipeline::channel::{queue, spsc};
 use crate::pipeline::shared::Shared;
 use crate::pipeline::thread::spawn_stage;
 use crate::risk::{Governor, run_risk_stage};
@@ -261,10 +261,10 @@ impl Engine {
         let p = &cfg.pipeline;
         let cap = p.queue_capacity;
         let (md_tx, md_rx) = queue("feed_to_book", cap, p.book.wait, &metrics);
-        let (sc_tx, sc_rx) = queue("book_to_score", cap, p.score.wait, &metrics);
-        let (dec_tx, dec_rx) = queue("score_to_risk", cap, p.risk.wait, &metrics);
-        let (ord_tx, ord_rx) = queue("risk_to_exec", cap, p.exec.wait, &metrics);
-        let (rep_tx, rep_rx) = queue("exec_to_risk", cap, p.risk.wait, &metrics);
+        let (sc_tx, sc_rx) = spsc("book_to_score", cap, p.score.wait, &metrics);
+        let (dec_tx, dec_rx) = spsc("score_to_risk", cap, p.risk.wait, &metrics);
+        let (ord_tx, ord_rx) = spsc("risk_to_exec", cap, p.exec.wait, &metrics);
+        let (rep_tx, rep_rx) = spsc("exec_to_risk", cap, p.risk.wait, &metrics);
         for (stage, probe) in [
             ("book", md_rx.depth_probe()),
             ("score", sc_rx.depth_probe()),

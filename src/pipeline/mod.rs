@@ -5,6 +5,7 @@
 pub mod channel;
 pub mod engine;
 pub mod latency;
+pub mod ring;
 pub mod shared;
 pub mod thread;
 

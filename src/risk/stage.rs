@@ -3,7 +3,7 @@
 use super::governor::Governor;
 use crate::config::ExecConfig;
 use crate::core::{Decision, ExecReport, OrderIntent, Side, Verdict, now_ns};
-use crate::pipeline::channel::{Next, Rx, SendError, Tx};
+use crate::pipeline::channel::{Next, RingTx, Rx, SendError};
 use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::Shared;
 use prometheus::IntCounter;
@@ -110,7 +110,7 @@ fn serve_commands(shared: &Shared, gov: &mut Governor, history_version: &mut u64
 pub fn run_risk_stage(
     mut rx: Rx<Decision>,
     mut reports: Rx<ExecReport>,
-    tx: Tx<OrderIntent>,
+    mut tx: RingTx<OrderIntent>,
     shared: Arc<Shared>,
     mut gov: Governor,
     exec_cfg: ExecConfig,
@@ -235,7 +235,7 @@ mod tests {
     use crate::config::{TradingMode, WaitKind};
     use crate::core::{Action, Clock, InstrumentId, OrderStatus};
     use crate::ops::metrics::Metrics;
-    use crate::pipeline::channel::queue;
+    use crate::pipeline::channel::{queue, spsc};
     use crate::risk::governor::tests::{cfg, decision, table};
 
     #[test]
@@ -264,8 +264,8 @@ mod tests {
             TradingMode::Paper,
         ));
         let (dtx, drx) = queue::<Decision>("risk_in", 16, WaitKind::Park, &m);
-        let (rtx, rrx) = queue::<ExecReport>("reports", 16, WaitKind::Park, &m);
-        let (otx, mut orx) = queue::<OrderIntent>("risk_out", 16, WaitKind::Park, &m);
+        let (mut rtx, rrx) = spsc::<ExecReport>("reports", 16, WaitKind::Park, &m);
+        let (otx, mut orx) = spsc::<OrderIntent>("risk_out", 16, WaitKind::Park, &m);
         let gov = Governor::new(
             &cfg(),
             table(),

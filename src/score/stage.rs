@@ -14,7 +14,7 @@ use super::versions;
 use crate::config::ModelConfig;
 use crate::core::{Action, BookTop, Decision, InstrumentId, N_FEATURES, ScoreInput, now_ns};
 use crate::ops::metrics::Metrics;
-use crate::pipeline::channel::{Next, Rx, SendError, Tx};
+use crate::pipeline::channel::{Next, RingTx, Rx, SendError};
 use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::Shared;
 use crossbeam_channel::Receiver;
@@ -303,7 +303,7 @@ impl Scorer {
 /// flag does not cut the queue short).
 pub fn run_score_stage(
     mut rx: Rx<ScoreInput>,
-    tx: Tx<Decision>,
+    mut tx: RingTx<Decision>,
     shared: Arc<Shared>,
     model: Model,
     cfg: ModelConfig,
@@ -367,7 +367,7 @@ mod tests {
     use crate::config::{TradingMode, WaitKind};
     use crate::core::{Instrument, InstrumentTable, Side, Trade, Venue};
     use crate::ops::metrics::Metrics;
-    use crate::pipeline::channel::queue;
+    use crate::pipeline::channel::{queue, spsc};
     use crate::score::features::tests::book;
 
     fn shared() -> Arc<Shared> {
@@ -473,7 +473,7 @@ mod tests {
         let sh = shared();
         let m = sh.metrics.clone();
         let (itx, irx) = queue::<ScoreInput>("score_in", 16, WaitKind::Park, &m);
-        let (otx, mut orx) = queue::<Decision>("score_out", 16, WaitKind::Park, &m);
+        let (otx, mut orx) = spsc::<Decision>("score_out", 16, WaitKind::Park, &m);
         itx.try_send(bullish(1_000)).unwrap();
         itx.try_send(bullish(1_010)).unwrap();
         drop(itx);
