@@ -71,14 +71,6 @@ pub fn run(path: Option<&Path>) -> Report {
     // it (or, with an engine running, as that engine started it).
     let sim_addr = cfg.sim.listen.clone();
     let sim = if cfg.sim.enabled && running {
-        for vc in [&mut cfg.venues.binance].into_iter().flatten() {
-            if vc.ws_url.is_empty() {
-                vc.ws_url = format!("ws://{sim_addr}");
-            }
-            if vc.rest_url.is_empty() {
-                vc.rest_url = format!("http://{sim_addr}");
-            }
-        }
         crate::venue::wiring::fill_sim_urls(
             &mut cfg,
             &format!("ws://{sim_addr}"),
@@ -100,14 +92,6 @@ pub fn run(path: Option<&Path>) -> Report {
                         s.addr()
                     ),
                 ));
-                for vc in [&mut cfg.venues.binance].into_iter().flatten() {
-                    if vc.ws_url.is_empty() {
-                        vc.ws_url = s.ws_url();
-                    }
-                    if vc.rest_url.is_empty() {
-                        vc.rest_url = s.rest_url();
-                    }
-                }
                 crate::venue::wiring::fill_sim_urls(&mut cfg, &s.ws_url(), &s.rest_url());
                 Some(s)
             }

@@ -1,12 +1,17 @@
-//! Binance USD-M futures: wire parsing (`parse`), the local-order-book sync
-//! rules (`sync`), the market-data connection (`feed`) and the REST
-//! request-weight facts (the depth weight table, the used-weight header,
-//! the USD-M limit), and signed order entry (`signed`, `orders`).
+//! Binance USD-M futures: its adapter (`adapter`) and config section
+//! (`config`), wire parsing (`parse`), the local-order-book sync rules
+//! (`sync`), connection planning (`plan`) and the per-connection protocol
+//! (`feed`), the REST request-weight facts (the depth weight table, the
+//! used-weight header, the USD-M limit), the doctor's probes (`probe`) and
+//! signed order entry (`signed`, `orders`).
 
+pub mod adapter;
+pub mod config;
 mod fast;
 pub mod feed;
 pub mod orders;
 pub mod parse;
+pub mod plan;
 pub mod probe;
 pub mod signed;
 pub mod sync;
