@@ -79,7 +79,7 @@ pub fn venue_symbols(cfg: &Config, table: &InstrumentTable) -> Vec<VenueSimSymbo
             let ct = cfg
                 .instruments
                 .iter()
-                .find(|c| c.venue == i.venue.as_str() && c.symbol == i.symbol)
+                .find(|c| c.venue == i.venue && c.symbol == i.symbol)
                 .map(|c| c.contract_value.clone())
                 .filter(|c| !c.is_empty());
             let start_price = cfg

@@ -166,7 +166,7 @@ fn many_symbols(c: &mut quantum_trader::config::Config, n: usize) {
         let s = format!("S{i:03}USDT");
         c.instruments
             .push(quantum_trader::config::InstrumentConfig {
-                venue: "binance".into(),
+                venue: quantum_trader::core::Venue::Binance,
                 underlying: s.clone(),
                 symbol: s.clone(),
                 tick_size: "0.1".into(),

@@ -199,14 +199,12 @@ fn broken_setups_name_every_failure_and_exit_1() {
     //    Binance, and every check of each is named.
     let cfg = demo_config(|c| {
         c.sim.enabled = false;
-        for v in [
-            &mut c.venues.binance,
-            &mut c.venues.bybit,
-            &mut c.venues.okx,
-        ] {
-            let v = v.as_mut().unwrap();
-            v.rest_url = format!("http://127.0.0.1:{dead}");
-            v.ws_url = format!("ws://127.0.0.1:{dead}");
+        // Each venue's section is its own type: set the shared keys through
+        // the registry's view of them.
+        for v in quantum_trader::core::Venue::ALL {
+            let s = c.venues.section_mut(v).unwrap();
+            *s.rest_url = format!("http://127.0.0.1:{dead}");
+            *s.ws_url = format!("ws://127.0.0.1:{dead}");
         }
     });
     let (code, text) = doctor(&write_config(&dir, &cfg));

@@ -135,10 +135,11 @@ fn fault_heals(e: &Engine, v: Venue, s: &str, other: &str, f: VenueFault, counte
 fn bybit_and_okx_books_stay_exact_through_every_fault() {
     let cfg = test_config_all(|c| {
         c.sim.rate_per_symbol = 1500;
-        for vc in [c.venues.bybit.as_mut(), c.venues.okx.as_mut()]
-            .into_iter()
-            .flatten()
-        {
+        // Each venue's section is its own type now.
+        if let Some(vc) = c.venues.bybit.as_mut() {
+            vc.stale_after_ms = 800;
+        }
+        if let Some(vc) = c.venues.okx.as_mut() {
             vc.stale_after_ms = 800;
         }
     });
@@ -382,7 +383,7 @@ fn cold_start_with_200_symbols_respects_venue_limits() {
         let mut add = |venue: &str, symbol: String, ct: &str, lot: &str| {
             c.instruments
                 .push(quantum_trader::config::InstrumentConfig {
-                    venue: venue.into(),
+                    venue: quantum_trader::core::Venue::parse(venue).unwrap(),
                     underlying: symbol.clone(),
                     symbol,
                     tick_size: "0.1".into(),
@@ -496,14 +497,15 @@ fn instruments_load_from_the_venues_rest_endpoints() {
     .unwrap();
     let mut cfg = test_config_all(|c| {
         c.sim.enabled = false;
-        for (vc, url) in [
-            (c.venues.bybit.as_mut().unwrap(), "/v5/public/linear"),
-            (c.venues.okx.as_mut().unwrap(), "/ws/v5/public"),
-        ] {
-            vc.ws_url = format!("{}{url}", sim.ws_url());
-            vc.rest_url = sim.rest_url();
-            vc.instruments_from_rest = true;
-        }
+        // Each venue's section is its own type now.
+        let by = c.venues.bybit.as_mut().unwrap();
+        by.ws_url = format!("{}/v5/public/linear", sim.ws_url());
+        by.rest_url = sim.rest_url();
+        by.instruments_from_rest = true;
+        let ok = c.venues.okx.as_mut().unwrap();
+        ok.ws_url = format!("{}/ws/v5/public", sim.ws_url());
+        ok.rest_url = sim.rest_url();
+        ok.instruments_from_rest = true;
         let b = c.venues.binance.as_mut().unwrap();
         b.ws_url = sim.ws_url();
         b.rest_url = sim.rest_url();

@@ -123,7 +123,7 @@ pub struct ReplayStats {
 /// One replay in progress.
 pub struct Replay {
     shared: Arc<Shared>,
-    protos: [Vec<Box<dyn Protocol>>; 3],
+    protos: [Vec<Box<dyn Protocol>>; Venue::COUNT],
     md_rx: Rx<MarketEvent>,
     book: BookStage,
     scorer: Scorer,
@@ -159,15 +159,8 @@ pub fn replay_config(dir: &Path, mut cfg: Config) -> Result<Config> {
         bail!("no recording files (*.qtcap.zst) in {}", dir.display());
     }
     for v in Venue::ALL {
-        let vc = match v {
-            Venue::Binance => &cfg.venues.binance,
-            Venue::Bybit => &cfg.venues.bybit,
-            Venue::Okx => &cfg.venues.okx,
-        };
-        if !vc
-            .as_ref()
-            .is_some_and(|c| c.enabled && c.instruments_from_rest)
-        {
+        let adapter = crate::venue::registry::adapter(v);
+        if !adapter.instruments_from_rest(&cfg.venues) {
             continue;
         }
         let Some(first) = files.iter().find(|p| {
@@ -188,15 +181,9 @@ pub fn replay_config(dir: &Path, mut cfg: Config) -> Result<Config> {
         let recorded: Vec<crate::config::InstrumentConfig> =
             serde_json::from_value(meta["instruments"].clone())
                 .with_context(|| format!("{}: recorded instruments", first.display()))?;
-        cfg.instruments.retain(|i| i.venue != v.as_str());
+        cfg.instruments.retain(|i| i.venue != v);
         cfg.instruments.extend(recorded);
-        if let Some(c) = match v {
-            Venue::Binance => cfg.venues.binance.as_mut(),
-            Venue::Bybit => cfg.venues.bybit.as_mut(),
-            Venue::Okx => cfg.venues.okx.as_mut(),
-        } {
-            c.instruments_from_rest = false;
-        }
+        adapter.clear_instruments_from_rest(&mut cfg.venues);
     }
     Ok(cfg)
 }

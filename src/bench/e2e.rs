@@ -210,7 +210,7 @@ fn bench_config(
     // the simulator or real URLs) and their instruments are left out.
     c.venues.bybit = None;
     c.venues.okx = None;
-    c.instruments.retain(|i| i.venue == "binance");
+    c.instruments.retain(|i| i.venue.as_str() == "binance");
     c.ops.status_interval_secs = 0;
     c.ops.listen = "127.0.0.1:0".into();
     c.sim.enabled = false;
@@ -473,6 +473,13 @@ fn paced_loopback(
     rate: u64,
     embedded_venues: Option<StartEmbeddedVenues>,
 ) -> Result<Paced> {
+    // The bench config enables one venue: the one whose frames it replays.
+    let venue = cfg
+        .venues
+        .enabled()
+        .first()
+        .map(|(v, _)| *v)
+        .context("the bench config enables no venue")?;
     let engine = Engine::start(
         cfg,
         EngineOptions {
@@ -482,7 +489,7 @@ fn paced_loopback(
         },
     )?;
     let shared = engine.shared().clone();
-    let feed = &shared.feeds[crate::core::Venue::Binance as usize];
+    let feed = &shared.feeds[venue.idx()];
     let msgs = || feed.messages.load(Ordering::Relaxed);
     let cpu0 = process_cpu_ns();
     let t0 = now_ns();

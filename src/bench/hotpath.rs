@@ -1,6 +1,6 @@
 //! The hot path on one thread: every per-message step the stage threads
 //! run, in order and through the real bounded queue between feed and book:
-//! frame parse + Binance sync + chunking (the feed), book apply and top of
+//! frame parse + book sync + chunking (the injecting venue's feed), book apply and top of
 //! book, features + model score, the full risk check, order building, paper
 //! execution with reports back to risk, latency recording and metrics. The
 //! stage threads' idle-time work (views published every 100 ms, API
@@ -11,7 +11,6 @@ use crate::book::{BookStage, MAX_LEVELS};
 use crate::config::{Config, TradingMode, WaitKind};
 use crate::core::{Clock, Verdict, now_ns};
 use crate::exec::PaperExec;
-use crate::feed::{Protocol, RestClient, RestReply};
 use crate::ops::metrics::Metrics;
 use crate::pipeline::channel::queue;
 use crate::pipeline::engine::{EMBEDDED_MODEL, instruments_from_config};
@@ -19,13 +18,14 @@ use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::Shared;
 use crate::risk::{Governor, build_intent};
 use crate::score::{Model, Scorer};
-use crate::venue::binance::{BinanceFeed, BinanceFeedConfig, Streams};
+use crate::venue::inject::Injector;
 use std::sync::Arc;
 
 /// The stages' per-message work, driven on one thread.
 pub struct HotPath {
-    pub feed: BinanceFeed,
-    requests: crate::feed::session::RecordedRequests,
+    /// The feed protocol of the venue that offers an injector (the venue
+    /// whose recorded frames the benches replay).
+    pub feed: Injector,
     md_rx: crate::pipeline::channel::Rx<crate::core::MarketEvent>,
     book: BookStage,
     scorer: Scorer,
@@ -69,21 +69,15 @@ impl HotPath {
             TradingMode::Paper,
         ));
         let (md_tx, md_rx) = queue("feed_to_book", 16_384, WaitKind::Park, &metrics);
-        let (rest, requests) = RestClient::offline();
-        let feed = BinanceFeed::new(
-            BinanceFeedConfig {
-                ws_base: String::new(),
-                rest_base: "http://injected".into(),
-                symbols: symbols.iter().map(|s| s.to_string()).collect(),
-                depth_speed_ms: 0,
-                snapshot_limit: 1000,
-                streams: Streams::ALL,
-                stale_after: std::time::Duration::ZERO,
-            },
-            shared.clone(),
-            md_tx,
-            rest,
-        );
+        // The injecting venue's section streams exactly `symbols`.
+        for v in crate::core::Venue::ALL {
+            if let Some(sec) = cfg.venues.section_mut(v) {
+                *sec.symbols = symbols.iter().map(|s| s.to_string()).collect();
+            }
+        }
+        let feed = crate::venue::wiring::injector(&cfg, &shared, &md_tx)
+            .expect("a venue offers an in-process injector");
+        drop(md_tx);
         // Every decision a BUY or a SELL: the longest path, through exec.
         let mut m: serde_json::Value =
             serde_json::from_str(EMBEDDED_MODEL).expect("embedded model is JSON");
@@ -95,7 +89,6 @@ impl HotPath {
             .map(|s| LatencyRecorder::new(&shared.latency, s, metrics.stage_hist(s)));
         HotPath {
             feed,
-            requests,
             md_rx,
             book: BookStage::new(shared.clone(), MAX_LEVELS),
             scorer: Scorer::new(&shared, model, &cfg.model, qty),
@@ -120,20 +113,13 @@ impl HotPath {
 
     /// Answers the snapshot requests made so far with `body(symbol)`.
     pub fn answer(&mut self, body: impl Fn(&str) -> Option<Vec<u8>>) {
-        let reqs: Vec<_> = self.requests.lock().drain(..).collect();
-        for (url, tag) in reqs {
-            let sym = url.split("symbol=").nth(1).unwrap_or("");
-            let sym = sym.split('&').next().unwrap_or("");
-            if let Some(b) = body(sym) {
-                self.feed.on_rest(RestReply { tag, result: Ok(b) });
-            }
-        }
+        self.feed.answer_snapshots(body);
     }
 
     /// One frame through the whole path.
     #[inline]
     pub fn frame(&mut self, f: &[u8]) {
-        self.feed.on_frame(f, now_ns());
+        self.feed.frame(f);
         while let Some(ev) = self.md_rx.try_next() {
             let now = now_ns();
             let Some(si) = self.book.apply(&ev, now) else {
@@ -176,7 +162,7 @@ impl HotPath {
             self.frame(f);
             if i % 64 == 0 {
                 self.answer(snap);
-                self.feed.on_tick(&mut Vec::new());
+                self.feed.tick();
             }
         }
     }

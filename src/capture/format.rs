@@ -10,6 +10,7 @@
 //! index among its venue's connections in the order the engine plans them.
 
 use crate::core::Venue;
+use crate::venue::error::VenueError;
 
 /// First bytes of every decompressed file.
 pub const MAGIC: &[u8; 8] = b"QTCAP01\n";
@@ -86,7 +87,7 @@ pub fn encode(kind: Kind, conn: u16, ts_ns: u64, payload: &[u8], out: &mut Vec<u
 }
 
 /// The payload of a [`Kind::Rest`] record.
-pub fn rest_payload(tag: usize, result: &Result<Vec<u8>, String>) -> Vec<u8> {
+pub fn rest_payload(tag: usize, result: &Result<Vec<u8>, VenueError>) -> Vec<u8> {
     let mut p = Vec::with_capacity(5 + result.as_ref().map(|b| b.len()).unwrap_or(64));
     p.extend_from_slice(&(tag as u32).to_le_bytes());
     match result {
@@ -96,14 +97,14 @@ pub fn rest_payload(tag: usize, result: &Result<Vec<u8>, String>) -> Vec<u8> {
         }
         Err(e) => {
             p.push(0);
-            p.extend_from_slice(e.as_bytes());
+            p.extend_from_slice(e.to_string().as_bytes());
         }
     }
     p
 }
 
 /// Reads a [`Kind::Rest`] payload back: (tag, body or error).
-pub fn parse_rest(p: &[u8]) -> Option<(usize, Result<Vec<u8>, String>)> {
+pub fn parse_rest(p: &[u8]) -> Option<(usize, Result<Vec<u8>, VenueError>)> {
     if p.len() < 5 {
         return None;
     }
@@ -111,7 +112,10 @@ pub fn parse_rest(p: &[u8]) -> Option<(usize, Result<Vec<u8>, String>)> {
     let body = p[5..].to_vec();
     Some(match p[4] {
         1 => (tag, Ok(body)),
-        _ => (tag, Err(String::from_utf8_lossy(&body).into_owned())),
+        _ => (
+            tag,
+            Err(VenueError::from_recorded(&String::from_utf8_lossy(&body))),
+        ),
     })
 }
 
@@ -150,6 +154,7 @@ pub fn parse_file_name(name: &str) -> Option<(String, Venue, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::venue::error::RequestKind;
 
     #[test]
     fn names_round_trip_and_sort_by_time() {
@@ -170,7 +175,8 @@ mod tests {
     fn rest_payload_round_trips() {
         let p = rest_payload(7, &Ok(b"{}".to_vec()));
         assert_eq!(parse_rest(&p), Some((7, Ok(b"{}".to_vec()))));
-        let p = rest_payload(1, &Err("HTTP 429".into()));
-        assert_eq!(parse_rest(&p), Some((1, Err("HTTP 429".into()))));
+        let e = VenueError::from_status(429, None, b"", RequestKind::Read);
+        let p = rest_payload(1, &Err(e.clone()));
+        assert_eq!(parse_rest(&p), Some((1, Err(e))));
     }
 }

@@ -29,21 +29,17 @@ use crate::core::Venue;
 /// venue's config section and its instruments as the engine used them
 /// (after any `instruments_from_rest` load).
 pub fn meta_json(cfg: &Config, venue: Venue) -> Vec<u8> {
-    let vc = match venue {
-        Venue::Binance => &cfg.venues.binance,
-        Venue::Bybit => &cfg.venues.bybit,
-        Venue::Okx => &cfg.venues.okx,
-    };
+    let vc = cfg.venues.section(venue);
     let instruments: Vec<_> = cfg
         .instruments
         .iter()
-        .filter(|i| i.venue == venue.as_str())
+        .filter(|i| i.venue == venue)
         .collect();
     serde_json::json!({
         "format": 1,
         "venue": venue.as_str(),
         "engine": env!("CARGO_PKG_VERSION"),
-        "symbols": vc.as_ref().map(|v| v.symbols.clone()).unwrap_or_default(),
+        "symbols": vc.map(|v| v.symbols.to_vec()).unwrap_or_default(),
         "instruments": instruments,
     })
     .to_string()

@@ -122,9 +122,9 @@ impl Anchor {
 pub struct Recorder {
     tx: Tx<Item>,
     anchor: Anchor,
-    next_conn: Mutex<[u16; 3]>,
+    next_conn: Mutex<[u16; Venue::COUNT]>,
     metrics: CaptureMetrics,
-    meta: [Vec<u8>; 3],
+    meta: [Vec<u8>; Venue::COUNT],
 }
 
 impl Recorder {
@@ -212,7 +212,7 @@ impl ConnTap {
     }
 
     /// A REST reply handed to the protocol.
-    pub fn rest(&mut self, tag: usize, result: &Result<Vec<u8>, String>) {
+    pub fn rest(&mut self, tag: usize, result: &Result<Vec<u8>, crate::venue::error::VenueError>) {
         self.push(Kind::Rest, now_ns(), format::rest_payload(tag, result));
     }
 
@@ -259,7 +259,7 @@ impl Drop for RecorderHandle {
 pub fn start(
     cfg: &RecordConfig,
     metrics: &crate::ops::metrics::Metrics,
-    meta: [Vec<u8>; 3],
+    meta: [Vec<u8>; Venue::COUNT],
 ) -> std::io::Result<(Recorder, RecorderHandle)> {
     let dir = PathBuf::from(&cfg.dir);
     std::fs::create_dir_all(&dir)?;
@@ -287,7 +287,7 @@ pub fn start(
         Recorder {
             tx,
             anchor: Anchor::now(),
-            next_conn: Mutex::new([0; 3]),
+            next_conn: Mutex::new([0; Venue::COUNT]),
             metrics: cm,
             meta,
         },
@@ -315,8 +315,8 @@ struct Writer {
     dir: PathBuf,
     level: i32,
     cap_bytes: u64,
-    files: [Option<OpenFile>; 3],
-    meta: [Vec<u8>; 3],
+    files: [Option<OpenFile>; Venue::COUNT],
+    meta: [Vec<u8>; Venue::COUNT],
     m: CaptureMetrics,
     buf: Vec<u8>,
     dirty: bool,

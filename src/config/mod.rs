@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+/// `[venues]`: one strict section per venue, each defined in its folder
+/// under `venue/` (`venue/binance/config.rs`, ...).
+pub use crate::venue::registry::VenuesConfig;
 pub use capture::{BacktestConfig, RecordConfig};
 pub use journal::{FsyncPolicy, JournalConfig};
 pub use risk::{AdminConfig, BreakerConfig, HeartbeatConfig, HeartbeatPolicy};
@@ -221,121 +224,11 @@ impl Default for SimConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct VenuesConfig {
-    pub binance: Option<VenueConfig>,
-    pub bybit: Option<VenueConfig>,
-    pub okx: Option<VenueConfig>,
-}
-
-impl VenuesConfig {
-    /// Enabled venues with their config.
-    pub fn enabled(&self) -> Vec<(crate::core::Venue, &VenueConfig)> {
-        use crate::core::Venue;
-        let mut v = Vec::new();
-        for (venue, c) in [
-            (Venue::Binance, &self.binance),
-            (Venue::Bybit, &self.bybit),
-            (Venue::Okx, &self.okx),
-        ] {
-            if let Some(c) = c
-                && c.enabled
-            {
-                v.push((venue, c));
-            }
-        }
-        v
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VenueConfig {
-    pub enabled: bool,
-    /// WebSocket base URL; `/stream?streams=...` is appended. Empty = simulator.
-    pub ws_url: String,
-    /// Optional separate base URL for trade streams (Binance's 2026 `/market`
-    /// route). Empty = trades share `ws_url`.
-    pub ws_market_url: String,
-    /// REST base URL (depth snapshots, instruments). Empty = simulator.
-    pub rest_url: String,
-    /// Venue symbols to stream, as the venue writes them.
-    pub symbols: Vec<String>,
-    /// Depth stream speed in ms (Binance: 100, 250 or 500; 0 = `@0ms`).
-    pub depth_speed_ms: u32,
-    /// Levels requested in the REST snapshot.
-    pub snapshot_limit: u32,
-    /// Reconnect when no frame arrived for this long.
-    pub silence_timeout_ms: u64,
-    pub backoff_min_ms: u64,
-    pub backoff_max_ms: u64,
-    /// Renew the connection before the venue's 24 h limit.
-    pub max_connection_age_secs: u64,
-    /// Name of the environment variable holding the API key (never the key).
-    pub api_key_env: String,
-    /// Name of the environment variable holding the API secret.
-    pub api_secret_env: String,
-    /// Book depth to stream: Bybit `orderbook.{1|50|200|1000}`, OKX 400
-    /// (`books`) or 5 (`books5`); 0 = the venue's default (Bybit 50, OKX 400).
-    pub book_depth: u32,
-    /// A symbol with no book message for this long on an open connection is
-    /// stale: resubscribed, then the connection renewed (every venue; Binance
-    /// judges its depth stream; 0 = off).
-    pub stale_after_ms: u64,
-    /// Keepalive interval: Bybit `{"op":"ping"}` period, OKX idle time before
-    /// a text `ping`; 0 = the venue's default (20 s, 25 s).
-    pub ping_interval_ms: u64,
-    /// Load tick, lot, min notional and contract value of the configured
-    /// instruments from the venue's REST instruments endpoint at startup.
-    pub instruments_from_rest: bool,
-    /// Binance: the venue's REST request-weight limit per window and IP
-    /// (USD-M: 2400 per minute).
-    pub rest_weight_per_min: u32,
-    /// Binance: percent of `rest_weight_per_min` the engine allows itself
-    /// (the rest is margin for other processes on the IP and manual calls).
-    pub rest_weight_safety_pct: u32,
-    /// Binance: the length of the venue's weight window in ms (60000; tests
-    /// against the simulator shorten it).
-    pub rest_weight_window_ms: u64,
-    /// The longest REST stop a `Retry-After` (HTTP 429/418) may impose, in
-    /// seconds (default 900); larger values are cut to it, counted
-    /// (`qt_venue_rest_retry_after_capped_total`) and logged once.
-    pub rest_retry_after_max_secs: u64,
-}
-
-impl Default for VenueConfig {
-    fn default() -> Self {
-        VenueConfig {
-            enabled: true,
-            ws_url: String::new(),
-            ws_market_url: String::new(),
-            rest_url: String::new(),
-            symbols: Vec::new(),
-            depth_speed_ms: 100,
-            snapshot_limit: 1000,
-            silence_timeout_ms: 10_000,
-            backoff_min_ms: 200,
-            backoff_max_ms: 30_000,
-            max_connection_age_secs: 23 * 3600 + 1800,
-            api_key_env: String::new(),
-            api_secret_env: String::new(),
-            book_depth: 0,
-            stale_after_ms: 30_000,
-            ping_interval_ms: 0,
-            instruments_from_rest: false,
-            rest_weight_per_min: 2400,
-            rest_weight_safety_pct: 80,
-            rest_weight_window_ms: 60_000,
-            rest_retry_after_max_secs: 900,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstrumentConfig {
-    pub venue: String,
+    /// The venue's lower-case name (`binance`, `bybit`, `okx`).
+    pub venue: crate::core::Venue,
     pub symbol: String,
     /// Venue-independent underlying name; defaults to the symbol.
     #[serde(default)]

@@ -1,8 +1,8 @@
 //! Range and consistency checks that serde cannot express. Each failure names
 //! the key path (`risk.max_orders_per_sec`) and says why.
 
-use super::{Config, ConfigError, VenueConfig};
-use crate::core::{Venue, fixed::decimals_of, fixed::parse_decimal};
+use super::{Config, ConfigError};
+use crate::core::{fixed::decimals_of, fixed::parse_decimal};
 
 fn range<T: PartialOrd + std::fmt::Display>(
     path: &str,
@@ -27,128 +27,6 @@ fn positive_f64(path: &str, v: f64) -> Result<(), ConfigError> {
             format!("must be a positive number (got {v})"),
         ));
     }
-    Ok(())
-}
-
-fn url(path: &str, v: &str, schemes: &[&str]) -> Result<(), ConfigError> {
-    if v.is_empty() {
-        return Ok(());
-    }
-    if !schemes.iter().any(|s| v.starts_with(&format!("{s}://"))) {
-        return Err(ConfigError::new(
-            path,
-            format!("must start with one of {schemes:?}:// (got `{v}`)"),
-        ));
-    }
-    Ok(())
-}
-
-fn venue(path: &str, c: &VenueConfig, sim: bool) -> Result<(), ConfigError> {
-    url(&format!("{path}.ws_url"), &c.ws_url, &["ws", "wss"])?;
-    url(
-        &format!("{path}.ws_market_url"),
-        &c.ws_market_url,
-        &["ws", "wss"],
-    )?;
-    url(&format!("{path}.rest_url"), &c.rest_url, &["http", "https"])?;
-    if !sim && (c.ws_url.is_empty() || c.rest_url.is_empty()) {
-        let missing = if c.ws_url.is_empty() {
-            "ws_url"
-        } else {
-            "rest_url"
-        };
-        return Err(ConfigError::new(
-            format!("{path}.{missing}"),
-            "ws_url and rest_url are required unless [sim] is enabled",
-        ));
-    }
-    if c.symbols.is_empty() {
-        return Err(ConfigError::new(
-            format!("{path}.symbols"),
-            "must list at least one symbol",
-        ));
-    }
-    if c.symbols.len() > 1024 {
-        return Err(ConfigError::new(
-            format!("{path}.symbols"),
-            "at most 1024 symbols per venue",
-        ));
-    }
-    for (i, s) in c.symbols.iter().enumerate() {
-        if s.is_empty()
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(ConfigError::new(
-                format!("{path}.symbols[{i}]"),
-                format!("`{s}` is not a valid symbol"),
-            ));
-        }
-    }
-    if ![0, 100, 250, 500].contains(&c.depth_speed_ms) {
-        return Err(ConfigError::new(
-            format!("{path}.depth_speed_ms"),
-            format!("must be 0, 100, 250 or 500 (got {})", c.depth_speed_ms),
-        ));
-    }
-    if ![5, 10, 20, 50, 100, 500, 1000].contains(&c.snapshot_limit) {
-        return Err(ConfigError::new(
-            format!("{path}.snapshot_limit"),
-            format!(
-                "must be one of 5, 10, 20, 50, 100, 500, 1000 (got {})",
-                c.snapshot_limit
-            ),
-        ));
-    }
-    range(
-        &format!("{path}.rest_weight_per_min"),
-        c.rest_weight_per_min,
-        1,
-        1_000_000,
-    )?;
-    range(
-        &format!("{path}.rest_weight_safety_pct"),
-        c.rest_weight_safety_pct,
-        1,
-        100,
-    )?;
-    range(
-        &format!("{path}.rest_weight_window_ms"),
-        c.rest_weight_window_ms,
-        100,
-        3_600_000,
-    )?;
-    range(
-        &format!("{path}.rest_retry_after_max_secs"),
-        c.rest_retry_after_max_secs,
-        1,
-        259_200,
-    )?;
-    range(
-        &format!("{path}.silence_timeout_ms"),
-        c.silence_timeout_ms,
-        100,
-        600_000,
-    )?;
-    range(
-        &format!("{path}.backoff_min_ms"),
-        c.backoff_min_ms,
-        1,
-        60_000,
-    )?;
-    range(
-        &format!("{path}.backoff_max_ms"),
-        c.backoff_max_ms,
-        c.backoff_min_ms,
-        600_000,
-    )?;
-    range(
-        &format!("{path}.max_connection_age_secs"),
-        c.max_connection_age_secs,
-        10,
-        86_000,
-    )?;
     Ok(())
 }
 
@@ -204,19 +82,10 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     if enabled.is_empty() {
         return Err(ConfigError::new("venues", "enable at least one venue"));
     }
-    for (v, vc) in &enabled {
-        venue(&format!("venues.{}", v.as_str()), vc, c.sim.enabled)?;
-    }
     super::venues::validate(c)?;
     // Every streamed symbol needs its instrument facts.
     for (i, ic) in c.instruments.iter().enumerate() {
         let p = format!("instruments[{i}]");
-        if Venue::parse(&ic.venue).is_none() {
-            return Err(ConfigError::new(
-                format!("{p}.venue"),
-                format!("unknown venue `{}` (binance, bybit, okx)", ic.venue),
-            ));
-        }
         for (key, s) in [("tick_size", &ic.tick_size), ("lot_size", &ic.lot_size)] {
             let d = decimals_of(s);
             match parse_decimal(s.as_bytes(), d) {
@@ -265,7 +134,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             if !c
                 .instruments
                 .iter()
-                .any(|ic| ic.venue == v.as_str() && &ic.symbol == s)
+                .any(|ic| ic.venue == *v && &ic.symbol == s)
             {
                 return Err(ConfigError::new(
                     format!("venues.{}.symbols[{i}]", v.as_str()),

@@ -1,42 +1,12 @@
-//! Validation of the venue feed keys (`book_depth`, `stale_after_ms` for
-//! every venue, `ping_interval_ms`) and of instrument contract values.
+//! Validation of the `[venues.<name>]` sections (each venue's adapter checks
+//! its own, with key paths) and of instrument contract values.
 
 use super::{Config, ConfigError};
-use crate::core::Venue;
 use crate::core::fixed::{decimals_of, parse_decimal};
 
 pub(super) fn validate(c: &Config) -> Result<(), ConfigError> {
-    for (v, vc) in c.venues.enabled() {
-        let p = format!("venues.{}", v.as_str());
-        let ok = match v {
-            Venue::Bybit => matches!(vc.book_depth, 0 | 1 | 50 | 200 | 1000),
-            Venue::Okx => matches!(vc.book_depth, 0 | 5 | 400),
-            Venue::Binance => true,
-        };
-        if !ok {
-            let allowed = if v == Venue::Bybit {
-                "1, 50, 200 or 1000"
-            } else {
-                "5 (books5) or 400 (books)"
-            };
-            return Err(ConfigError::new(
-                format!("{p}.book_depth"),
-                format!("{} is not a {} book depth: use {allowed}", vc.book_depth, v),
-            ));
-        }
-        if vc.stale_after_ms != 0 && !(100..=3_600_000).contains(&vc.stale_after_ms) {
-            return Err(ConfigError::new(
-                format!("{p}.stale_after_ms"),
-                "must be 0 (off) or between 100 and 3600000",
-            ));
-        }
-        let max_ping = if v == Venue::Okx { 29_000 } else { 600_000 };
-        if vc.ping_interval_ms != 0 && !(100..=max_ping).contains(&vc.ping_interval_ms) {
-            return Err(ConfigError::new(
-                format!("{p}.ping_interval_ms"),
-                format!("must be 0 (venue default) or between 100 and {max_ping}"),
-            ));
-        }
+    for a in crate::venue::registry::ADAPTERS {
+        a.validate(c)?;
     }
     for (i, ic) in c.instruments.iter().enumerate() {
         if ic.contract_value.is_empty() {

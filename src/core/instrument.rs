@@ -4,8 +4,13 @@ use super::fixed::{DecimalError, decimals_of, parse_decimal};
 use std::collections::HashMap;
 use std::fmt;
 
-/// A trading venue. Downstream of `venue/` nothing else knows wire formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A trading venue. Downstream of `venue/` nothing else knows wire formats;
+/// everything venue-specific is reached through `venue::registry`. In config
+/// files a venue is its lower-case name (`venue = "bybit"`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 #[repr(u8)]
 pub enum Venue {
     Binance = 0,
@@ -14,7 +19,16 @@ pub enum Venue {
 }
 
 impl Venue {
-    pub const ALL: [Venue; 3] = [Venue::Binance, Venue::Bybit, Venue::Okx];
+    /// How many venues there are: the size of every per-venue array.
+    pub const COUNT: usize = 3;
+    /// Every venue, in discriminant order (`ALL[v as usize] == v`).
+    pub const ALL: [Venue; Venue::COUNT] = [Venue::Binance, Venue::Bybit, Venue::Okx];
+
+    /// The venue's index into per-venue arrays (`0..COUNT`).
+    #[inline]
+    pub fn idx(self) -> usize {
+        self as usize
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,6 +45,13 @@ impl Venue {
             "okx" => Some(Venue::Okx),
             _ => None,
         }
+    }
+}
+
+/// A venue equals its lower-case name (`venue == "bybit"`).
+impl PartialEq<&str> for Venue {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 

@@ -73,14 +73,6 @@ pub fn run(path: Option<&Path>, embedded_venues: Option<&StartEmbeddedVenues>) -
     // it (or, with an engine running, as that engine started it).
     let sim_addr = cfg.sim.listen.clone();
     let sim = if cfg.sim.enabled && running {
-        for vc in [&mut cfg.venues.binance].into_iter().flatten() {
-            if vc.ws_url.is_empty() {
-                vc.ws_url = format!("ws://{sim_addr}");
-            }
-            if vc.rest_url.is_empty() {
-                vc.rest_url = format!("http://{sim_addr}");
-            }
-        }
         crate::venue::wiring::fill_sim_urls(
             &mut cfg,
             &format!("ws://{sim_addr}"),
@@ -107,14 +99,6 @@ pub fn run(path: Option<&Path>, embedded_venues: Option<&StartEmbeddedVenues>) -
                         s.rest_url().trim_start_matches("http://")
                     ),
                 ));
-                for vc in [&mut cfg.venues.binance].into_iter().flatten() {
-                    if vc.ws_url.is_empty() {
-                        vc.ws_url = s.ws_url();
-                    }
-                    if vc.rest_url.is_empty() {
-                        vc.rest_url = s.rest_url();
-                    }
-                }
                 crate::venue::wiring::fill_sim_urls(&mut cfg, &s.ws_url(), &s.rest_url());
                 Some(s)
             }

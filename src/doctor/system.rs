@@ -3,7 +3,7 @@
 //! ops port, CPU pinning, the open-file limit).
 
 use super::report::{Check, Report};
-use crate::config::{Config, TradingMode, VenueConfig};
+use crate::config::{Config, TradingMode};
 use crate::pipeline::engine::load_model;
 use std::time::Duration;
 
@@ -12,20 +12,13 @@ pub const MIN_NOFILE: u64 = 1024;
 /// What the shipped unit sets (`LimitNOFILE=65536`); below this is a warning.
 pub const GOOD_NOFILE: u64 = 4096;
 
-/// Enabled venues with their config, in a fixed order.
-pub fn enabled_venues(c: &Config) -> Vec<(&'static str, &VenueConfig)> {
-    [
-        ("binance", c.venues.binance.as_ref()),
-        ("bybit", c.venues.bybit.as_ref()),
-        ("okx", c.venues.okx.as_ref()),
-    ]
-    .into_iter()
-    .filter_map(|(n, v)| v.filter(|v| v.enabled).map(|v| (n, v)))
-    .collect()
-}
-
+/// The names of the enabled venues, in venue order.
 pub fn venue_names(c: &Config) -> Vec<&'static str> {
-    enabled_venues(c).into_iter().map(|(n, _)| n).collect()
+    c.venues
+        .enabled()
+        .into_iter()
+        .map(|(v, _)| v.as_str())
+        .collect()
 }
 
 /// Checks on the config's content.
@@ -53,10 +46,11 @@ pub fn config_checks(rep: &mut Report, c: &Config) {
             "point model.path at a readable model JSON (config/model.json is the shipped one)",
         )),
     }
-    for (name, v) in enabled_venues(c) {
+    for (venue, v) in c.venues.enabled() {
+        let name = venue.as_str();
         for (key, var) in [
-            ("api_key_env", &v.api_key_env),
-            ("api_secret_env", &v.api_secret_env),
+            ("api_key_env", v.api_key_env),
+            ("api_secret_env", v.api_secret_env),
         ] {
             if var.is_empty() {
                 continue;

@@ -2,16 +2,17 @@
 //! v5 linear, OKX v5 SWAP), REST reachable and the clock offset (server
 //! time against the local clock, corrected by half the round trip), the
 //! configured instruments listed and trading, and the WebSocket delivering
-//! stream data. Endpoints and bodies come from `venue::<name>::probe` and
-//! the instrument parsers of `venue::instruments`; this module only drives
-//! them and judges.
+//! stream data. Endpoints, bodies and parsers come from each venue's
+//! adapter (`venue::registry`, a `venue::probe::ProbeSpec` per venue); this
+//! module only drives them and judges.
 
 use super::PROBE_TIMEOUT;
 use super::report::{Check, Report};
-use super::system::enabled_venues;
-use crate::config::{Config, VenueConfig};
-use crate::venue::binance::probe;
-use crate::venue::{bybit, instruments, okx};
+use crate::config::Config;
+use crate::venue::adapter::Common;
+use crate::venue::probe::ProbeSpec;
+pub use crate::venue::probe::{Listed, WsProbe};
+use crate::venue::registry;
 use futures_util::{SinkExt as _, StreamExt as _};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,147 +32,6 @@ fn unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// One instrument as the venue lists it: its symbol and trading state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub symbol: String,
-    pub status: String,
-}
-
-/// One WebSocket probe: the check's name, the URL, the subscribe request to
-/// send first (none: the URL names the stream), how to tell stream data and
-/// a refusal.
-pub struct WsProbe {
-    pub name: String,
-    pub url: String,
-    pub subscribe: Option<String>,
-    pub is_data: fn(&str) -> bool,
-    pub refusal: fn(&str) -> Option<String>,
-}
-
-/// One page of an instrument list: what it lists and the next cursor.
-type Page = (Vec<Listed>, String);
-
-/// How one venue is probed.
-struct Spec {
-    name: &'static str,
-    time_url: fn(&str) -> String,
-    parse_time: fn(&[u8]) -> Result<i64, String>,
-    /// The venue's error body as text, if the body is one.
-    error_text: fn(&[u8]) -> Option<String>,
-    /// The instruments URL of one page (`cursor` empty: the first).
-    instruments_url: fn(&str, &str) -> String,
-    /// One page: what it lists and the next cursor (empty: the last page).
-    parse_instruments: fn(&[u8]) -> Result<Page, String>,
-    /// The state an instrument must be in to trade, as the venue spells it.
-    trading: &'static str,
-    /// What `rest_url` must be.
-    rest_hint: &'static str,
-    ws: fn(&VenueConfig, &str) -> Vec<WsProbe>,
-}
-
-fn no_refusal(_: &str) -> Option<String> {
-    None
-}
-
-const BINANCE: Spec = Spec {
-    name: "binance",
-    time_url: probe::server_time_url,
-    parse_time: probe::parse_server_time,
-    error_text: |b| probe::parse_error(b).map(|(code, msg)| format!("code {code}: {msg}")),
-    instruments_url: |base, _| probe::exchange_info_url(base),
-    parse_instruments: |b| {
-        probe::parse_exchange_info(b).map(|l| {
-            let l = l
-                .into_iter()
-                .map(|s| Listed {
-                    symbol: s.symbol,
-                    status: s.status,
-                })
-                .collect();
-            (l, String::new())
-        })
-    },
-    trading: "TRADING",
-    rest_hint: "the USD-M futures REST base (https://fapi.binance.com)",
-    ws: |vc, sym| {
-        let mut v = vec![WsProbe {
-            name: "binance.ws".into(),
-            url: probe::probe_stream_url(&vc.ws_url, sym, false),
-            subscribe: None,
-            is_data: probe::is_stream_data,
-            refusal: no_refusal,
-        }];
-        if !vc.ws_market_url.is_empty() {
-            v.push(WsProbe {
-                name: "binance.ws_market".into(),
-                url: probe::probe_stream_url(&vc.ws_market_url, sym, true),
-                subscribe: None,
-                is_data: probe::is_stream_data,
-                refusal: no_refusal,
-            });
-        }
-        v
-    },
-};
-
-fn listed(v: Vec<instruments::RestInstrument>) -> Vec<Listed> {
-    v.into_iter()
-        .map(|i| Listed {
-            symbol: i.symbol,
-            status: i.status,
-        })
-        .collect()
-}
-
-const BYBIT: Spec = Spec {
-    name: "bybit",
-    time_url: bybit::probe::server_time_url,
-    parse_time: bybit::probe::parse_server_time,
-    error_text: bybit::probe::parse_error,
-    instruments_url: bybit::probe::instruments_url,
-    parse_instruments: |b| {
-        instruments::parse_bybit(b)
-            .map(|(l, next)| (listed(l), next))
-            .map_err(|e| format!("{e:#}"))
-    },
-    trading: "Trading",
-    rest_hint: "the v5 REST base (https://api.bybit.com)",
-    ws: |vc, sym| {
-        vec![WsProbe {
-            name: "bybit.ws".into(),
-            url: vc.ws_url.clone(),
-            subscribe: Some(bybit::probe::subscribe(sym)),
-            is_data: bybit::probe::is_stream_data,
-            refusal: bybit::probe::refusal,
-        }]
-    },
-};
-
-const OKX: Spec = Spec {
-    name: "okx",
-    time_url: okx::probe::server_time_url,
-    parse_time: okx::probe::parse_server_time,
-    error_text: okx::probe::parse_error,
-    instruments_url: |base, _| okx::probe::instruments_url(base),
-    parse_instruments: |b| {
-        instruments::parse_okx(b)
-            .map(|l| (listed(l), String::new()))
-            .map_err(|e| format!("{e:#}"))
-    },
-    trading: "live",
-    rest_hint: "the v5 REST base (https://www.okx.com)",
-    ws: |vc, sym| {
-        vec![WsProbe {
-            name: "okx.ws".into(),
-            url: vc.ws_url.clone(),
-            subscribe: Some(okx::probe::subscribe(sym)),
-            is_data: okx::probe::is_stream_data,
-            refusal: okx::probe::refusal,
-        }]
-    },
-};
-
 /// Every enabled venue's checks.
 pub fn venue_checks(rep: &mut Report, cfg: &Config) {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -188,7 +48,7 @@ pub fn venue_checks(rep: &mut Report, cfg: &Config) {
             return;
         }
     };
-    let venues = enabled_venues(cfg);
+    let venues = cfg.venues.enabled();
     if venues.is_empty() {
         rep.push(Check::fail(
             "venues",
@@ -196,13 +56,9 @@ pub fn venue_checks(rep: &mut Report, cfg: &Config) {
             "enable one under [venues.<name>]",
         ));
     }
-    for (name, vc) in venues {
-        let spec = match name {
-            "binance" => &BINANCE,
-            "bybit" => &BYBIT,
-            _ => &OKX,
-        };
-        rt.block_on(probe_venue(rep, spec, vc));
+    for (v, vc) in venues {
+        let spec = registry::adapter(v).probes();
+        rt.block_on(probe_venue(rep, v.as_str(), spec, &vc, &cfg.venues));
     }
 }
 
@@ -230,11 +86,16 @@ async fn get(c: &reqwest::Client, url: &str) -> Result<(u16, Vec<u8>), String> {
     Ok((status, body))
 }
 
-async fn probe_venue(rep: &mut Report, spec: &Spec, vc: &VenueConfig) {
-    let v = spec.name;
+async fn probe_venue(
+    rep: &mut Report,
+    v: &str,
+    spec: &ProbeSpec,
+    vc: &Common<'_>,
+    venues: &registry::VenuesConfig,
+) {
     let c = client();
     // REST reachable + clock offset.
-    let url = (spec.time_url)(&vc.rest_url);
+    let url = (spec.time_url)(vc.rest_url);
     let before = unix_ms();
     let t = Instant::now();
     let res = get(&c, &url).await;
@@ -281,8 +142,8 @@ async fn probe_venue(rep: &mut Report, spec: &Spec, vc: &VenueConfig) {
     // Instruments listed and trading.
     let name = format!("{v}.instruments");
     if rest_ok {
-        match fetch_listed(&c, spec, &vc.rest_url).await {
-            Ok(l) => rep.push(instruments_check(&name, spec.trading, &vc.symbols, &l)),
+        match fetch_listed(&c, v, spec, vc.rest_url).await {
+            Ok(l) => rep.push(instruments_check(&name, spec.trading, vc.symbols, &l)),
             Err((e, fix)) => rep.push(Check::fail(name, e, fix)),
         }
     } else {
@@ -296,7 +157,7 @@ async fn probe_venue(rep: &mut Report, spec: &Spec, vc: &VenueConfig) {
     let Some(sym) = vc.symbols.first() else {
         return;
     };
-    for p in (spec.ws)(vc, sym) {
+    for p in (spec.ws)(venues, sym) {
         rep.push(ws_check(&p).await);
     }
 }
@@ -304,7 +165,8 @@ async fn probe_venue(rep: &mut Report, spec: &Spec, vc: &VenueConfig) {
 /// Every page of the venue's instrument list.
 async fn fetch_listed(
     c: &reqwest::Client,
-    spec: &Spec,
+    venue: &str,
+    spec: &ProbeSpec,
     base: &str,
 ) -> Result<Vec<Listed>, (String, String)> {
     let mut all = Vec::new();
@@ -325,7 +187,7 @@ async fn fetch_listed(
         let (page, next) = (spec.parse_instruments)(&body).map_err(|e| {
             (
                 format!("{url}: {e}"),
-                format!("venues.{}.rest_url must be {}", spec.name, spec.rest_hint),
+                format!("venues.{venue}.rest_url must be {}", spec.rest_hint),
             )
         })?;
         all.extend(page);

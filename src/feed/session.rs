@@ -6,6 +6,7 @@
 
 use super::backoff::Backoff;
 use crate::core::{Venue, now_ns};
+use crate::venue::error::{RequestKind, VenueError};
 use crate::venue::weight::{RestBudget, Ticket};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
@@ -15,10 +16,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-/// A REST reply delivered back to the protocol that asked for it.
+/// A REST reply delivered back to the protocol that asked for it: the body
+/// of a 2xx answer, or the typed failure (its `disposition()` says what to
+/// do).
 pub struct RestReply {
     pub tag: usize,
-    pub result: Result<Vec<u8>, String>,
+    pub result: Result<Vec<u8>, VenueError>,
 }
 
 /// Lets a protocol issue REST requests whose replies come back through the
@@ -104,16 +107,29 @@ impl RestClient {
             {
                 return;
             }
+            let transport = |e: reqwest::Error| VenueError::Transport {
+                kind: RequestKind::Read,
+                detail: e.to_string(),
+            };
             let result = async {
-                let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
+                let resp = client.get(&url).send().await.map_err(transport)?;
                 let status = resp.status();
                 if let Some(b) = &budget {
                     b.on_response(status.as_u16(), resp.headers());
                 }
-                let body = resp.bytes().await.map_err(|e| e.to_string())?;
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let body = resp.bytes().await.map_err(transport)?;
                 if !status.is_success() {
-                    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-                    return Err(format!("HTTP {status}: {text}"));
+                    return Err(VenueError::from_status(
+                        status.as_u16(),
+                        retry_after,
+                        &body,
+                        RequestKind::Read,
+                    ));
                 }
                 Ok(body.to_vec())
             }

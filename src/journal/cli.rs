@@ -122,7 +122,8 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
         t.push(
             crate::core::Instrument::new(
                 InstrumentId(0),
-                crate::core::Venue::Binance,
+                // Fill records of one instrument; which venue does not matter.
+                crate::core::Venue::ALL[0],
                 "BTCUSDT",
                 "BTCUSDT",
                 "0.10",

@@ -39,7 +39,7 @@ pub fn sum_all(v: &IntCounterVec) -> u64 {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Counts {
     msgs: u64,
-    venue_msgs: [u64; 3],
+    venue_msgs: [u64; Venue::COUNT],
 }
 
 /// Counter totals read from the metrics and the positions view.

@@ -6,27 +6,20 @@
 //! all in order.
 
 use crate::book::{MAX_LEVELS, run_book_stage};
-use crate::config::{Config, TradingMode, VenueConfig};
-use crate::core::{Clock, Instrument, InstrumentId, InstrumentTable, Venue, parse_decimal};
+use crate::config::{Config, TradingMode};
+use crate::core::{Clock, Instrument, InstrumentId, InstrumentTable, parse_decimal};
 use crate::exec::stage::run_exec_stage_from;
-use crate::feed::session::SessionConfig;
-use crate::feed::thread::{Connection, spawn_feed_thread};
-use crate::feed::{RestClient, RestReply};
 use crate::ops::metrics::Metrics;
 use crate::pipeline::channel::{queue, spsc};
 use crate::pipeline::shared::Shared;
 use crate::pipeline::thread::spawn_stage;
 use crate::risk::{Governor, run_risk_stage};
 use crate::score::{Model, run_score_stage};
-use crate::venue::binance::{BinanceFeed, BinanceFeedConfig, Streams, plan_connections};
-use crate::venue::pacing::ConnectGate;
-use crate::venue::weight::RestBudget;
 use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// The model embedded in the binary, used when `config/model.json` is not
 /// found (e.g. the demo run from another directory).
@@ -64,53 +57,8 @@ pub type StartEmbeddedVenues = Arc<
     dyn Fn(&Config, &InstrumentTable) -> Result<Box<dyn EmbeddedVenues>> + Send + Sync + 'static,
 >;
 
-/// Pushes raw venue frames into the real pipeline in-process: the Binance
-/// protocol (parse, sync, chunking) runs on the caller's thread in place of a
-/// feed thread, and snapshot requests are answered by the caller.
-pub struct Injector {
-    feed: BinanceFeed,
-    requests: crate::feed::session::RecordedRequests,
-}
-
-impl Injector {
-    /// One frame, stamped as received now.
-    #[inline]
-    pub fn frame(&mut self, bytes: &[u8]) {
-        use crate::feed::Protocol;
-        self.feed.on_frame(bytes, crate::core::now_ns());
-    }
-
-    /// Answers the depth-snapshot requests made so far with `body(symbol)`;
-    /// returns how many were answered.
-    pub fn answer_snapshots(&mut self, mut body: impl FnMut(&str) -> Option<Vec<u8>>) -> usize {
-        use crate::feed::Protocol;
-        let reqs: Vec<(String, usize)> = self.requests.lock().drain(..).collect();
-        let mut n = 0;
-        for (url, tag) in reqs {
-            let sym = url
-                .split("symbol=")
-                .nth(1)
-                .and_then(|r| r.split('&').next())
-                .unwrap_or("");
-            if let Some(b) = body(sym) {
-                self.feed.on_rest(RestReply { tag, result: Ok(b) });
-                n += 1;
-            }
-        }
-        n
-    }
-
-    /// Events waiting in the feed-to-book queue (for pacing).
-    pub fn backlog(&self) -> usize {
-        self.feed.queue_len()
-    }
-
-    /// The periodic work a feed does between frames (pending resyncs).
-    pub fn tick(&mut self) {
-        use crate::feed::Protocol;
-        self.feed.on_tick(&mut Vec::new());
-    }
-}
+/// The in-process frame injector ([`EngineOptions::inject`]).
+pub use crate::venue::inject::Injector;
 
 pub struct Engine {
     shared: Arc<Shared>,
@@ -131,7 +79,7 @@ pub struct Engine {
 pub fn instruments_from_config(cfg: &Config) -> Result<InstrumentTable> {
     let mut t = InstrumentTable::new();
     for (i, ic) in cfg.instruments.iter().enumerate() {
-        let venue = Venue::parse(&ic.venue).with_context(|| format!("instruments[{i}].venue"))?;
+        let venue = ic.venue;
         let underlying = if ic.underlying.is_empty() {
             &ic.symbol
         } else {
@@ -160,8 +108,7 @@ pub fn per_instrument(
 ) -> Result<Vec<i64>> {
     let mut v = vec![0; table.len()];
     for ic in &cfg.instruments {
-        let venue = Venue::parse(&ic.venue).context("venue")?;
-        let id = table.find(venue, &ic.symbol).context("instrument")?;
+        let id = table.find(ic.venue, &ic.symbol).context("instrument")?;
         let scale = table.get(id).qty_scale;
         v[id.idx()] = parse_decimal(f(ic).as_bytes(), scale)
             .map_err(|e| anyhow::anyhow!("{} {}: {e}", ic.venue, ic.symbol))?;
@@ -188,17 +135,6 @@ pub fn load_model(path: &str) -> Result<Model> {
     }
 }
 
-fn session_config(v: &VenueConfig) -> SessionConfig {
-    SessionConfig {
-        silence_timeout: Duration::from_millis(v.silence_timeout_ms),
-        max_age: Duration::from_secs(v.max_connection_age_secs),
-        backoff_min: Duration::from_millis(v.backoff_min_ms),
-        backoff_max: Duration::from_millis(v.backoff_max_ms),
-        healthy_after: Duration::from_secs(30),
-        connect_timeout: Duration::from_secs(10),
-    }
-}
-
 impl Engine {
     /// Starts everything; returns once threads run and servers listen.
     pub fn start(mut cfg: Config, opts: EngineOptions) -> Result<Engine> {
@@ -218,14 +154,6 @@ impl Engine {
             (_, false) => None,
         };
         if let Some(s) = &sim {
-            for vc in [&mut cfg.venues.binance].into_iter().flatten() {
-                if vc.ws_url.is_empty() {
-                    vc.ws_url = s.ws_url();
-                }
-                if vc.rest_url.is_empty() {
-                    vc.rest_url = s.rest_url();
-                }
-            }
             crate::venue::wiring::fill_sim_urls(&mut cfg, &s.ws_url(), &s.rest_url());
         }
         // Venues with `instruments_from_rest` replace the configured facts.
@@ -368,89 +296,7 @@ impl Engine {
         let mut feeds = Vec::new();
         let mut injector = None;
         if opts.inject {
-            let vc = cfg.venues.binance.clone().unwrap_or_default();
-            let (rest, requests) = RestClient::offline();
-            let fc = BinanceFeedConfig {
-                ws_base: String::new(),
-                rest_base: "http://injected".into(),
-                symbols: vc.symbols.clone(),
-                depth_speed_ms: vc.depth_speed_ms,
-                snapshot_limit: vc.snapshot_limit,
-                streams: Streams::ALL,
-                stale_after: Duration::ZERO,
-            };
-            injector = Some(Injector {
-                feed: BinanceFeed::new(fc, shared.clone(), md_tx.clone(), rest),
-                requests,
-            });
-        } else if let Some(vc) = cfg.venues.binance.as_ref().filter(|v| v.enabled) {
-            let mut conns = Vec::new();
-            let split = !vc.ws_market_url.is_empty();
-            // Binance publishes no USD-M figure for new connections; we keep
-            // under its spot limit (300 per 5 min per IP), 100 ms apart.
-            let gate = ConnectGate::with_spacing(
-                250,
-                Duration::from_secs(300),
-                Duration::from_millis(100),
-            );
-            // One REST weight budget for every Binance connection (issue 3).
-            let mut weight = crate::venue::binance::weight_config(
-                vc.rest_weight_per_min,
-                vc.rest_weight_safety_pct,
-                vc.rest_weight_window_ms,
-            );
-            weight.retry_after_max = Duration::from_secs(vc.rest_retry_after_max_secs);
-            let budget = RestBudget::new(Venue::Binance.as_str(), weight, &shared.metrics);
-            let mut add = |base: &str, streams: Streams| {
-                // At most 1024 streams per connection: split the symbols.
-                for symbols in plan_connections(&vc.symbols, streams) {
-                    let (rtx, rrx) = mpsc::channel::<RestReply>(64);
-                    let fc = BinanceFeedConfig {
-                        ws_base: base.to_string(),
-                        rest_base: vc.rest_url.clone(),
-                        symbols,
-                        depth_speed_ms: vc.depth_speed_ms,
-                        snapshot_limit: vc.snapshot_limit,
-                        streams,
-                        stale_after: Duration::from_millis(vc.stale_after_ms),
-                    };
-                    let rest = RestClient::new(rtx).with_budget(budget.clone());
-                    let proto = BinanceFeed::new(fc, shared.clone(), md_tx.clone(), rest)
-                        .with_gate(gate.clone());
-                    conns.push(Connection {
-                        proto: Box::new(proto),
-                        rest_rx: rrx,
-                        cfg: session_config(vc),
-                    });
-                }
-            };
-            if split {
-                add(
-                    &vc.ws_url,
-                    Streams {
-                        depth: true,
-                        book_ticker: true,
-                        trades: false,
-                    },
-                );
-                add(
-                    &vc.ws_market_url,
-                    Streams {
-                        depth: false,
-                        book_ticker: false,
-                        trades: true,
-                    },
-                );
-            } else {
-                add(&vc.ws_url, Streams::ALL);
-            }
-            feeds.push(spawn_feed_thread(
-                "feed-binance",
-                p.feed.core,
-                conns,
-                shared.clone(),
-                stop_rx.clone(),
-            )?);
+            injector = crate::venue::wiring::injector(&cfg, &shared, &md_tx);
         }
         if !opts.inject {
             feeds.extend(crate::venue::wiring::spawn_feeds(

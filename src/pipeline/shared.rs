@@ -249,7 +249,7 @@ pub struct Shared {
     pub instruments: Arc<InstrumentTable>,
     pub metrics: Arc<Metrics>,
     pub latency: LatencyBook,
-    pub feeds: [FeedHealth; 3],
+    pub feeds: [FeedHealth; Venue::COUNT],
     pub books: Vec<BookHealth>,
     /// Per instrument: the last top from its ticker streams.
     pub tickers: Vec<TickerCell>,

@@ -1,16 +1,19 @@
 //! Venue wire formats, one folder per exchange: the only place in the engine
-//! that knows a venue's message shapes, stream names and sequencing rules.
-//! Everything downstream sees normalized `core` events.
+//! that knows a venue's message shapes, stream names, config keys and
+//! sequencing rules. Each venue implements [`adapter::VenueAdapter`];
+//! [`registry`] lists them, and the rest of the engine reaches a venue only
+//! through it. Everything downstream sees normalized `core` events.
 
+pub mod adapter;
 pub mod binance;
 pub mod bybit;
-pub mod chunks;
-pub mod instruments;
-pub mod metrics;
+pub mod common;
+pub mod config;
+pub mod error;
+pub mod inject;
 pub mod okx;
-pub mod pacing;
-pub mod symbols;
-pub mod symstate;
-pub mod tape;
-pub mod weight;
+pub mod probe;
+pub mod registry;
 pub mod wiring;
+
+pub use common::{chunks, instruments, metrics, pacing, symbols, symstate, tape, weight};

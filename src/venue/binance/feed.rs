@@ -1,6 +1,5 @@
-//! Binance USD-M market-data connection: the combined-stream URL, the split
-//! of a venue's symbols over connections (at most 1024 streams each), frame
-//! parsing, per-symbol snapshot-and-diff sync (a gap resyncs that symbol
+//! Binance USD-M market-data protocol of one connection (its streams and
+//! URL are planned in `plan`): frame parsing, per-symbol snapshot-and-diff sync (a gap resyncs that symbol
 //! only), per-symbol staleness (a symbol whose depth stream stopped on an
 //! open connection is resubscribed with `UNSUBSCRIBE`/`SUBSCRIBE`, paced
 //! under Binance's 10 incoming messages/s, then the connection is renewed),
@@ -17,52 +16,26 @@ use crate::core::{
 use crate::feed::{Protocol, RestClient, RestReply};
 use crate::pipeline::channel::Tx;
 use crate::pipeline::shared::Shared;
+use crate::venue::error::Disposition;
 use crate::venue::metrics::SymbolCounters;
 use crate::venue::pacing::{ConnectGate, RateWindow};
 use crate::venue::symstate::{ResyncCount, Stale, judge_stale};
 use crate::venue::weight::Ticket;
+
+pub use super::plan::{
+    MAX_STREAMS_PER_CONNECTION, Streams, plan_connections, stream_url, symbol_streams,
+};
 use prometheus::IntCounter;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Which streams a connection carries (Binance's 2026 route split puts
-/// depth/bookTicker on `/public` and trades on `/market`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Streams {
-    pub depth: bool,
-    pub book_ticker: bool,
-    pub trades: bool,
-}
-
-impl Streams {
-    pub const ALL: Streams = Streams {
-        depth: true,
-        book_ticker: true,
-        trades: true,
-    };
-
-    /// Streams per symbol on a connection carrying these.
-    pub fn per_symbol(&self) -> usize {
-        self.depth as usize + self.book_ticker as usize + self.trades as usize
-    }
-}
-
-/// Binance's cap on the streams of one connection.
-pub const MAX_STREAMS_PER_CONNECTION: usize = 1024;
 /// Messages we send per second per connection (Binance disconnects above
 /// 10 incoming messages/s, pongs included): an `UNSUBSCRIBE` and a
 /// `SUBSCRIBE` count one each.
 pub const OPS_PER_SEC: usize = 5;
 /// Symbols resubscribed per `UNSUBSCRIBE`/`SUBSCRIBE` pair.
 pub const SYMBOLS_PER_RESUBSCRIBE: usize = 50;
-
-/// Splits symbols into connections of at most 1024 streams each (in
-/// order; the last one takes the remainder).
-pub fn plan_connections(symbols: &[String], streams: Streams) -> Vec<Vec<String>> {
-    let per = (MAX_STREAMS_PER_CONNECTION / streams.per_symbol().max(1)).max(1);
-    symbols.chunks(per).map(|c| c.to_vec()).collect()
-}
 
 /// Settings of one Binance connection.
 #[derive(Debug, Clone)]
@@ -77,45 +50,9 @@ pub struct BinanceFeedConfig {
     pub stale_after: Duration,
 }
 
-/// The stream names of one symbol on a connection carrying `streams`.
-pub fn symbol_streams(cfg: &BinanceFeedConfig, symbol: &str) -> Vec<String> {
-    let speed = match cfg.depth_speed_ms {
-        0 => "@0ms",
-        100 => "@100ms",
-        500 => "@500ms",
-        _ => "",
-    };
-    let l = symbol.to_ascii_lowercase();
-    let mut names = Vec::with_capacity(3);
-    if cfg.streams.depth {
-        names.push(format!("{l}@depth{speed}"));
-    }
-    if cfg.streams.book_ticker {
-        names.push(format!("{l}@bookTicker"));
-    }
-    if cfg.streams.trades {
-        names.push(format!("{l}@aggTrade"));
-    }
-    names
-}
-
 /// `{"method":"SUBSCRIBE","params":[...],"id":N}` (or `UNSUBSCRIBE`).
 fn method_message(method: &str, id: u64, params: &[String]) -> String {
     serde_json::json!({ "method": method, "params": params, "id": id }).to_string()
-}
-
-/// The combined-stream URL for these symbols and streams.
-pub fn stream_url(cfg: &BinanceFeedConfig) -> String {
-    let names: Vec<String> = cfg
-        .symbols
-        .iter()
-        .flat_map(|s| symbol_streams(cfg, s))
-        .collect();
-    format!(
-        "{}/stream?streams={}",
-        cfg.ws_base.trim_end_matches('/'),
-        names.join("/")
-    )
 }
 
 struct SymState {
@@ -544,20 +481,28 @@ impl Protocol for BinanceFeed {
             Err(e) => {
                 let st = &mut self.states[i];
                 st.snapshot_errors.inc();
-                if e.starts_with("HTTP 429") || e.starts_with("HTTP 418") {
-                    // The venue budget now holds every request until
-                    // Retry-After (counted and logged there): ask again at
-                    // once, the request waits its turn in the budget.
-                    st.next_snapshot_at = Instant::now();
-                    return;
-                }
+                let after = match e.disposition() {
+                    // 429/418: the venue budget now holds every request
+                    // until Retry-After (counted and logged there): ask
+                    // again at once, the request waits its turn in the
+                    // budget.
+                    Disposition::Retry { .. } if e.is_rate_limit() => {
+                        st.next_snapshot_at = Instant::now();
+                        return;
+                    }
+                    Disposition::Retry { after } => after,
+                    // A snapshot is a read: nothing else is expected, and
+                    // the book needs one whatever the answer was.
+                    _ => Duration::ZERO,
+                };
                 st.snapshot_failures += 1;
-                let wait =
+                let backoff =
                     Duration::from_millis((250u64 << st.snapshot_failures.min(7)).min(30_000));
+                let wait = backoff.max(after.min(Duration::from_secs(30)));
                 st.next_snapshot_at = Instant::now() + wait;
                 tracing::warn!(
                     symbol = st.symbol,
-                    error = e,
+                    error = %e,
                     retry_ms = wait.as_millis() as u64,
                     "depth snapshot failed"
                 );
@@ -699,30 +644,6 @@ mod tests {
             streams,
             stale_after: Duration::ZERO,
         }
-    }
-
-    #[test]
-    fn connections_carry_at_most_1024_streams() {
-        let syms: Vec<String> = (0..1000).map(|i| format!("S{i:04}USDT")).collect();
-        let plan = plan_connections(&syms, Streams::ALL);
-        assert_eq!(
-            plan.iter().map(|c| c.len()).collect::<Vec<_>>(),
-            [341, 341, 318]
-        );
-        assert_eq!(plan.concat(), syms);
-        for c in &plan {
-            let url = stream_url(&cfg(c.clone(), Streams::ALL));
-            let n = url.split_once("streams=").unwrap().1.split('/').count();
-            assert!(n <= MAX_STREAMS_PER_CONNECTION, "{n}");
-        }
-        let trades = Streams {
-            depth: false,
-            book_ticker: false,
-            trades: true,
-        };
-        assert_eq!(plan_connections(&syms, trades).len(), 1);
-        assert_eq!(plan_connections(&syms[..341], Streams::ALL).len(), 1);
-        assert_eq!(plan_connections(&syms[..342], Streams::ALL).len(), 2);
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! Binance USD-M futures: wire parsing (`parse`), the local-order-book sync
-//! rules (`sync`), the market-data connection (`feed`) and the REST
-//! request-weight facts (the depth weight table, the used-weight header,
-//! the USD-M limit), signed order entry (`signed`, `orders`), what a
-//! failed order request means (`refusal`) and the user data stream
-//! (`user_data`).
+//! Binance USD-M futures: its adapter (`adapter`) and config section
+//! (`config`), wire parsing (`parse`), the local-order-book sync rules
+//! (`sync`), connection planning (`plan`) and the per-connection protocol
+//! (`feed`), the REST request-weight facts (the depth weight table, the
+//! used-weight header, the USD-M limit), the doctor's probes (`probe`),
+//! signed order entry (`signed`, `orders`), what a failed order request
+//! means (`refusal`) and the user data stream (`user_data`).
 
+pub mod adapter;
+pub mod config;
 mod fast;
 pub mod feed;
 pub mod orders;
 pub mod parse;
+pub mod plan;
 pub mod probe;
 pub mod refusal;
 pub mod signed;

@@ -61,36 +61,8 @@ pub enum Msg {
     Ignored,
 }
 
-/// Why a frame was refused (the `reason` label of the parse-error metric).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParseError {
-    Json,
-    Shape(&'static str),
-    Decimal(&'static str),
-    UnknownSymbol,
-}
-
-impl ParseError {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            ParseError::Json => "invalid_json",
-            ParseError::Shape(_) => "unexpected_shape",
-            ParseError::Decimal(_) => "bad_number",
-            ParseError::UnknownSymbol => "unknown_symbol",
-        }
-    }
-}
-
-impl std::fmt::Display for ParseError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ParseError::Json => f.write_str("invalid JSON"),
-            ParseError::Shape(w) => write!(f, "unexpected message shape: {w}"),
-            ParseError::Decimal(w) => write!(f, "bad decimal in `{w}`"),
-            ParseError::UnknownSymbol => f.write_str("unknown symbol"),
-        }
-    }
-}
+/// Why a frame was refused (shared by every venue's parser).
+pub use crate::venue::error::ParseError;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SymInfo {

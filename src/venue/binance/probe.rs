@@ -114,6 +114,51 @@ fn clip(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned()
 }
 
+/// How the doctor probes Binance USD-M.
+pub const PROBES: crate::venue::probe::ProbeSpec = crate::venue::probe::ProbeSpec {
+    time_url: server_time_url,
+    parse_time: parse_server_time,
+    error_text: |b| parse_error(b).map(|(code, msg)| format!("code {code}: {msg}")),
+    instruments_url: |base, _| exchange_info_url(base),
+    parse_instruments: |b| {
+        parse_exchange_info(b).map(|l| {
+            let l = l
+                .into_iter()
+                .map(|s| crate::venue::probe::Listed {
+                    symbol: s.symbol,
+                    status: s.status,
+                })
+                .collect();
+            (l, String::new())
+        })
+    },
+    trading: "TRADING",
+    rest_hint: "the USD-M futures REST base (https://fapi.binance.com)",
+    ws: |venues, sym| {
+        use crate::venue::probe::{WsProbe, no_refusal};
+        let Some(vc) = venues.binance.as_ref() else {
+            return Vec::new();
+        };
+        let mut v = vec![WsProbe {
+            name: "binance.ws".into(),
+            url: probe_stream_url(&vc.ws_url, sym, false),
+            subscribe: None,
+            is_data: is_stream_data,
+            refusal: no_refusal,
+        }];
+        if !vc.ws_market_url.is_empty() {
+            v.push(WsProbe {
+                name: "binance.ws_market".into(),
+                url: probe_stream_url(&vc.ws_market_url, sym, true),
+                subscribe: None,
+                is_data: is_stream_data,
+                refusal: no_refusal,
+            });
+        }
+        v
+    },
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! fixed-point levels: no allocation per message once buffers are warm.
 
 use crate::core::{InstrumentId, Level, Side, Trade};
-use crate::venue::binance::ParseError;
+use crate::venue::error::ParseError;
 use crate::venue::symbols::{WireInfo, WireSymbols};
 use crate::venue::tape::{bool_at, elems, fields, int_at, str_at, u64_at};
 use simd_json::{Buffers, tape::Tape};

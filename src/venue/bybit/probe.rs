@@ -97,6 +97,33 @@ fn clip(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned()
 }
 
+/// How the doctor probes Bybit v5 linear.
+pub const PROBES: crate::venue::probe::ProbeSpec = crate::venue::probe::ProbeSpec {
+    time_url: server_time_url,
+    parse_time: parse_server_time,
+    error_text: parse_error,
+    instruments_url,
+    parse_instruments: |b| {
+        crate::venue::instruments::parse_bybit(b)
+            .map(|(l, next)| (crate::venue::probe::listed(l), next))
+            .map_err(|e| format!("{e:#}"))
+    },
+    trading: "Trading",
+    rest_hint: "the v5 REST base (https://api.bybit.com)",
+    ws: |venues, sym| {
+        let Some(vc) = venues.bybit.as_ref() else {
+            return Vec::new();
+        };
+        vec![crate::venue::probe::WsProbe {
+            name: "bybit.ws".into(),
+            url: vc.ws_url.clone(),
+            subscribe: Some(subscribe(sym)),
+            is_data: is_stream_data,
+            refusal,
+        }]
+    },
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

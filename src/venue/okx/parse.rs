@@ -9,7 +9,7 @@
 
 use super::book::{InlineStr, StrLevel};
 use crate::core::{Bbo, InstrumentId, Level, Side, Trade};
-use crate::venue::binance::ParseError;
+use crate::venue::error::ParseError;
 use crate::venue::symbols::{WireInfo, WireSymbols};
 use crate::venue::tape::{elems, fields, int_at, str_at};
 use simd_json::{Buffers, tape::Tape};

@@ -81,6 +81,33 @@ fn clip(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned()
 }
 
+/// How the doctor probes OKX v5 SWAP.
+pub const PROBES: crate::venue::probe::ProbeSpec = crate::venue::probe::ProbeSpec {
+    time_url: server_time_url,
+    parse_time: parse_server_time,
+    error_text: parse_error,
+    instruments_url: |base, _| instruments_url(base),
+    parse_instruments: |b| {
+        crate::venue::instruments::parse_okx(b)
+            .map(|l| (crate::venue::probe::listed(l), String::new()))
+            .map_err(|e| format!("{e:#}"))
+    },
+    trading: "live",
+    rest_hint: "the v5 REST base (https://www.okx.com)",
+    ws: |venues, sym| {
+        let Some(vc) = venues.okx.as_ref() else {
+            return Vec::new();
+        };
+        vec![crate::venue::probe::WsProbe {
+            name: "okx.ws".into(),
+            url: vc.ws_url.clone(),
+            subscribe: Some(subscribe(sym)),
+            is_data: is_stream_data,
+            refusal,
+        }]
+    },
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

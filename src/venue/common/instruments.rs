@@ -5,10 +5,13 @@
 //! configured instrument of such a venue gets the venue's tick size, lot
 //! size (OKX: `lotSz x ctVal x ctMult`, the base-asset lot), min notional
 //! and contract value; an instrument the venue does not list is an error.
+//! Which venues load and from which endpoint is each adapter's
+//! (`VenueAdapter::fetch_instruments`); the parsers are here.
 
 use crate::config::Config;
 use crate::core::Venue;
 use crate::core::fixed::{decimals_of, format_decimal, parse_decimal};
+use crate::venue::registry;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::time::Duration;
@@ -120,13 +123,13 @@ pub fn parse_okx(body: &[u8]) -> Result<Vec<RestInstrument>> {
 
 /// True when some enabled venue loads its instruments over REST.
 pub fn wanted(cfg: &Config) -> bool {
-    cfg.venues
-        .enabled()
+    registry::ADAPTERS
         .iter()
-        .any(|(v, c)| c.instruments_from_rest && *v != Venue::Binance)
+        .any(|a| a.instruments_from_rest(&cfg.venues))
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
+/// GET `url`; the body of a 2xx answer, else an error with the status.
+pub(crate) async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
     let r = client
         .get(url)
         .send()
@@ -148,48 +151,21 @@ async fn fetch_venue(venue: Venue, rest: &str) -> Result<Vec<RestInstrument>> {
         .timeout(Duration::from_secs(10))
         .build()
         .context("http client")?;
-    let base = rest.trim_end_matches('/');
-    match venue {
-        Venue::Bybit => {
-            let mut all = Vec::new();
-            let mut cursor = String::new();
-            // Bounded: at most 20 pages of 1000.
-            for _ in 0..20 {
-                let mut url =
-                    format!("{base}/v5/market/instruments-info?category=linear&limit=1000");
-                if !cursor.is_empty() {
-                    url.push_str("&cursor=");
-                    url.push_str(&cursor);
-                }
-                let (list, next) = parse_bybit(&get(&client, &url).await?)?;
-                all.extend(list);
-                if next.is_empty() {
-                    break;
-                }
-                cursor = next;
-            }
-            Ok(all)
-        }
-        Venue::Okx => parse_okx(
-            &get(
-                &client,
-                &format!("{base}/api/v5/public/instruments?instType=SWAP"),
-            )
-            .await?,
-        ),
-        Venue::Binance => Ok(Vec::new()),
-    }
+    registry::adapter(venue)
+        .fetch_instruments(&client, rest)
+        .await
 }
 
 /// Fetches the instruments of every venue with `instruments_from_rest` and
 /// writes them into the config's `[[instruments]]`; then re-validates.
 pub fn load_into(cfg: &mut Config) -> Result<()> {
-    let jobs: Vec<(Venue, String)> = cfg
-        .venues
-        .enabled()
+    let jobs: Vec<(Venue, String)> = registry::ADAPTERS
         .iter()
-        .filter(|(v, c)| c.instruments_from_rest && *v != Venue::Binance)
-        .map(|(v, c)| (*v, c.rest_url.clone()))
+        .filter(|a| a.instruments_from_rest(&cfg.venues))
+        .filter_map(|a| {
+            let c = a.section(&cfg.venues)?;
+            Some((a.venue(), c.rest_url.to_string()))
+        })
         .collect();
     if jobs.is_empty() {
         return Ok(());
@@ -214,11 +190,7 @@ pub fn load_into(cfg: &mut Config) -> Result<()> {
     .join()
     .map_err(|_| anyhow::anyhow!("instrument loader panicked"))??;
     for (venue, list) in fetched {
-        for ic in cfg
-            .instruments
-            .iter_mut()
-            .filter(|i| i.venue == venue.as_str())
-        {
+        for ic in cfg.instruments.iter_mut().filter(|i| i.venue == venue) {
             let Some(r) = list.iter().find(|r| r.symbol == ic.symbol) else {
                 bail!("{venue} does not list instrument `{}`", ic.symbol);
             };

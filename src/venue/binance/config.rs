@@ -1,0 +1,85 @@
+//! The strict `[venues.binance]` section: the shared venue keys plus
+//! Binance's own (the `/market` trade route, the depth stream speed, the
+//! REST snapshot size and the REST request-weight budget), and their checks.
+
+use crate::config::ConfigError;
+use crate::venue::config::{Common, VenueSection, range, url, validate_common, validate_timing};
+
+crate::venue_section! {
+    /// `[venues.binance]` (USD-M futures).
+    pub struct BinanceConfig {
+        /// Optional separate base URL for trade streams (Binance's 2026
+        /// `/market` route). Empty = trades share `ws_url`.
+        pub ws_market_url: String = String::new(),
+        /// Depth stream speed in ms (100, 250 or 500; 0 = `@0ms`).
+        pub depth_speed_ms: u32 = 100,
+        /// Levels requested in the REST depth snapshot.
+        pub snapshot_limit: u32 = 1000,
+        /// The venue's REST request-weight limit per window and IP (USD-M:
+        /// 2400 per minute).
+        pub rest_weight_per_min: u32 = 2400,
+        /// Percent of `rest_weight_per_min` the engine allows itself (the
+        /// rest is margin for other processes on the IP and manual calls).
+        pub rest_weight_safety_pct: u32 = 80,
+        /// The length of the venue's weight window in ms (60000; tests
+        /// against the simulator shorten it).
+        pub rest_weight_window_ms: u64 = 60_000,
+        /// The longest REST stop a `Retry-After` (HTTP 429/418) may impose,
+        /// in seconds (default 900); larger values are cut to it, counted
+        /// (`qt_venue_rest_retry_after_capped_total`) and logged once.
+        pub rest_retry_after_max_secs: u64 = 900,
+    }
+}
+
+impl BinanceConfig {
+    /// Checks the section at `path` (`venues.binance`).
+    pub fn validate(&self, path: &str, sim: bool) -> Result<(), ConfigError> {
+        let c: Common<'_> = self.common();
+        url(
+            &format!("{path}.ws_market_url"),
+            &self.ws_market_url,
+            &["ws", "wss"],
+        )?;
+        validate_common(path, &c, sim)?;
+        if ![0, 100, 250, 500].contains(&self.depth_speed_ms) {
+            return Err(ConfigError::new(
+                format!("{path}.depth_speed_ms"),
+                format!("must be 0, 100, 250 or 500 (got {})", self.depth_speed_ms),
+            ));
+        }
+        if ![5, 10, 20, 50, 100, 500, 1000].contains(&self.snapshot_limit) {
+            return Err(ConfigError::new(
+                format!("{path}.snapshot_limit"),
+                format!(
+                    "must be one of 5, 10, 20, 50, 100, 500, 1000 (got {})",
+                    self.snapshot_limit
+                ),
+            ));
+        }
+        range(
+            &format!("{path}.rest_weight_per_min"),
+            self.rest_weight_per_min,
+            1,
+            1_000_000,
+        )?;
+        range(
+            &format!("{path}.rest_weight_safety_pct"),
+            self.rest_weight_safety_pct,
+            1,
+            100,
+        )?;
+        range(
+            &format!("{path}.rest_weight_window_ms"),
+            self.rest_weight_window_ms,
+            100,
+            3_600_000,
+        )?;
+        range(
+            &format!("{path}.rest_retry_after_max_secs"),
+            self.rest_retry_after_max_secs,
+            1,
+            259_200,
+        )?;
+        validate_timing(path, &c)
+    }
+}
