@@ -41,17 +41,14 @@ pub fn test_config_all(f: impl FnOnce(&mut Config)) -> Config {
     c.ops.status_interval_secs = 0;
     // Every engine gets its own journal under the OS temp dir, never the repo's.
     c.journal.dir = temp_journal_dir("test").to_string_lossy().into_owned();
-    for b in [
-        c.venues.binance.as_mut(),
-        c.venues.bybit.as_mut(),
-        c.venues.okx.as_mut(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        b.silence_timeout_ms = 1500;
-        b.backoff_min_ms = 50;
-        b.backoff_max_ms = 500;
+    // Each venue's section is its own type: the shared keys through the
+    // registry's view of them.
+    for v in quantum_trader::core::Venue::ALL {
+        if let Some(b) = c.venues.section_mut(v) {
+            *b.silence_timeout_ms = 1500;
+            *b.backoff_min_ms = 50;
+            *b.backoff_max_ms = 500;
+        }
     }
     f(&mut c);
     quantum_trader::config::validate(&c).expect("test config is valid");
