@@ -96,3 +96,44 @@ fn secrets_cannot_be_put_in_the_file() {
     assert_eq!(e.path, "venues.binance.api_key");
     assert!(e.reason.contains("unknown field"), "{e}");
 }
+
+#[test]
+fn a_key_of_another_venue_is_an_unknown_field_at_its_path() {
+    // Binance-only keys in a Bybit or OKX section, and back.
+    for (section, key) in [
+        ("[venues.bybit]\n", "depth_speed_ms = 100"),
+        ("[venues.okx]\n", "rest_weight_per_min = 2400"),
+        ("[venues.okx]\n", "ws_market_url = \"wss://x\""),
+        ("[venues.binance]\n", "book_depth = 50"),
+        ("[venues.binance]\n", "ping_interval_ms = 1000"),
+    ] {
+        let e = with("", Some((section, &format!("{section}{key}\n")))).unwrap_err();
+        let name = key.split(' ').next().unwrap();
+        let venue = section.trim_matches(|c| c == '[' || c == ']' || c == '\n');
+        assert_eq!(e.path, format!("{venue}.{name}"), "{e}");
+        assert!(e.reason.contains("unknown field"), "{e}");
+    }
+}
+
+#[test]
+fn each_venue_checks_its_own_keys_with_their_paths() {
+    let e = with("", Some(("book_depth = 50", "book_depth = 7"))).unwrap_err();
+    assert_eq!(e.path, "venues.bybit.book_depth");
+    assert!(e.reason.contains("1, 50, 200 or 1000"), "{e}");
+    let e = with("", Some(("book_depth = 400", "book_depth = 50"))).unwrap_err();
+    assert_eq!(e.path, "venues.okx.book_depth");
+    let e = with("", Some(("depth_speed_ms = 100", "depth_speed_ms = 99"))).unwrap_err();
+    assert_eq!(e.path, "venues.binance.depth_speed_ms");
+}
+
+#[test]
+fn an_instruments_venue_is_one_of_the_venues() {
+    let e = with("", Some(("venue = \"binance\"", "venue = \"kraken\""))).unwrap_err();
+    assert_eq!(e.path, "instruments[0].venue");
+    for v in crate::core::Venue::ALL {
+        assert!(e.reason.contains(v.as_str()), "{e}");
+    }
+    assert!(e.reason.contains("kraken"), "{e}");
+    let c = Config::demo();
+    assert_eq!(c.instruments[0].venue, crate::core::Venue::ALL[0]);
+}

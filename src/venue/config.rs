@@ -24,13 +24,18 @@ pub struct Common<'a> {
     pub stale_after_ms: u64,
 }
 
-/// Write access to the shared keys that tools and tests change after
-/// loading (simulator URLs, the symbol list, on/off).
+/// Write access to the shared keys (tools and tests change them after
+/// loading: simulator URLs, the symbol list, timing).
 pub struct CommonMut<'a> {
     pub enabled: &'a mut bool,
     pub ws_url: &'a mut String,
     pub rest_url: &'a mut String,
     pub symbols: &'a mut Vec<String>,
+    pub silence_timeout_ms: &'a mut u64,
+    pub backoff_min_ms: &'a mut u64,
+    pub backoff_max_ms: &'a mut u64,
+    pub max_connection_age_secs: &'a mut u64,
+    pub stale_after_ms: &'a mut u64,
 }
 
 /// A venue section: its shared keys, as [`venue_section!`] implements it.
@@ -137,6 +142,11 @@ macro_rules! venue_section {
                     ws_url: &mut self.ws_url,
                     rest_url: &mut self.rest_url,
                     symbols: &mut self.symbols,
+                    silence_timeout_ms: &mut self.silence_timeout_ms,
+                    backoff_min_ms: &mut self.backoff_min_ms,
+                    backoff_max_ms: &mut self.backoff_max_ms,
+                    max_connection_age_secs: &mut self.max_connection_age_secs,
+                    stale_after_ms: &mut self.stale_after_ms,
                 }
             }
         }
