@@ -21,9 +21,7 @@ const MODULES: [&str; 3] = ["binance", "bybit", "okx"];
 
 /// Paths (relative to the crate root, `/`-separated) that may name venues.
 fn allowed(rel: &str) -> bool {
-    rel.starts_with("src/venue/")
-        || rel == "src/embedded_sim.rs"
-        || rel == "src/core/instrument.rs"
+    rel.starts_with("src/venue/") || rel == "src/embedded_sim.rs" || rel == "src/core/instrument.rs"
 }
 
 /// `src` with comments and the contents of string and char literals blanked
