@@ -5,8 +5,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use quantum_trader::config::WaitKind;
-use quantum_trader::ops::metrics::Metrics;
 use quantum_trader::pipeline::channel::{Next, queue};
+use quantum_trader::telemetry::metrics::Metrics;
 use std::time::{Duration, Instant};
 
 /// A message the size of a small pipeline event.

@@ -9,10 +9,10 @@
 //! per element (the throughput line is messages per second).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use quantum_trader::app::engine::{Engine, EngineOptions};
 use quantum_trader::book::L2Book;
 use quantum_trader::config::Config;
 use quantum_trader::core::{Instrument, InstrumentId, InstrumentTable, Venue};
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
 use quantum_trader::sim::Fault;
 use quantum_trader::sim::venues::VenueFault;
 use quantum_trader::venue::chunks::for_each_chunk;

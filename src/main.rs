@@ -5,10 +5,8 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mimalloc::MiMalloc;
+use quantum_trader::app::engine::{Engine, EngineOptions, instruments_from_config, start_sim_for};
 use quantum_trader::config::{Config, ConfigError};
-use quantum_trader::pipeline::engine::{
-    Engine, EngineOptions, instruments_from_config, start_sim_for,
-};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -174,10 +172,11 @@ fn run(config: Option<PathBuf>, record: Option<Option<PathBuf>>) -> Result<ExitC
         );
     }
     let shared = engine.shared().clone();
+    let model_ctl = engine.model_control().clone();
     let mut status = quantum_trader::ops::status::StatusLine::new();
     let mut readiness = quantum_trader::ops::ready::Readiness::new();
     let reload = || {
-        let (code, body) = quantum_trader::score::api::reload_now(&shared, "sighup");
+        let (code, body) = quantum_trader::score::api::reload_now(&shared, &model_ctl, "sighup");
         eprintln!("quantum-trader: SIGHUP model reload: {code} {body}");
     };
     wait_for_signal(

@@ -14,8 +14,8 @@
 mod common;
 
 use common::*;
+use quantum_trader::app::engine::{Engine, EngineOptions};
 use quantum_trader::core::Venue;
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
 use quantum_trader::sim::Fault;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
+use quantum_trader::app::engine::{Engine, EngineOptions};
 use quantum_trader::sim::Fault;
 use std::time::Duration;
 

@@ -5,9 +5,9 @@
 mod common;
 
 use common::*;
-use quantum_trader::ops::metrics::resident_memory_bytes;
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
+use quantum_trader::app::engine::{Engine, EngineOptions};
 use quantum_trader::sim::frames::FrameGen;
+use quantum_trader::telemetry::metrics::resident_memory_bytes;
 use std::time::Instant;
 
 #[test]

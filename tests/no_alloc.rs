@@ -9,10 +9,10 @@
 //! Run on the real Binance capture (when ../shared/samples is present) and on
 //! generated frames.
 
+use quantum_trader::app::engine::instruments_from_config;
 use quantum_trader::bench::hotpath::{HotPath, measured_replay};
 use quantum_trader::bench::samples::{self, Capture};
 use quantum_trader::config::Config;
-use quantum_trader::pipeline::engine::instruments_from_config;
 use quantum_trader::sim::frames::FrameGen;
 
 #[path = "common/counting_alloc.rs"]

@@ -11,8 +11,8 @@
 mod common;
 
 use common::*;
+use quantum_trader::app::engine::{Engine, EngineOptions};
 use quantum_trader::core::{InstrumentId, Venue, format_decimal};
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
 use quantum_trader::sim::Fault;
 use quantum_trader::sim::venues::VenueFault;
 use std::net::SocketAddr;

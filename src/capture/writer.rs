@@ -229,6 +229,39 @@ impl ConnTap {
     }
 }
 
+impl crate::pipeline::tap::Recording for Recorder {
+    fn connection(&self, venue: Venue, url: &str) -> Box<dyn crate::pipeline::tap::Tap> {
+        Box::new(Recorder::connection(self, venue, url))
+    }
+
+    fn unix_of(&self, mono_ns: u64) -> u64 {
+        Recorder::unix_of(self, mono_ns)
+    }
+}
+
+impl crate::pipeline::tap::Tap for ConnTap {
+    #[inline]
+    fn frame(&mut self, recv_ns: u64, bytes: &[u8]) {
+        ConnTap::frame(self, recv_ns, bytes)
+    }
+
+    fn rest(&mut self, tag: usize, result: &Result<Vec<u8>, String>) {
+        ConnTap::rest(self, tag, result)
+    }
+
+    fn open(&mut self, url: &str) {
+        ConnTap::open(self, url)
+    }
+
+    fn sent(&mut self, msg: &str) {
+        ConnTap::sent(self, msg)
+    }
+
+    fn close(&mut self, cause: &str) {
+        ConnTap::close(self, cause)
+    }
+}
+
 /// Owns the writer thread; [`RecorderHandle::stop`] drains and closes.
 pub struct RecorderHandle {
     stop: Arc<AtomicBool>,
@@ -258,7 +291,7 @@ impl Drop for RecorderHandle {
 /// that venue's files.
 pub fn start(
     cfg: &RecordConfig,
-    metrics: &crate::ops::metrics::Metrics,
+    metrics: &crate::telemetry::metrics::Metrics,
     meta: [Vec<u8>; 3],
 ) -> std::io::Result<(Recorder, RecorderHandle)> {
     let dir = PathBuf::from(&cfg.dir);

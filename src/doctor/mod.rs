@@ -19,8 +19,8 @@ pub mod venue;
 
 pub use report::{Check, Report, Verdict};
 
+use crate::app::engine::{instruments_from_config, start_sim_for};
 use crate::config::Config;
-use crate::pipeline::engine::{instruments_from_config, start_sim_for};
 use std::path::Path;
 use std::time::Duration;
 

@@ -152,7 +152,7 @@ pub fn queue<T>(
     name: &str,
     capacity: usize,
     wait: WaitKind,
-    metrics: &crate::ops::metrics::Metrics,
+    metrics: &crate::telemetry::metrics::Metrics,
 ) -> (Tx<T>, Rx<T>) {
     let (s, r) = crossbeam_channel::bounded(capacity);
     metrics
@@ -176,7 +176,7 @@ pub fn queue<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::metrics::Metrics;
+    use crate::telemetry::metrics::Metrics;
 
     #[test]
     fn overflow_is_counted_and_close_is_seen() {

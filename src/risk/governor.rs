@@ -47,7 +47,7 @@
 use super::breaker::{Breaker, BreakerEvent, Trip, TripReason};
 use super::heartbeat::is_fresh;
 use super::metrics::RiskMetrics;
-use super::stage::limit_price;
+use super::price::limit_price;
 use crate::config::{HeartbeatPolicy, RiskConfig, TradingMode};
 use crate::core::clock::{format_day, utc_day};
 use crate::core::{

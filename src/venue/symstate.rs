@@ -112,7 +112,7 @@ impl SymLink {
         inst: InstrumentId,
         symbol: &str,
         venue: &str,
-        m: &crate::ops::metrics::Metrics,
+        m: &crate::telemetry::metrics::Metrics,
     ) -> SymLink {
         SymLink {
             inst,

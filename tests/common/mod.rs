@@ -3,9 +3,9 @@
 //! exact book comparison against the simulator's ground truth.
 #![allow(dead_code)]
 
+use quantum_trader::app::engine::Engine;
 use quantum_trader::config::Config;
 use quantum_trader::core::{InstrumentId, Venue, format_decimal};
-use quantum_trader::pipeline::engine::Engine;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;

@@ -5,6 +5,7 @@
 
 mod fast;
 pub mod feed;
+pub mod msg;
 pub mod orders;
 pub mod parse;
 pub mod probe;
