@@ -371,7 +371,8 @@ pub fn peak_rss_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Instrument, InstrumentId, Venue};
+    use crate::core::{ExecReport, Instrument, InstrumentId, InstrumentTable, Money, Side, Venue};
+    use std::sync::Arc;
 
     fn table() -> Arc<InstrumentTable> {
         let mut t = InstrumentTable::new();

@@ -592,6 +592,14 @@ async fn latency(State(st): State<Arc<AppState>>) -> Response {
 
 #[cfg(test)]
 mod tests {
+    fn ctl() -> Arc<crate::risk::control::RiskControl> {
+        Arc::new(crate::risk::control::RiskControl::new())
+    }
+
+    fn mctl() -> Arc<crate::score::reload::ModelControl> {
+        Arc::new(crate::score::reload::ModelControl::new())
+    }
+
     use super::*;
     use crate::core::InstrumentId;
     use crate::ops::ready::tests::{make_healthy, test_shared};
@@ -658,7 +666,7 @@ mod tests {
             header_read_timeout_ms: 600,
             ..cfg()
         };
-        let h = start(shared.clone(), c).unwrap();
+        let h = start(shared.clone(), c, ctl(), mctl()).unwrap();
         let mut socks = Vec::new();
         for _ in 0..3000 {
             let Ok(mut s) = std::net::TcpStream::connect(h.addr) else {
@@ -744,18 +752,22 @@ mod tests {
     #[test]
     fn bind_error_names_the_address() {
         let shared = Arc::new(test_shared());
-        let h = start(shared.clone(), cfg()).unwrap();
+        let h = start(shared.clone(), cfg(), ctl(), mctl()).unwrap();
         let c = OpsConfig {
             listen: h.addr.to_string(),
             ..cfg()
         };
-        let err = start(shared.clone(), c).err().expect("address in use");
+        let err = start(shared.clone(), c, ctl(), mctl())
+            .err()
+            .expect("address in use");
         assert!(format!("{err:#}").contains(&h.addr.to_string()), "{err:#}");
         let bad = OpsConfig {
             listen: "not an address".into(),
             ..cfg()
         };
-        let err = start(shared, bad).err().expect("bad address");
+        let err = start(shared, bad, ctl(), mctl())
+            .err()
+            .expect("bad address");
         assert!(format!("{err:#}").contains("not an address"), "{err:#}");
         h.shutdown();
     }
@@ -770,7 +782,7 @@ mod tests {
             .feed_messages
             .with_label_values(&["binance", "depth"])
             .inc();
-        let h = start(shared.clone(), cfg()).unwrap();
+        let h = start(shared.clone(), cfg(), ctl(), mctl()).unwrap();
         let base = format!("http://{}", h.addr);
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let get = |p: &str| client.get(format!("{base}{p}")).send();

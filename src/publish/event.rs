@@ -227,7 +227,7 @@ fn paper_venue_id(client_order_id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Instrument, InstrumentId};
+    use crate::core::{Instrument, InstrumentId, N_FEATURES, SkipReason, Venue};
 
     fn table() -> InstrumentTable {
         let mut t = InstrumentTable::new();

@@ -495,7 +495,15 @@ mod tests {
         drop(itx);
         // Shutting down with input queued: every queued input is still scored.
         sh.running.store(false, Ordering::Relaxed);
-        run_score_stage(irx, otx, sh.clone(), model(), cfg(250), vec![2]);
+        run_score_stage(
+            irx,
+            otx,
+            sh.clone(),
+            Arc::new(ModelControl::new()),
+            model(),
+            cfg(250),
+            vec![2],
+        );
         let mut got = Vec::new();
         while let Next::Item(d) = orx.next(Duration::from_millis(1)) {
             got.push(d);
