@@ -276,6 +276,11 @@ fn paths_in(code: &str) -> Vec<Vec<String>> {
         }
         i += 1;
     }
+    // A bare `crate` (the head of `crate::{…}`) names no module; a path seen
+    // both in a `use` and inline counts once.
+    out.retain(|p| p.len() > 1);
+    out.sort();
+    out.dedup();
     out
 }
 
