@@ -48,7 +48,7 @@ fn demo_config() -> Config {
 fn run_until_capped(cfg: Config, at_ms: i64) -> u64 {
     let opts = EngineOptions {
         clock: Some(Clock::manual(at_ms)),
-        ..Default::default()
+        ..engine_options()
     };
     let engine = Engine::start(cfg, opts).expect("engine starts");
     let m = &engine.shared().metrics;
