@@ -13,8 +13,8 @@
 
 use criterion::Criterion;
 use quantum_trader::config::WaitKind;
-use quantum_trader::ops::metrics::Metrics;
 use quantum_trader::pipeline::channel::{Next, queue, spsc};
+use quantum_trader::telemetry::metrics::Metrics;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -10,6 +10,7 @@ mod common;
 
 use common::table;
 use criterion::{Criterion, criterion_group, criterion_main};
+use quantum_trader::app::engine::EMBEDDED_MODEL;
 use quantum_trader::book::L2Book;
 use quantum_trader::config::{Config, TradingMode};
 use quantum_trader::core::{
@@ -17,11 +18,10 @@ use quantum_trader::core::{
 };
 use quantum_trader::exec::PaperExec;
 use quantum_trader::exec::paper::match_intent;
-use quantum_trader::ops::metrics::Metrics;
-use quantum_trader::pipeline::engine::EMBEDDED_MODEL;
 use quantum_trader::pipeline::shared::Shared;
 use quantum_trader::risk::{Governor, build_intent};
 use quantum_trader::score::{Model, Scorer};
+use quantum_trader::telemetry::metrics::Metrics;
 use quantum_trader::venue::binance::{Msg, Parser, SymbolMap};
 use std::hint::black_box;
 use std::sync::Arc;

@@ -7,8 +7,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use flate2::read::GzDecoder;
+use quantum_trader::app::engine::EMBEDDED_MODEL;
 use quantum_trader::core::N_FEATURES;
-use quantum_trader::pipeline::engine::EMBEDDED_MODEL;
 use quantum_trader::score::Model;
 use quantum_trader::score::trees::{TreeEnsemble, lightgbm, xgboost};
 use rand::rngs::SmallRng;

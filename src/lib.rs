@@ -4,6 +4,7 @@
 //! them (paper by default), on dedicated threads joined by bounded lock-free
 //! queues. See README.md for the architecture.
 
+pub mod app;
 pub mod backtest;
 pub mod bench;
 pub mod book;
@@ -19,4 +20,5 @@ pub mod pipeline;
 pub mod publish;
 pub mod risk;
 pub mod score;
+pub mod telemetry;
 pub mod venue;

@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand};
 use mimalloc::MiMalloc;
 
 mod embedded_sim;
+use quantum_trader::app::engine::{Engine, instruments_from_config};
 use quantum_trader::config::{Config, ConfigError};
-use quantum_trader::pipeline::engine::{Engine, instruments_from_config};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -193,10 +193,11 @@ fn run(config: Option<PathBuf>, record: Option<Option<PathBuf>>) -> Result<ExitC
         );
     }
     let shared = engine.shared().clone();
+    let model_ctl = engine.model_control().clone();
     let mut status = quantum_trader::ops::status::StatusLine::new();
     let mut readiness = quantum_trader::ops::ready::Readiness::new();
     let reload = || {
-        let (code, body) = quantum_trader::score::api::reload_now(&shared, "sighup");
+        let (code, body) = quantum_trader::score::api::reload_now(&shared, &model_ctl, "sighup");
         eprintln!("quantum-trader: SIGHUP model reload: {code} {body}");
     };
     wait_for_signal(

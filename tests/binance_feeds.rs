@@ -15,7 +15,7 @@ mod common;
 
 use common::*;
 use qt_sim::{Fault, SimVenue};
-use quantum_trader::pipeline::engine::Engine;
+use quantum_trader::app::engine::Engine;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -11,7 +11,7 @@ use qt_sim::binance::{SIM_API_KEY, SIM_API_SECRET};
 use qt_sim::{SimHandle, SimSpec, SimSymbol};
 use quantum_trader::core::{InstrumentId, OrderStatus, Side, format_decimal};
 use quantum_trader::exec::order::{Order, OrderEvent};
-use quantum_trader::ops::Metrics;
+use quantum_trader::telemetry::Metrics;
 use quantum_trader::venue::binance::orders::{
     ApiErrorKind, SignedError, VenueOrderStatus, apply_reply,
 };

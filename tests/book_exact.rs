@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use qt_sim::Fault;
-use quantum_trader::pipeline::engine::Engine;
+use quantum_trader::app::engine::Engine;
 use std::time::Duration;
 
 #[test]

@@ -7,10 +7,10 @@
 mod common;
 
 use common::*;
+use quantum_trader::app::engine::{Engine, EngineOptions};
 use quantum_trader::config::Config;
 use quantum_trader::config::demo_run::{runs, use_fresh_demo_journal};
 use quantum_trader::core::Clock;
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
 use std::path::Path;
 use std::time::Duration;
 

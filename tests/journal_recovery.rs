@@ -5,13 +5,13 @@
 mod common;
 
 use common::temp_journal_dir;
+use quantum_trader::app::engine::instruments_from_config;
 use quantum_trader::config::{Config, JournalConfig, TradingMode};
 use quantum_trader::core::{Action, Clock, InstrumentId, SkipReason, Verdict};
 use quantum_trader::journal::{self, Entry, Event};
-use quantum_trader::ops::metrics::Metrics;
-use quantum_trader::pipeline::engine::instruments_from_config;
 use quantum_trader::risk::Governor;
 use quantum_trader::risk::recovery::recover;
+use quantum_trader::telemetry::metrics::Metrics;
 use std::sync::Arc;
 
 const DAY: i64 = 86_400_000;

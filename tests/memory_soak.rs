@@ -6,8 +6,8 @@ mod common;
 
 use common::embedded_sim::frame_gen;
 use common::*;
-use quantum_trader::ops::metrics::resident_memory_bytes;
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
+use quantum_trader::app::engine::{Engine, EngineOptions};
+use quantum_trader::telemetry::metrics::resident_memory_bytes;
 use std::time::Instant;
 
 #[test]

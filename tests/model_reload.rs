@@ -11,8 +11,8 @@ mod common;
 mod redis_server;
 
 use common::*;
+use quantum_trader::app::engine::Engine;
 use quantum_trader::journal::{self, Body};
-use quantum_trader::pipeline::engine::Engine;
 use redis_server::{RedisServer, field, xrange};
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -10,10 +10,10 @@
 //! generated frames.
 
 use embedded_sim::{SimFrames, frame_gen};
+use quantum_trader::app::engine::instruments_from_config;
 use quantum_trader::bench::hotpath::{HotPath, measured_replay};
 use quantum_trader::bench::samples::{self, Capture};
 use quantum_trader::config::Config;
-use quantum_trader::pipeline::engine::instruments_from_config;
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;

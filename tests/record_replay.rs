@@ -12,12 +12,12 @@ mod common;
 
 use common::embedded_sim::frame_gen;
 use common::{EngineSim, engine_options, test_config_all, wait_until};
+use quantum_trader::app::engine::{Engine, EngineOptions};
 use quantum_trader::backtest::cli::{BacktestArgs, backtest, export_features};
 use quantum_trader::backtest::{NoObserver, Observer, Replay, ReplayOptions, Speed};
 use quantum_trader::capture::{Kind, Merged, format};
 use quantum_trader::config::Config;
 use quantum_trader::core::{BookTop, InstrumentId, Level, Venue, now_ns};
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
 use quantum_trader::venue::binance::{Msg, Parser, SymbolMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -620,7 +620,7 @@ fn write_a_large_binance_recording() {
     }
     cfg.sim.enabled = false;
     std::fs::write(dir.join("config.toml"), cfg.to_toml()).unwrap();
-    let table = quantum_trader::pipeline::engine::instruments_from_config(&cfg).unwrap();
+    let table = quantum_trader::app::engine::instruments_from_config(&cfg).unwrap();
     let btc = table
         .get(table.find(Venue::Binance, "BTCUSDT").unwrap())
         .clone();

@@ -9,8 +9,8 @@ mod common;
 mod redis_server;
 
 use common::{engine_options, test_config, wait_until};
+use quantum_trader::app::engine::{Engine, EngineOptions};
 use quantum_trader::config::Config;
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
 use redis_server::RedisServer;
 use std::time::{Duration, Instant};
 

@@ -11,8 +11,8 @@ mod common;
 mod redis_server;
 
 use common::{EngineSim, engine_options, get_json, test_config, wait_until};
+use quantum_trader::app::engine::Engine;
 use quantum_trader::config::Config;
-use quantum_trader::pipeline::engine::Engine;
 use quantum_trader::pipeline::shared::Shared;
 use redis_server::{RedisServer, field, xrange};
 use std::collections::HashMap;

@@ -7,8 +7,8 @@
 mod common;
 
 use common::*;
+use quantum_trader::app::engine::Engine;
 use quantum_trader::config::{HeartbeatConfig, HeartbeatPolicy};
-use quantum_trader::pipeline::engine::Engine;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;

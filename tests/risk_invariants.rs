@@ -29,10 +29,10 @@ use quantum_trader::core::{
 };
 use quantum_trader::exec::positions::Positions;
 use quantum_trader::journal::{self, JournalWriter};
-use quantum_trader::ops::metrics::Metrics;
 use quantum_trader::risk::governor::{Command, Reply};
 use quantum_trader::risk::recovery::recover;
 use quantum_trader::risk::{Governor, build_intent};
+use quantum_trader::telemetry::metrics::Metrics;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
+use quantum_trader::app::engine::{Engine, EngineOptions};
 use quantum_trader::config::Config;
 use quantum_trader::core::Clock;
-use quantum_trader::pipeline::engine::{Engine, EngineOptions};
 use std::time::Duration;
 
 /// A model that trades often: thresholds close to 0.5.

@@ -12,7 +12,8 @@
 //! every 100 ms and HOLD sums are flushed every second of recorded time.
 
 use super::latency::{LatencyModel, Pending};
-use super::report::Ledger;
+use super::ledger::Ledger;
+use crate::app::engine::{instruments_from_config, load_model, per_instrument};
 use crate::book::{BookStage, MAX_LEVELS};
 use crate::capture::{Kind, Merged, RecordRef, format};
 use crate::config::{Config, JournalConfig, WaitKind};
@@ -23,12 +24,11 @@ use crate::core::{
 };
 use crate::exec::PaperExec;
 use crate::feed::{Protocol, RestReply};
-use crate::ops::metrics::Metrics;
 use crate::pipeline::channel::{Rx, queue};
-use crate::pipeline::engine::{instruments_from_config, load_model, per_instrument};
 use crate::pipeline::shared::Shared;
 use crate::risk::{Governor, build_intent};
 use crate::score::Scorer;
+use crate::telemetry::metrics::Metrics;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

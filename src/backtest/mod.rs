@@ -10,6 +10,7 @@ pub mod cli;
 pub mod driver;
 pub mod features;
 pub mod latency;
+pub mod ledger;
 pub mod parquet_sink;
 pub mod report;
 

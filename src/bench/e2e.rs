@@ -8,14 +8,12 @@
 
 use super::report::{Machine, Paced, Report, Saturation, process_cpu_ns};
 use super::samples::{Capture, FULL_CAPTURE, load_capture, samples_dir};
+use crate::app::engine::{EMBEDDED_MODEL, Engine, EngineOptions, Injector, StartEmbeddedVenues};
 use crate::bench::samples::MakeFrameSource;
 use crate::config::{Config, WaitKind};
 use crate::core::now_ns;
-use crate::pipeline::engine::{
-    EMBEDDED_MODEL, Engine, EngineOptions, Injector, StartEmbeddedVenues,
-};
-use crate::pipeline::latency::{LatencySummary, new_histogram};
 use crate::pipeline::shared::{STAGES, Shared};
+use crate::telemetry::latency::{LatencySummary, new_histogram};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -157,7 +155,7 @@ fn load_source(args: &BenchArgs, make_frames: &MakeFrameSource) -> Result<Source
 /// with the snapshots that precede them.
 fn generated_source(make_frames: &MakeFrameSource) -> Result<Source> {
     let cfg = Config::demo();
-    let table = crate::pipeline::engine::instruments_from_config(&cfg)
+    let table = crate::app::engine::instruments_from_config(&cfg)
         .expect("the demo config's instruments are valid");
     let insts: Vec<_> = table.iter().cloned().collect();
     let with_px: Vec<_> = insts

@@ -7,17 +7,17 @@
 //! queries) is not here. Used by the zero-allocation test and by the
 //! deterministic instruction counts (`--mode single` under callgrind).
 
+use crate::app::engine::{EMBEDDED_MODEL, instruments_from_config};
 use crate::book::{BookStage, MAX_LEVELS};
 use crate::config::{Config, TradingMode, WaitKind};
 use crate::core::{Clock, Verdict, now_ns};
 use crate::exec::PaperExec;
-use crate::ops::metrics::Metrics;
 use crate::pipeline::channel::queue;
-use crate::pipeline::engine::{EMBEDDED_MODEL, instruments_from_config};
-use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::Shared;
 use crate::risk::{Governor, build_intent};
 use crate::score::{Model, Scorer};
+use crate::telemetry::latency::LatencyRecorder;
+use crate::telemetry::metrics::Metrics;
 use crate::venue::inject::Injector;
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! phase and the fixed-rate latency phase, serialised as JSON, plus a short
 //! human summary. Also the process CPU-time probe used for CPU per message.
 
-use crate::pipeline::latency::LatencySummary;
+use crate::telemetry::latency::LatencySummary;
 use serde::Serialize;
 
 /// The machine the figures come from.

@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The real 345 s BTCUSDT USD-M capture (93,954 lines, one REST snapshot).
 pub const FULL_CAPTURE: &str =
@@ -15,32 +15,7 @@ pub const FIRST_3000: &str = "binance/futures_BTCUSDT_mixed_stream_2024-08-08_fi
 /// The only real USD-M aggTrade message in the samples (CTKUSDT).
 pub const AGG_TRADE: &str = "binance/futures_aggTrade_stream_CTKUSDT_2021-07-22.json";
 
-/// `../shared/samples` relative to the working directory (the repo root),
-/// or `$QT_SAMPLES`; `None` when absent.
-pub fn samples_dir() -> Option<PathBuf> {
-    let p = std::env::var_os("QT_SAMPLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../shared/samples"));
-    p.is_dir().then_some(p)
-}
-
-/// Says that the recorded venue payloads (`what` needs `path`) are absent:
-/// a loud SKIP on a developer's machine, a failure under `CI=true`, where
-/// `../shared/samples` is required (a CI run that skipped them would pass
-/// without testing the parsers against real messages).
-pub fn absent(what: &str, path: &Path) {
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    if ci {
-        panic!(
-            "{what}: {} is absent and CI=true: the recorded venue payloads in ../shared/samples are required in CI",
-            path.display()
-        );
-    }
-    eprintln!(
-        "!!!!!!!! SKIP {what}: {} is absent (../shared/samples); real-message checks NOT run !!!!!!!!",
-        path.display()
-    );
-}
+pub use crate::venue::samples::{absent, samples_dir};
 
 /// Message kind of a Binance market-data frame (by its `"e"` field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,8 +16,8 @@ use crate::core::{
     now_ns,
 };
 use crate::pipeline::channel::{Next, RingTx, Rx};
-use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::{BookQuery, BookSnapshot, Shared};
+use crate::telemetry::latency::LatencyRecorder;
 use prometheus::{IntCounter, IntGauge};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -178,7 +178,7 @@ impl BookStage {
         let (xb, xa) = self.cross_venue(ev.inst);
         top.xv_best_bid = xb;
         top.xv_best_ask = xa;
-        if self.shared.model_ctl.wants_depth10() {
+        if self.shared.wants_depth10.load(Ordering::Relaxed) {
             let sum = |it: &mut dyn Iterator<Item = Level>| {
                 it.take(10)
                     .fold(0i64, |s, l| s.saturating_add(l.qty.max(0)))
@@ -437,7 +437,7 @@ mod tests {
     /// not after 64 events or an idle gap (issue 16 item 14).
     #[test]
     fn a_book_query_is_answered_on_the_next_event() {
-        let shared = Arc::new(crate::ops::ready::tests::test_shared());
+        let shared = Arc::new(crate::pipeline::shared::tests::test_shared());
         let (tx, rx) = queue::<MarketEvent>("md_q_test", 256, WaitKind::Park, &shared.metrics);
         let (stx, _srx) = spsc::<ScoreInput>("sc_q_test", 16, WaitKind::Park, &shared.metrics);
         let s2 = shared.clone();
@@ -493,7 +493,7 @@ mod tests {
 
     #[test]
     fn a_query_copies_at_most_max_query_depth_levels() {
-        let shared = Arc::new(crate::ops::ready::tests::test_shared());
+        let shared = Arc::new(crate::pipeline::shared::tests::test_shared());
         let mut stage = BookStage::new(shared.clone(), MAX_QUERY_DEPTH + 100);
         let mut k = 0;
         // MAX_QUERY_DEPTH + 16 bid levels, 8 per chunk.

@@ -10,7 +10,7 @@
 //! index among its venue's connections in the order the engine plans them.
 
 use crate::core::Venue;
-use crate::venue::error::VenueError;
+use crate::core::venue_error::VenueError;
 
 /// First bytes of every decompressed file.
 pub const MAGIC: &[u8; 8] = b"QTCAP01\n";
@@ -154,7 +154,7 @@ pub fn parse_file_name(name: &str) -> Option<(String, Venue, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::venue::error::RequestKind;
+    use crate::core::venue_error::RequestKind;
 
     #[test]
     fn names_round_trip_and_sort_by_time() {

@@ -49,7 +49,7 @@ pub fn meta_json(cfg: &Config, venue: Venue) -> Vec<u8> {
 /// Starts the recorder for `cfg` (`[record]`), with each venue's meta.
 pub fn start_for(
     cfg: &Config,
-    metrics: &crate::ops::metrics::Metrics,
+    metrics: &crate::telemetry::metrics::Metrics,
 ) -> std::io::Result<(Recorder, RecorderHandle)> {
     let meta = Venue::ALL.map(|v| meta_json(cfg, v));
     writer::start(&cfg.record, metrics, meta)

@@ -1,11 +1,11 @@
 use super::*;
 use crate::config::RecordConfig;
 use crate::core::now_ns;
-use crate::ops::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 use std::path::{Path, PathBuf};
 
 fn tmp_dir(name: &str) -> PathBuf {
-    crate::journal::tests::tmp_dir(name)
+    crate::core::testkit::tmp_dir(name)
 }
 
 fn cfg(dir: &Path) -> RecordConfig {

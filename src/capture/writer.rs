@@ -212,7 +212,11 @@ impl ConnTap {
     }
 
     /// A REST reply handed to the protocol.
-    pub fn rest(&mut self, tag: usize, result: &Result<Vec<u8>, crate::venue::error::VenueError>) {
+    pub fn rest(
+        &mut self,
+        tag: usize,
+        result: &Result<Vec<u8>, crate::core::venue_error::VenueError>,
+    ) {
         self.push(Kind::Rest, now_ns(), format::rest_payload(tag, result));
     }
 
@@ -226,6 +230,39 @@ impl ConnTap {
 
     pub fn close(&mut self, cause: &str) {
         self.push(Kind::Close, now_ns(), cause.as_bytes().to_vec());
+    }
+}
+
+impl crate::pipeline::tap::Recording for Recorder {
+    fn connection(&self, venue: Venue, url: &str) -> Box<dyn crate::pipeline::tap::Tap> {
+        Box::new(Recorder::connection(self, venue, url))
+    }
+
+    fn unix_of(&self, mono_ns: u64) -> u64 {
+        Recorder::unix_of(self, mono_ns)
+    }
+}
+
+impl crate::pipeline::tap::Tap for ConnTap {
+    #[inline]
+    fn frame(&mut self, recv_ns: u64, bytes: &[u8]) {
+        ConnTap::frame(self, recv_ns, bytes)
+    }
+
+    fn rest(&mut self, tag: usize, result: &Result<Vec<u8>, crate::core::venue_error::VenueError>) {
+        ConnTap::rest(self, tag, result)
+    }
+
+    fn open(&mut self, url: &str) {
+        ConnTap::open(self, url)
+    }
+
+    fn sent(&mut self, msg: &str) {
+        ConnTap::sent(self, msg)
+    }
+
+    fn close(&mut self, cause: &str) {
+        ConnTap::close(self, cause)
     }
 }
 
@@ -258,7 +295,7 @@ impl Drop for RecorderHandle {
 /// that venue's files.
 pub fn start(
     cfg: &RecordConfig,
-    metrics: &crate::ops::metrics::Metrics,
+    metrics: &crate::telemetry::metrics::Metrics,
     meta: [Vec<u8>; Venue::COUNT],
 ) -> std::io::Result<(Recorder, RecorderHandle)> {
     let dir = PathBuf::from(&cfg.dir);

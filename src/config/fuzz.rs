@@ -7,7 +7,7 @@
 //! `QT_FUZZ_CASES` (default 3000); the seed of a failing case is printed.
 
 use super::Config;
-use crate::journal::fuzz::{Rng, cases};
+use crate::core::testkit::{Rng, cases};
 use std::time::Instant;
 
 const VALUES: &[&str] = &[

@@ -5,8 +5,13 @@ pub mod clock;
 pub mod event;
 pub mod fixed;
 pub mod instrument;
+pub mod stream;
+#[cfg(test)]
+pub(crate) mod testkit;
+pub mod venue_error;
 
 pub use clock::{Clock, now_ns};
 pub use event::*;
 pub use fixed::{DecimalError, MONEY_SCALE, Money, format_decimal, parse_decimal};
 pub use instrument::{Instrument, InstrumentId, InstrumentTable, Venue};
+pub use stream::StreamKind;

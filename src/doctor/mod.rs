@@ -19,8 +19,8 @@ pub mod venue;
 
 pub use report::{Check, Report, Verdict};
 
+use crate::app::engine::{StartEmbeddedVenues, instruments_from_config};
 use crate::config::Config;
-use crate::pipeline::engine::{StartEmbeddedVenues, instruments_from_config};
 use std::path::Path;
 use std::time::Duration;
 

@@ -6,9 +6,9 @@
 
 use super::redis::KeyReads;
 use super::report::{Check, Report};
+use crate::app::engine::instruments_from_config;
 use crate::config::{Config, HeartbeatPolicy};
 use crate::core::clock::{format_day, unix_ms, utc_day};
-use crate::pipeline::engine::instruments_from_config;
 use std::path::Path;
 use std::time::Duration;
 

@@ -3,8 +3,8 @@
 //! ops port, CPU pinning, the open-file limit).
 
 use super::report::{Check, Report};
+use crate::app::engine::load_model;
 use crate::config::{Config, TradingMode};
-use crate::pipeline::engine::load_model;
 use std::time::Duration;
 
 /// Open-file limit below which the engine may run out of sockets.

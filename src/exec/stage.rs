@@ -6,8 +6,8 @@ use super::positions::Positions;
 use crate::config::ExecConfig;
 use crate::core::{ExecReport, OrderIntent, OrderStatus, Venue, now_ns};
 use crate::pipeline::channel::{Next, RingTx, Rx, SendError};
-use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::Shared;
+use crate::telemetry::latency::LatencyRecorder;
 use prometheus::{Gauge, IntCounter};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -178,7 +178,7 @@ struct OutboxMetrics {
 }
 
 impl OutboxMetrics {
-    fn new(m: &crate::ops::metrics::Metrics) -> Self {
+    fn new(m: &crate::telemetry::metrics::Metrics) -> Self {
         let pending = prometheus::IntGauge::new(
             "qt_exec_outbox_pending",
             "Exec reports waiting for room in the exec-to-risk queue",
@@ -530,11 +530,11 @@ fn run_exec_loop(
                 t2o.record(ready.saturating_sub(o.decision.recv_ns));
                 match shared.publish.get() {
                     Some(p) => {
-                        p.emit(crate::publish::Body::order(&o));
+                        p.emit(crate::pipeline::outbox::Body::order(&o));
                         let venue = o.decision.venue;
                         exec.execute(&o, |r| {
                             outbox.send(&mut reports, r);
-                            p.emit(crate::publish::Body::report(venue, &r));
+                            p.emit(crate::pipeline::outbox::Body::report(venue, &r));
                         });
                     }
                     None => exec.execute(&o, |r| outbox.send(&mut reports, r)),
@@ -577,8 +577,8 @@ mod tests {
     use crate::config::{TradingMode, WaitKind};
     use crate::core::{Action, InstrumentId, InstrumentTable, N_FEATURES, Side};
     use crate::exec::paper::tests::{book, inst};
-    use crate::ops::metrics::Metrics;
     use crate::pipeline::channel::{queue, spsc};
+    use crate::telemetry::metrics::Metrics;
 
     fn shared() -> Arc<Shared> {
         let mut t = InstrumentTable::new();

@@ -6,5 +6,6 @@
 pub mod backoff;
 pub mod session;
 pub mod thread;
+pub mod weight;
 
 pub use session::{Protocol, RestClient, RestReply, SessionConfig, run_session};

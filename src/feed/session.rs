@@ -5,9 +5,9 @@
 //! part is a [`Protocol`].
 
 use super::backoff::Backoff;
+use super::weight::{RestBudget, Ticket};
+use crate::core::venue_error::{RequestKind, VenueError};
 use crate::core::{Venue, now_ns};
-use crate::venue::error::{RequestKind, VenueError};
-use crate::venue::weight::{RestBudget, Ticket};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -220,7 +220,7 @@ async fn connections(
     shared: &crate::pipeline::shared::Shared,
     mut stop: watch::Receiver<bool>,
     me_live: &mut bool,
-    tap: &mut Option<crate::capture::ConnTap>,
+    tap: &mut Option<Box<dyn crate::pipeline::tap::Tap>>,
 ) {
     let venue = proto.venue();
     let v = venue.as_str();

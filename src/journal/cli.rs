@@ -9,7 +9,7 @@ use super::report::DayReport;
 use super::{parse_day, read_day};
 use crate::config::{Config, FsyncPolicy, JournalConfig, TradingMode};
 use crate::core::{InstrumentId, Side};
-use crate::ops::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;

@@ -13,31 +13,7 @@ use super::record::{Body, Record};
 use crate::config::TradingMode;
 use std::time::Instant;
 
-/// SplitMix64: small, seedable, good enough to pick mutations.
-pub(crate) struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-/// How many cases: `QT_FUZZ_CASES`, else `default`.
-pub(crate) fn cases(default: usize) -> usize {
-    std::env::var("QT_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+pub(crate) use crate::core::testkit::{Rng, cases};
 
 fn record(rng: &mut Rng, id: u64) -> Record {
     let note: String = (0..rng.below(40))

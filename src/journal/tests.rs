@@ -2,21 +2,10 @@ use super::*;
 use crate::config::{FsyncPolicy, JournalConfig, TradingMode};
 use crate::core::Money;
 use crate::core::{Action, InstrumentId, OrderStatus, Side};
-use crate::ops::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 use std::io::Write;
-use std::path::PathBuf;
 
-/// A fresh, empty directory under the OS temp dir.
-pub(crate) fn tmp_dir(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let d = std::env::temp_dir().join(format!("qt-{name}-{}-{nanos}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+pub(crate) use crate::core::testkit::tmp_dir;
 
 fn cfg(dir: &std::path::Path, fsync: FsyncPolicy) -> JournalConfig {
     JournalConfig {
@@ -49,7 +38,7 @@ fn fill(ts_ms: i64, coid: u64, qty: i64, realized: f64) -> Entry {
 #[test]
 fn ids_rise_across_restarts_and_days_split_files() {
     let dir = tmp_dir("journal-ids");
-    let t = crate::risk::governor::tests::table();
+    let t = crate::core::testkit::btc_table();
     for policy in [FsyncPolicy::Always, FsyncPolicy::Batch] {
         let m = Metrics::new();
         let (tx, w) = start(&cfg(&dir, policy), t.clone(), &m).unwrap();
@@ -122,7 +111,7 @@ fn ids_rise_across_restarts_and_days_split_files() {
 #[test]
 fn a_torn_tail_is_ignored_on_read_and_cut_before_appending() {
     let dir = tmp_dir("journal-torn");
-    let t = crate::risk::governor::tests::table();
+    let t = crate::core::testkit::btc_table();
     let m = Metrics::new();
     let (tx, w) = start(&cfg(&dir, FsyncPolicy::Batch), t.clone(), &m).unwrap();
     for k in 0..3 {
@@ -180,7 +169,7 @@ fn a_torn_tail_is_ignored_on_read_and_cut_before_appending() {
 /// Writes `n` fills (one record each) to day 20_780 and returns the file's
 /// bytes and each record's (offset, len) in it.
 fn journal_of(dir: &std::path::Path, n: u64) -> (Vec<u8>, Vec<(usize, usize)>) {
-    let t = crate::risk::governor::tests::table();
+    let t = crate::core::testkit::btc_table();
     let (tx, w) = start(&cfg(dir, FsyncPolicy::Batch), t, &Metrics::new()).unwrap();
     for k in 0..n {
         assert!(tx.send(fill(T0 + k as i64, k, 1_000, 0.0)));
@@ -233,7 +222,7 @@ fn a_flipped_bit_loses_only_its_record_and_nothing_is_cut() {
     assert_eq!(check_dir(&dir).unwrap().len(), 1);
     // The writer appends after the damage without cutting anything.
     let m = Metrics::new();
-    let t = crate::risk::governor::tests::table();
+    let t = crate::core::testkit::btc_table();
     let (tx, w) = start(&cfg(&dir, FsyncPolicy::Batch), t, &m).unwrap();
     assert!(tx.send(fill(T0 + 99, 99, 1_000, 0.0)));
     let stats = tx.stats().clone();
@@ -274,7 +263,7 @@ fn a_damaged_tail_longer_than_a_record_is_kept_and_skipped() {
         frame::HEADER + frame::MAX_PAYLOAD + 1,
     ));
     std::fs::write(&path, &d).unwrap();
-    let t = crate::risk::governor::tests::table();
+    let t = crate::core::testkit::btc_table();
     let (tx, w) = start(&cfg(&dir, FsyncPolicy::Batch), t, &Metrics::new()).unwrap();
     assert!(tx.send(fill(T0 + 99, 99, 1_000, 0.0)));
     drop(tx);
@@ -368,7 +357,7 @@ fn an_unreadable_day_file_is_reported_and_its_ids_never_reused() {
     assert!(
         start(
             &cfg(&dir, FsyncPolicy::Batch),
-            crate::risk::governor::tests::table(),
+            crate::core::testkit::btc_table(),
             &Metrics::new()
         )
         .is_err()

@@ -14,7 +14,6 @@
 //!   breaker, required heartbeats, journal, readiness), apart from `/ready`.
 
 pub mod healthcheck;
-pub mod metrics;
 pub mod ready;
 pub mod server;
 pub mod status;
@@ -22,7 +21,7 @@ pub mod systemd;
 pub mod test_hooks;
 pub mod trading;
 
-pub use metrics::{Metrics, resident_memory_bytes};
+pub use crate::telemetry::{Metrics, resident_memory_bytes};
 pub use ready::{Readiness, ReadyReport};
 pub use server::{OpsHandle, start};
 pub use status::{StatusLine, final_summary};

@@ -239,47 +239,10 @@ impl Readiness {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::TradingMode;
-    use crate::core::{Instrument, InstrumentId, InstrumentTable};
-    use crate::ops::metrics::Metrics;
-    use std::sync::Arc;
 
     const MS: u64 = 1_000_000;
 
-    /// Two binance instruments: BTCUSDT (0.10 / 0.001), ETHUSDT (0.01 / 0.001).
-    pub(crate) fn test_shared() -> Shared {
-        let mut t = InstrumentTable::new();
-        t.push(
-            Instrument::new(
-                InstrumentId(0),
-                Venue::Binance,
-                "BTCUSDT",
-                "BTCUSDT",
-                "0.10",
-                "0.001",
-                5.0,
-            )
-            .unwrap(),
-        );
-        t.push(
-            Instrument::new(
-                InstrumentId(0),
-                Venue::Binance,
-                "ETHUSDT",
-                "ETHUSDT",
-                "0.01",
-                "0.001",
-                5.0,
-            )
-            .unwrap(),
-        );
-        Shared::new(
-            Arc::new(t),
-            Arc::new(Metrics::new()),
-            "test-model".into(),
-            TradingMode::Paper,
-        )
-    }
+    pub(crate) use crate::pipeline::shared::tests::test_shared;
 
     /// Sets every atomic to a healthy state at `now`.
     pub(crate) fn make_healthy(s: &Shared, now: u64) {

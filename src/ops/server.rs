@@ -19,11 +19,11 @@
 //!
 //! Every error is JSON `{"error": "..."}`.
 
-use super::metrics::resident_memory_bytes;
 use super::ready::{Readiness, ReadyReport};
 use crate::config::OpsConfig;
 use crate::core::{Venue, format_decimal, now_ns};
 use crate::pipeline::shared::{BookSnapshot, Shared};
+use crate::telemetry::resident_memory_bytes;
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -96,6 +96,10 @@ struct Watch {
 
 struct AppState {
     shared: Arc<Shared>,
+    /// The line to the risk stage (risk admin API).
+    risk_ctl: Arc<crate::risk::control::RiskControl>,
+    /// Model reload and shadow state (model API).
+    model_ctl: Arc<crate::score::reload::ModelControl>,
     cfg: OpsConfig,
     started: Instant,
     watch: Mutex<Watch>,
@@ -128,7 +132,12 @@ impl AppState {
 
 /// Binds `cfg.listen` and starts the server and watchdog on a new thread.
 /// Bind errors (address in use, bad address) are returned with the address.
-pub fn start(shared: Arc<Shared>, cfg: OpsConfig) -> anyhow::Result<OpsHandle> {
+pub fn start(
+    shared: Arc<Shared>,
+    cfg: OpsConfig,
+    risk_ctl: Arc<crate::risk::control::RiskControl>,
+    model_ctl: Arc<crate::score::reload::ModelControl>,
+) -> anyhow::Result<OpsHandle> {
     let listener = std::net::TcpListener::bind(cfg.listen.as_str())
         .with_context(|| format!("ops server: cannot listen on {}", cfg.listen))?;
     listener
@@ -142,6 +151,8 @@ pub fn start(shared: Arc<Shared>, cfg: OpsConfig) -> anyhow::Result<OpsHandle> {
         .context("ops server: building the tokio runtime")?;
     let state = Arc::new(AppState {
         shared,
+        risk_ctl,
+        model_ctl,
         cfg,
         started: Instant::now(),
         watch: Mutex::new(Watch {
@@ -319,7 +330,7 @@ pub fn sample_gauges(shared: &Shared, now_ns: u64) {
 
 fn router(state: Arc<AppState>) -> Router {
     let hooks = super::test_hooks::router(state.shared.clone(), state.cfg.test_hooks);
-    let risk_api = crate::risk::api::router(state.shared.clone());
+    let risk_api = crate::risk::api::router(state.shared.clone(), state.risk_ctl.clone());
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
@@ -336,7 +347,10 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(hooks)
         .merge(risk_api)
         .merge(crate::publish::api::router(state.shared.clone()))
-        .merge(crate::score::api::router(state.shared.clone()))
+        .merge(crate::score::api::router(
+            state.shared.clone(),
+            state.model_ctl.clone(),
+        ))
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -578,6 +592,14 @@ async fn latency(State(st): State<Arc<AppState>>) -> Response {
 
 #[cfg(test)]
 mod tests {
+    fn ctl() -> Arc<crate::risk::control::RiskControl> {
+        Arc::new(crate::risk::control::RiskControl::new())
+    }
+
+    fn mctl() -> Arc<crate::score::reload::ModelControl> {
+        Arc::new(crate::score::reload::ModelControl::new())
+    }
+
     use super::*;
     use crate::core::InstrumentId;
     use crate::ops::ready::tests::{make_healthy, test_shared};
@@ -644,7 +666,7 @@ mod tests {
             header_read_timeout_ms: 600,
             ..cfg()
         };
-        let h = start(shared.clone(), c).unwrap();
+        let h = start(shared.clone(), c, ctl(), mctl()).unwrap();
         let mut socks = Vec::new();
         for _ in 0..3000 {
             let Ok(mut s) = std::net::TcpStream::connect(h.addr) else {
@@ -730,18 +752,22 @@ mod tests {
     #[test]
     fn bind_error_names_the_address() {
         let shared = Arc::new(test_shared());
-        let h = start(shared.clone(), cfg()).unwrap();
+        let h = start(shared.clone(), cfg(), ctl(), mctl()).unwrap();
         let c = OpsConfig {
             listen: h.addr.to_string(),
             ..cfg()
         };
-        let err = start(shared.clone(), c).err().expect("address in use");
+        let err = start(shared.clone(), c, ctl(), mctl())
+            .err()
+            .expect("address in use");
         assert!(format!("{err:#}").contains(&h.addr.to_string()), "{err:#}");
         let bad = OpsConfig {
             listen: "not an address".into(),
             ..cfg()
         };
-        let err = start(shared, bad).err().expect("bad address");
+        let err = start(shared, bad, ctl(), mctl())
+            .err()
+            .expect("bad address");
         assert!(format!("{err:#}").contains("not an address"), "{err:#}");
         h.shutdown();
     }
@@ -756,7 +782,7 @@ mod tests {
             .feed_messages
             .with_label_values(&["binance", "depth"])
             .inc();
-        let h = start(shared.clone(), cfg()).unwrap();
+        let h = start(shared.clone(), cfg(), ctl(), mctl()).unwrap();
         let base = format!("http://{}", h.addr);
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let get = |p: &str| client.get(format!("{base}{p}")).send();

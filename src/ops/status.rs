@@ -3,8 +3,8 @@
 
 use super::ready::ReadyReport;
 use crate::core::{Venue, now_ns};
-use crate::pipeline::latency::LatencySummary;
 use crate::pipeline::shared::{STAGES, Shared};
+use crate::telemetry::latency::LatencySummary;
 use prometheus::IntCounterVec;
 use prometheus::core::Collector;
 use std::fmt::Write as _;

@@ -32,7 +32,7 @@ fn set(shared: &Shared, headers: &HeaderMap, stage: &str, hold: bool) -> Respons
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if let Err(e) = shared.risk_ctl.authorize(auth) {
+    if let Err(e) = shared.admin.authorize(auth) {
         tracing::warn!(stage, hold, "test hook refused: {e}");
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": e }))).into_response();
     }

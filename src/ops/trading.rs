@@ -109,7 +109,7 @@ impl TradingTracker {
 }
 
 /// Sets `qt_trading_enabled` and `qt_trading_blocked{reason}`.
-pub fn publish_metrics(m: &crate::ops::metrics::Metrics, t: &TradingState) {
+pub fn publish_metrics(m: &crate::telemetry::metrics::Metrics, t: &TradingState) {
     m.trading_enabled.set(t.enabled as i64);
     for class in BLOCKER_CLASSES {
         let on = t.reasons.iter().any(|r| r.split(':').next() == Some(class));
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn metrics_follow_the_state() {
-        let m = crate::ops::metrics::Metrics::new();
+        let m = crate::telemetry::metrics::Metrics::new();
         let mut t = TradingTracker::new();
         let mut v = healthy();
         v["kill_switch"] = json!(true);

@@ -330,7 +330,7 @@ impl<T> FanIn<T> {
         name: &str,
         capacity: usize,
         wait: WaitKind,
-        metrics: &crate::ops::metrics::Metrics,
+        metrics: &crate::telemetry::metrics::Metrics,
     ) -> FanIn<T> {
         FanIn {
             name: name.to_string(),
@@ -386,7 +386,7 @@ pub fn spsc<T>(
     name: &str,
     capacity: usize,
     wait: WaitKind,
-    metrics: &crate::ops::metrics::Metrics,
+    metrics: &crate::telemetry::metrics::Metrics,
 ) -> (RingTx<T>, Rx<T>) {
     let mut f = FanIn::new(name, capacity, wait, metrics);
     let tx = f.producer();
@@ -398,7 +398,7 @@ pub fn queue<T>(
     name: &str,
     capacity: usize,
     wait: WaitKind,
-    metrics: &crate::ops::metrics::Metrics,
+    metrics: &crate::telemetry::metrics::Metrics,
 ) -> (Tx<T>, Rx<T>) {
     let (s, r) = crossbeam_channel::bounded(capacity);
     metrics
@@ -422,7 +422,7 @@ pub fn queue<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::metrics::Metrics;
+    use crate::telemetry::metrics::Metrics;
 
     #[test]
     fn overflow_is_counted_and_close_is_seen() {

@@ -2,12 +2,11 @@
 //! stage threads with optional pinning, latency stamps, the shared health
 //! state, and the engine that wires feed -> book -> score -> risk -> exec.
 
+pub mod admin;
 pub mod channel;
-pub mod engine;
-pub mod latency;
+pub mod heartbeat;
+pub mod outbox;
 pub mod ring;
 pub mod shared;
+pub mod tap;
 pub mod thread;
-
-#[cfg(test)]
-mod drain_tests;

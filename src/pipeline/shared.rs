@@ -4,8 +4,8 @@
 //! Nothing here is locked on the hot path.
 
 use crate::core::{InstrumentTable, Venue};
-use crate::ops::metrics::Metrics;
-use crate::pipeline::latency::LatencyBook;
+use crate::telemetry::latency::LatencyBook;
+use crate::telemetry::metrics::Metrics;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::sync::Arc;
@@ -255,7 +255,7 @@ pub struct Shared {
     pub tickers: Vec<TickerCell>,
     pub stages: [StageHealth; 4],
     /// The version of the model loaded at start (the live one may have
-    /// changed since: `model_ctl`).
+    /// changed since: `score::reload::ModelControl`).
     pub model_version: String,
     pub mode: crate::config::TradingMode,
     pub running: AtomicBool,
@@ -270,16 +270,18 @@ pub struct Shared {
     /// Per stage index, probes of the queues feeding it (read by readiness).
     pub input_probes: Mutex<Vec<(usize, crate::pipeline::channel::DepthProbe)>>,
     /// Auxiliary services' heartbeats (read by the risk governor).
-    pub heartbeats: Arc<crate::risk::heartbeat::Heartbeats>,
-    /// Admin commands to the risk stage, the admin token, breaker history.
-    pub risk_ctl: crate::risk::control::RiskControl,
+    pub heartbeats: Arc<crate::pipeline::heartbeat::Heartbeats>,
+    /// The admin bearer token (state-changing API calls).
+    pub admin: crate::pipeline::admin::AdminToken,
     /// The Redis publisher's sink, set once at start when Redis is configured.
-    pub publish: std::sync::OnceLock<crate::publish::Sink>,
-    /// The feed recorder, set once at start when `[record] enabled`.
-    pub capture: std::sync::OnceLock<crate::capture::Recorder>,
-    /// Model reload and shadow state, shared by the ops side and the score
-    /// stage (`score::reload`).
-    pub model_ctl: Arc<crate::score::reload::ModelControl>,
+    pub publish: std::sync::OnceLock<crate::pipeline::outbox::Sink>,
+    /// The feed recorder (`crate::capture`), set once at start when
+    /// `[record] enabled`.
+    pub capture: std::sync::OnceLock<Arc<dyn crate::pipeline::tap::Recording>>,
+    /// Whether the live or shadow model uses the 10-level depth features:
+    /// written by the score side's model control (`score::reload`), read by
+    /// the book stage for every top it builds.
+    pub wants_depth10: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -313,11 +315,11 @@ impl Shared {
             consolidated: Mutex::new(std::collections::HashMap::new()),
             book_query_rx: rx,
             input_probes: Mutex::new(Vec::new()),
-            heartbeats: Arc::new(crate::risk::heartbeat::Heartbeats::new()),
-            risk_ctl: crate::risk::control::RiskControl::new(),
+            heartbeats: Arc::new(crate::pipeline::heartbeat::Heartbeats::new()),
+            admin: crate::pipeline::admin::AdminToken::default(),
             publish: std::sync::OnceLock::new(),
             capture: std::sync::OnceLock::new(),
-            model_ctl: Arc::new(crate::score::reload::ModelControl::new()),
+            wants_depth10: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -373,8 +375,47 @@ impl Shared {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::FeedHealth;
+pub(crate) mod tests {
+    use super::{FeedHealth, Shared};
+    use crate::config::TradingMode;
+    use crate::core::{Instrument, InstrumentId, InstrumentTable, Venue};
+    use crate::telemetry::metrics::Metrics;
+    use std::sync::Arc;
+
+    /// Two binance instruments: BTCUSDT (0.10 / 0.001), ETHUSDT (0.01 / 0.001).
+    pub(crate) fn test_shared() -> Shared {
+        let mut t = InstrumentTable::new();
+        t.push(
+            Instrument::new(
+                InstrumentId(0),
+                Venue::Binance,
+                "BTCUSDT",
+                "BTCUSDT",
+                "0.10",
+                "0.001",
+                5.0,
+            )
+            .unwrap(),
+        );
+        t.push(
+            Instrument::new(
+                InstrumentId(0),
+                Venue::Binance,
+                "ETHUSDT",
+                "ETHUSDT",
+                "0.01",
+                "0.001",
+                5.0,
+            )
+            .unwrap(),
+        );
+        Shared::new(
+            Arc::new(t),
+            Arc::new(Metrics::new()),
+            "test-model".into(),
+            TradingMode::Paper,
+        )
+    }
 
     #[test]
     fn a_venue_is_connected_only_while_every_connection_is_live() {

@@ -89,7 +89,7 @@ mod tests {
     use super::*;
     use crate::config::TradingMode;
     use crate::core::InstrumentTable;
-    use crate::ops::metrics::Metrics;
+    use crate::telemetry::metrics::Metrics;
     use std::sync::Arc;
 
     #[test]

@@ -5,9 +5,9 @@
 //! failure reopens it, a success closes it).
 
 use super::RedisStatus;
-use super::metrics::RedisMetrics;
 use crate::config::redis::RedisConfig;
 use crate::feed::backoff::Backoff;
+use crate::telemetry::redis::RedisMetrics;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -12,7 +12,6 @@ use super::backlog::{Backlog, StreamId, stream_tops};
 use super::event::{Fields, PubEvent, StreamKind, fields, stream_id};
 use super::heartbeat::{Progress, heartbeat_value, parse_heartbeat};
 use super::link::{Link, is_connection_error};
-use super::metrics::RedisMetrics;
 use super::replay::{ReplaySource, Replayed};
 use super::{RedisStatus, Sink};
 use crate::config::redis::RedisConfig;
@@ -20,11 +19,12 @@ use crate::core::clock::unix_ms;
 use crate::core::now_ns;
 use crate::pipeline::channel::{Next, Rx, queue};
 use crate::pipeline::shared::Shared;
+use crate::telemetry::redis::RedisMetrics;
 use prometheus::IntCounter;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -207,16 +207,13 @@ pub fn start(
     } else {
         1_000_000_000 / cfg.market_sample_per_sec as u64
     };
-    let sink = Sink {
+    let sink = Sink::new(
         tx,
-        next_seq: AtomicU64::new(1),
         sample_every_ns,
-        last_sample_ns: (0..shared.instruments.len())
-            .map(|_| AtomicU64::new(0))
-            .collect(),
-        dropped_full: m.dropped.with_label_values(&["channel_full"]),
-        status: status.clone(),
-    };
+        shared.instruments.len(),
+        m.dropped.with_label_values(&["channel_full"]),
+        status.clone(),
+    );
     let label = |v: &prometheus::IntCounterVec| -> [IntCounter; 5] {
         StreamKind::ALL.map(|k| v.with_label_values(&[k.as_str()]))
     };

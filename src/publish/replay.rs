@@ -356,9 +356,9 @@ mod tests {
     use super::*;
     use crate::config::{Config, FsyncPolicy};
     use crate::journal::frame;
-    use crate::ops::metrics::Metrics;
     use crate::publish::Body as PubBody;
     use crate::publish::event::stream_id;
+    use crate::telemetry::metrics::Metrics;
     use std::io::Write;
     use std::time::{Duration, Instant};
 

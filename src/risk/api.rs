@@ -15,6 +15,7 @@
 //! token configured) they answer 401. Every change is journaled with the
 //! caller's address.
 
+use super::control::RiskControl;
 use super::governor::{Command, Reply};
 use crate::core::clock::unix_ms;
 use crate::pipeline::shared::Shared;
@@ -35,8 +36,22 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Q = Query<HashMap<String, String>>;
 
+/// The routes' state: the shared view and the line to the risk stage.
+#[derive(Clone)]
+struct RiskApi {
+    shared: Arc<Shared>,
+    ctl: Arc<RiskControl>,
+}
+
+impl std::ops::Deref for RiskApi {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
 /// The routes above, with their state.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub fn router(shared: Arc<Shared>, ctl: Arc<RiskControl>) -> Router {
     Router::new()
         .route("/api/circuit-breaker/status", get(status))
         .route("/api/circuit-breaker/history", get(history))
@@ -45,7 +60,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/kill-switch", post(kill_switch))
         .route("/api/heartbeats", get(heartbeats))
         .route("/api/heartbeats/{service}", post(post_heartbeat))
-        .with_state(shared)
+        .with_state(RiskApi { shared, ctl })
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -57,7 +72,7 @@ fn unauthorized(st: &Shared, headers: &HeaderMap) -> Option<Response> {
     let h = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    st.risk_ctl
+    st.admin
         .authorize(h)
         .err()
         .map(|e| error(StatusCode::UNAUTHORIZED, e))
@@ -72,8 +87,8 @@ fn flag(q: &HashMap<String, String>, key: &str) -> Result<Option<bool>, String> 
     }
 }
 
-async fn command(st: Arc<Shared>, cmd: Command) -> Response {
-    let r = tokio::task::spawn_blocking(move || st.risk_ctl.send(cmd, COMMAND_TIMEOUT)).await;
+async fn command(st: RiskApi, cmd: Command) -> Response {
+    let r = tokio::task::spawn_blocking(move || st.ctl.send(cmd, COMMAND_TIMEOUT)).await;
     match r {
         Ok(Reply::Ok(v)) => axum::Json(v).into_response(),
         Ok(Reply::Refused(code, msg)) => error(
@@ -84,7 +99,7 @@ async fn command(st: Arc<Shared>, cmd: Command) -> Response {
     }
 }
 
-async fn status(State(st): State<Arc<Shared>>) -> Response {
+async fn status(State(st): State<RiskApi>) -> Response {
     let v = st.risk.lock().get("circuit_breaker").cloned();
     match v {
         Some(v) => axum::Json(v).into_response(),
@@ -92,13 +107,13 @@ async fn status(State(st): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn history(State(st): State<Arc<Shared>>) -> Response {
-    let v = st.risk_ctl.history.lock().clone();
+async fn history(State(st): State<RiskApi>) -> Response {
+    let v = st.ctl.history.lock().clone();
     axum::Json(v).into_response()
 }
 
 async fn reset(
-    State(st): State<Arc<Shared>>,
+    State(st): State<RiskApi>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     q: Result<Q, QueryRejection>,
@@ -124,7 +139,7 @@ async fn reset(
 }
 
 async fn trip(
-    State(st): State<Arc<Shared>>,
+    State(st): State<RiskApi>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     q: Result<Q, QueryRejection>,
@@ -145,7 +160,7 @@ async fn trip(
 }
 
 async fn kill_switch(
-    State(st): State<Arc<Shared>>,
+    State(st): State<RiskApi>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     q: Result<Q, QueryRejection>,
@@ -171,7 +186,7 @@ async fn kill_switch(
     .await
 }
 
-async fn heartbeats(State(st): State<Arc<Shared>>) -> Response {
+async fn heartbeats(State(st): State<RiskApi>) -> Response {
     let now = unix_ms();
     let v: Vec<Value> = st
         .heartbeats
@@ -183,7 +198,7 @@ async fn heartbeats(State(st): State<Arc<Shared>>) -> Response {
 }
 
 async fn post_heartbeat(
-    State(st): State<Arc<Shared>>,
+    State(st): State<RiskApi>,
     headers: HeaderMap,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     q: Result<Q, QueryRejection>,

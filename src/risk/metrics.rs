@@ -1,8 +1,8 @@
 //! The risk governor's own Prometheus series (registered into the engine's
 //! registry next to `qt_verdicts_total`, `qt_daily_trades` and
-//! `qt_daily_trade_cap`, which live in `ops::metrics`).
+//! `qt_daily_trade_cap`, which live in `telemetry::metrics`).
 
-use crate::ops::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 #[derive(Clone)]

@@ -15,11 +15,11 @@ pub mod api;
 pub mod breaker;
 pub mod control;
 pub mod governor;
-pub mod heartbeat;
 pub mod metrics;
+pub mod price;
 pub mod recovery;
 pub mod stage;
 
+pub use crate::pipeline::heartbeat::{self, Heartbeats};
 pub use governor::Governor;
-pub use heartbeat::Heartbeats;
 pub use stage::{build_intent, limit_price, run_risk_stage};

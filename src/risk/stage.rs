@@ -1,11 +1,12 @@
 //! The risk stage thread: decisions (and exec reports) in, order intents out.
 
+use super::control::RiskControl;
 use super::governor::Governor;
 use crate::config::ExecConfig;
 use crate::core::{Decision, ExecReport, OrderIntent, Side, Verdict, now_ns};
 use crate::pipeline::channel::{Next, RingTx, Rx, SendError};
-use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::Shared;
+use crate::telemetry::latency::LatencyRecorder;
 use prometheus::IntCounter;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,28 +18,7 @@ pub const STAGE: &str = "risk";
 const IDLE_BUDGET: Duration = Duration::from_millis(50);
 const PUBLISH_EVERY_NS: u64 = 100_000_000;
 
-/// Worst acceptable price of an IOC order: the touch moved by
-/// `max_slippage_bps` against us, in whole ticks, rounded toward the touch
-/// (protective: the order never accepts more than the configured slippage).
-/// A BUY limit is never below the ask, a SELL limit never above the bid nor
-/// below one tick.
-pub fn limit_price(side: Side, touch: i64, tick: i64, max_slippage_bps: f64) -> i64 {
-    let tick = tick.max(1);
-    let band = (touch as f64 * max_slippage_bps.max(0.0) / 1e4).floor();
-    let band_ticks = if band.is_finite() && band > 0.0 {
-        (band as i64) / tick
-    } else {
-        0
-    };
-    let band = band_ticks.saturating_mul(tick);
-    match side {
-        Side::Buy => touch.saturating_add(band),
-        Side::Sell => {
-            let px = touch.saturating_sub(band);
-            if px < tick { touch.min(tick) } else { px }
-        }
-    }
-}
+pub use super::price::limit_price;
 
 /// Builds the order for an EXECUTE verdict (`hop_ns` left 0).
 pub fn build_intent(
@@ -64,7 +44,7 @@ pub fn build_intent(
 
 /// Publishes the governor's view (plus journal stats and the recovery
 /// summary) and, when it changed, the breaker history.
-fn publish(shared: &Shared, gov: &mut Governor, history_version: &mut u64) {
+fn publish(shared: &Shared, ctl: &RiskControl, gov: &mut Governor, history_version: &mut u64) {
     gov.housekeeping();
     let future = shared.heartbeats.future_rejected();
     gov.note_heartbeat_future_rejected(future);
@@ -73,28 +53,32 @@ fn publish(shared: &Shared, gov: &mut Governor, history_version: &mut u64) {
     if let Some(j) = gov.journal() {
         v["journal"] = j.stats().view();
     }
-    v["recovery"] = shared.risk_ctl.recovery.lock().clone();
+    v["recovery"] = ctl.recovery.lock().clone();
     *shared.risk.lock() = v;
     if gov.breaker().version != *history_version {
         *history_version = gov.breaker().version;
-        *shared.risk_ctl.history.lock() =
-            serde_json::to_value(gov.breaker().history()).unwrap_or_default();
+        *ctl.history.lock() = serde_json::to_value(gov.breaker().history()).unwrap_or_default();
     }
 }
 
 /// Applies pending admin commands and publishes the new state *before*
 /// answering them, so a client that reads the status right after its command
 /// succeeded sees the command's effect; `true` if any.
-fn serve_commands(shared: &Shared, gov: &mut Governor, history_version: &mut u64) -> bool {
+fn serve_commands(
+    shared: &Shared,
+    ctl: &RiskControl,
+    gov: &mut Governor,
+    history_version: &mut u64,
+) -> bool {
     let mut answered = Vec::new();
-    while let Ok(req) = shared.risk_ctl.requests().try_recv() {
+    while let Ok(req) = ctl.requests().try_recv() {
         let r = gov.apply(req.cmd);
         answered.push((req.reply, r));
     }
     if answered.is_empty() {
         return false;
     }
-    publish(shared, gov, history_version);
+    publish(shared, ctl, gov, history_version);
     for (reply, r) in answered {
         let _ = reply.send(r);
     }
@@ -112,6 +96,7 @@ pub fn run_risk_stage(
     mut reports: Rx<ExecReport>,
     mut tx: RingTx<OrderIntent>,
     shared: Arc<Shared>,
+    ctl: Arc<RiskControl>,
     mut gov: Governor,
     exec_cfg: ExecConfig,
 ) {
@@ -138,12 +123,12 @@ pub fn run_risk_stage(
     let mut last_publish = now_ns();
     // Never a real version: the first publish renders the history.
     let mut history_version = u64::MAX;
-    publish(&shared, &mut gov, &mut history_version);
+    publish(&shared, &ctl, &mut gov, &mut history_version);
     loop {
         while let Some(r) = reports.try_next() {
             gov.on_report(&r);
         }
-        serve_commands(&shared, &mut gov, &mut history_version);
+        serve_commands(&shared, &ctl, &mut gov, &mut history_version);
         match rx.next(IDLE_BUDGET) {
             Next::Item(d) => {
                 let v = gov.check(&d, now_ns());
@@ -164,7 +149,7 @@ pub fn run_risk_stage(
                                 gov.on_order_sent(&sent);
                                 executed = true;
                                 if let Some(p) = shared.publish.get() {
-                                    p.emit(crate::publish::Body::intent(&sent));
+                                    p.emit(crate::pipeline::outbox::Body::intent(&sent));
                                 }
                             }
                             // Dropped (counted by the queue); the order
@@ -177,7 +162,9 @@ pub fn run_risk_stage(
                 }
                 if let Some(p) = shared.publish.get() {
                     let slot = gov.last_slot();
-                    p.emit(crate::publish::Body::verdict(&d, v, executed, slot));
+                    p.emit(crate::pipeline::outbox::Body::verdict(
+                        &d, v, executed, slot,
+                    ));
                 }
                 let now = now_ns();
                 rec.record(now.saturating_sub(d.hop_ns));
@@ -187,7 +174,7 @@ pub fn run_risk_stage(
                 if now.saturating_sub(last_publish) >= PUBLISH_EVERY_NS {
                     last_publish = now;
                     m.daily_trades.set(gov.daily_trades() as i64);
-                    publish(&shared, &mut gov, &mut history_version);
+                    publish(&shared, &ctl, &mut gov, &mut history_version);
                     if let Some(h) = health {
                         h.backlog.store(rx.len() as u64, Ordering::Relaxed);
                     }
@@ -204,7 +191,7 @@ pub fn run_risk_stage(
                 }
                 last_publish = now_ns();
                 m.daily_trades.set(gov.daily_trades() as i64);
-                publish(&shared, &mut gov, &mut history_version);
+                publish(&shared, &ctl, &mut gov, &mut history_version);
                 if let Some(h) = health {
                     h.backlog.store(rx.len() as u64, Ordering::Relaxed);
                 }
@@ -219,14 +206,14 @@ pub fn run_risk_stage(
         match reports.next(IDLE_BUDGET) {
             Next::Item(r) => gov.on_report(&r),
             Next::Idle => {
-                serve_commands(&shared, &mut gov, &mut history_version);
+                serve_commands(&shared, &ctl, &mut gov, &mut history_version);
             }
             Next::Closed => break,
         }
     }
     rec.flush();
     gov.flush_holds();
-    publish(&shared, &mut gov, &mut history_version);
+    publish(&shared, &ctl, &mut gov, &mut history_version);
 }
 
 #[cfg(test)]
@@ -234,9 +221,9 @@ mod tests {
     use super::*;
     use crate::config::{TradingMode, WaitKind};
     use crate::core::{Action, Clock, InstrumentId, OrderStatus};
-    use crate::ops::metrics::Metrics;
     use crate::pipeline::channel::{queue, spsc};
     use crate::risk::governor::tests::{cfg, decision, table};
+    use crate::telemetry::metrics::Metrics;
 
     #[test]
     fn limit_is_protective_and_on_tick() {
@@ -286,7 +273,15 @@ mod tests {
         drop(dtx);
         // Exec is gone: the reports queue is closed.
         drop(rtx);
-        run_risk_stage(drx, rrx, otx, sh.clone(), gov, ExecConfig::default());
+        run_risk_stage(
+            drx,
+            rrx,
+            otx,
+            sh.clone(),
+            Arc::new(RiskControl::new()),
+            gov,
+            ExecConfig::default(),
+        );
         let Next::Item(o) = orx.next(Duration::from_millis(1)) else {
             panic!("no intent")
         };

@@ -8,6 +8,7 @@
 //! The `POST` needs `Authorization: Bearer <token>` like the other admin
 //! endpoints (401 otherwise). SIGHUP does the same reload (`main.rs`).
 
+use super::reload::ModelControl;
 use crate::pipeline::shared::Shared;
 use axum::Router;
 use axum::extract::State;
@@ -17,21 +18,28 @@ use axum::routing::{get, post};
 use serde_json::json;
 use std::sync::Arc;
 
-pub fn router(shared: Arc<Shared>) -> Router {
+/// The routes' state: the shared view and the engine's model control.
+#[derive(Clone)]
+struct ModelApi {
+    shared: Arc<Shared>,
+    ctl: Arc<ModelControl>,
+}
+
+pub fn router(shared: Arc<Shared>, ctl: Arc<ModelControl>) -> Router {
     Router::new()
         .route("/api/model", get(status))
         .route("/api/model/reload", post(reload))
-        .with_state(shared)
+        .with_state(ModelApi { shared, ctl })
 }
 
-async fn status(State(st): State<Arc<Shared>>) -> axum::Json<serde_json::Value> {
-    axum::Json(st.model_ctl.view())
+async fn status(State(st): State<ModelApi>) -> axum::Json<serde_json::Value> {
+    axum::Json(st.ctl.view())
 }
 
 /// Runs a reload for `source` (`api`, `sighup`): the reply's status and body.
-pub fn reload_now(st: &Shared, source: &str) -> (u16, serde_json::Value) {
+pub fn reload_now(st: &Shared, ctl: &ModelControl, source: &str) -> (u16, serde_json::Value) {
     let now = crate::core::clock::unix_ms();
-    match st.model_ctl.reload(source, now, &st.metrics.model) {
+    match ctl.reload(source, now, &st.metrics.model) {
         Ok(v) => (202, v),
         Err(r) => (
             r.kind.http_status(),
@@ -40,14 +48,14 @@ pub fn reload_now(st: &Shared, source: &str) -> (u16, serde_json::Value) {
     }
 }
 
-async fn reload(State(st): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn reload(State(st): State<ModelApi>, headers: HeaderMap) -> Response {
     let h = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if let Err(e) = st.risk_ctl.authorize(h) {
+    if let Err(e) = st.shared.admin.authorize(h) {
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": e }))).into_response();
     }
-    let r = tokio::task::spawn_blocking(move || reload_now(&st, "api")).await;
+    let r = tokio::task::spawn_blocking(move || reload_now(&st.shared, &st.ctl, "api")).await;
     match r {
         Ok((code, body)) => (
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

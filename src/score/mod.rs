@@ -9,7 +9,6 @@
 pub mod api;
 pub mod features;
 pub mod manifest;
-pub mod metrics;
 pub mod model;
 #[cfg(feature = "onnx")]
 pub mod onnx;
@@ -22,5 +21,6 @@ pub mod versions;
 pub mod window;
 
 pub use features::{FEATURE_NAMES, FeatureState};
-pub use model::{LinearModel, Model, ModelError, ModelKind, ModelSpec};
+pub use manifest::Model;
+pub use model::{LinearModel, ModelError, ModelKind, ModelSpec};
 pub use stage::{Scorer, run_score_stage};

@@ -18,8 +18,6 @@ use crate::core::{Action, N_FEATURES};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-pub use super::manifest::Model;
-
 /// `logistic`: p = σ(z); `linear`: s = z; with z = bias + Σ w·(x − mean)/scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -34,6 +34,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 /// What reload and shadow scoring need of a model.
@@ -48,15 +49,15 @@ pub trait ScoringModel: Send + Sized + 'static {
     fn score_features(&self, x: &[f64; N_FEATURES]) -> (Action, f32, f32);
 }
 
-impl ScoringModel for super::model::Model {
+impl ScoringModel for super::manifest::Model {
     fn load_file(path: &Path) -> Result<Self, String> {
-        super::model::Model::load(path).map_err(|e| e.to_string())
+        super::manifest::Model::load(path).map_err(|e| e.to_string())
     }
     fn version_str(&self) -> &str {
         self.version()
     }
     fn feature_names(&self) -> Vec<String> {
-        super::model::Model::feature_names(self)
+        super::manifest::Model::feature_names(self)
     }
     #[inline]
     fn score_features(&self, x: &[f64; N_FEATURES]) -> (Action, f32, f32) {
@@ -65,7 +66,7 @@ impl ScoringModel for super::model::Model {
 }
 
 /// The model type the engine runs.
-pub type LiveModel = super::model::Model;
+pub type LiveModel = super::manifest::Model;
 
 /// Feature vectors kept for the self-test.
 pub const ROWS: usize = 64;
@@ -265,7 +266,9 @@ pub struct ModelControl {
     shadow_target: AtomicU64,
     shadow_agreement: AtomicU64,
     shadow_correlation: AtomicU64,
-    wants_depth10: AtomicBool,
+    /// Shared with the book stage (`Shared::wants_depth10`, see
+    /// [`ModelControl::sharing`]).
+    wants_depth10: Arc<AtomicBool>,
     /// The score thread's recent feature vectors (self-test input).
     pub rows: RecentRows,
 }
@@ -287,6 +290,12 @@ fn json_f64(bits: u64) -> Value {
 
 impl ModelControl {
     pub fn new() -> ModelControl {
+        Self::sharing(Arc::new(AtomicBool::new(false)))
+    }
+
+    /// A control whose "the models want the 10-level depth" flag is `flag`
+    /// (the engine passes `Shared::wants_depth10`, which the book stage reads).
+    pub fn sharing(flag: Arc<AtomicBool>) -> ModelControl {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let (outcome_tx, outcome_rx) = crossbeam_channel::bounded(HISTORY);
         ModelControl {
@@ -304,7 +313,7 @@ impl ModelControl {
             shadow_target: AtomicU64::new(0),
             shadow_agreement: AtomicU64::new(f64::NAN.to_bits()),
             shadow_correlation: AtomicU64::new(f64::NAN.to_bits()),
-            wants_depth10: AtomicBool::new(false),
+            wants_depth10: flag,
             rows: RecentRows::new(),
         }
     }
@@ -425,7 +434,7 @@ impl ModelControl {
         &self,
         source: &str,
         now_ms: i64,
-        metrics: &super::metrics::ModelMetrics,
+        metrics: &crate::telemetry::model::ModelMetrics,
     ) -> Result<Value, Refusal> {
         let mut log = self.log.lock();
         self.drain_outcomes(&mut log);

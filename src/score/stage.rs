@@ -6,17 +6,17 @@
 //! shadow run the candidate replaces the live model before the next event.
 
 use super::features::FeatureState;
-use super::model::Model;
+use super::manifest::Model;
 use super::registry::FeaturePlan;
 use super::reload::{Candidate, ModelControl, ROW_EVERY, ScoringModel, ShadowOutcome};
 use super::shadow::ShadowStats;
 use super::versions;
 use crate::config::ModelConfig;
 use crate::core::{Action, BookTop, Decision, InstrumentId, N_FEATURES, ScoreInput, now_ns};
-use crate::ops::metrics::Metrics;
 use crate::pipeline::channel::{Next, RingTx, Rx, SendError};
-use crate::pipeline::latency::LatencyRecorder;
 use crate::pipeline::shared::Shared;
+use crate::telemetry::latency::LatencyRecorder;
+use crate::telemetry::metrics::Metrics;
 use crossbeam_channel::Receiver;
 use prometheus::IntCounter;
 use std::sync::Arc;
@@ -58,7 +58,23 @@ pub struct Scorer {
 }
 
 impl Scorer {
+    /// A scorer with a model control of its own (benches, backtests, tools:
+    /// nothing reloads its model); it still tells the book stage, through
+    /// `shared`, which depth features the model wants.
     pub fn new(shared: &Shared, model: Model, cfg: &ModelConfig, order_qty: Vec<i64>) -> Scorer {
+        let ctl = Arc::new(ModelControl::sharing(shared.wants_depth10.clone()));
+        Scorer::with_control(shared, ctl, model, cfg, order_qty)
+    }
+
+    /// A scorer driven by `ctl` (the engine's: the model API reloads through
+    /// it).
+    pub fn with_control(
+        shared: &Shared,
+        ctl: Arc<ModelControl>,
+        model: Model,
+        cfg: &ModelConfig,
+        order_qty: Vec<i64>,
+    ) -> Scorer {
         let states = shared
             .instruments
             .iter()
@@ -69,7 +85,6 @@ impl Scorer {
         let names = model.feature_names();
         let live_plan =
             FeaturePlan::from_names(names.iter().map(String::as_str)).unwrap_or(FeaturePlan::all());
-        let ctl = shared.model_ctl.clone();
         ctl.start_with(
             model.version_str(),
             version,
@@ -305,6 +320,7 @@ pub fn run_score_stage(
     mut rx: Rx<ScoreInput>,
     mut tx: RingTx<Decision>,
     shared: Arc<Shared>,
+    ctl: Arc<ModelControl>,
     model: Model,
     cfg: ModelConfig,
     order_qty: Vec<i64>,
@@ -314,7 +330,7 @@ pub fn run_score_stage(
     let count = |a: Action| -> IntCounter { m.decisions.with_label_values(&[a.as_str()]) };
     let (c_buy, c_sell, c_hold) = (count(Action::Buy), count(Action::Sell), count(Action::Hold));
     let health = shared.stage(STAGE);
-    let mut scorer = Scorer::new(&shared, model, &cfg, order_qty);
+    let mut scorer = Scorer::with_control(&shared, ctl, model, &cfg, order_qty);
     let mut n: u32 = 0;
     loop {
         match rx.next(IDLE_BUDGET) {
@@ -337,7 +353,7 @@ pub fn run_score_stage(
                         break;
                     }
                     if let Some(p) = shared.publish.get() {
-                        p.emit(crate::publish::Body::decision(&d));
+                        p.emit(crate::pipeline::outbox::Body::decision(&d));
                     }
                 }
                 rec.record(now.saturating_sub(hop_in));
@@ -366,9 +382,9 @@ mod tests {
     use super::*;
     use crate::config::{TradingMode, WaitKind};
     use crate::core::{Instrument, InstrumentTable, Side, Trade, Venue};
-    use crate::ops::metrics::Metrics;
     use crate::pipeline::channel::{queue, spsc};
     use crate::score::features::tests::book;
+    use crate::telemetry::metrics::Metrics;
 
     fn shared() -> Arc<Shared> {
         let mut t = InstrumentTable::new();
@@ -479,7 +495,15 @@ mod tests {
         drop(itx);
         // Shutting down with input queued: every queued input is still scored.
         sh.running.store(false, Ordering::Relaxed);
-        run_score_stage(irx, otx, sh.clone(), model(), cfg(250), vec![2]);
+        run_score_stage(
+            irx,
+            otx,
+            sh.clone(),
+            Arc::new(ModelControl::new()),
+            model(),
+            cfg(250),
+            vec![2],
+        );
         let mut got = Vec::new();
         while let Next::Item(d) = orx.next(Duration::from_millis(1)) {
             got.push(d);
@@ -505,25 +529,24 @@ mod tests {
     }
 
     /// Writes `text` as the configured model file of `sh` (shadow of `n` decisions).
-    fn set_model_file(sh: &Shared, dir: &std::path::Path, text: &str, n: u64, min: f64) {
+    fn set_model_file(s: &Scorer, dir: &std::path::Path, text: &str, n: u64, min: f64) {
         let path = dir.join("model.json");
         std::fs::write(&path, text).unwrap();
-        sh.model_ctl
-            .configure(crate::score::reload::ReloadSettings {
-                path: path.display().to_string(),
-                shadow_decisions: n,
-                min_agreement: min,
-            });
+        s.ctl.configure(crate::score::reload::ReloadSettings {
+            path: path.display().to_string(),
+            shadow_decisions: n,
+            min_agreement: min,
+        });
     }
 
-    fn reload(sh: &Shared) -> Result<serde_json::Value, crate::score::reload::Refusal> {
-        sh.model_ctl.reload("test", 1, &sh.metrics.model)
+    fn reload(s: &Scorer) -> Result<serde_json::Value, crate::score::reload::Refusal> {
+        s.ctl.reload("test", 1, &s.metrics.model)
     }
 
     #[test]
     fn reload_shadows_then_swaps_between_events() {
         use crate::score::reload::{RefusalKind, ReloadState};
-        let dir = crate::journal::tests::tmp_dir("score-reload");
+        let dir = crate::core::testkit::tmp_dir("score-reload");
         let sh = shared();
         let m = sh.metrics.clone();
         let mut s = Scorer::new(&sh, model(), &cfg(0), vec![2]);
@@ -533,13 +556,13 @@ mod tests {
             assert_eq!((d.model_version, d.action), (v_live, Action::Buy));
         }
         // A bad file: refused with the reason, nothing changes.
-        set_model_file(&sh, &dir, "{\"version\": \"t2\", ", 3, 0.0);
-        let e = reload(&sh).unwrap_err();
+        set_model_file(&s, &dir, "{\"version\": \"t2\", ", 3, 0.0);
+        let e = reload(&s).unwrap_err();
         assert_eq!(e.kind, RefusalKind::Format);
         assert!(e.reason.contains("model.json"), "{}", e.reason);
         // An unknown feature: refused naming it.
-        set_model_file(&sh, &dir, &model_json("t2", "ofi_3s", 1.0), 3, 0.0);
-        let e = reload(&sh).unwrap_err();
+        set_model_file(&s, &dir, &model_json("t2", "ofi_3s", 1.0), 3, 0.0);
+        let e = reload(&s).unwrap_err();
         assert_eq!(e.kind, RefusalKind::Features);
         assert!(
             e.reason.contains("unknown feature \"ofi_3s\""),
@@ -547,12 +570,12 @@ mod tests {
             e.reason
         );
         // The live version again: refused.
-        set_model_file(&sh, &dir, &model_json("t1", "ofi_1s", 1.0), 3, 0.0);
-        assert_eq!(reload(&sh).unwrap_err().kind, RefusalKind::Version);
+        set_model_file(&s, &dir, &model_json("t1", "ofi_1s", 1.0), 3, 0.0);
+        assert_eq!(reload(&s).unwrap_err().kind, RefusalKind::Version);
         // Self-test: mid (≈ 100) times 1e40 is finite as f64 but not as
         // the decision's f32 score; the zero row alone would pass.
-        set_model_file(&sh, &dir, &model_json("t2-huge", "mid", 1e40), 3, 0.0);
-        let e = reload(&sh).unwrap_err();
+        set_model_file(&s, &dir, &model_json("t2-huge", "mid", 1e40), 3, 0.0);
+        let e = reload(&s).unwrap_err();
         assert_eq!(e.kind, RefusalKind::SelfTest);
         assert!(e.reason.contains("stored feature row"), "{}", e.reason);
         assert_eq!(
@@ -567,13 +590,13 @@ mod tests {
         assert!(!s.in_shadow());
 
         // A good file that disagrees (SELL where the live model BUYs).
-        set_model_file(&sh, &dir, &model_json("t2", "book_imbalance", -1.0), 3, 0.0);
-        let ok = reload(&sh).unwrap();
+        set_model_file(&s, &dir, &model_json("t2", "book_imbalance", -1.0), 3, 0.0);
+        let ok = reload(&s).unwrap();
         assert_eq!(ok["version"], "t2");
-        assert_eq!(sh.model_ctl.state(), ReloadState::Pending);
+        assert_eq!(s.ctl.state(), ReloadState::Pending);
         // A second reload while the first is pending: busy.
-        set_model_file(&sh, &dir, &model_json("t3", "book_imbalance", 1.0), 3, 0.0);
-        assert_eq!(reload(&sh).unwrap_err().kind, RefusalKind::Busy);
+        set_model_file(&s, &dir, &model_json("t3", "book_imbalance", 1.0), 3, 0.0);
+        assert_eq!(reload(&s).unwrap_err().kind, RefusalKind::Busy);
         let v2 = versions::intern("t2").unwrap();
         for t in 40..43 {
             // Shadowed decisions are still the live model's.
@@ -585,7 +608,7 @@ mod tests {
         let d = s.on_input(&bullish(50)).unwrap();
         assert_eq!((d.model_version, d.action), (v2, Action::Sell));
         assert_eq!(s.live_version(), "t2");
-        let view = sh.model_ctl.view();
+        let view = s.ctl.view();
         assert_eq!(view["live"]["version"], "t2");
         assert_eq!(view["shadow"]["decisions"], 3);
         assert_eq!(view["shadow"]["agreement"], 0.0);
@@ -596,8 +619,8 @@ mod tests {
         assert_eq!(m.model.shadow_agreement.get(), 0.0);
 
         // Below the agreement floor: the candidate is dropped after shadow.
-        set_model_file(&sh, &dir, &model_json("t3", "book_imbalance", 1.0), 2, 0.9);
-        reload(&sh).unwrap();
+        set_model_file(&s, &dir, &model_json("t3", "book_imbalance", 1.0), 2, 0.9);
+        reload(&s).unwrap();
         for t in 60..64 {
             let d = s.on_input(&bullish(t)).unwrap();
             assert_eq!(d.model_version, v2);
@@ -609,33 +632,33 @@ mod tests {
                 .get(),
             1
         );
-        assert_eq!(
-            sh.model_ctl.view()["history"][0]["result"],
-            "rejected_in_shadow"
-        );
+        assert_eq!(s.ctl.view()["history"][0]["result"], "rejected_in_shadow");
     }
 
     #[test]
     fn shadow_computes_the_candidates_features_and_swaps_at_once_with_zero() {
-        let dir = crate::journal::tests::tmp_dir("score-reload-plan");
+        let dir = crate::core::testkit::tmp_dir("score-reload-plan");
         let sh = shared();
         let mut s = Scorer::new(&sh, model(), &cfg(0), vec![2]);
         let d = s.on_input(&bullish(1)).unwrap();
         assert_eq!(d.feature_mask, crate::score::registry::BASE);
-        assert!(!sh.model_ctl.wants_depth10());
+        assert!(!s.ctl.wants_depth10());
+        assert!(!sh.wants_depth10.load(Ordering::Relaxed));
         set_model_file(
-            &sh,
+            &s,
             &dir,
             &model_json("p2", "book_imbalance_10", 1.0),
             0,
             0.0,
         );
-        reload(&sh).unwrap();
+        reload(&s).unwrap();
         let d = s.on_input(&bullish(2)).unwrap();
         let bit = 1 << crate::score::registry::idx::BOOK_IMBALANCE_10;
         // Swapped before this event: decided by p2 on its features.
         assert_eq!(d.model_version, versions::intern("p2").unwrap());
         assert_eq!(d.feature_mask, crate::score::registry::BASE | bit);
-        assert!(sh.model_ctl.wants_depth10());
+        assert!(s.ctl.wants_depth10());
+        // The book stage reads the same flag through `Shared`.
+        assert!(sh.wants_depth10.load(Ordering::Relaxed));
     }
 }

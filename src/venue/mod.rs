@@ -9,11 +9,20 @@ pub mod binance;
 pub mod bybit;
 pub mod common;
 pub mod config;
-pub mod error;
+pub use crate::core::venue_error as error;
 pub mod inject;
 pub mod okx;
 pub mod probe;
 pub mod registry;
+pub mod samples;
 pub mod wiring;
 
-pub use common::{chunks, instruments, metrics, pacing, symbols, symstate, tape, weight};
+pub use common::{chunks, instruments, pacing, symbols, symstate, tape};
+
+/// The venue series live in `crate::telemetry::venue` (registered with the
+/// engine's registry); this name keeps the adapters' paths short.
+pub use crate::telemetry::venue as metrics;
+
+/// The REST weight budget is the feed layer's (`crate::feed::weight`); this
+/// name keeps the adapters' paths short.
+pub use crate::feed::weight;

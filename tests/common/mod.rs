@@ -10,9 +10,9 @@ pub mod embedded_sim;
 #[allow(unused_imports)]
 pub use embedded_sim::{EngineSim, engine_options};
 
+use quantum_trader::app::engine::Engine;
 use quantum_trader::config::Config;
 use quantum_trader::core::{InstrumentId, Venue, format_decimal};
-use quantum_trader::pipeline::engine::Engine;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;

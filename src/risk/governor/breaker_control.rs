@@ -6,8 +6,8 @@
 use super::{Governor, mode_idx};
 use crate::core::Money;
 use crate::journal::{Change, Event};
+use crate::pipeline::heartbeat::is_fresh;
 use crate::risk::breaker::TripReason;
-use crate::risk::heartbeat::is_fresh;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 

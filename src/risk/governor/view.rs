@@ -6,7 +6,7 @@ use super::Governor;
 use crate::core::Money;
 use crate::core::Verdict;
 use crate::core::clock::format_day;
-use crate::risk::heartbeat::is_fresh;
+use crate::pipeline::heartbeat::is_fresh;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 

@@ -12,7 +12,7 @@
 //! So an accepted frame gives exactly what the full path gives; the tests
 //! check that on real captures, generated frames and random mutations.
 
-use super::parse::{DepthMsg, Msg, SymInfo, SymbolMap};
+use super::msg::{DepthMsg, Msg, SymInfo, SymbolMap};
 use crate::core::fixed::pow10;
 use crate::core::{Bbo, Level, Side, Trade, parse_decimal};
 

@@ -10,6 +10,7 @@ pub mod adapter;
 pub mod config;
 mod fast;
 pub mod feed;
+pub mod msg;
 pub mod orders;
 pub mod parse;
 pub mod plan;

@@ -365,7 +365,7 @@ mod tests {
     fn parses_the_documented_and_the_real_order_objects() {
         let dir = std::path::Path::new("../shared/samples/binance");
         if !dir.exists() {
-            crate::bench::samples::absent("binance order objects", dir);
+            crate::venue::samples::absent("binance order objects", dir);
             return;
         }
         let docs = std::fs::read(dir.join("futures_rest_new_order_response_DOCS.json")).unwrap();

@@ -213,7 +213,7 @@ mod tests {
     fn real_exchange_info_samples() {
         let dir = std::path::Path::new("../shared/samples/binance");
         if !dir.exists() {
-            crate::bench::samples::absent("real exchangeInfo", dir);
+            crate::venue::samples::absent("real exchangeInfo", dir);
             return;
         }
         let body =

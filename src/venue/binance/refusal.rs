@@ -293,7 +293,7 @@ mod tests {
             "/../shared/samples/binance"
         ));
         if !d.exists() {
-            crate::bench::samples::absent("binance error bodies", d);
+            crate::venue::samples::absent("binance error bodies", d);
             return;
         }
         for (file, label) in [

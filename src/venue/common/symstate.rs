@@ -7,8 +7,8 @@
 //! venue (Binance's feed uses it too).
 
 use super::chunks::Emitter;
-use super::metrics::SymbolCounters;
 use crate::core::InstrumentId;
+use crate::telemetry::venue::SymbolCounters;
 use prometheus::IntCounter;
 use std::time::{Duration, Instant};
 
@@ -112,7 +112,7 @@ impl SymLink {
         inst: InstrumentId,
         symbol: &str,
         venue: &str,
-        m: &crate::ops::metrics::Metrics,
+        m: &crate::telemetry::metrics::Metrics,
     ) -> SymLink {
         SymLink {
             inst,

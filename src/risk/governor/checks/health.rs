@@ -3,7 +3,7 @@
 
 use super::super::Governor;
 use crate::core::{Decision, SkipReason};
-use crate::risk::heartbeat::is_fresh;
+use crate::pipeline::heartbeat::is_fresh;
 use std::sync::atomic::Ordering;
 
 impl Governor {

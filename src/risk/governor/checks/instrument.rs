@@ -4,7 +4,7 @@
 use super::super::Governor;
 use crate::core::{Action, Decision, Money, SkipReason};
 use crate::risk::governor::exact_notional;
-use crate::risk::stage::limit_price;
+use crate::risk::price::limit_price;
 
 impl Governor {
     pub(in crate::risk::governor) fn check_flat_sell(&self, d: &Decision) -> Option<SkipReason> {

@@ -28,7 +28,7 @@ fn holds_are_journaled_summed_and_the_report_counts_every_one() {
         dir: dir.to_string_lossy().into_owned(),
         ..crate::config::JournalConfig::default()
     };
-    let m = crate::ops::metrics::Metrics::new();
+    let m = crate::telemetry::metrics::Metrics::new();
     let (tx, w) = start(&jcfg, table2(), &m).unwrap();
     let clock = Clock::manual(T0);
     let mut g = Governor::new(

@@ -35,7 +35,7 @@ fn dir() -> Option<PathBuf> {
     if d.is_dir() {
         Some(d)
     } else {
-        crate::bench::samples::absent("binance user data samples", &d);
+        crate::venue::samples::absent("binance user data samples", &d);
         None
     }
 }

@@ -72,12 +72,12 @@ pub struct Metrics {
     pub trading_blocked: IntGaugeVec,
     pub build_info: IntGaugeVec,
     pub resident_memory: IntGauge,
-    /// Bybit/OKX per-symbol feed series (`venue::metrics`).
-    pub venues: crate::venue::metrics::VenueMetrics,
+    /// Bybit/OKX per-symbol feed series (`telemetry::venue`).
+    pub venues: crate::telemetry::venue::VenueMetrics,
     /// `qt_redis_*`: registered whether or not Redis is configured (then
     /// `qt_redis_connected 0`), so dashboards and alerts always find them.
-    pub redis: crate::publish::metrics::RedisMetrics,
-    pub model: crate::score::metrics::ModelMetrics,
+    pub redis: crate::telemetry::redis::RedisMetrics,
+    pub model: crate::telemetry::model::ModelMetrics,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -428,9 +428,9 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
-            venues: crate::venue::metrics::VenueMetrics::new(&r),
-            redis: crate::publish::metrics::RedisMetrics::new(&r),
-            model: crate::score::metrics::ModelMetrics::new(&r),
+            venues: crate::telemetry::venue::VenueMetrics::new(&r),
+            redis: crate::telemetry::redis::RedisMetrics::new(&r),
+            model: crate::telemetry::model::ModelMetrics::new(&r),
             registry: r,
         }
     }
@@ -466,4 +466,52 @@ pub fn resident_memory_bytes() -> u64 {
     // SAFETY: sysconf is always safe to call.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * page.max(4096) as u64
+}
+
+#[cfg(test)]
+mod redis_family_tests {
+    use super::Metrics;
+
+    #[test]
+    fn every_family_is_exported_without_redis() {
+        let m = Metrics::new();
+        let text = m.render();
+        for name in [
+            "qt_redis_connected",
+            "qt_redis_breaker_open",
+            "qt_redis_reconnects_total",
+            "qt_redis_failures_total",
+            "qt_redis_publish_seconds",
+            "qt_redis_batches_total",
+            "qt_redis_entries_total",
+            "qt_redis_duplicates_total",
+            "qt_redis_rejected_total",
+            "qt_redis_buffered",
+            "qt_redis_spilled",
+            "qt_redis_dropped_total",
+            "qt_redis_replayed_total",
+            "qt_redis_backlog_replayed_total",
+            "qt_redis_heartbeats_total",
+            "qt_redis_heartbeat_age_seconds",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} not exported:\n{text}"
+            );
+        }
+        assert!(text.contains("\nqt_redis_connected 0\n"), "{text}");
+        assert!(
+            text.contains("qt_redis_heartbeat_age_seconds{service=\"engine\"} -1"),
+            "{text}"
+        );
+        // The publisher updates the same handles the registry exports.
+        m.redis.reconnects.inc();
+        m.redis.declare_services(&["rl_trainer"]);
+        let text = m.render();
+        assert!(text.contains("\nqt_redis_reconnects_total 1\n"), "{text}");
+        assert!(
+            text.contains("qt_redis_heartbeat_age_seconds{service=\"rl_trainer\"} -1"),
+            "{text}"
+        );
+    }
 }

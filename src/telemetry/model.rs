@@ -1,7 +1,7 @@
 //! The model's Prometheus series (`qt_model_*`): reloads by outcome, the
 //! shadow run's progress, agreement and score correlation, swaps, the live
 //! version, and features dropped early from full windows. Registered into
-//! the engine's registry when [`crate::ops::metrics::Metrics`] is made.
+//! the engine's registry when [`crate::telemetry::metrics::Metrics`] is made.
 
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 

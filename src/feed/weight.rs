@@ -10,7 +10,7 @@
 //! Requests wait their turn asynchronously in FIFO order (a fair tokio
 //! mutex), so per-symbol resyncs queue fairly and nothing blocks a thread.
 
-use crate::ops::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 use parking_lot::Mutex;
 use prometheus::{Histogram, IntCounter, IntGauge};
 use std::collections::VecDeque;
@@ -401,7 +401,13 @@ mod tests {
     #[test]
     fn a_huge_retry_after_is_cut_to_the_cap_and_counted() {
         let m = Metrics::new();
-        let mut cfg = crate::venue::binance::weight_config(2400, 80, 60_000);
+        let mut cfg = WeightConfig {
+            limit: 2400,
+            safety_pct: 80,
+            window: Duration::from_millis(60_000),
+            used_header: Some("x-mbx-used-weight-1m"),
+            retry_after_max: DEFAULT_RETRY_AFTER_MAX,
+        };
         cfg.retry_after_max = Duration::from_secs(300);
         let b = RestBudget::new("binance", cfg, &m);
         let t0 = Instant::now();

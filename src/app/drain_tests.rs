@@ -6,11 +6,11 @@ use crate::config::{ExecConfig, JournalConfig, TradingMode, WaitKind};
 use crate::core::{Action, Clock, Decision, ExecReport, OrderIntent, now_ns};
 use crate::exec::stage::run_exec_stage;
 use crate::journal::{Body, list_days, read_day};
-use crate::ops::metrics::Metrics;
 use crate::pipeline::channel::{queue, spsc};
 use crate::pipeline::shared::Shared;
 use crate::risk::governor::tests::{cfg, decision, table};
 use crate::risk::{Governor, run_risk_stage};
+use crate::telemetry::metrics::Metrics;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -52,7 +52,15 @@ fn fills_made_during_shutdown_reach_the_journal() {
     drop(dtx);
     let sh2 = sh.clone();
     let exec = std::thread::spawn(move || run_exec_stage(orx, rtx, sh2, ExecConfig::default()));
-    run_risk_stage(drx, rrx, otx, sh.clone(), gov, ExecConfig::default());
+    run_risk_stage(
+        drx,
+        rrx,
+        otx,
+        sh.clone(),
+        Arc::new(crate::risk::control::RiskControl::new()),
+        gov,
+        ExecConfig::default(),
+    );
     exec.join().unwrap();
     jw.join();
     let (mut orders, mut fills, mut done) = (0u64, 0u64, 0u64);

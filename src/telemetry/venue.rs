@@ -1,5 +1,5 @@
 //! Per venue and symbol feed-health series of every venue's feed (Binance
-//! keeps its gap/resync/snapshot series in `ops::metrics`): messages, gaps, resyncs,
+//! keeps its gap/resync/snapshot series in `telemetry::metrics`): messages, gaps, resyncs,
 //! checksum checks and failures, subscribe rejections, staleness events and
 //! book age. Registered once into the engine's registry.
 

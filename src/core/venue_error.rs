@@ -69,7 +69,7 @@ pub enum VenueError {
         retry_after: Option<Duration>,
         body: String,
     },
-    /// HTTP 418: the IP is banned for `ban` (Binance's answer to requests
+    /// HTTP 418: the IP is banned for `ban` (one venue's answer to requests
     /// sent on after a 429).
     #[error("HTTP 418 I'm a teapot: {body}")]
     Banned { ban: Duration, body: String },
@@ -80,12 +80,12 @@ pub enum VenueError {
         kind: RequestKind,
         body: String,
     },
-    /// The venue refused the request by its own error code (Binance
+    /// The venue refused the request by its own error code (e.g.
     /// `-1013` filter failure, `-2010` order rejected, ...).
     #[error("venue code {code}: {msg}")]
     Refused { code: i64, msg: String },
     /// The API key, signature or permissions were refused (HTTP 401/403,
-    /// Binance `-2014`/`-2015`).
+    /// `-2014`/`-2015`).
     #[error("credentials refused ({code}): {msg}")]
     Auth { code: i64, msg: String },
     /// A book update does not follow the last one applied.

@@ -9,12 +9,14 @@ use crate::book::{MAX_LEVELS, run_book_stage};
 use crate::config::{Config, TradingMode};
 use crate::core::{Clock, Instrument, InstrumentId, InstrumentTable, parse_decimal};
 use crate::exec::stage::run_exec_stage_from;
-use crate::ops::metrics::Metrics;
 use crate::pipeline::channel::{queue, spsc};
 use crate::pipeline::shared::Shared;
 use crate::pipeline::thread::spawn_stage;
+use crate::risk::control::RiskControl;
 use crate::risk::{Governor, run_risk_stage};
+use crate::score::reload::ModelControl;
 use crate::score::{Model, run_score_stage};
+use crate::telemetry::metrics::Metrics;
 use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,6 +75,8 @@ pub struct Engine {
     publisher: Option<crate::publish::PublisherHandle>,
     /// The feed recorder's writer (`[record] enabled`), stopped after the feeds.
     capture: Option<crate::capture::RecorderHandle>,
+    /// Model reload and shadow state (the score stage and the model API).
+    model_ctl: Arc<ModelControl>,
 }
 
 /// Builds the instrument table from the config.
@@ -171,13 +175,16 @@ impl Engine {
             model.version().to_string(),
             cfg.mode,
         ));
-        shared
-            .model_ctl
-            .configure(crate::score::reload::ReloadSettings {
-                path: cfg.model.path.clone(),
-                shadow_decisions: cfg.model.shadow_decisions,
-                min_agreement: cfg.model.shadow_min_agreement,
-            });
+        // The controls the admin API drives: owned here, handed to the stage
+        // that serves each one and to the ops server (`Shared` holds no
+        // handle to a module above the pipeline; docs/layout.md).
+        let risk_ctl = Arc::new(RiskControl::new());
+        let model_ctl = Arc::new(ModelControl::sharing(shared.wants_depth10.clone()));
+        model_ctl.configure(crate::score::reload::ReloadSettings {
+            path: cfg.model.path.clone(),
+            shadow_decisions: cfg.model.shadow_decisions,
+            min_agreement: cfg.model.shadow_min_agreement,
+        });
         metrics
             .build_info
             .with_label_values(&[
@@ -221,8 +228,8 @@ impl Engine {
         // After the journal: events beyond the publisher's memory buffer are
         // kept in it and read back (see `publish::replay`).
         let publisher = start_publisher(&cfg, &shared, journal.as_ref().map(|(tx, _)| tx))?;
-        *shared.risk_ctl.recovery.lock() = recovery.summary.clone();
-        shared.risk_ctl.load_token(&cfg.admin.token_env);
+        *risk_ctl.recovery.lock() = recovery.summary.clone();
+        shared.admin.load_token(&cfg.admin.token_env);
         let (journal_tx, journal_writer) = match journal {
             Some((tx, w)) => (Some(tx), Some(w)),
             None => (None, None),
@@ -254,10 +261,11 @@ impl Engine {
                 let _ = p.status.verdict_labels.set(gov.labels().to_vec());
             }
             let ec = cfg.exec.clone();
+            let ctl = risk_ctl.clone();
             stages.push((
                 "risk",
                 spawn_stage("risk", p.risk.core, move || {
-                    run_risk_stage(dec_rx, rep_rx, ord_tx, shared2, gov, ec)
+                    run_risk_stage(dec_rx, rep_rx, ord_tx, shared2, ctl, gov, ec)
                 })?,
             ));
         }
@@ -265,10 +273,11 @@ impl Engine {
             let shared2 = shared.clone();
             let qty = per_instrument(&cfg, &table, |ic| &ic.order_qty)?;
             let mc = cfg.model.clone();
+            let ctl = model_ctl.clone();
             stages.push((
                 "score",
                 spawn_stage("score", p.score.core, move || {
-                    run_score_stage(sc_rx, dec_tx, shared2, model, mc, qty)
+                    run_score_stage(sc_rx, dec_tx, shared2, ctl, model, mc, qty)
                 })?,
             ));
         }
@@ -286,7 +295,7 @@ impl Engine {
         let capture = if cfg.record.enabled && !opts.inject {
             let (rec, h) = crate::capture::start_for(&cfg, &metrics)
                 .with_context(|| format!("starting the recorder in {}", cfg.record.dir))?;
-            let _ = shared.capture.set(rec);
+            let _ = shared.capture.set(Arc::new(rec));
             tracing::info!(dir = cfg.record.dir, "recording every feed");
             Some(h)
         } else {
@@ -313,8 +322,13 @@ impl Engine {
             None
         } else {
             Some(
-                crate::ops::server::start(shared.clone(), cfg.ops.clone())
-                    .context("starting the ops server")?,
+                crate::ops::server::start(
+                    shared.clone(),
+                    cfg.ops.clone(),
+                    risk_ctl.clone(),
+                    model_ctl.clone(),
+                )
+                .context("starting the ops server")?,
             )
         };
         tracing::info!(
@@ -337,6 +351,7 @@ impl Engine {
             journal: journal_writer,
             publisher,
             capture,
+            model_ctl,
         })
     }
 
@@ -347,6 +362,11 @@ impl Engine {
 
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// The model control the score stage and the model API share (reloads).
+    pub fn model_control(&self) -> &Arc<ModelControl> {
+        &self.model_ctl
     }
 
     /// The effective config (simulator URLs filled in).
