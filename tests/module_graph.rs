@@ -406,9 +406,31 @@ fn find_cycle(g: &Graph) -> Option<Vec<String>> {
     None
 }
 
+/// The one known open exception (docs/layout.md, "Known exception
+/// (open)"): `config` holds `VenuesConfig`, whose per-venue sections live in
+/// `src/venue/`, while the venue adapters read `Config`. Its `config ->
+/// venue` edges are left out of the real-tree check, and
+/// `the_known_exception_is_still_real` fails once it is gone, so that this
+/// line goes with it. Every other pair and loop is checked.
+const KNOWN_OPEN: (&str, &str) = ("config", "venue");
+
+/// `g` without the edges from top-level module `from` to module `to`.
+fn without(mut g: Graph, (from, to): (&str, &str)) -> Graph {
+    for (a, ts) in g.iter_mut() {
+        if top(a) == from {
+            ts.retain(|b| top(b) != to);
+        }
+    }
+    g
+}
+
 /// Both checks; `Err` carries the report.
 fn check(files: &Files) -> Result<(), String> {
-    let g = file_graph(files);
+    check_graph(without(file_graph(files), KNOWN_OPEN))
+}
+
+/// Both checks on a graph.
+fn check_graph(g: Graph) -> Result<(), String> {
     let mut report = String::new();
     let pairs = two_way_pairs(&g);
     if !pairs.is_empty() {
@@ -435,6 +457,15 @@ fn no_two_top_level_modules_import_each_other_and_no_file_loops() {
     if let Err(report) = check(&files) {
         panic!("module graph (docs/layout.md):\n{report}");
     }
+}
+
+#[test]
+fn the_known_exception_is_still_real() {
+    let g = file_graph(&read_src());
+    let report = check_graph(g).expect_err(
+        "config and venue no longer import each other: remove KNOWN_OPEN and the docs/layout.md exception",
+    );
+    assert!(report.contains("config <-> venue"), "{report}");
 }
 
 #[test]

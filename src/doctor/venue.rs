@@ -58,7 +58,7 @@ pub fn venue_checks(rep: &mut Report, cfg: &Config) {
     }
     for (v, vc) in venues {
         let spec = registry::adapter(v).probes();
-        rt.block_on(probe_venue(rep, v.as_str(), spec, &vc, &cfg.venues));
+        rt.block_on(probe_venue(rep, v.as_str(), spec, &vc, cfg));
     }
 }
 
@@ -86,13 +86,7 @@ async fn get(c: &reqwest::Client, url: &str) -> Result<(u16, Vec<u8>), String> {
     Ok((status, body))
 }
 
-async fn probe_venue(
-    rep: &mut Report,
-    v: &str,
-    spec: &ProbeSpec,
-    vc: &Common<'_>,
-    venues: &registry::VenuesConfig,
-) {
+async fn probe_venue(rep: &mut Report, v: &str, spec: &ProbeSpec, vc: &Common<'_>, cfg: &Config) {
     let c = client();
     // REST reachable + clock offset.
     let url = (spec.time_url)(vc.rest_url);
@@ -157,7 +151,7 @@ async fn probe_venue(
     let Some(sym) = vc.symbols.first() else {
         return;
     };
-    for p in (spec.ws)(venues, sym) {
+    for p in (spec.ws)(cfg, sym) {
         rep.push(ws_check(&p).await);
     }
 }

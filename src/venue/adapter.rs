@@ -7,7 +7,7 @@
 
 use super::instruments::RestInstrument;
 use super::probe::ProbeSpec;
-use super::registry::VenuesConfig;
+use super::sections::VenuesConfig;
 use crate::config::{Config, ConfigError};
 use crate::core::{MarketEvent, Venue};
 use crate::feed::Protocol;

@@ -15,6 +15,7 @@ pub mod okx;
 pub mod probe;
 pub mod registry;
 pub mod samples;
+pub mod sections;
 pub mod wiring;
 
 pub use common::{chunks, instruments, pacing, symbols, symstate, tape};

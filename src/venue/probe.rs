@@ -4,7 +4,7 @@
 //! its `probe.rs`; the doctor drives and judges them (`doctor::venue`).
 
 use super::instruments::RestInstrument;
-use super::registry::VenuesConfig;
+use crate::config::Config;
 
 /// One instrument as the venue lists it: its symbol and trading state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub struct ProbeSpec {
     /// What `rest_url` must be.
     pub rest_hint: &'static str,
     /// The WebSocket probes of the venue's section for one symbol.
-    pub ws: fn(&VenuesConfig, &str) -> Vec<WsProbe>,
+    pub ws: fn(&Config, &str) -> Vec<WsProbe>,
 }
 
 /// A probe whose stream never refuses in-band.

@@ -6,17 +6,8 @@
 use super::adapter::{Common, CommonMut, VenueAdapter};
 use super::{binance, bybit, okx};
 use crate::core::Venue;
-use serde::{Deserialize, Serialize};
 
-/// `[venues]`: one strict, optional section per venue (each defined in its
-/// venue's folder, with only its own keys besides the shared ones).
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct VenuesConfig {
-    pub binance: Option<binance::config::BinanceConfig>,
-    pub bybit: Option<bybit::config::BybitConfig>,
-    pub okx: Option<okx::config::OkxConfig>,
-}
+pub use super::sections::VenuesConfig;
 
 /// Every venue's adapter, in [`Venue`] order (`ADAPTERS[v as usize]` is v's).
 pub static ADAPTERS: [&dyn VenueAdapter; Venue::COUNT] = [

@@ -23,7 +23,8 @@ use crate::venue::symstate::{ResyncCount, Stale, judge_stale};
 use crate::venue::weight::Ticket;
 
 pub use super::plan::{
-    MAX_STREAMS_PER_CONNECTION, Streams, plan_connections, stream_url, symbol_streams,
+    BinanceFeedConfig, MAX_STREAMS_PER_CONNECTION, Streams, plan_connections, stream_url,
+    symbol_streams,
 };
 use prometheus::IntCounter;
 use std::sync::Arc;
@@ -36,19 +37,6 @@ use std::time::{Duration, Instant};
 pub const OPS_PER_SEC: usize = 5;
 /// Symbols resubscribed per `UNSUBSCRIBE`/`SUBSCRIBE` pair.
 pub const SYMBOLS_PER_RESUBSCRIBE: usize = 50;
-
-/// Settings of one Binance connection.
-#[derive(Debug, Clone)]
-pub struct BinanceFeedConfig {
-    pub ws_base: String,
-    pub rest_base: String,
-    pub symbols: Vec<String>,
-    pub depth_speed_ms: u32,
-    pub snapshot_limit: u32,
-    pub streams: Streams,
-    /// A symbol whose depth stream is silent this long is stale (0 = never).
-    pub stale_after: Duration,
-}
 
 /// `{"method":"SUBSCRIBE","params":[...],"id":N}` (or `UNSUBSCRIBE`).
 fn method_message(method: &str, id: u64, params: &[String]) -> String {

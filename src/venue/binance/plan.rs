@@ -5,7 +5,20 @@
 //! The frames on those connections are `feed`'s.
 
 use super::config::BinanceConfig;
-use super::feed::BinanceFeedConfig;
+use std::time::Duration;
+
+/// Settings of one Binance connection.
+#[derive(Debug, Clone)]
+pub struct BinanceFeedConfig {
+    pub ws_base: String,
+    pub rest_base: String,
+    pub symbols: Vec<String>,
+    pub depth_speed_ms: u32,
+    pub snapshot_limit: u32,
+    pub streams: Streams,
+    /// A symbol whose depth stream is silent this long is stale (0 = never).
+    pub stale_after: Duration,
+}
 
 /// Which streams a connection carries (Binance's 2026 route split puts
 /// depth/bookTicker on `/public` and trades on `/market`).

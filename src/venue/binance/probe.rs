@@ -134,9 +134,9 @@ pub const PROBES: crate::venue::probe::ProbeSpec = crate::venue::probe::ProbeSpe
     },
     trading: "TRADING",
     rest_hint: "the USD-M futures REST base (https://fapi.binance.com)",
-    ws: |venues, sym| {
+    ws: |cfg, sym| {
         use crate::venue::probe::{WsProbe, no_refusal};
-        let Some(vc) = venues.binance.as_ref() else {
+        let Some(vc) = cfg.venues.binance.as_ref() else {
             return Vec::new();
         };
         let mut v = vec![WsProbe {

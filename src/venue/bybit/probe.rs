@@ -110,8 +110,8 @@ pub const PROBES: crate::venue::probe::ProbeSpec = crate::venue::probe::ProbeSpe
     },
     trading: "Trading",
     rest_hint: "the v5 REST base (https://api.bybit.com)",
-    ws: |venues, sym| {
-        let Some(vc) = venues.bybit.as_ref() else {
+    ws: |cfg, sym| {
+        let Some(vc) = cfg.venues.bybit.as_ref() else {
             return Vec::new();
         };
         vec![crate::venue::probe::WsProbe {

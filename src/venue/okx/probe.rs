@@ -94,8 +94,8 @@ pub const PROBES: crate::venue::probe::ProbeSpec = crate::venue::probe::ProbeSpe
     },
     trading: "live",
     rest_hint: "the v5 REST base (https://www.okx.com)",
-    ws: |venues, sym| {
-        let Some(vc) = venues.okx.as_ref() else {
+    ws: |cfg, sym| {
+        let Some(vc) = cfg.venues.okx.as_ref() else {
             return Vec::new();
         };
         vec![crate::venue::probe::WsProbe {
