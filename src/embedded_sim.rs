@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use qt_sim::frames::FrameGen;
 use qt_sim::venues::VenueSimSymbol;
 use qt_sim::{SimHandle, SimSpec, SimSymbol, SimVenue};
-use quantum_trader::app::engine::{EmbeddedVenues, Engine, EngineOptions};
+use quantum_trader::app::engine::{EmbeddedVenues, Engine, EngineOptions, SimTrading};
 use quantum_trader::bench::samples::FrameSource;
 use quantum_trader::config::{Config, SimConfig};
 use quantum_trader::core::{Instrument, InstrumentTable, Venue, format_decimal};
@@ -132,6 +132,16 @@ impl EmbeddedVenues for EmbeddedSim {
 
     fn as_any(&self) -> &dyn std::any::Any {
         &self.0
+    }
+
+    fn trading(&self, venue: Venue) -> Option<SimTrading> {
+        // The simulator's Binance order desk and user data stream.
+        (venue == Venue::Binance).then(|| SimTrading {
+            rest_url: self.0.rest_url(),
+            ws_url: self.0.ws_url(),
+            api_key: qt_sim::binance::SIM_API_KEY.to_string(),
+            api_secret: qt_sim::binance::SIM_API_SECRET.to_string(),
+        })
     }
 }
 

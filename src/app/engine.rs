@@ -8,7 +8,8 @@
 use crate::book::{MAX_LEVELS, run_book_stage};
 use crate::config::{Config, TradingMode};
 use crate::core::{Clock, Instrument, InstrumentId, InstrumentTable, parse_decimal};
-use crate::exec::stage::run_exec_stage_from;
+use crate::exec::gateway::Gateway;
+use crate::exec::stage::run_exec_stage_with;
 use crate::pipeline::channel::{queue, spsc};
 use crate::pipeline::shared::Shared;
 use crate::pipeline::thread::spawn_stage;
@@ -40,6 +41,9 @@ pub struct EngineOptions {
     /// Starts the in-process venues when `[sim] enabled` (the binary passes
     /// its simulator); without it such a config is refused.
     pub embedded_venues: Option<StartEmbeddedVenues>,
+    /// Trading settings for a venue mode (client id prefix, time in
+    /// force); the defaults until `[trading]` fills them.
+    pub trading: TradingSettings,
 }
 
 /// Venues running inside this process (the binary's simulator): the engine
@@ -52,7 +56,14 @@ pub trait EmbeddedVenues: Send + Sync + 'static {
     fn rest_url(&self) -> String;
     /// The concrete value, for the embedding program and its tests.
     fn as_any(&self) -> &dyn std::any::Any;
+    /// The trading endpoints and credentials the embedded venue serves for
+    /// `venue` (used by a venue whose trading endpoints are empty).
+    fn trading(&self, _venue: crate::core::Venue) -> Option<SimTrading> {
+        None
+    }
 }
+
+pub use crate::venue::adapter::{SimTrading, TradingSettings};
 
 /// Starts the embedded venues for a config and its instrument table.
 pub type StartEmbeddedVenues = Arc<
@@ -77,6 +88,58 @@ pub struct Engine {
     capture: Option<crate::capture::RecorderHandle>,
     /// Model reload and shadow state (the score stage and the model API).
     model_ctl: Arc<ModelControl>,
+    /// The venue trading session (testnet/live).
+    session: Option<Box<dyn crate::venue::adapter::RunningSession>>,
+}
+
+/// Starts the trading session of the one venue this config trades, and
+/// returns the exec stage's gateway to it.
+fn start_session(
+    cfg: &Config,
+    shared: &Arc<Shared>,
+    sim: Option<&dyn EmbeddedVenues>,
+    epoch_floor_ms: Option<u64>,
+    settings: TradingSettings,
+) -> Result<(Gateway, Box<dyn crate::venue::adapter::RunningSession>)> {
+    let traded: Vec<crate::core::Venue> = crate::core::Venue::ALL
+        .into_iter()
+        .filter(|v| shared.instruments.of_venue(*v).next().is_some())
+        .collect();
+    let [venue] = traded[..] else {
+        bail!(
+            "mode `{}` trades one venue per engine in this build; the instruments name {}",
+            cfg.mode.as_str(),
+            traded
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let Some(session) = crate::venue::registry::ADAPTERS
+        .iter()
+        .find(|a| a.venue() == venue)
+        .and_then(|a| a.trading())
+    else {
+        bail!(
+            "mode `{}`: venue {venue} has no trading session yet (paper only)",
+            cfg.mode.as_str()
+        );
+    };
+    let (exec_ports, session_ports) = crate::exec::gateway::ports(
+        cfg.pipeline.queue_capacity,
+        cfg.pipeline.exec.wait,
+        &shared.metrics,
+    );
+    let running = session.start(crate::venue::adapter::TradingContext {
+        cfg,
+        shared,
+        ports: session_ports,
+        settings,
+        sim: sim.and_then(|s| s.trading(venue)),
+        epoch_floor_ms,
+    })?;
+    Ok((Gateway::Venue(exec_ports), running))
 }
 
 /// Builds the instrument table from the config.
@@ -142,10 +205,9 @@ pub fn load_model(path: &str) -> Result<Model> {
 impl Engine {
     /// Starts everything; returns once threads run and servers listen.
     pub fn start(mut cfg: Config, opts: EngineOptions) -> Result<Engine> {
-        if cfg.mode != TradingMode::Paper {
+        if cfg.mode == TradingMode::Live {
             bail!(
-                "mode `{}` needs live order entry, which this build does not have yet; use mode = \"paper\"",
-                cfg.mode.as_str()
+                "mode `live` needs the live interlock, which this build does not have yet; use mode = \"testnet\" or \"paper\""
             );
         }
         let table = instruments_from_config(&cfg)?;
@@ -235,6 +297,14 @@ impl Engine {
             None => (None, None),
         };
 
+        // The order gateway: paper, or the venue's trading session.
+        let (gateway, session) = if cfg.mode == TradingMode::Paper {
+            (Gateway::Paper, None)
+        } else {
+            let floor = (recovery.seed.last_ts_ms > 0).then_some(recovery.seed.last_ts_ms as u64);
+            let (g, s) = start_session(&cfg, &shared, sim.as_deref(), floor, opts.trading.clone())?;
+            (g, Some(s))
+        };
         let mut stages = Vec::new();
         {
             let shared = shared.clone();
@@ -243,7 +313,7 @@ impl Engine {
             stages.push((
                 "exec",
                 spawn_stage("exec", p.exec.core, move || {
-                    run_exec_stage_from(ord_rx, rep_tx, shared, ec, seed)
+                    run_exec_stage_with(ord_rx, rep_tx, shared, ec, seed, gateway)
                 })?,
             ));
         }
@@ -352,6 +422,7 @@ impl Engine {
             publisher,
             capture,
             model_ctl,
+            session,
         })
     }
 
@@ -412,6 +483,11 @@ impl Engine {
             if h.join().is_err() {
                 tracing::error!(stage = name, "stage thread panicked");
             }
+        }
+        // Exec closed the hand-off: the trading session finishes its
+        // requests in flight and stops.
+        if let Some(s) = self.session.take() {
+            s.join(std::time::Duration::from_secs(10));
         }
         // Stages are done: the publisher flushes their last events, reading
         // back from the journal what spilled (the writer still runs).

@@ -1,5 +1,8 @@
-//! The exec stage thread: order intents in, exec reports out (paper mode).
+//! The exec stage thread: order intents in, exec reports out, through the
+//! order gateway (`gateway`): the paper matcher on this thread, or the
+//! lock-free hand-off to a venue session and its reports back.
 
+use super::gateway::{ExecPorts, Gateway};
 use super::order::{Order, OrderEvent};
 use super::paper::match_intent;
 use super::positions::Positions;
@@ -251,7 +254,18 @@ impl PaperExec {
         let m = &shared.metrics;
         let order_counters = Venue::ALL
             .iter()
-            .map(|v| STATUSES.map(|s| m.orders.with_label_values(&[v.as_str(), s.as_str()])))
+            .map(|v| {
+                STATUSES.map(|s| {
+                    // A paper refusal is always a local one.
+                    let reason = if s == OrderStatus::Rejected {
+                        crate::exec::refusal::RefusalReason::LocalInvalid.label()
+                    } else {
+                        ""
+                    };
+                    m.orders
+                        .with_label_values(&[v.as_str(), s.as_str(), reason])
+                })
+            })
             .collect();
         let labels = |i: &crate::core::Instrument| [i.venue.as_str().to_string(), i.symbol.clone()];
         let mut fill_counters = Vec::new();
@@ -365,39 +379,18 @@ impl PaperExec {
             if !self.step(&mut order, venue, OrderEvent::Fill { qty: f.qty }) {
                 break;
             }
-            let Some((position_after, realized_pnl)) = self
-                .positions
-                .apply_fill(inst_id, o.side, f.qty, f.notional, f.fee)
-            else {
+            let Some(r) = self.record_fill(
+                o.client_order_id,
+                inst_id,
+                o.side,
+                f.px,
+                f.qty,
+                f.notional,
+                f.fee,
+            ) else {
                 break;
             };
-            self.fills += 1;
-            if self.recent_fills.len() >= crate::pipeline::shared::RECENT_FILLS {
-                self.recent_fills.pop_front();
-            }
-            self.recent_fills.push_back(RecentFill {
-                client_order_id: o.client_order_id,
-                inst: inst_id,
-                side: o.side,
-                px: f.px,
-                qty: f.qty,
-                fee: f.fee,
-                position_after,
-            });
-            let k = inst_id.idx();
-            if let Some(c) = self.fill_counters.get(k) {
-                c.inc();
-            }
-            out(ExecReport::Fill {
-                client_order_id: o.client_order_id,
-                inst: inst_id,
-                side: o.side,
-                px: f.px,
-                qty: f.qty,
-                fee: f.fee,
-                position_after,
-                realized_pnl,
-            });
+            out(r);
         }
         if order.status != OrderStatus::Filled {
             self.step(&mut order, venue, OrderEvent::Cancel);
@@ -408,6 +401,116 @@ impl PaperExec {
             status: order.status,
         });
         self.update_gauges(inst_id);
+    }
+
+    /// Applies one fill to the positions and the fill counters and returns
+    /// its report (`None` for an unknown instrument).
+    #[allow(clippy::too_many_arguments)]
+    fn record_fill(
+        &mut self,
+        client_order_id: u64,
+        inst: crate::core::InstrumentId,
+        side: crate::core::Side,
+        px: i64,
+        qty: i64,
+        notional: crate::core::Money,
+        fee: crate::core::Money,
+    ) -> Option<ExecReport> {
+        let (position_after, realized_pnl) =
+            self.positions.apply_fill(inst, side, qty, notional, fee)?;
+        self.fills += 1;
+        if self.recent_fills.len() >= crate::pipeline::shared::RECENT_FILLS {
+            self.recent_fills.pop_front();
+        }
+        self.recent_fills.push_back(RecentFill {
+            client_order_id,
+            inst,
+            side,
+            px,
+            qty,
+            fee,
+            position_after,
+        });
+        if let Some(c) = self.fill_counters.get(inst.idx()) {
+            c.inc();
+        }
+        Some(ExecReport::Fill {
+            client_order_id,
+            inst,
+            side,
+            px,
+            qty,
+            fee,
+            position_after,
+            realized_pnl,
+        })
+    }
+
+    /// A venue order handed to the session (venue mode): counted, nothing
+    /// reported until the venue speaks.
+    pub fn handed_off(&mut self, o: &OrderIntent) {
+        self.orders += 1;
+        if let (Some(inst), Some(b), Some(a)) = (
+            self.shared.instruments.try_get(o.decision.inst),
+            o.decision.book.best_bid(),
+            o.decision.book.best_ask(),
+        ) {
+            let mid = 0.5 * (inst.px_f64(b.px) + inst.px_f64(a.px));
+            self.positions.set_mark(o.decision.inst, mid);
+        }
+    }
+
+    /// An order the session could not take (its hand-off ring full): it
+    /// never left, so it is rejected locally.
+    pub fn handoff_refused(&mut self, o: &OrderIntent, out: impl FnOnce(ExecReport)) {
+        self.rejects += 1;
+        out(ExecReport::Done {
+            client_order_id: o.client_order_id,
+            inst: o.decision.inst,
+            status: crate::core::OrderStatus::Rejected,
+        });
+    }
+
+    /// What the venue session reported, as the same exec report a paper
+    /// fill or end makes (positions, PnL and fees from the venue's numbers).
+    pub fn on_venue(&mut self, r: super::gateway::VenueReport, out: impl FnOnce(ExecReport)) {
+        use super::gateway::VenueReport as V;
+        match r {
+            V::Fill {
+                client_order_id,
+                inst,
+                side,
+                px,
+                qty,
+                fee,
+            } => {
+                let Some(i) = self.shared.instruments.try_get(inst) else {
+                    return;
+                };
+                let notional = super::paper::notional(i, px, qty);
+                if let Some(rep) =
+                    self.record_fill(client_order_id, inst, side, px, qty, notional, fee)
+                {
+                    out(rep);
+                }
+                self.update_gauges(inst);
+            }
+            V::Done {
+                client_order_id,
+                inst,
+                status,
+                ..
+            } => {
+                if status == crate::core::OrderStatus::Rejected {
+                    self.rejects += 1;
+                }
+                out(ExecReport::Done {
+                    client_order_id,
+                    inst,
+                    status,
+                });
+            }
+        }
     }
 
     fn reject(&mut self, order: &mut Order, venue: Venue, out: &mut impl FnMut(ExecReport)) {
@@ -479,8 +582,36 @@ pub fn run_exec_stage_from(
     cfg: ExecConfig,
     seed: ExecSeed,
 ) {
-    run_exec_loop(rx, reports, shared, cfg, seed, Outbox::new())
+    run_exec_loop(
+        rx,
+        reports,
+        shared,
+        cfg,
+        seed,
+        Outbox::new(),
+        Gateway::Paper,
+    )
 }
+
+/// [`run_exec_stage_from`] with an order gateway: paper, or the hand-off
+/// to a venue session (see [`super::gateway`]).
+pub fn run_exec_stage_with(
+    rx: Rx<OrderIntent>,
+    reports: RingTx<ExecReport>,
+    shared: Arc<Shared>,
+    cfg: ExecConfig,
+    seed: ExecSeed,
+    gateway: Gateway,
+) {
+    run_exec_loop(rx, reports, shared, cfg, seed, Outbox::new(), gateway)
+}
+
+/// How long exec waits for an intent at a time in venue mode, so the
+/// session's reports are taken at least this often.
+const VENUE_POLL: Duration = Duration::from_millis(1);
+/// How long exec waits at shutdown for the session to report what it
+/// still has in flight.
+const SESSION_DRAIN: Duration = Duration::from_secs(5);
 
 /// The exec loop: runs until its input closes (at shutdown, once risk has
 /// passed on everything it had; the engine's `running` flag does not cut
@@ -493,6 +624,7 @@ fn run_exec_loop(
     cfg: ExecConfig,
     seed: ExecSeed,
     mut outbox: Outbox,
+    mut gateway: Gateway,
 ) {
     let m = shared.metrics.clone();
     let mut rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
@@ -523,11 +655,38 @@ fn run_exec_loop(
             }
             om.pending.set(outbox.pending() as i64);
         }
-        match rx.next(IDLE_BUDGET) {
+        let budget = match &mut gateway {
+            Gateway::Paper => IDLE_BUDGET,
+            Gateway::Venue(ports) => {
+                take_venue_reports(ports, &mut exec, &mut outbox, &mut reports, &shared);
+                VENUE_POLL
+            }
+        };
+        match rx.next(budget) {
             Next::Item(o) => {
                 // The order is ready to send: right before matching.
                 let ready = now_ns();
                 t2o.record(ready.saturating_sub(o.decision.recv_ns));
+                if let Gateway::Venue(ports) = &mut gateway {
+                    if let Some(p) = shared.publish.get() {
+                        p.emit(crate::pipeline::outbox::Body::order(&o));
+                    }
+                    exec.handed_off(&o);
+                    if ports.orders.try_send(o).is_err() {
+                        // Counted by the queue; the order never left.
+                        exec.handoff_refused(&o, |r| outbox.send(&mut reports, r));
+                    }
+                    let now = now_ns();
+                    rec.record(now.saturating_sub(o.hop_ns));
+                    if let Some(h) = health {
+                        h.tick(now);
+                    }
+                    if now.saturating_sub(last_publish) >= PUBLISH_EVERY_NS {
+                        last_publish = now;
+                        exec.publish();
+                    }
+                    continue;
+                }
                 match shared.publish.get() {
                     Some(p) => {
                         p.emit(crate::pipeline::outbox::Body::order(&o));
@@ -553,9 +712,16 @@ fn run_exec_loop(
                 }
             }
             Next::Idle => {
+                // Venue mode idles every millisecond: publish at the usual pace.
+                let now = now_ns();
+                if matches!(gateway, Gateway::Venue(_))
+                    && now.saturating_sub(last_publish) < PUBLISH_EVERY_NS
+                {
+                    continue;
+                }
                 rec.flush();
                 t2o.flush();
-                last_publish = now_ns();
+                last_publish = now;
                 exec.publish();
                 if let Some(h) = health {
                     h.backlog.store(rx.len() as u64, Ordering::Relaxed);
@@ -564,11 +730,63 @@ fn run_exec_loop(
             Next::Closed => break,
         }
     }
+    if let Gateway::Venue(ports) = gateway {
+        // Closing the hand-off stops the session; it reports what it still
+        // learns about orders in flight until it is gone.
+        let ExecPorts {
+            orders,
+            reports: mut from_session,
+        } = ports;
+        drop(orders);
+        let until = std::time::Instant::now() + SESSION_DRAIN;
+        while std::time::Instant::now() < until {
+            match from_session.next(VENUE_POLL) {
+                Next::Item(r) => on_venue_report(r, &mut exec, &mut outbox, &mut reports, &shared),
+                Next::Idle => outbox.flush(&mut reports),
+                Next::Closed => break,
+            }
+        }
+    }
     outbox.drain(&mut reports);
     om.pending.set(outbox.pending() as i64);
     rec.flush();
     t2o.flush();
     exec.publish();
+}
+
+/// Takes every report the session has ready.
+fn take_venue_reports(
+    ports: &mut ExecPorts,
+    exec: &mut PaperExec,
+    outbox: &mut Outbox,
+    reports: &mut RingTx<ExecReport>,
+    shared: &Shared,
+) {
+    while let Some(r) = ports.reports.try_next() {
+        on_venue_report(r, exec, outbox, reports, shared);
+    }
+}
+
+fn on_venue_report(
+    r: super::gateway::VenueReport,
+    exec: &mut PaperExec,
+    outbox: &mut Outbox,
+    reports: &mut RingTx<ExecReport>,
+    shared: &Shared,
+) {
+    let publish = shared.publish.get();
+    exec.on_venue(r, |rep| {
+        outbox.send(reports, rep);
+        if let (Some(p), Some(i)) = (publish, shared.instruments.try_get(report_inst(&rep))) {
+            p.emit(crate::pipeline::outbox::Body::report(i.venue, &rep));
+        }
+    });
+}
+
+fn report_inst(r: &ExecReport) -> crate::core::InstrumentId {
+    match r {
+        ExecReport::Fill { inst, .. } | ExecReport::Done { inst, .. } => *inst,
+    }
 }
 
 #[cfg(test)]
@@ -697,7 +915,10 @@ mod tests {
         close(v.realized_pnl, -1.5);
         close(v.unrealized_pnl, -1.0);
         close(v.fees, (100.0 + 101.0 + 99.0) * 4e-4);
-        let o = |s: &str| m.orders.with_label_values(&["binance", s]).get();
+        let o = |s: &str| {
+            let reason = if s == "rejected" { "local_invalid" } else { "" };
+            m.orders.with_label_values(&["binance", s, reason]).get()
+        };
         assert_eq!(
             (
                 o("new"),
@@ -778,6 +999,7 @@ mod tests {
                 ExecConfig::default(),
                 ExecSeed::default(),
                 Outbox::with_capacity(4),
+                Gateway::Paper,
             )
         });
         let (mut fills, mut done) = (0u64, Vec::new());

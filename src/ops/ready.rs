@@ -106,6 +106,30 @@ impl Readiness {
         }
         checks.insert("feeds".into(), Value::Object(feeds));
 
+        // Private streams of the venues with a trading session.
+        let mut private = Map::new();
+        for v in Venue::ALL {
+            let t = shared.trading(v);
+            if !t.active.load(Ordering::Relaxed) {
+                continue;
+            }
+            let up = t.private_stream_up.load(Ordering::Relaxed);
+            if !up {
+                reasons.push(format!("private_stream_down:{v}"));
+            }
+            private.insert(
+                v.as_str().into(),
+                json!({
+                    "up": up,
+                    "unresolved_orders": t.unresolved_orders.load(Ordering::Relaxed),
+                    "orders_paused": t.orders_paused(crate::core::clock::unix_ms() as u64),
+                }),
+            );
+        }
+        if !private.is_empty() {
+            checks.insert("private_streams".into(), Value::Object(private));
+        }
+
         // Books.
         let max_age_ns = cfg.ready_max_book_age_ms.saturating_mul(1_000_000);
         let mut books = Vec::new();

@@ -422,7 +422,9 @@ mod tests {
         m.verdicts
             .with_label_values(&["skip", "hold"])
             .inc_by(10_085);
-        m.orders.with_label_values(&["binance", "new"]).inc_by(15);
+        m.orders
+            .with_label_values(&["binance", "new", ""])
+            .inc_by(15);
         m.orders
             .with_label_values(&["binance", "filled"])
             .inc_by(15);

@@ -11,6 +11,37 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering, fence};
 
+/// A venue's trading session as risk and readiness see it, written by the
+/// session (venue modes only; all zero/false in paper).
+#[derive(Default)]
+pub struct TradingHealth {
+    /// A trading session runs for this venue.
+    pub active: AtomicBool,
+    /// The private (user data) stream is connected and caught up (its gap
+    /// filled). While false, new orders are to SKIP with
+    /// `private_stream_down` and `/ready` says so.
+    pub private_stream_up: AtomicBool,
+    /// Orders whose outcome is unknown (on the resolver's watch list).
+    pub unresolved_orders: AtomicU64,
+    /// Their quantity that could still fill, per instrument index and side
+    /// is in the risk governor's open orders; this is their summed notional
+    /// in quote units × 1e8 (exact `Money`).
+    pub unresolved_notional: AtomicI64,
+    /// Unix ms until which the venue refuses order traffic (HTTP 429
+    /// `Retry-After`); 0 = none. Orders arriving before it are refused
+    /// locally, never sent.
+    pub orders_paused_until_ms: AtomicU64,
+    /// Server minus local clock, ms (`GET /fapi/v1/time`).
+    pub clock_offset_ms: AtomicI64,
+}
+
+impl TradingHealth {
+    /// True while order traffic is stopped by the venue (`now_ms`: unix ms).
+    pub fn orders_paused(&self, now_ms: u64) -> bool {
+        now_ms < self.orders_paused_until_ms.load(Ordering::Relaxed)
+    }
+}
+
 /// Health of one venue's feed, written by its feed thread(s).
 #[derive(Default)]
 pub struct FeedHealth {
@@ -250,6 +281,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub latency: LatencyBook,
     pub feeds: [FeedHealth; Venue::COUNT],
+    /// Per venue: its trading session (venue modes).
+    pub trading: [TradingHealth; Venue::COUNT],
     pub books: Vec<BookHealth>,
     /// Per instrument: the last top from its ticker streams.
     pub tickers: Vec<TickerCell>,
@@ -303,6 +336,7 @@ impl Shared {
             metrics,
             latency: LatencyBook::default(),
             feeds: Default::default(),
+            trading: Default::default(),
             books,
             tickers,
             stages: Default::default(),
@@ -325,6 +359,11 @@ impl Shared {
 
     pub fn feed(&self, v: Venue) -> &FeedHealth {
         &self.feeds[v as usize]
+    }
+
+    /// The venue's trading session state.
+    pub fn trading(&self, v: Venue) -> &TradingHealth {
+        &self.trading[v as usize]
     }
 
     pub fn stage(&self, name: &str) -> Option<&StageHealth> {

@@ -338,8 +338,8 @@ impl Metrics {
             orders: counter_vec(
                 &r,
                 "qt_orders_total",
-                "Order state transitions, by venue and status",
-                &["venue", "status"],
+                "Order state transitions, by venue and status; `reason` is the refusal reason of `rejected` (empty otherwise)",
+                &["venue", "status", "reason"],
             ),
             fills: counter_vec(
                 &r,

@@ -34,14 +34,69 @@ pub struct FeedContext<'a> {
 /// A boxed future (the adapter is used as `dyn`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Engine-wide trading settings a session is started with (defaults until
+/// the `[trading]` section fills them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradingSettings {
+    /// Client order id prefix: 1-8 ASCII alphanumerics, one per engine.
+    pub client_id_prefix: String,
+    /// Time in force of the LIMIT orders sent: `IOC` (takes what is there
+    /// within the limit, the rest expires) or `GTC` (the rest works).
+    pub time_in_force: String,
+}
+
+impl Default for TradingSettings {
+    fn default() -> Self {
+        TradingSettings {
+            client_id_prefix: "qt".into(),
+            time_in_force: "IOC".into(),
+        }
+    }
+}
+
+/// The built-in simulator's endpoints and credentials (for a venue whose
+/// trading endpoints are empty).
+#[derive(Clone)]
+pub struct SimTrading {
+    /// `http://host:port`.
+    pub rest_url: String,
+    /// `ws://host:port`.
+    pub ws_url: String,
+    pub api_key: String,
+    pub api_secret: String,
+}
+
+/// What a trading session is started with.
+pub struct TradingContext<'a> {
+    pub cfg: &'a Config,
+    pub shared: &'a Arc<Shared>,
+    /// The session's ends of the exec hand-off.
+    pub ports: crate::exec::gateway::SessionPorts,
+    pub settings: TradingSettings,
+    /// The built-in simulator, when it runs.
+    pub sim: Option<SimTrading>,
+    /// Floor of this life's client-id epoch (from the journal; see
+    /// `exec::client_id::ClientIdGen::start`).
+    pub epoch_floor_ms: Option<u64>,
+}
+
+/// A running trading session; stops once the exec hand-off closes.
+pub trait RunningSession: Send {
+    /// Waits for the session's threads to finish (after exec closed the
+    /// hand-off), at most about `timeout`.
+    fn join(self: Box<Self>, timeout: std::time::Duration);
+}
+
 /// The live trading session of a venue: order entry, its private streams
-/// and reconciliation. **Not built yet**: the live-execution issues add it
-/// per venue (every adapter answers `None` from [`VenueAdapter::trading`]
-/// today, and `run` refuses modes other than paper). This is where it goes:
-/// implement it in the venue's folder and return it from `trading`.
+/// and the unknown-outcome resolution. Implemented in the venue's folder
+/// and returned from [`VenueAdapter::trading`]; `None` means the venue
+/// trades paper only.
 pub trait TradingSession: Send + Sync {
     /// The venue this session trades on.
     fn venue(&self) -> Venue;
+
+    /// Starts the session's threads.
+    fn start(&self, ctx: TradingContext<'_>) -> anyhow::Result<Box<dyn RunningSession>>;
 }
 
 /// One venue, as the rest of the engine sees it.

@@ -1,7 +1,8 @@
 //! Binance USD-M behind the venue seam: its `[venues.binance]` section, its
 //! feed connections (depth/bookTicker and trade connections planned by
 //! `plan`, one connection gate and one REST weight budget for all of them),
-//! their replay, the doctor's probes and the in-process frame injector.
+//! their replay, the doctor's probes, the in-process frame injector and
+//! the trading session (`session`).
 
 use super::config::BinanceConfig;
 use super::feed::{BinanceFeed, BinanceFeedConfig};
@@ -19,7 +20,6 @@ use crate::venue::instruments::RestInstrument;
 use crate::venue::pacing::ConnectGate;
 use crate::venue::probe::ProbeSpec;
 use crate::venue::registry::VenuesConfig;
-use crate::venue::weight::RestBudget;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -81,14 +81,9 @@ impl VenueAdapter for BinanceAdapter {
         // under its spot limit (300 per 5 min per IP), 100 ms apart.
         let gate =
             ConnectGate::with_spacing(250, Duration::from_secs(300), Duration::from_millis(100));
-        // One REST weight budget for every Binance connection.
-        let mut weight = super::weight_config(
-            vc.rest_weight_per_min,
-            vc.rest_weight_safety_pct,
-            vc.rest_weight_window_ms,
-        );
-        weight.retry_after_max = Duration::from_secs(vc.rest_retry_after_max_secs);
-        let budget = RestBudget::new(Venue::Binance.as_str(), weight, &ctx.shared.metrics);
+        // One REST weight budget for every Binance connection (and the
+        // trading session).
+        let budget = super::shared_budget(ctx.shared, vc);
         let stale_after = Duration::from_millis(vc.stale_after_ms);
         let conns = plan(vc)
             .into_iter()
@@ -156,6 +151,10 @@ impl VenueAdapter for BinanceAdapter {
 
     fn probes(&self) -> &'static ProbeSpec {
         &super::probe::PROBES
+    }
+
+    fn trading(&self) -> Option<&'static dyn crate::venue::adapter::TradingSession> {
+        Some(&super::session::BinanceTrading)
     }
 
     fn injector(

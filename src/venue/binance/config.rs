@@ -1,6 +1,7 @@
 //! The strict `[venues.binance]` section: the shared venue keys plus
 //! Binance's own (the `/market` trade route, the depth stream speed, the
-//! REST snapshot size and the REST request-weight budget), and their checks.
+//! REST snapshot size, the REST request-weight budget, and the trading
+//! endpoints and timings of order entry), and their checks.
 
 use crate::config::ConfigError;
 use crate::venue::config::{Common, VenueSection, range, url, validate_common, validate_timing};
@@ -28,6 +29,21 @@ crate::venue_section! {
         /// in seconds (default 900); larger values are cut to it, counted
         /// (`qt_venue_rest_retry_after_capped_total`) and logged once.
         pub rest_retry_after_max_secs: u64 = 900,
+        /// Signed REST base for order entry (testnet/live), apart from the
+        /// market data's `rest_url` (Binance's demo hosts differ).
+        /// Empty = the built-in simulator.
+        pub trade_rest_url: String = String::new(),
+        /// User data stream base (`wss://fstream.binance.com`; the session
+        /// connects to `<base>/private/ws?listenKey=<key>`). Empty = the
+        /// built-in simulator.
+        pub user_stream_url: String = String::new(),
+        /// An order request without an answer after this long has an
+        /// unknown outcome (queried, never resent).
+        pub order_timeout_ms: u64 = 5_000,
+        /// listenKey keepalive period (Binance: the key lives 60 min).
+        pub listen_key_keepalive_ms: u64 = 1_800_000,
+        /// Server clock offset re-measured this often (and on `-1021`).
+        pub clock_sync_ms: u64 = 60_000,
     }
 }
 
@@ -39,6 +55,34 @@ impl BinanceConfig {
             &format!("{path}.ws_market_url"),
             &self.ws_market_url,
             &["ws", "wss"],
+        )?;
+        url(
+            &format!("{path}.trade_rest_url"),
+            &self.trade_rest_url,
+            &["http", "https"],
+        )?;
+        url(
+            &format!("{path}.user_stream_url"),
+            &self.user_stream_url,
+            &["ws", "wss"],
+        )?;
+        range(
+            &format!("{path}.order_timeout_ms"),
+            self.order_timeout_ms,
+            50,
+            60_000,
+        )?;
+        range(
+            &format!("{path}.listen_key_keepalive_ms"),
+            self.listen_key_keepalive_ms,
+            100,
+            3_540_000,
+        )?;
+        range(
+            &format!("{path}.clock_sync_ms"),
+            self.clock_sync_ms,
+            100,
+            3_600_000,
         )?;
         validate_common(path, &c, sim)?;
         if ![0, 100, 250, 500].contains(&self.depth_speed_ms) {

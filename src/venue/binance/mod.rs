@@ -4,7 +4,8 @@
 //! (`feed`), the REST request-weight facts (the depth weight table, the
 //! used-weight header, the USD-M limit), the doctor's probes (`probe`),
 //! signed order entry (`signed`, `orders`), what a failed order request
-//! means (`refusal`) and the user data stream (`user_data`).
+//! means (`refusal`), the user data stream (`user_data`) and the trading
+//! session that drives them (`session`).
 
 pub mod adapter;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod parse;
 pub mod plan;
 pub mod probe;
 pub mod refusal;
+pub mod session;
 pub mod signed;
 pub mod sync;
 pub mod user_data;
@@ -58,6 +60,43 @@ pub fn weight_config(
         used_header: Some(USED_WEIGHT_HEADER),
         retry_after_max: crate::venue::weight::DEFAULT_RETRY_AFTER_MAX,
     }
+}
+
+/// The one REST weight budget of an engine's Binance traffic (market data
+/// and trading session alike), created by whichever asks first.
+pub fn shared_budget(
+    shared: &std::sync::Arc<crate::pipeline::shared::Shared>,
+    vc: &config::BinanceConfig,
+) -> crate::venue::weight::RestBudget {
+    use std::sync::{Arc, Weak};
+    type Budgets = parking_lot::Mutex<
+        Vec<(
+            Weak<crate::pipeline::shared::Shared>,
+            crate::venue::weight::RestBudget,
+        )>,
+    >;
+    static BUDGETS: std::sync::OnceLock<Budgets> = std::sync::OnceLock::new();
+    let mut list = BUDGETS.get_or_init(Default::default).lock();
+    list.retain(|(w, _)| w.strong_count() > 0);
+    if let Some((_, b)) = list
+        .iter()
+        .find(|(w, _)| w.upgrade().is_some_and(|s| Arc::ptr_eq(&s, shared)))
+    {
+        return b.clone();
+    }
+    let mut weight = weight_config(
+        vc.rest_weight_per_min,
+        vc.rest_weight_safety_pct,
+        vc.rest_weight_window_ms,
+    );
+    weight.retry_after_max = std::time::Duration::from_secs(vc.rest_retry_after_max_secs);
+    let b = crate::venue::weight::RestBudget::new(
+        crate::core::Venue::Binance.as_str(),
+        weight,
+        &shared.metrics,
+    );
+    list.push((Arc::downgrade(shared), b.clone()));
+    b
 }
 
 #[cfg(test)]

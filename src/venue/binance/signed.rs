@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use sha2::Sha256;
 use std::fmt;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 /// Header carrying the API key.
@@ -259,8 +260,19 @@ pub struct SignedClient {
     budget: Option<RestBudget>,
     recv_window_ms: u64,
     /// Added to the local clock (server time minus local time).
-    clock_offset_ms: i64,
+    clock_offset_ms: AtomicI64,
     counts: Mutex<OrderCounts>,
+}
+
+/// A signed request ready to go: its method, full URL (signature
+/// included) and REST weight. Signing happens when it is prepared, sending
+/// later ([`SignedClient::send_prepared`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub method: reqwest::Method,
+    pub path: &'static str,
+    pub url: String,
+    pub weight: u32,
 }
 
 impl fmt::Debug for SignedClient {
@@ -287,7 +299,7 @@ impl SignedClient {
             creds,
             budget,
             recv_window_ms: DEFAULT_RECV_WINDOW_MS,
-            clock_offset_ms: 0,
+            clock_offset_ms: AtomicI64::new(0),
             counts: Mutex::new(OrderCounts::default()),
         }
     }
@@ -300,9 +312,46 @@ impl SignedClient {
 
     /// Shifts the `timestamp` sent by `offset_ms` (server minus local
     /// clock, from `GET /fapi/v1/time`).
-    pub fn with_clock_offset(mut self, offset_ms: i64) -> Self {
-        self.clock_offset_ms = offset_ms;
+    pub fn with_clock_offset(self, offset_ms: i64) -> Self {
+        self.set_clock_offset(offset_ms);
         self
+    }
+
+    /// Sets the clock offset (server minus local clock, ms) of the
+    /// requests signed from now on.
+    pub fn set_clock_offset(&self, offset_ms: i64) {
+        self.clock_offset_ms.store(offset_ms, Ordering::Relaxed);
+    }
+
+    pub fn clock_offset(&self) -> i64 {
+        self.clock_offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the HTTP client's whole-request timeout (default 10 s). A
+    /// request that times out is an unknown outcome, never a failure.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .unwrap_or_default();
+        self
+    }
+
+    /// The REST base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn api_key(&self) -> &str {
+        &self.creds.key
+    }
+
+    pub(crate) fn budget(&self) -> Option<&RestBudget> {
+        self.budget.as_ref()
     }
 
     /// The order counters of the last reply that carried them.
@@ -311,29 +360,73 @@ impl SignedClient {
     }
 
     fn timestamp(&self) -> i64 {
-        crate::core::clock::unix_ms() + self.clock_offset_ms
+        crate::core::clock::unix_ms() + self.clock_offset()
     }
 
-    async fn call<T: DeserializeOwned>(
+    /// Signs a request now (timestamp, recvWindow, signature).
+    pub fn prepare(
         &self,
         method: reqwest::Method,
-        path: &str,
+        path: &'static str,
         params: &[(&str, String)],
         weight: u32,
-    ) -> Result<T, SignedError> {
-        if let Some(b) = &self.budget {
-            b.acquire(weight, None).await;
-        }
+    ) -> Prepared {
         let q = signed_query(
             &self.creds.secret,
             params,
             self.recv_window_ms,
             self.timestamp(),
         );
-        let url = format!("{}{path}?{q}", self.base);
+        Prepared {
+            method,
+            path,
+            url: format!("{}{path}?{q}", self.base),
+            weight,
+        }
+    }
+
+    /// Signs a new order now ([`SignedClient::send_prepared`] sends it).
+    pub fn prepare_new_order(&self, o: &NewOrder) -> Result<Prepared, SignedError> {
+        let p = o.params()?;
+        Ok(self.prepare(reqwest::Method::POST, "/fapi/v1/order", &p, 0))
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &'static str,
+        params: &[(&str, String)],
+        weight: u32,
+    ) -> Result<T, SignedError> {
+        if let Some(b) = &self.budget {
+            b.acquire(weight, None).await;
+        }
+        let p = self.prepare(method, path, params, weight);
+        self.execute(&p).await
+    }
+
+    /// Sends a prepared request without waiting on the weight budget (an
+    /// order weighs 0; the caller checks that no 429 stop is in force).
+    pub async fn send_prepared<T: DeserializeOwned>(&self, p: &Prepared) -> Result<T, SignedError> {
+        self.execute(p).await
+    }
+
+    /// A signed call (budget, signature) that the session module defines.
+    pub async fn call_signed<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &'static str,
+        params: &[(&str, String)],
+        weight: u32,
+    ) -> Result<T, SignedError> {
+        self.call(method, path, params, weight).await
+    }
+
+    async fn execute<T: DeserializeOwned>(&self, p: &Prepared) -> Result<T, SignedError> {
+        let path = p.path;
         let resp = self
             .http
-            .request(method, &url)
+            .request(p.method.clone(), &p.url)
             .header(API_KEY_HEADER, &self.creds.key)
             .send()
             .await

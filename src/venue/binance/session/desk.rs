@@ -1,0 +1,498 @@
+//! The session's order desk: every order the engine handed to the venue,
+//! keyed by client order id, with its lifecycle (`exec::lifecycle`), the
+//! unknown-outcome watch list (`exec::unknown`), the private events and
+//! trades parked until their order or instrument is known, the highest
+//! venue trade id seen per instrument, and the reports owed to the exec
+//! stage. Every venue fact (REST answer, stream event, gap-fill trade)
+//! goes through [`Desk::apply`], so a fill is reported once by trade id
+//! whatever brought it, and an order's end once.
+
+use super::metrics::SessionMetrics;
+use crate::core::{InstrumentId, Money, OrderStatus, Side};
+use crate::exec::gateway::VenueReport;
+use crate::exec::lifecycle::{LifeError, LifeEvent, LifeState, VenueOrder};
+use crate::exec::refusal::RefusalReason;
+use crate::exec::unknown::{Exposure, Resolver, ResolverConfig};
+use crate::pipeline::channel::{RingTx, SendError};
+use crate::pipeline::shared::TradingHealth;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Most events parked at once (the oldest is evicted, counted).
+pub const MAX_PARKED: usize = 1024;
+/// Most reports held while exec's ring is full.
+const MAX_BACKLOG: usize = 65_536;
+
+/// Something parked until the desk can apply it.
+#[derive(Debug, Clone)]
+pub enum Parked {
+    /// A private frame for a symbol not in the instrument table.
+    Frame(Vec<u8>),
+    /// Events for a client id the desk does not know (yet).
+    Events {
+        client_id: String,
+        events: Vec<LifeEvent>,
+    },
+    /// A REST trade for a venue order id the desk does not know (yet).
+    Trade {
+        venue_order_id: String,
+        inst: InstrumentId,
+        event: LifeEvent,
+    },
+}
+
+/// One order of the engine at the venue.
+pub struct Tracked {
+    pub coid: u64,
+    pub inst: InstrumentId,
+    pub side: Side,
+    pub order: VenueOrder,
+    reported: HashSet<String>,
+    fee_wait_since: Option<Instant>,
+    accepted_counted: bool,
+    done: bool,
+}
+
+impl Tracked {
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+/// See the module doc.
+pub struct Desk {
+    orders: HashMap<String, Tracked>,
+    by_venue_id: HashMap<String, String>,
+    pub resolver: Resolver,
+    parked: VecDeque<Parked>,
+    last_trade: HashMap<InstrumentId, i64>,
+    out: RingTx<VenueReport>,
+    backlog: VecDeque<VenueReport>,
+    m: SessionMetrics,
+    health: Arc<crate::pipeline::shared::Shared>,
+    venue: crate::core::Venue,
+    /// How long a fill without commission waits for the report that has it.
+    fee_wait: Duration,
+}
+
+impl Desk {
+    pub fn new(
+        out: RingTx<VenueReport>,
+        m: SessionMetrics,
+        shared: Arc<crate::pipeline::shared::Shared>,
+        venue: crate::core::Venue,
+        resolver: ResolverConfig,
+        fee_wait: Duration,
+    ) -> Desk {
+        Desk {
+            orders: HashMap::new(),
+            by_venue_id: HashMap::new(),
+            resolver: Resolver::new(resolver),
+            parked: VecDeque::new(),
+            last_trade: HashMap::new(),
+            out,
+            backlog: VecDeque::new(),
+            m,
+            health: shared,
+            venue,
+            fee_wait,
+        }
+    }
+
+    fn health(&self) -> &TradingHealth {
+        self.health.trading(self.venue)
+    }
+
+    /// Registers an order before its request leaves.
+    pub fn register(
+        &mut self,
+        client_id: &str,
+        coid: u64,
+        inst: InstrumentId,
+        side: Side,
+        qty: i64,
+    ) {
+        self.orders.insert(
+            client_id.to_string(),
+            Tracked {
+                coid,
+                inst,
+                side,
+                order: VenueOrder::new(client_id, qty),
+                reported: HashSet::new(),
+                fee_wait_since: None,
+                accepted_counted: false,
+                done: false,
+            },
+        );
+        self.m.order("new");
+        self.apply(client_id, &[LifeEvent::Sent]);
+        self.retry_parked();
+    }
+
+    pub fn get(&self, client_id: &str) -> Option<&Tracked> {
+        self.orders.get(client_id)
+    }
+
+    pub fn knows(&self, client_id: &str) -> bool {
+        self.orders.contains_key(client_id)
+    }
+
+    /// The client id of a venue order id, when known.
+    pub fn client_of(&self, venue_order_id: &str) -> Option<&str> {
+        self.by_venue_id.get(venue_order_id).map(String::as_str)
+    }
+
+    /// Orders that may still trade or owe reports (for gap fills).
+    pub fn working(&self) -> Vec<(String, InstrumentId)> {
+        self.orders
+            .iter()
+            .filter(|(_, t)| !t.done)
+            .map(|(k, t)| (k.clone(), t.inst))
+            .collect()
+    }
+
+    /// Instruments whose orders miss fills the venue says happened (a
+    /// query found them filled) or still wait for a commission: their
+    /// trades are to be fetched over REST.
+    pub fn missing_trades(&self) -> Vec<InstrumentId> {
+        let mut v: Vec<InstrumentId> = self
+            .orders
+            .values()
+            .filter(|t| !t.done && (t.order.missing_fill_qty() > 0 || t.fee_wait_since.is_some()))
+            .map(|t| t.inst)
+            .collect();
+        v.sort_by_key(|i| i.idx());
+        v.dedup();
+        v
+    }
+
+    /// A venue trade id seen for `inst` (REST or stream).
+    pub fn note_trade(&mut self, inst: InstrumentId, id: i64) {
+        let e = self.last_trade.entry(inst).or_insert(id);
+        *e = (*e).max(id);
+    }
+
+    /// Highest venue trade id seen for `inst`.
+    pub fn last_trade(&self, inst: InstrumentId) -> Option<i64> {
+        self.last_trade.get(&inst).copied()
+    }
+
+    /// The order's placement outcome was lost: it goes on the watch list
+    /// and counts as exposure until the venue speaks. Never resent.
+    pub fn outcome_unknown(&mut self, client_id: &str, notional: Money, now_ms: u64) {
+        let Some(t) = self.orders.get(client_id) else {
+            return;
+        };
+        self.m.unknown_outcome();
+        if t.order.state() != LifeState::Pending {
+            // The venue already spoke (the stream beat the lost answer):
+            // nothing to resolve.
+            self.apply(client_id, &[LifeEvent::OutcomeUnknown]);
+            return;
+        }
+        let exposure = Exposure {
+            inst: t.inst,
+            side: t.side,
+            qty: t.order.qty(),
+            notional,
+        };
+        self.resolver.watch(client_id, exposure, now_ms);
+        self.apply(client_id, &[LifeEvent::OutcomeUnknown]);
+        self.publish_unresolved();
+    }
+
+    pub fn publish_unresolved(&self) {
+        let n = self.resolver.len();
+        self.m.set_unresolved(n);
+        let h = self.health();
+        h.unresolved_orders.store(n as u64, Ordering::Relaxed);
+        let notional: Money = self
+            .resolver
+            .exposure()
+            .values()
+            .fold(Money::ZERO, |a, s| a + s.notional);
+        h.unresolved_notional.store(notional.0, Ordering::Relaxed);
+    }
+
+    /// Events from the private stream for `client_id`: the venue spoke,
+    /// so the order leaves the watch list; unknown ids are parked.
+    pub fn on_stream(&mut self, client_id: &str, events: Vec<LifeEvent>, now_ms: u64) {
+        if !self.orders.contains_key(client_id) {
+            self.park(Parked::Events {
+                client_id: client_id.to_string(),
+                events,
+            });
+            return;
+        }
+        if self.resolver.on_stream(client_id, now_ms).is_some() {
+            self.publish_unresolved();
+        }
+        self.apply(client_id, &events);
+    }
+
+    /// A trade from REST (`userTrades`) for venue order `venue_order_id`.
+    pub fn on_trade(&mut self, venue_order_id: &str, inst: InstrumentId, event: LifeEvent) {
+        match self.by_venue_id.get(venue_order_id).cloned() {
+            Some(cid) => self.apply(&cid, &[event]),
+            None => self.park(Parked::Trade {
+                venue_order_id: venue_order_id.to_string(),
+                inst,
+                event,
+            }),
+        }
+    }
+
+    /// Parks a frame whose symbol is not in the table.
+    pub fn park_frame(&mut self, frame: &[u8]) {
+        self.park(Parked::Frame(frame.to_vec()));
+    }
+
+    fn park(&mut self, p: Parked) {
+        if self.parked.len() >= MAX_PARKED {
+            self.parked.pop_front();
+            self.m.parked("evicted", self.parked.len());
+        }
+        self.parked.push_back(p);
+        self.m.parked("parked", self.parked.len());
+    }
+
+    /// Frames parked for unknown symbols (the caller retries them when the
+    /// table can know them; the table is fixed for a run today).
+    pub fn parked_len(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Applies what was parked and can be applied now.
+    fn retry_parked(&mut self) {
+        if self.parked.is_empty() {
+            return;
+        }
+        let mut keep = VecDeque::with_capacity(self.parked.len());
+        let mut applied = Vec::new();
+        for p in self.parked.drain(..) {
+            let ready = match &p {
+                Parked::Events { client_id, .. } => self.orders.contains_key(client_id),
+                Parked::Trade { venue_order_id, .. } => {
+                    self.by_venue_id.contains_key(venue_order_id)
+                }
+                Parked::Frame(_) => false,
+            };
+            if ready {
+                applied.push(p);
+            } else {
+                keep.push_back(p);
+            }
+        }
+        self.parked = keep;
+        for p in applied {
+            self.m.parked("applied", self.parked.len());
+            match p {
+                Parked::Events { client_id, events } => self.apply(&client_id, &events),
+                Parked::Trade {
+                    venue_order_id,
+                    event,
+                    ..
+                } => {
+                    if let Some(cid) = self.by_venue_id.get(&venue_order_id).cloned() {
+                        self.apply(&cid, &[event]);
+                    }
+                }
+                Parked::Frame(_) => {}
+            }
+        }
+    }
+
+    /// Applies events to a known order, then reports what changed.
+    pub fn apply(&mut self, client_id: &str, events: &[LifeEvent]) {
+        let mut new_venue_id = false;
+        {
+            let Some(t) = self.orders.get_mut(client_id) else {
+                return;
+            };
+            for ev in events {
+                if let LifeEvent::Ack {
+                    venue_order_id: Some(v),
+                } = ev
+                    && !self.by_venue_id.contains_key(v)
+                {
+                    self.by_venue_id.insert(v.clone(), client_id.to_string());
+                    new_venue_id = true;
+                }
+                if let LifeEvent::Query(crate::exec::lifecycle::QueryAnswer::Found {
+                    venue_order_id: Some(v),
+                    ..
+                }) = ev
+                    && !self.by_venue_id.contains_key(v)
+                {
+                    self.by_venue_id.insert(v.clone(), client_id.to_string());
+                    new_venue_id = true;
+                }
+                if let LifeEvent::Fill(f) = ev
+                    && let Ok(id) = f.trade_id.parse::<i64>()
+                {
+                    let e = self.last_trade.entry(t.inst).or_insert(id);
+                    *e = (*e).max(id);
+                }
+                let before = t.order.anomalies().contradictions;
+                if let Err(e) = t.order.apply(ev) {
+                    self.m.anomaly(anomaly_label(&e));
+                    tracing::warn!(client_id, "venue event refused: {e}");
+                }
+                if t.order.anomalies().contradictions > before {
+                    self.m.anomaly("contradiction");
+                }
+            }
+        }
+        self.settle(client_id);
+        if new_venue_id {
+            self.retry_parked();
+        }
+    }
+
+    /// Reports new fills and the order's end to exec.
+    fn settle(&mut self, client_id: &str) {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let Some(t) = self.orders.get_mut(client_id) else {
+            return;
+        };
+        let state = t.order.state();
+        if !t.accepted_counted
+            && matches!(
+                state,
+                LifeState::Accepted
+                    | LifeState::PartiallyFilled
+                    | LifeState::PendingCancel
+                    | LifeState::Filled
+                    | LifeState::Canceled
+                    | LifeState::Expired
+            )
+        {
+            t.accepted_counted = true;
+            self.m.order("accepted");
+        }
+        let mut waiting_fee = false;
+        for f in t.order.fills() {
+            if t.reported.contains(&f.trade_id) {
+                continue;
+            }
+            let fee = match &f.fee {
+                Some(fee) => fee.amount,
+                None => {
+                    let since = *t.fee_wait_since.get_or_insert(now);
+                    if now.duration_since(since) < self.fee_wait {
+                        waiting_fee = true;
+                        continue;
+                    }
+                    self.m.anomaly("fee_missing");
+                    Money::ZERO
+                }
+            };
+            t.reported.insert(f.trade_id.clone());
+            out.push(VenueReport::Fill {
+                client_order_id: t.coid,
+                inst: t.inst,
+                side: t.side,
+                px: f.px,
+                qty: f.qty,
+                fee,
+            });
+        }
+        if !waiting_fee {
+            t.fee_wait_since = None;
+        }
+        if !t.done && state.is_terminal() && t.order.missing_fill_qty() == 0 && !waiting_fee {
+            t.done = true;
+            let (status, reason) = match state {
+                LifeState::Filled => (OrderStatus::Filled, None),
+                LifeState::Rejected => (OrderStatus::Rejected, t.order.reject_reason()),
+                _ => (OrderStatus::Canceled, None),
+            };
+            match status {
+                OrderStatus::Rejected => self
+                    .m
+                    .rejected(reason.unwrap_or(RefusalReason::VenueRejected)),
+                s => self.m.order(s.as_str()),
+            }
+            out.push(VenueReport::Done {
+                client_order_id: t.coid,
+                inst: t.inst,
+                status,
+                reason,
+            });
+        }
+        for r in out {
+            self.send(r);
+        }
+    }
+
+    /// Re-settles orders waiting for a commission (called on a timer).
+    pub fn tick(&mut self) {
+        let waiting: Vec<String> = self
+            .orders
+            .iter()
+            .filter(|(_, t)| t.fee_wait_since.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in waiting {
+            self.settle(&k);
+        }
+        self.flush();
+    }
+
+    fn send(&mut self, r: VenueReport) {
+        self.flush();
+        if !self.backlog.is_empty() {
+            self.hold(r);
+            return;
+        }
+        match self.out.try_send(r) {
+            Ok(()) => {}
+            Err(SendError::Full(r)) => self.hold(r),
+            Err(SendError::Closed(_)) => self.m.report_lost(),
+        }
+    }
+
+    fn hold(&mut self, r: VenueReport) {
+        if self.backlog.len() >= MAX_BACKLOG {
+            self.m.report_lost();
+            return;
+        }
+        self.backlog.push_back(r);
+    }
+
+    /// Sends held reports while exec's ring has room.
+    pub fn flush(&mut self) {
+        while let Some(r) = self.backlog.pop_front() {
+            match self.out.try_send(r) {
+                Ok(()) => {}
+                Err(SendError::Full(r)) => {
+                    self.backlog.push_front(r);
+                    return;
+                }
+                Err(SendError::Closed(_)) => {
+                    self.m.report_lost();
+                }
+            }
+        }
+    }
+
+    /// Reports still held for exec.
+    pub fn backlog(&self) -> usize {
+        self.backlog.len()
+    }
+}
+
+fn anomaly_label(e: &LifeError) -> &'static str {
+    match e {
+        LifeError::BadFill { .. } => "bad_fill",
+        LifeError::ExcessFill { .. } => "excess_fill",
+        LifeError::ConflictingFill { .. } => "conflicting_fill",
+        LifeError::BadCumQty { .. } => "bad_cum_qty",
+        LifeError::FilledShort { .. } => "filled_short",
+        LifeError::RejectAfterLive { .. } => "reject_after_live",
+    }
+}

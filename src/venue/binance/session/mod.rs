@@ -1,0 +1,325 @@
+//! Binance USD-M's trading session (testnet/live): it owns order entry
+//! and the private stream for the engine, off the hot path.
+//!
+//! Two threads: the **hand-off thread** takes intents from the exec
+//! stage's ring, builds the client order id (`exec::client_id`), registers
+//! the order on the desk, signs the request and hands it to the **runtime
+//! thread** (a tokio current-thread runtime) that sends it and runs the
+//! rest: the unknown-outcome resolver's queries (`resolve`), the clock
+//! offset, the private stream with its listenKey and gap fills (`stream`,
+//! `gap`), and a timer that settles fills waiting for their commission and
+//! fetches trades the venue says happened but no event brought.
+//!
+//! Modules: `desk` (orders, lifecycle, parking, reports to exec), `place`
+//! (one order's request and what its answer means), `resolve` (resolver
+//! and clock tasks), `stream` (user data stream), `gap` (REST gap fill),
+//! `api` (the REST calls beyond order entry), `metrics`.
+
+pub mod api;
+pub mod desk;
+mod gap;
+pub mod metrics;
+mod place;
+mod resolve;
+mod stream;
+
+use crate::config::Config;
+use crate::core::Venue;
+use crate::exec::client_id::ClientIdGen;
+use crate::exec::unknown::ResolverConfig;
+use crate::pipeline::shared::Shared;
+use crate::venue::adapter::{RunningSession, TradingContext, TradingSession};
+use crate::venue::binance::SymbolMap;
+use crate::venue::binance::config::BinanceConfig;
+use crate::venue::binance::signed::{ApiCredentials, SignedClient, TimeInForce};
+use anyhow::{Context, Result, bail};
+use desk::Desk;
+use metrics::SessionMetrics;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// The session's timings (from `[venues.binance]`; tests shorten them).
+#[derive(Debug, Clone)]
+pub struct Timings {
+    pub order_timeout: Duration,
+    pub keepalive: Duration,
+    pub clock_sync: Duration,
+    /// How long a fill without commission waits for the report with it.
+    pub fee_wait: Duration,
+    /// Order pause after a 429 / `-1003` / `-1015` without `Retry-After`.
+    pub pause_default: Duration,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    pub resolver: ResolverConfig,
+}
+
+impl Timings {
+    fn from_config(vc: &BinanceConfig) -> Timings {
+        Timings {
+            order_timeout: Duration::from_millis(vc.order_timeout_ms),
+            keepalive: Duration::from_millis(vc.listen_key_keepalive_ms),
+            clock_sync: Duration::from_millis(vc.clock_sync_ms),
+            fee_wait: Duration::from_millis(1_000),
+            pause_default: Duration::from_millis(1_000),
+            reconnect_min: Duration::from_millis(vc.backoff_min_ms.max(50)),
+            reconnect_max: Duration::from_millis(vc.backoff_max_ms.max(100)),
+            resolver: ResolverConfig::default(),
+        }
+    }
+}
+
+/// Everything the session's tasks share.
+pub(crate) struct Ctx {
+    pub shared: Arc<Shared>,
+    pub client: SignedClient,
+    pub desk: Mutex<Desk>,
+    pub syms: SymbolMap,
+    pub m: SessionMetrics,
+    pub t: Timings,
+    pub tif: TimeInForce,
+    /// `ws://host:port` or `wss://host` of the user data stream.
+    pub stream_base: String,
+    pub stop: watch::Receiver<bool>,
+    /// Wakes the clock task (a `-1021`).
+    pub remeasure: Notify,
+    /// When the session started (unix ms): trades before it are not ours.
+    pub start_ms: i64,
+    /// Orders sent and not answered yet (for a clean stop).
+    pub in_flight: std::sync::atomic::AtomicU64,
+    pub rtt: Mutex<crate::telemetry::latency::LatencyRecorder>,
+    pub t2w: Mutex<crate::telemetry::latency::LatencyRecorder>,
+}
+
+impl Ctx {
+    pub fn health(&self) -> &crate::pipeline::shared::TradingHealth {
+        self.shared.trading(Venue::Binance)
+    }
+
+    pub fn now_ms() -> u64 {
+        crate::core::clock::unix_ms().max(0) as u64
+    }
+
+    /// Stops order traffic for `d` (a 429 and its `Retry-After`).
+    pub fn pause_orders(&self, d: Duration) {
+        let until = Self::now_ms() + d.as_millis() as u64;
+        self.health()
+            .orders_paused_until_ms
+            .fetch_max(until, Ordering::Relaxed);
+        tracing::warn!(
+            pause_ms = d.as_millis() as u64,
+            "binance order traffic stopped until Retry-After has passed"
+        );
+    }
+}
+
+/// Latency slot of intent-in-exec → request handed to the socket.
+pub const TICK_TO_WIRE: &str = "tick_to_wire";
+/// Latency slot of order request sent → its answer.
+pub const ORDER_ROUND_TRIP: &str = "order_round_trip";
+
+/// The Binance trading session (see the module doc).
+pub struct BinanceTrading;
+
+struct Running {
+    handoff: JoinHandle<()>,
+}
+
+impl RunningSession for Running {
+    fn join(self: Box<Self>, timeout: Duration) {
+        let until = std::time::Instant::now() + timeout;
+        while !self.handoff.is_finished() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if self.handoff.is_finished() {
+            let _ = self.handoff.join();
+        } else {
+            tracing::error!("binance trading session did not stop in time");
+        }
+    }
+}
+
+/// Picks the trading endpoints and credentials: the configured ones, or
+/// the built-in simulator's for empty ones.
+fn endpoints(
+    ctx: &TradingContext<'_>,
+    vc: &BinanceConfig,
+) -> Result<(String, String, ApiCredentials)> {
+    let sim = ctx.sim.as_ref();
+    let rest = if vc.trade_rest_url.is_empty() {
+        match sim {
+            Some(s) => s.rest_url.clone(),
+            None => bail!(
+                "venues.binance.trade_rest_url is empty: that means the built-in simulator, which is not running ([sim] enabled = false)"
+            ),
+        }
+    } else {
+        vc.trade_rest_url.clone()
+    };
+    let stream = if vc.user_stream_url.is_empty() {
+        match sim {
+            Some(s) => s.ws_url.clone(),
+            None => bail!(
+                "venues.binance.user_stream_url is empty: that means the built-in simulator, which is not running ([sim] enabled = false)"
+            ),
+        }
+    } else {
+        vc.user_stream_url.clone()
+    };
+    let creds = if vc.api_key_env.is_empty() && vc.trade_rest_url.is_empty() {
+        match sim {
+            Some(s) => ApiCredentials::new(s.api_key.clone(), s.api_secret.clone()),
+            None => bail!("venues.binance.api_key_env is empty"),
+        }
+    } else {
+        ApiCredentials::from_env(&vc.api_key_env, &vc.api_secret_env)
+            .map_err(|e| anyhow::anyhow!("venues.binance: {e}"))?
+    };
+    Ok((rest, stream.trim_end_matches('/').to_string(), creds))
+}
+
+fn tif_of(s: &str) -> Result<TimeInForce> {
+    match s.to_ascii_uppercase().as_str() {
+        "IOC" => Ok(TimeInForce::Ioc),
+        "GTC" => Ok(TimeInForce::Gtc),
+        other => bail!("time_in_force `{other}`: must be IOC or GTC"),
+    }
+}
+
+impl BinanceTrading {
+    /// Starts with explicit timings (tests shorten them).
+    pub fn start_with(
+        &self,
+        ctx: TradingContext<'_>,
+        t: Timings,
+    ) -> Result<Box<dyn RunningSession>> {
+        let cfg: &Config = ctx.cfg;
+        let vc = cfg
+            .venues
+            .binance
+            .clone()
+            .filter(|v| v.enabled)
+            .context("[venues.binance] is not enabled")?;
+        let (rest, stream_base, creds) = endpoints(&ctx, &vc)?;
+        let tif = tif_of(&ctx.settings.time_in_force)?;
+        let ids = ClientIdGen::start(
+            &ctx.settings.client_id_prefix,
+            Ctx::now_ms(),
+            ctx.epoch_floor_ms,
+        )
+        .map_err(|e| anyhow::anyhow!("client order ids: {e}"))?;
+        let shared = ctx.shared.clone();
+        let budget = crate::venue::binance::shared_budget(&shared, &vc);
+        let client = SignedClient::new(&rest, creds, Some(budget)).with_timeout(t.order_timeout);
+        let m = SessionMetrics::new(&shared.metrics, Venue::Binance);
+        let ports = ctx.ports;
+        let desk = Desk::new(
+            ports.reports,
+            m.clone(),
+            shared.clone(),
+            Venue::Binance,
+            t.resolver,
+            t.fee_wait,
+        );
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let lat = |name: &str| {
+            Mutex::new(crate::telemetry::latency::LatencyRecorder::new(
+                &shared.latency,
+                name,
+                shared.metrics.stage_hist(name),
+            ))
+        };
+        let c = Arc::new(Ctx {
+            syms: SymbolMap::new(&shared.instruments, Venue::Binance),
+            shared: shared.clone(),
+            client,
+            desk: Mutex::new(desk),
+            m,
+            tif,
+            stream_base,
+            stop: stop_rx,
+            remeasure: Notify::new(),
+            start_ms: crate::core::clock::unix_ms(),
+            in_flight: std::sync::atomic::AtomicU64::new(0),
+            rtt: lat(ORDER_ROUND_TRIP),
+            t2w: lat(TICK_TO_WIRE),
+            t,
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("binance session runtime")?;
+        let handle = rt.handle().clone();
+        let health = shared.trading(Venue::Binance);
+        health.private_stream_up.store(false, Ordering::Relaxed);
+        health.active.store(true, Ordering::Relaxed);
+        // The runtime thread: the background tasks until stop.
+        let c2 = c.clone();
+        let runtime = std::thread::Builder::new()
+            .name("session-binance".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let tasks = vec![
+                        tokio::spawn(resolve::clock_task(c2.clone())),
+                        tokio::spawn(resolve::resolver_task(c2.clone())),
+                        tokio::spawn(resolve::tick_task(c2.clone())),
+                        tokio::spawn(stream::stream_task(c2.clone())),
+                    ];
+                    let mut stop = c2.stop.clone();
+                    while !*stop.borrow() {
+                        if stop.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                    // Orders in flight get their answers (bounded by the
+                    // request timeout), then the tasks end.
+                    place::wait_in_flight(&c2).await;
+                    for t in tasks {
+                        t.abort();
+                    }
+                    c2.desk.lock().flush();
+                });
+                // Dropping the runtime cancels what is left.
+                drop(rt);
+            })
+            .context("spawning the binance session runtime thread")?;
+        let c3 = c.clone();
+        let mut orders = ports.orders;
+        let mut ids = ids;
+        let handoff = std::thread::Builder::new()
+            .name("orders-binance".into())
+            .spawn(move || {
+                place::handoff_loop(&c3, &handle, &mut orders, &mut ids);
+                let _ = stop_tx.send(true);
+                let _ = runtime.join();
+                c3.health().active.store(false, Ordering::Relaxed);
+                c3.health()
+                    .private_stream_up
+                    .store(false, Ordering::Relaxed);
+                // The last reports go out; the ring to exec closes when the
+                // desk is dropped with the last `Ctx`.
+                c3.desk.lock().flush();
+            })
+            .context("spawning the binance order hand-off thread")?;
+        tracing::info!(
+            rest = %rest,
+            prefix = %ctx.settings.client_id_prefix,
+            "binance trading session started"
+        );
+        Ok(Box::new(Running { handoff }))
+    }
+}
+
+impl TradingSession for BinanceTrading {
+    fn venue(&self) -> Venue {
+        Venue::Binance
+    }
+
+    fn start(&self, ctx: TradingContext<'_>) -> Result<Box<dyn RunningSession>> {
+        let vc = ctx.cfg.venues.binance.clone().unwrap_or_default();
+        self.start_with(ctx, Timings::from_config(&vc))
+    }
+}
