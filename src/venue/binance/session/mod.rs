@@ -57,6 +57,13 @@ pub struct Timings {
     pub resolver: ResolverConfig,
 }
 
+impl Default for Timings {
+    /// The timings of a default `[venues.binance]` section.
+    fn default() -> Self {
+        Timings::from_config(&BinanceConfig::default())
+    }
+}
+
 impl Timings {
     fn from_config(vc: &BinanceConfig) -> Timings {
         Timings {

@@ -144,6 +144,8 @@ pub(super) async fn tick_task(c: Arc<Ctx>) {
             _ = stopped(&c) => return,
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
+        c.rtt.lock().flush();
+        c.t2w.lock().flush();
         let missing = {
             let mut d = c.desk.lock();
             d.tick();
