@@ -18,7 +18,7 @@ use quantum_trader::telemetry::metrics::Metrics;
 use quantum_trader::venue::adapter::{SimTrading, TradingContext, TradingSettings};
 use quantum_trader::venue::binance::session::{BinanceTrading, Timings};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -140,6 +140,9 @@ fn hostile_private_frames_are_counted_parked_and_never_panic() {
     let cfg = common::test_config(|c| {
         c.mode = TradingMode::Testnet;
         c.instruments.retain(|i| i.symbol == "BTCUSDT");
+        if let Some(b) = c.venues.binance.as_mut() {
+            b.symbols = vec!["BTCUSDT".into()];
+        }
     });
     let table = instruments_from_config(&cfg).unwrap();
     let metrics = Arc::new(Metrics::new());
@@ -205,9 +208,17 @@ fn hostile_private_frames_are_counted_parked_and_never_panic() {
     assert_eq!(errors(), (n - 1) as u64, "{text}");
     assert_eq!(parked(), 2, "{text}");
     assert!(up, "the stream stays up through hostile frames");
-    for reason in ["json", "unknown_event", "unknown_enum", "decimal", "unknown_symbol"] {
+    for reason in [
+        "json",
+        "unknown_event",
+        "unknown_enum",
+        "decimal",
+        "unknown_symbol",
+    ] {
         assert!(
-            text.contains(&format!("qt_private_event_errors_total{{reason=\"{reason}\",venue=\"binance\"}}")),
+            text.contains(&format!(
+                "qt_private_event_errors_total{{reason=\"{reason}\",venue=\"binance\"}}"
+            )),
             "{reason} counted: {text}"
         );
     }

@@ -1,7 +1,7 @@
 //! The Binance USD-M REST calls of the trading session beyond order entry
 //! (`signed`): server time and the clock offset, `userTrades`, the
 //! listenKey (`POST`/`PUT`/`DELETE /fapi/v1/listenKey`, API key only, no
-//! signature), `countdownCancelAll`, and what an order object or a trade
+//! signature), `countdownCancelAll`, `allOpenOrders` (cancel), and what an order object or a trade
 //! means for the lifecycle (`exec::lifecycle`), with exact decimals.
 
 use crate::core::{InstrumentId, MONEY_SCALE, Money, parse_decimal};
@@ -160,6 +160,17 @@ pub async fn countdown_cancel_all(
         ("countdownTime", countdown_ms.to_string()),
     ];
     c.call_signed(reqwest::Method::POST, "/fapi/v1/countdownCancelAll", &p, 10)
+        .await
+}
+
+/// `DELETE /fapi/v1/allOpenOrders` (weight 1): cancels every open order
+/// of `symbol`.
+pub async fn cancel_all_open(
+    c: &SignedClient,
+    symbol: &str,
+) -> Result<serde_json::Value, SignedError> {
+    let p = [("symbol", symbol.to_string())];
+    c.call_signed(reqwest::Method::DELETE, "/fapi/v1/allOpenOrders", &p, 1)
         .await
 }
 

@@ -13,7 +13,8 @@
 //! Modules: `desk` (orders, lifecycle, parking, reports to exec), `place`
 //! (one order's request and what its answer means), `resolve` (resolver
 //! and clock tasks), `stream` (user data stream), `gap` (REST gap fill),
-//! `api` (the REST calls beyond order entry), `metrics`.
+//! `api` (the REST calls beyond order entry), `safety` (dead man's switch,
+//! cancel on stop), `metrics`.
 
 pub mod api;
 pub mod desk;
@@ -21,6 +22,7 @@ mod gap;
 pub mod metrics;
 mod place;
 mod resolve;
+mod safety;
 mod stream;
 
 use crate::config::Config;
@@ -55,6 +57,11 @@ pub struct Timings {
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
     pub resolver: ResolverConfig,
+    /// `countdownCancelAll` countdown per traded symbol (zero = off),
+    /// re-armed every quarter of it.
+    pub dead_man: Duration,
+    /// Cancel every open order of the traded symbols at stop.
+    pub cancel_on_stop: bool,
 }
 
 impl Default for Timings {
@@ -75,6 +82,8 @@ impl Timings {
             reconnect_min: Duration::from_millis(vc.backoff_min_ms.max(50)),
             reconnect_max: Duration::from_millis(vc.backoff_max_ms.max(100)),
             resolver: ResolverConfig::default(),
+            dead_man: Duration::from_millis(vc.dead_man_switch_ms),
+            cancel_on_stop: vc.cancel_on_stop,
         }
     }
 }
@@ -274,6 +283,7 @@ impl BinanceTrading {
                         tokio::spawn(resolve::resolver_task(c2.clone())),
                         tokio::spawn(resolve::tick_task(c2.clone())),
                         tokio::spawn(stream::stream_task(c2.clone())),
+                        tokio::spawn(safety::dead_man_task(c2.clone())),
                     ];
                     let mut stop = c2.stop.clone();
                     while !*stop.borrow() {
@@ -284,6 +294,7 @@ impl BinanceTrading {
                     // Orders in flight get their answers (bounded by the
                     // request timeout), then the tasks end.
                     place::wait_in_flight(&c2).await;
+                    safety::on_stop(&c2).await;
                     for t in tasks {
                         t.abort();
                     }
