@@ -712,3 +712,21 @@ fn dead_man_switch_is_re_armed_and_stop_cancels_open_orders() {
     assert_eq!(r.done(1), Some(OrderStatus::Canceled));
     assert_eq!(r.done(2), Some(OrderStatus::Canceled));
 }
+
+#[test]
+fn the_kill_switch_cancels_open_orders_at_the_venue() {
+    let mut r = rig("GTC", timings());
+    let (bid, _) = r.touch();
+    r.send(1, Side::Buy, 1, bid - 30 * r.inst.tick);
+    r.pump(Duration::from_millis(500));
+    assert_eq!(r.sim.account().open_orders.len(), 1);
+    // What the risk stage publishes when the kill switch is turned on.
+    *r.shared.risk.lock() =
+        serde_json::json!({"kill_switch": true, "circuit_breaker": {"state": "CLOSED"}});
+    assert_eq!(
+        r.wait_done(1, Duration::from_secs(5)),
+        OrderStatus::Canceled
+    );
+    assert!(r.sim.account().open_orders.is_empty());
+    r.stop();
+}

@@ -284,6 +284,7 @@ impl BinanceTrading {
                         tokio::spawn(resolve::tick_task(c2.clone())),
                         tokio::spawn(stream::stream_task(c2.clone())),
                         tokio::spawn(safety::dead_man_task(c2.clone())),
+                        tokio::spawn(safety::halt_task(c2.clone())),
                     ];
                     let mut stop = c2.stop.clone();
                     while !*stop.borrow() {
