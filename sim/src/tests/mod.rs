@@ -15,8 +15,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 mod api;
 mod faults;
+mod order_faults;
 mod private;
 mod streams;
+mod trading;
 
 pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
