@@ -426,7 +426,7 @@ mod tests {
             .with_label_values(&["binance", "new", ""])
             .inc_by(15);
         m.orders
-            .with_label_values(&["binance", "filled"])
+            .with_label_values(&["binance", "filled", ""])
             .inc_by(15);
         m.fills
             .with_label_values(&["binance", "BTCUSDT"])
