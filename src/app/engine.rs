@@ -40,6 +40,9 @@ pub struct EngineOptions {
     /// Starts the in-process venues when `[sim] enabled` (the binary passes
     /// its simulator); without it such a config is refused.
     pub embedded_venues: Option<StartEmbeddedVenues>,
+    /// Live mode armed (`run --live` or `QT_LIVE=1`): one of the live
+    /// interlock's conditions (`app::interlock`).
+    pub live_armed: bool,
 }
 
 /// Venues running inside this process (the binary's simulator): the engine
@@ -77,6 +80,8 @@ pub struct Engine {
     capture: Option<crate::capture::RecorderHandle>,
     /// Model reload and shadow state (the score stage and the model API).
     model_ctl: Arc<ModelControl>,
+    /// What the start of testnet/live found (empty in paper).
+    startup: Arc<super::startup::StartupState>,
 }
 
 /// Builds the instrument table from the config.
@@ -142,12 +147,14 @@ pub fn load_model(path: &str) -> Result<Model> {
 impl Engine {
     /// Starts everything; returns once threads run and servers listen.
     pub fn start(mut cfg: Config, opts: EngineOptions) -> Result<Engine> {
-        if cfg.mode != TradingMode::Paper {
-            bail!(
-                "mode `{}` needs live order entry, which this build does not have yet; use mode = \"paper\"",
-                cfg.mode.as_str()
-            );
-        }
+        // The live interlock's static conditions, before any socket opens.
+        super::interlock::check_static(
+            &cfg,
+            opts.live_armed,
+            &crate::venue::account::has_order_entry,
+            &|k| std::env::var(k).ok(),
+        )
+        .map_err(anyhow::Error::new)?;
         let table = instruments_from_config(&cfg)?;
         let model = load_model(&cfg.model.path)?;
         let sim = match (&opts.embedded_venues, cfg.sim.enabled && !opts.inject) {
@@ -225,6 +232,7 @@ impl Engine {
             tracing::info!("journal disabled: nothing restored, nothing journaled");
             (None, crate::risk::recovery::Recovery::default())
         };
+        let mut recovery = recovery;
         // After the journal: events beyond the publisher's memory buffer are
         // kept in it and read back (see `publish::replay`).
         let publisher = start_publisher(&cfg, &shared, journal.as_ref().map(|(tx, _)| tx))?;
@@ -234,6 +242,19 @@ impl Engine {
             Some((tx, w)) => (Some(tx), Some(w)),
             None => (None, None),
         };
+        // Testnet/live: account, clock and startup reconciliation before
+        // any stage runs (the interlock's dynamic conditions).
+        let startup = Arc::new(
+            super::startup::run(
+                &cfg,
+                &table,
+                &shared,
+                &mut recovery.seed,
+                journal_tx.as_ref(),
+                clock.unix_ms(),
+            )
+            .map_err(anyhow::Error::new)?,
+        );
 
         let mut stages = Vec::new();
         {
@@ -252,6 +273,9 @@ impl Engine {
             let max_pos = per_instrument(&cfg, &table, |ic| &ic.max_position)?;
             let mut gov = Governor::new(&cfg.risk, table.clone(), max_pos, clock, cfg.mode);
             gov.attach_heartbeats(&shared.heartbeats);
+            if cfg.mode != TradingMode::Paper {
+                gov.attach_venue_gates(shared.venue_gates.clone());
+            }
             gov.attach_metrics(crate::risk::metrics::RiskMetrics::new(&metrics));
             if let Some(tx) = journal_tx {
                 gov.set_journal(tx, cfg.journal.record_holds);
@@ -352,7 +376,15 @@ impl Engine {
             publisher,
             capture,
             model_ctl,
+            startup,
         })
+    }
+
+    /// What the start of testnet/live found: per venue the account, the
+    /// reconciliation (matched and adopted orders, positions), the clock
+    /// offset; the venue sessions seed their order tables from it.
+    pub fn startup(&self) -> &Arc<super::startup::StartupState> {
+        &self.startup
     }
 
     /// The in-process injector (only with [`EngineOptions::inject`]).

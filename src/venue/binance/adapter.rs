@@ -89,6 +89,13 @@ impl VenueAdapter for BinanceAdapter {
         );
         weight.retry_after_max = Duration::from_secs(vc.rest_retry_after_max_secs);
         let budget = RestBudget::new(Venue::Binance.as_str(), weight, &ctx.shared.metrics);
+        budget.publish_stops(
+            ctx.shared
+                .venue_gates
+                .venue(Venue::Binance)
+                .rest_stopped_until_ms
+                .clone(),
+        );
         let stale_after = Duration::from_millis(vc.stale_after_ms);
         let conns = plan(vc)
             .into_iter()

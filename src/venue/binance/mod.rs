@@ -6,6 +6,7 @@
 //! signed order entry (`signed`, `orders`), what a failed order request
 //! means (`refusal`) and the user data stream (`user_data`).
 
+pub mod account;
 pub mod adapter;
 pub mod config;
 mod fast;
