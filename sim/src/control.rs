@@ -2,7 +2,8 @@
 //! injects (through [`crate::SimHandle::inject`] or `POST /sim/fault/...`),
 //! [`SimStats`] (`GET /sim/stats`), and the control API under `/sim/...`
 //! (pause/resume, ground-truth books, REST weight limit, and the Bybit/OKX
-//! per-symbol faults and pacing counters).
+//! per-symbol faults and pacing counters). The order venue's faults and
+//! account controls are applied and routed by `control_orders`.
 
 use crate::SimVenue;
 use crate::binance::binance_error;
@@ -50,6 +51,36 @@ pub enum Fault {
     /// nothing. Only a new connection is served (tests the reconnect that
     /// follows a resubscribe that did not help).
     DeafStream(String),
+    /// The next N new orders (`POST /fapi/v1/order`) are placed (their
+    /// stream events go out) but answered HTTP 503 with `-1007` ("Timeout
+    /// waiting for response from backend server. Send status unknown;
+    /// execution status unknown."): the outcome is unknown to the client.
+    NewOrder503Placed(u32),
+    /// The next N new orders are answered HTTP 500 with `-1001` and are
+    /// NOT placed (nothing on the stream, the order does not exist).
+    NewOrder500NotPlaced(u32),
+    /// The next `orders` new orders are placed at once (events go out) but
+    /// answered only after `delay` (a client with a shorter timeout gives up
+    /// not knowing the outcome).
+    NewOrderDelay { orders: u32, delay: Duration },
+    /// For `duration`, every Binance REST request (market data, signed,
+    /// listenKey) is refused: the first `requests` with HTTP 429 `-1003` and
+    /// `Retry-After` (seconds left), any later one during the storm with
+    /// HTTP 418 `-1003` (banned), like Binance bans a client that keeps
+    /// sending. Counted in `rest_throttled_429` / `rest_banned_418`.
+    RateLimitStorm { requests: u32, duration: Duration },
+    /// The active listenKey expires now: its connections get
+    /// `listenKeyExpired` and a close frame; the key is refused afterwards.
+    ExpireListenKey,
+    /// Every private (user data) connection is closed abruptly (no close
+    /// frame); the listenKey stays valid, so a reconnect with it works.
+    /// Events meanwhile are not replayed.
+    DropPrivateStreams,
+    /// Each of the next N private stream events is sent twice.
+    StreamDuplicate(u32),
+    /// The next N new orders that fill on arrival send their first fill's
+    /// `TRADE_LITE` and `ORDER_TRADE_UPDATE` (TRADE) before their NEW ack.
+    StreamReorder(u32),
 }
 
 /// Counters of the simulator since start.
@@ -95,6 +126,34 @@ pub struct SimStats {
     /// Requests that arrived within 200 ms of their IP's 429 (already in
     /// flight when it was sent); answered 429 too.
     pub rest_in_flight_after_429: u64,
+    /// `POST /fapi/v1/order` requests received (any answer); per
+    /// `newClientOrderId`: [`crate::SimHandle::new_order_requests`].
+    pub new_order_requests: u64,
+    /// Requests whose `newClientOrderId` was beyond the tracked ids' cap.
+    pub untracked_client_ids: u64,
+    /// Orders the account accepted (faulted answers with the order placed
+    /// included).
+    pub orders_placed: u64,
+    /// New orders answered by a fault (503 placed, 500 not placed, delayed).
+    pub faulted_new_order_answers: u64,
+    /// Fills (trades) of the account.
+    pub fills: u64,
+    pub listen_keys_created: u64,
+    /// Keepalives: PUT, and POST while a key was active.
+    pub listen_keys_kept_alive: u64,
+    pub listen_keys_expired: u64,
+    pub private_connections_total: u64,
+    pub private_connections_open: u64,
+    /// Private connections refused (unknown or expired listenKey).
+    pub private_connections_refused: u64,
+    /// Events written to private connections (duplicates included).
+    pub private_events_sent: u64,
+    /// Private connections dropped because their queue filled up.
+    pub private_slow_disconnects: u64,
+    /// `countdownCancelAll` calls that armed (or re-armed) a timer.
+    pub countdown_arms: u64,
+    /// Countdowns that elapsed and canceled their symbol's orders.
+    pub countdown_triggers: u64,
 }
 
 impl Inner {
@@ -111,7 +170,7 @@ impl Inner {
             rest_banned_418: l(&w.banned_418),
             rest_requests_during_retry_after: l(&w.during_retry_after),
             rest_in_flight_after_429: l(&w.in_flight_after_429),
-            ..self.stats.snapshot()
+            ..crate::control_orders::order_stats(self, self.stats.snapshot())
         }
     }
 
@@ -137,6 +196,7 @@ impl Inner {
                     c.kill();
                 }
                 self.venues.kill_all();
+                self.user.drop_connections();
             }
             Fault::DropAfter(n) => {
                 for c in self.conns.lock().iter() {
@@ -162,6 +222,7 @@ impl Inner {
             Fault::FailSnapshots(n) => self.fail_snapshots.store(n, Ordering::Relaxed),
             Fault::SilentStream(s) => self.mute(&s, false),
             Fault::DeafStream(s) => self.mute(&s, true),
+            other => crate::control_orders::inject(self, other),
         }
     }
 
@@ -206,6 +267,7 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/sim/venue/{venue}/book/{symbol}", get(ctl_venue_book))
         .route("/sim/venue/{venue}/fault/{fault}/{symbol}", post(ctl_fault))
         .route("/sim/venue/{venue}/pacing", get(ctl_pacing))
+        .merge(crate::control_orders::router())
 }
 
 async fn ctl_rest_weight(
@@ -218,7 +280,7 @@ async fn ctl_rest_weight(
     ok()
 }
 
-fn ok() -> Response {
+pub(crate) fn ok() -> Response {
     json_ok("{\"ok\":true}".into())
 }
 

@@ -86,6 +86,8 @@ impl SimHandle {
             update_id: AtomicU64::new(update_id),
             venues: venue_sims,
             orders: binance::orders::OrderDesk::default(),
+            user: binance::user_stream::UserStream::default(),
+            order_faults: binance::faults::OrderFaults::default(),
         });
         // Open the replay file now so that a bad path fails `start`.
         let replay_rx = match &spec.replay_file {
@@ -122,6 +124,7 @@ impl SimHandle {
                         }
                     }
                     tokio::spawn(venues::run(inner2.clone()));
+                    tokio::spawn(binance::account_api::run_timers(inner2.clone()));
                     let app = server::router(inner2);
                     tokio::select! {
                         r = axum::serve(
@@ -233,6 +236,57 @@ impl SimHandle {
     /// opens only; its streams and incoming messages are in [`SimStats`]).
     pub fn pacing(&self, venue: SimVenue) -> venues::PacingReport {
         self.inner.venues.pacing(venue)
+    }
+
+    /// `POST /fapi/v1/order` requests received with this `newClientOrderId`
+    /// (any answer, faults and refusals included).
+    pub fn new_order_requests(&self, client_order_id: &str) -> u64 {
+        self.inner.order_faults.requests_for(client_order_id)
+    }
+
+    /// Every counted `newClientOrderId` and its new-order requests.
+    pub fn new_order_requests_by_client_id(&self) -> HashMap<String, u64> {
+        self.inner.order_faults.requests_by_client_id()
+    }
+
+    /// The active listenKey, if any.
+    pub fn listen_key(&self) -> Option<String> {
+        self.inner.user.active_key()
+    }
+
+    /// Sets how long a listenKey lives without a keepalive (Binance: 60
+    /// min), for the active key (from now) and later ones.
+    pub fn set_listen_key_validity(&self, validity: Duration) {
+        self.inner.user.set_validity(validity)
+    }
+
+    /// Sets the wallet balance (USDT, e.g. `"1000"`); false if unparsable.
+    pub fn set_wallet_balance(&self, usdt: &str) -> bool {
+        self.inner.set_wallet(usdt)
+    }
+
+    /// Sets the account's leverage (default
+    /// [`crate::binance::DEFAULT_LEVERAGE`]).
+    pub fn set_leverage(&self, leverage: u32) {
+        self.inner.set_leverage(leverage)
+    }
+
+    /// Sets the maker and taker fee rates (`"0.0002"`, `"0.0005"`); false
+    /// if unparsable.
+    pub fn set_fee_rates(&self, maker: &str, taker: &str) -> bool {
+        self.inner.set_fees(maker, taker)
+    }
+
+    /// Moves a generated symbol's best bid to about `price` from its next
+    /// depth update on (asks a spread above), so resting orders can be
+    /// crossed on purpose; the random walk goes on from there.
+    pub fn steer_market(&self, symbol: &str, price: &str) -> bool {
+        self.inner.steer(symbol, price)
+    }
+
+    /// The simulated account: wallet, positions, open orders, trades kept.
+    pub fn account(&self) -> crate::SimAccount {
+        self.inner.account()
     }
 
     /// Stops the runtime and joins the thread (also done on drop).

@@ -11,6 +11,8 @@
 //! * `handle`: [`SimHandle`], the running simulator;
 //! * `state`: the state the generator, replayer and server share;
 //! * `control`: [`Fault`]s, [`SimStats`] and the `/sim/...` control API;
+//! * `control_orders`: the order venue's faults, counters and account
+//!   controls ([`SimAccount`]);
 //! * `server`: the axum app on the one port;
 //! * `market`: the random-walk generator and the ground-truth book per symbol;
 //! * `replay`: streaming a recorded file instead of generating;
@@ -27,6 +29,7 @@
 pub mod binance;
 mod bybit;
 mod control;
+mod control_orders;
 pub mod decimal;
 pub mod frames;
 mod handle;
@@ -42,6 +45,7 @@ pub mod venues;
 mod tests;
 
 pub use control::{Fault, SimStats};
+pub use control_orders::SimAccount;
 pub use handle::SimHandle;
 pub use spec::{SimSpec, SimSymbol};
 pub use state::SimBook;

@@ -449,6 +449,7 @@ pub(crate) async fn run_generator(inner: Arc<Inner>) {
     let mut last = Instant::now();
     let mut budget = vec![0f64; inner.syms.len()];
     let mut events: Vec<OutEvent> = Vec::new();
+    let mut moved: Vec<usize> = Vec::with_capacity(inner.syms.len());
     let mut update_id = inner.update_id.load(Ordering::Relaxed);
     loop {
         ticker.tick().await;
@@ -461,6 +462,7 @@ pub(crate) async fn run_generator(inner: Arc<Inner>) {
             continue;
         }
         let now_ms = unix_ms();
+        moved.clear();
         for (sym, slot) in inner.syms.iter().enumerate() {
             budget[sym] += inner.rate as f64 * dt.as_secs_f64();
             let n = budget[sym].floor();
@@ -472,11 +474,16 @@ pub(crate) async fn run_generator(inner: Arc<Inner>) {
             for _ in 0..n as u64 {
                 step(&inner, sym, &mut st, &mut update_id, now_ms, &mut events);
             }
+            moved.push(sym);
         }
         inner.update_id.store(update_id, Ordering::Relaxed);
         if !events.is_empty() {
             ws::fanout(&inner, &mut events);
             events.clear();
+        }
+        // Resting orders the market now crosses fill (after the book lock).
+        for &sym in &moved {
+            crate::binance::matching::on_market(&inner, sym);
         }
     }
 }

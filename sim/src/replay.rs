@@ -414,6 +414,9 @@ pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Line>) {
                             hidden = slot.gap_next.swap(false, Ordering::Relaxed);
                         }
                     }
+                    if kind == StreamKind::Depth {
+                        crate::binance::matching::on_market(&inner, i);
+                    }
                     if hidden {
                         continue;
                     }

@@ -15,6 +15,8 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .merge(crate::binance::ws::router())
         .merge(crate::binance::rest::router())
         .merge(crate::binance::order_api::router())
+        .merge(crate::binance::account_api::router())
+        .merge(crate::binance::user_stream::router())
         .merge(crate::venues::conn::router())
         .merge(crate::control::router())
         .with_state(inner)

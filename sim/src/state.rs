@@ -141,6 +141,10 @@ pub(crate) struct Inner {
     pub venues: venues::VenueSims,
     /// The simulated Binance account behind the signed order endpoints.
     pub orders: binance::orders::OrderDesk,
+    /// The account's user data stream (listenKeys, private connections).
+    pub user: binance::user_stream::UserStream,
+    /// The order venue's fault switches and counters.
+    pub order_faults: binance::faults::OrderFaults,
 }
 
 impl Inner {
@@ -172,6 +176,24 @@ impl Inner {
             bids: st.book.top_bids(usize::MAX),
             asks: st.book.top_asks(usize::MAX),
         })
+    }
+
+    /// The best price a taker meets: the best ask for a buy, the best bid
+    /// for a sell.
+    pub fn touch(&self, sym: usize, buy: bool) -> Option<i64> {
+        let st = self.syms.get(sym)?.state.lock();
+        let lvl = if buy {
+            st.book.best_ask()
+        } else {
+            st.book.best_bid()
+        };
+        lvl.map(|(p, _)| p)
+    }
+
+    /// The mid price of a symbol (the mark price of the simulated account).
+    pub fn mid(&self, sym: usize) -> Option<i64> {
+        let st = self.syms.get(sym)?.state.lock();
+        Some((st.book.best_bid()?.0 + st.book.best_ask()?.0) / 2)
     }
 
     /// Removes a finished connection from the registry.

@@ -5,7 +5,11 @@
 //! or 40 without a symbol, positionRisk 5), authenticated (`auth`) and
 //! answered from the order desk (`orders`) with Binance's JSON bodies.
 
-use super::auth::{Params, Refusal, authenticate, bad, only, param, respond, symbol_of};
+use super::auth::{
+    Params, Refusal, authenticate, bad, err, only, param, respond, split_params, symbol_of,
+};
+use super::events::{avg_price, order_update};
+use super::faults::NewOrderFault;
 use super::orders::{MSG_UNKNOWN_ORDER, REF_PARAMS, SimOrder, find, place};
 use super::rest::weighed;
 use crate::decimal::unix_ms;
@@ -14,7 +18,7 @@ use crate::state::Inner;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
@@ -94,12 +98,7 @@ pub(super) fn order_value(inner: &Inner, o: &SimOrder, with_time: bool) -> serde
     let info = &inner.syms[o.sym].info;
     let (ps, qs) = (u32::from(info.price_scale), u32::from(info.qty_scale));
     // avgPrice = cumQuote / executedQty, one decimal finer than the tick.
-    let avg = if o.executed > 0 {
-        let q = o.quote * 10 / i128::from(o.executed);
-        fmt_scaled(q, ps + 1, ps + 1)
-    } else {
-        fmt_scaled(0, 0, ps + 1)
-    };
+    let avg = avg_price(o, ps);
     let typ = if o.market { "MARKET" } else { "LIMIT" };
     let j = OrderJson {
         order_id: o.order_id,
@@ -135,6 +134,14 @@ pub(super) fn order_json(inner: &Inner, o: &SimOrder, with_time: bool) -> Respon
     json_ok(order_value(inner, o, with_time).to_string())
 }
 
+/// `-1007`: the order's fate is unknown to the client (Binance).
+const MSG_BACKEND_TIMEOUT: &str = "Timeout waiting for response from backend server. Send status unknown; execution status unknown.";
+const MSG_INTERNAL_ERROR: &str =
+    "Internal error; unable to process your request. Please try again.";
+
+/// `POST /fapi/v1/order`: counts the request under its `newClientOrderId`,
+/// then places the order, unless an armed fault answers otherwise (see
+/// [`NewOrderFault`]).
 async fn new_order(
     State(inner): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -142,12 +149,50 @@ async fn new_order(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    signed(&inner, peer, 0, &headers, q.as_deref(), &body, place)
+    let mut seen = Params::new();
+    split_params(q.as_deref().unwrap_or(""), &mut seen);
+    split_params(std::str::from_utf8(&body).unwrap_or(""), &mut seen);
+    inner
+        .order_faults
+        .count_request(param(&seen, "newClientOrderId"));
+    let mut delay = None;
+    let resp = signed(
+        &inner,
+        peer,
+        0,
+        &headers,
+        q.as_deref(),
+        &body,
+        |inner, p| match inner.order_faults.next_new_order() {
+            None => place(inner, p),
+            Some(NewOrderFault::NotPlaced500) => Err(err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                -1001,
+                MSG_INTERNAL_ERROR,
+            )),
+            Some(NewOrderFault::Placed503) => {
+                place(inner, p)?;
+                Err(err(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    -1007,
+                    MSG_BACKEND_TIMEOUT,
+                ))
+            }
+            Some(NewOrderFault::Delay(d)) => {
+                delay = Some(d);
+                place(inner, p)
+            }
+        },
+    );
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    resp
 }
 
 /// Serves one signed request: charges its IP weight, authenticates it, and
 /// answers with `reply`'s response or Binance's error body.
-fn signed(
+pub(super) fn signed(
     inner: &Shared,
     peer: SocketAddr,
     weight: u64,
@@ -186,9 +231,14 @@ fn cancel_order_reply(inner: &Inner, p: &Params) -> Result<Response, Refusal> {
     let Some(o) = st.orders.get_mut(&id).filter(|o| o.is_open()) else {
         return Err(bad(-2011, MSG_UNKNOWN_ORDER));
     };
+    let now = unix_ms();
     o.status = "CANCELED";
-    o.update_time = unix_ms();
+    o.update_time = now;
     let o = o.clone();
+    st.open.remove(&id);
+    inner
+        .user
+        .emit(&[order_update(inner, &o, "CANCELED", None, now)]);
     drop(st);
     Ok(order_json(inner, &o, false))
 }

@@ -41,6 +41,22 @@ pub(crate) fn weighed(
     weight: u64,
     serve: impl FnOnce() -> Response,
 ) -> Response {
+    if let Some((status, retry_after_s)) = inner.order_faults.storm_verdict() {
+        // A 429 storm (Fault::RateLimitStorm): refused before any weight.
+        let w = &inner.rest_weight;
+        w.requests.fetch_add(1, Ordering::Relaxed);
+        let (code, msg) = if status == 418 {
+            w.banned_418.fetch_add(1, Ordering::Relaxed);
+            (StatusCode::IM_A_TEAPOT, MSG_BANNED)
+        } else {
+            w.throttled_429.fetch_add(1, Ordering::Relaxed);
+            (StatusCode::TOO_MANY_REQUESTS, MSG_TOO_MANY)
+        };
+        let mut r = binance_error(code, -1003, msg);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+        return r;
+    }
     let (mut resp, used) = match inner.rest_weight.charge(peer.ip(), weight) {
         Verdict::Ok { used } => (serve(), used),
         Verdict::Refused {

@@ -1,6 +1,7 @@
 //! Binance WebSocket market streams: the combined (`/stream`,
 //! `/public/stream`, `/market/stream`) and raw (`/ws/<stream>` and the
-//! `/public`/`/market` variants) endpoints, `SUBSCRIBE`/`UNSUBSCRIBE`/
+//! `/public`/`/market` variants) endpoints (a `/ws/<listenKey>` goes to the
+//! private stream, `user_stream`), `SUBSCRIBE`/`UNSUBSCRIBE`/
 //! `LIST_SUBSCRIPTIONS`, pings, and the fan-out of generated frames to the
 //! subscribed connections.
 //!
@@ -47,7 +48,7 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/public/stream", get(ws_combined))
         .route("/market/stream", get(ws_combined))
         .route("/ws", get(ws_raw_bare))
-        .route("/ws/{stream}", get(ws_raw))
+        .route("/ws/{stream}", get(ws_raw_or_key))
         .route("/public/ws/{stream}", get(ws_raw))
         .route("/market/ws/{stream}", get(ws_raw))
 }
@@ -147,6 +148,23 @@ async fn ws_raw(
     Path(stream): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let names = stream
+        .split('/')
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect();
+    upgrade(inner, ws, false, names)
+}
+
+/// `/ws/<stream>`, or the legacy private stream `/ws/<listenKey>`.
+async fn ws_raw_or_key(
+    State(inner): State<Shared>,
+    Path(stream): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if super::user_stream::looks_like_key(&stream) {
+        return super::user_stream::upgrade_private(inner, ws, stream);
+    }
     let names = stream
         .split('/')
         .filter(|x| !x.is_empty())

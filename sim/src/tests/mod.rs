@@ -13,7 +13,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMsg;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+mod api;
 mod faults;
+mod private;
 mod streams;
 
 pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
