@@ -368,7 +368,7 @@ mod tests {
         let s = to_snapshot(&t, &bal, &pos, &[o.clone(), other], Some(&[])).unwrap();
         assert_eq!(s.open_orders.len(), 1);
         let v = &s.open_orders[0];
-        assert_eq!((v.qty, v.filled, v.price, v.side), (5, 1, 618_001, Side::Buy));
+        assert_eq!((v.qty, v.filled, v.price, v.side), (5, 1, 6_180_010, Side::Buy));
         assert_eq!(s.positions[0].qty, -3);
         assert_eq!(s.unconfigured_positions, vec!["DOGEUSDT".to_string()]);
         assert_eq!(s.balances[0].wallet, Money::parse("100000").unwrap());
