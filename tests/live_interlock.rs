@@ -93,18 +93,15 @@ fn each_missing_condition_refuses_with_status_2_and_its_reason() {
         &run(&live, &[], &[("QT_LIVE", "1"), (KEY_ENV, SIM_API_KEY)]),
         &format!("environment variable {SECRET_ENV}"),
     );
-    // Each money limit at 0 (max_order_notional, the order rates and the
-    // daily cap cannot be 0 in any mode: the config check refuses them).
+    // Each money limit at 0 (max_order_notional, the order rates, the daily
+    // cap and an instrument's max_position cannot be 0 in any mode: the
+    // config check refuses them).
     type Set = fn(&mut Config);
-    let limits: [(Set, &str); 6] = [
+    let limits: [(Set, &str); 5] = [
         (|c| c.risk.max_daily_loss = 0.0, "risk.max_daily_loss"),
         (|c| c.risk.max_drawdown = 0.0, "risk.max_drawdown"),
         (|c| c.risk.max_gross_exposure = 0.0, "risk.max_gross_exposure"),
         (|c| c.risk.price_band_bps = 0.0, "risk.price_band_bps"),
-        (
-            |c| c.instruments[0].max_position = "0".into(),
-            "instruments[0].max_position",
-        ),
         (
             |c| c.risk.max_position_notional = 0.0,
             "risk.max_position_notional",
