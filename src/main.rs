@@ -157,11 +157,7 @@ fn record_only(cfg: &mut Config, dir: Option<PathBuf>) {
     cfg.redis.url_env.clear();
 }
 
-fn run(
-    config: Option<PathBuf>,
-    record: Option<Option<PathBuf>>,
-    live: bool,
-) -> Result<ExitCode> {
+fn run(config: Option<PathBuf>, record: Option<Option<PathBuf>>, live: bool) -> Result<ExitCode> {
     let mut cfg = match load(config.as_ref()) {
         Ok(c) => c,
         Err(e) => {
@@ -197,8 +193,7 @@ fn run(
         .then(|| Duration::from_secs(cfg.ops.status_interval_secs));
     let ops_cfg = cfg.ops.clone();
     let mut opts = embedded_sim::engine_options();
-    opts.live_armed =
-        quantum_trader::app::interlock::armed(live, &|k| std::env::var(k).ok());
+    opts.live_armed = quantum_trader::app::interlock::armed(live, &|k| std::env::var(k).ok());
     let engine = match Engine::start(cfg, opts) {
         Ok(e) => e,
         Err(e) => {

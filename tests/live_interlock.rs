@@ -100,7 +100,10 @@ fn each_missing_condition_refuses_with_status_2_and_its_reason() {
     let limits: [(Set, &str); 5] = [
         (|c| c.risk.max_daily_loss = 0.0, "risk.max_daily_loss"),
         (|c| c.risk.max_drawdown = 0.0, "risk.max_drawdown"),
-        (|c| c.risk.max_gross_exposure = 0.0, "risk.max_gross_exposure"),
+        (
+            |c| c.risk.max_gross_exposure = 0.0,
+            "risk.max_gross_exposure",
+        ),
         (|c| c.risk.price_band_bps = 0.0, "risk.price_band_bps"),
         (
             |c| c.risk.max_position_notional = 0.0,
@@ -115,7 +118,10 @@ fn each_missing_condition_refuses_with_status_2_and_its_reason() {
     let dead = live_config("il-dead", |c| {
         c.venues.binance.as_mut().unwrap().rest_url = "http://127.0.0.1:1".into();
     });
-    refused(&run(&dead, &["--live"], &CREDS), "clock offset not measured");
+    refused(
+        &run(&dead, &["--live"], &CREDS),
+        "clock offset not measured",
+    );
     // A key the venue refuses: the account is not reachable with it.
     refused(
         &run(
@@ -180,7 +186,10 @@ fn live_starts_when_every_condition_holds() {
     assert!(block.contains("== quantum-trader live start =="), "{block}");
     assert!(block.contains(&format!("key ****{last4}")), "{block}");
     assert!(!block.contains(SIM_API_KEY) && !block.contains(SIM_API_SECRET));
-    assert!(block.contains("clock offset") && block.contains("balance USDT"), "{block}");
+    assert!(
+        block.contains("clock offset") && block.contains("balance USDT"),
+        "{block}"
+    );
     assert!(block.contains("limits: max_order_notional"), "{block}");
     // It runs (no refusal), then stops on SIGTERM.
     let t = Instant::now();

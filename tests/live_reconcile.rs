@@ -132,7 +132,11 @@ fn restart_with_an_open_order_and_a_position_adopts_them_once() {
         assert_eq!(r.adopted[0].price, far);
         assert_eq!(r.adopted[0].side, Side::Buy);
         assert_eq!(r.positions[btc.id.idx()], 3);
-        assert!(v.account.key_hint.ends_with(&SIM_API_KEY[SIM_API_KEY.len() - 4..]));
+        assert!(
+            v.account
+                .key_hint
+                .ends_with(&SIM_API_KEY[SIM_API_KEY.len() - 4..])
+        );
         assert!(v.account.snapshot.clock_rtt_ms >= 0);
         assert_eq!(count(&e, "order_adopted"), 1, "round {round}");
         // The first start took the venue's position and journaled it; the
@@ -144,7 +148,11 @@ fn restart_with_an_open_order_and_a_position_adopts_them_once() {
         // Trading runs, but no order leaves: no venue session yet.
         std::thread::sleep(Duration::from_millis(1500));
         e.stop();
-        assert_eq!(open_at_venue().len(), 1, "nothing duplicated, nothing dropped");
+        assert_eq!(
+            open_at_venue().len(),
+            1,
+            "nothing duplicated, nothing dropped"
+        );
         assert_eq!(venue_pos(), "0.003");
     }
     // The journal holds the position record of the first start.

@@ -170,7 +170,9 @@ pub fn check_static(
             continue;
         }
         let Some(sec) = cfg.venues.section(v) else {
-            lines.push(format!("venue {v} has instruments but no [venues.{v}] section"));
+            lines.push(format!(
+                "venue {v} has instruments but no [venues.{v}] section"
+            ));
             continue;
         };
         for (key, name, what) in [
@@ -247,8 +249,13 @@ mod tests {
         let e = check_static(&c, true, &binance_only, &env_with(&[("S", "x")])).unwrap_err();
         assert_eq!(e.lines.len(), 1);
         assert!(e.lines[0].contains("environment variable K"), "{e}");
-        let e = check_static(&c, true, &binance_only, &env_with(&[("K", "x"), ("S", " ")]))
-            .unwrap_err();
+        let e = check_static(
+            &c,
+            true,
+            &binance_only,
+            &env_with(&[("K", "x"), ("S", " ")]),
+        )
+        .unwrap_err();
         assert!(e.lines[0].contains("environment variable S"), "{e}");
         // A venue without order entry.
         let e = check_static(&c, true, &|_| false, &env).unwrap_err();
@@ -258,11 +265,17 @@ mod tests {
         let limits: [(Set, &str); 10] = [
             (|c| c.risk.max_daily_loss = 0.0, "risk.max_daily_loss"),
             (|c| c.risk.max_drawdown = 0.0, "risk.max_drawdown"),
-            (|c| c.risk.max_order_notional = 0.0, "risk.max_order_notional"),
+            (
+                |c| c.risk.max_order_notional = 0.0,
+                "risk.max_order_notional",
+            ),
             (|c| c.risk.max_orders_per_sec = 0, "risk.max_orders_per_sec"),
             (|c| c.risk.max_orders_per_min = 0, "risk.max_orders_per_min"),
             (|c| c.risk.daily_trade_cap = 0, "risk.daily_trade_cap"),
-            (|c| c.risk.max_gross_exposure = 0.0, "risk.max_gross_exposure"),
+            (
+                |c| c.risk.max_gross_exposure = 0.0,
+                "risk.max_gross_exposure",
+            ),
             (|c| c.risk.price_band_bps = 0.0, "risk.price_band_bps"),
             (
                 |c| c.instruments[0].max_position = "0".into(),
@@ -280,7 +293,11 @@ mod tests {
             assert!(e.lines[0].contains(key), "{key}: {e}");
             // Testnet does not need the limits.
             c2.mode = TradingMode::Testnet;
-            assert_eq!(check_static(&c2, false, &binance_only, &env), Ok(()), "{key}");
+            assert_eq!(
+                check_static(&c2, false, &binance_only, &env),
+                Ok(()),
+                "{key}"
+            );
         }
         // Testnet still needs credentials, not --live.
         let mut t = c.clone();

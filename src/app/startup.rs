@@ -173,7 +173,12 @@ fn record(
             .discrepancies
             .with_label_values(&[venue, d.kind.as_str()])
             .inc();
-        tracing::warn!(venue, kind = d.kind.as_str(), "reconciliation: {}", d.detail);
+        tracing::warn!(
+            venue,
+            kind = d.kind.as_str(),
+            "reconciliation: {}",
+            d.detail
+        );
         let (Some(inst), Some(j)) = (d.inst, journal) else {
             continue;
         };

@@ -98,10 +98,7 @@ pub fn validate(t: &TradingConfig, mode: TradingMode) -> Result<(), ConfigError>
     if t.reconcile_interval_secs > 86_400 {
         return Err(ConfigError::new(
             "trading.reconcile_interval_secs",
-            format!(
-                "must be at most 86400 (got {})",
-                t.reconcile_interval_secs
-            ),
+            format!("must be at most 86400 (got {})", t.reconcile_interval_secs),
         ));
     }
     if t.reconcile_interval_secs == 0 && mode == TradingMode::Live {
@@ -176,7 +173,10 @@ mod tests {
     fn bad_values_name_their_key() {
         let cases = [
             ("client_id_prefix = \"\"", "trading.client_id_prefix"),
-            ("client_id_prefix = \"abcdefghi\"", "trading.client_id_prefix"),
+            (
+                "client_id_prefix = \"abcdefghi\"",
+                "trading.client_id_prefix",
+            ),
             ("client_id_prefix = \"q-t\"", "trading.client_id_prefix"),
             ("flatten_timeout_ms = 0", "trading.flatten_timeout_ms"),
             (

@@ -308,7 +308,9 @@ pub fn reconcile(
                 client_id: String::new(),
                 journal: j,
                 venue: v,
-                detail: format!("position of instrument {i}: journal {j}, venue {v}: the venue's is taken"),
+                detail: format!(
+                    "position of instrument {i}: journal {j}, venue {v}: the venue's is taken"
+                ),
             });
         }
     }

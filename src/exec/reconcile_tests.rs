@@ -61,7 +61,11 @@ fn restart_with_an_open_order_and_a_position_adopts_them() {
     };
     let r = reconcile(&journal, &venue, AdoptPolicy::Adopt, "qt", N);
     assert_eq!(r.matched.len(), 1);
-    assert_eq!(r.adopted.len(), 2, "ours unknown to the journal and the hand-made one");
+    assert_eq!(
+        r.adopted.len(),
+        2,
+        "ours unknown to the journal and the hand-made one"
+    );
     assert_eq!(r.foreign.len(), 1, "another engine's order is left alone");
     assert!(r.to_cancel.is_empty() && r.missing.is_empty());
     assert_eq!(r.positions, vec![-7, 0, 0]);
@@ -103,7 +107,8 @@ fn cases() -> u32 {
 /// (id index into a small pool, inst, qty, filled) — a shared pool makes
 /// venue and journal overlap.
 fn order_spec() -> impl Strategy<Value = (usize, u16, i64, i64)> {
-    (0usize..12, 0u16..N as u16, 1i64..20, 0i64..20).prop_map(|(i, inst, q, f)| (i, inst, q, f.min(q)))
+    (0usize..12, 0u16..N as u16, 1i64..20, 0i64..20)
+        .prop_map(|(i, inst, q, f)| (i, inst, q, f.min(q)))
 }
 
 proptest! {

@@ -325,9 +325,7 @@ impl Shared {
             publish: std::sync::OnceLock::new(),
             capture: std::sync::OnceLock::new(),
             wants_depth10: Arc::new(AtomicBool::new(false)),
-            venue_gates: Arc::new(crate::pipeline::venue_gates::VenueGates::new(
-                mode, n_inst,
-            )),
+            venue_gates: Arc::new(crate::pipeline::venue_gates::VenueGates::new(mode, n_inst)),
         }
     }
 

@@ -70,11 +70,7 @@ impl VenueGates {
 
     /// True while `v`'s order traffic is stopped at `now_ms`.
     pub fn rest_stopped(&self, v: Venue, now_ms: i64) -> bool {
-        now_ms
-            < self
-                .venue(v)
-                .rest_stopped_until_ms
-                .load(Ordering::Acquire)
+        now_ms < self.venue(v).rest_stopped_until_ms.load(Ordering::Acquire)
     }
 
     /// The unknown-outcome exposure of `inst` (zero for an unknown id).

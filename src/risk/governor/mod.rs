@@ -6,10 +6,10 @@
 //! 3. HOLD (`hold`)
 //! 4. a `required` auxiliary heartbeat stale or missing
 //!    (`heartbeat_missing:<service>`); `advisory` ones only raise
-//!    `qt_heartbeat_stale` and log once
-//! 4b. the venue (live order path, when gates are attached): its private
-//!     stream down (`private_stream_down`), its order traffic stopped by a
-//!     429/418 (`venue_budget_spent`)
+//!    `qt_heartbeat_stale` and log once; then, in testnet/live (venue
+//!    gates attached), the venue's private stream down
+//!    (`private_stream_down`) or its order traffic stopped by a 429/418
+//!    (`venue_budget_spent`)
 //! 5. book not in sync (`book_out_of_sync`), older than `max_book_age_ms`
 //!    (`book_stale`), a side empty (`book_empty`)
 //! 6. skip-flat-sell (`skip_flat_sell`): long-only unless

@@ -70,7 +70,10 @@ impl fmt::Display for PreflightError {
                 write!(f, "account not reachable ({what}): {err}")
             }
             PreflightError::Value { what, value } => {
-                write!(f, "reconciliation not finished: {what} `{value}` does not fit")
+                write!(
+                    f,
+                    "reconciliation not finished: {what} `{value}` does not fit"
+                )
             }
         }
     }
@@ -90,7 +93,10 @@ pub async fn measure_clock(http: &reqwest::Client, base: &str) -> Result<(i64, i
         .await
         .map_err(|e| e.without_url().to_string())?;
     let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(|e| e.without_url().to_string())?;
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
     let t1 = crate::core::clock::unix_ms();
     if status != 200 {
         return Err(format!("HTTP {status}"));
@@ -368,7 +374,10 @@ mod tests {
         let s = to_snapshot(&t, &bal, &pos, &[o.clone(), other], Some(&[])).unwrap();
         assert_eq!(s.open_orders.len(), 1);
         let v = &s.open_orders[0];
-        assert_eq!((v.qty, v.filled, v.price, v.side), (5, 1, 6_180_010, Side::Buy));
+        assert_eq!(
+            (v.qty, v.filled, v.price, v.side),
+            (5, 1, 6_180_010, Side::Buy)
+        );
         assert_eq!(s.positions[0].qty, -3);
         assert_eq!(s.unconfigured_positions, vec!["DOGEUSDT".to_string()]);
         assert_eq!(s.balances[0].wallet, Money::parse("100000").unwrap());
@@ -376,7 +385,16 @@ mod tests {
         let mut bad = o.clone();
         bad.orig_qty = "0.0051".into();
         let e = to_snapshot(&t, &[], &[], &[bad], None).unwrap_err();
-        assert!(matches!(e, PreflightError::Value { what: "origQty", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                PreflightError::Value {
+                    what: "origQty",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let mut bad = o;
         bad.side = "SIDEWAYS".into();
         assert!(to_snapshot(&t, &[], &[], &[bad], None).is_err());
