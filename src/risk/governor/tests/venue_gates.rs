@@ -7,6 +7,11 @@ use super::*;
 use crate::pipeline::venue_gates::VenueGates;
 use proptest::prelude::*;
 
+/// The fixtures' venue (whichever the decisions are for).
+fn venue() -> Venue {
+    decision(Action::Buy, 1, 0).venue
+}
+
 fn gated(c: RiskConfig, max_pos: i64, mode: TradingMode) -> (Governor, Arc<VenueGates>) {
     let mut g = gov(c, max_pos);
     let gates = Arc::new(VenueGates::new(mode, 1));
@@ -20,17 +25,17 @@ fn private_stream_and_venue_budget_gate_every_order() {
     let buy = decision(Action::Buy, ONE, NOW);
     assert_eq!(g.check(&buy, NOW), skip(SkipReason::PrivateStreamDown));
     assert_eq!(&**g.last_label(), "private_stream_down");
-    gates.set_private_stream_up(Venue::Binance, true);
+    gates.set_private_stream_up(venue(), true);
     assert_eq!(g.check(&buy, NOW), Verdict::Execute);
     // A 429 stop until T0 + 5 s: SKIP until then (the manual clock is T0).
     gates
-        .venue(Venue::Binance)
+        .venue(venue())
         .rest_stopped_until_ms
         .store(T0 + 5_000, Ordering::Release);
     assert_eq!(g.check(&buy, NOW), skip(SkipReason::VenueBudgetSpent));
     assert_eq!(&**g.last_label(), "venue_budget_spent");
     gates
-        .venue(Venue::Binance)
+        .venue(venue())
         .rest_stopped_until_ms
         .store(T0, Ordering::Release);
     assert_eq!(g.check(&buy, NOW), Verdict::Execute);
@@ -94,8 +99,8 @@ proptest! {
         let mut c = cfg();
         c.skip_flat_sell = false;
         let (mut g, gates) = gated(c, max, TradingMode::Live);
-        gates.set_private_stream_up(Venue::Binance, up);
-        gates.venue(Venue::Binance).rest_stopped_until_ms.store(T0 + stopped_for_ms, Ordering::Release);
+        gates.set_private_stream_up(venue(), up);
+        gates.venue(venue()).rest_stopped_until_ms.store(T0 + stopped_for_ms, Ordering::Release);
         if held > 0 {
             fill(&mut g, Side::Buy, held.min(max));
         }
