@@ -74,6 +74,13 @@ fn refused(out: &Output, reason: &str) {
         .find(|l| l.contains("refusing to start:") && l.contains(reason))
         .unwrap_or_else(|| panic!("no refusal line with `{reason}`: {err}"));
     assert!(!line.contains(SIM_API_SECRET), "{line}");
+    // Only the condition the case breaks is reported (so `QT_LIVE=1` did
+    // arm live where a case relies on it).
+    let others = err
+        .lines()
+        .filter(|l| l.starts_with("quantum-trader: refusing to start:") && !l.contains(reason))
+        .count();
+    assert_eq!(others, 0, "{err}");
 }
 
 #[test]
