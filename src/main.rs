@@ -37,6 +37,10 @@ enum Cmd {
         /// Config file (TOML). Without it the embedded demo config runs.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Arm live trading (needs `mode = "live"` in the config; `QT_LIVE=1`
+        /// does the same). Refused with any other mode.
+        #[arg(long)]
+        live: bool,
     },
     /// Validate a config file and print the effective config; exit 2 if invalid.
     CheckConfig { file: PathBuf },
@@ -146,12 +150,14 @@ fn record_only(cfg: &mut Config, dir: Option<PathBuf>) {
         cfg.record.dir = d.display().to_string();
     }
     cfg.risk.kill_switch = true;
+    // Nothing is traded, so no live interlock, account or reconciliation.
+    cfg.mode = quantum_trader::config::TradingMode::Paper;
     cfg.journal.enabled = false;
     cfg.redis.url.clear();
     cfg.redis.url_env.clear();
 }
 
-fn run(config: Option<PathBuf>, record: Option<Option<PathBuf>>) -> Result<ExitCode> {
+fn run(config: Option<PathBuf>, record: Option<Option<PathBuf>>, live: bool) -> Result<ExitCode> {
     let mut cfg = match load(config.as_ref()) {
         Ok(c) => c,
         Err(e) => {
@@ -186,7 +192,22 @@ fn run(config: Option<PathBuf>, record: Option<Option<PathBuf>>) -> Result<ExitC
     let every = (cfg.ops.status_interval_secs > 0)
         .then(|| Duration::from_secs(cfg.ops.status_interval_secs));
     let ops_cfg = cfg.ops.clone();
-    let engine = Engine::start(cfg, embedded_sim::engine_options())?;
+    let mut opts = embedded_sim::engine_options();
+    opts.live_armed = quantum_trader::app::interlock::armed(live, &|k| std::env::var(k).ok());
+    let engine = match Engine::start(cfg, opts) {
+        Ok(e) => e,
+        Err(e) => {
+            // A live interlock condition not met: its own line(s), status 2.
+            if let Some(r) = e.downcast_ref::<quantum_trader::app::interlock::Refusal>() {
+                for line in r.to_string().lines() {
+                    eprintln!("quantum-trader: {line}");
+                    tracing::error!("{line}");
+                }
+                return Ok(ExitCode::from(2));
+            }
+            return Err(e);
+        }
+    };
     if let Some(a) = engine.ops_addr() {
         eprintln!(
             "quantum-trader: metrics http://{a}/metrics  ready http://{a}/ready  (Ctrl-C to stop)"
@@ -285,8 +306,8 @@ fn doctor(config: Option<PathBuf>) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Run { config } => run(config, None),
-        Cmd::Record { config, dir } => run(config, Some(dir)),
+        Cmd::Run { config, live } => run(config, None, live),
+        Cmd::Record { config, dir } => run(config, Some(dir), false),
         Cmd::Backtest(a) => {
             quantum_trader::backtest::cli::run_backtest(a).map(|_| ExitCode::SUCCESS)
         }

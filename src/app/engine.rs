@@ -44,6 +44,9 @@ pub struct EngineOptions {
     /// Trading settings for a venue mode (client id prefix, time in
     /// force); the defaults until `[trading]` fills them.
     pub trading: TradingSettings,
+    /// Live mode armed (`run --live` or `QT_LIVE=1`): one of the live
+    /// interlock's conditions (`app::interlock`).
+    pub live_armed: bool,
 }
 
 /// Venues running inside this process (the binary's simulator): the engine
@@ -90,6 +93,8 @@ pub struct Engine {
     model_ctl: Arc<ModelControl>,
     /// The venue trading session (testnet/live).
     session: Option<Box<dyn crate::venue::adapter::RunningSession>>,
+    /// What the start of testnet/live found (empty in paper).
+    startup: Arc<super::startup::StartupState>,
 }
 
 /// Starts the trading session of the one venue this config trades, and
@@ -205,11 +210,14 @@ pub fn load_model(path: &str) -> Result<Model> {
 impl Engine {
     /// Starts everything; returns once threads run and servers listen.
     pub fn start(mut cfg: Config, opts: EngineOptions) -> Result<Engine> {
-        if cfg.mode == TradingMode::Live {
-            bail!(
-                "mode `live` needs the live interlock, which this build does not have yet; use mode = \"testnet\" or \"paper\""
-            );
-        }
+        // The live interlock's static conditions, before any socket opens.
+        super::interlock::check_static(
+            &cfg,
+            opts.live_armed,
+            &crate::venue::account::has_order_entry,
+            &|k| std::env::var(k).ok(),
+        )
+        .map_err(anyhow::Error::new)?;
         let table = instruments_from_config(&cfg)?;
         let model = load_model(&cfg.model.path)?;
         let sim = match (&opts.embedded_venues, cfg.sim.enabled && !opts.inject) {
@@ -287,6 +295,7 @@ impl Engine {
             tracing::info!("journal disabled: nothing restored, nothing journaled");
             (None, crate::risk::recovery::Recovery::default())
         };
+        let mut recovery = recovery;
         // After the journal: events beyond the publisher's memory buffer are
         // kept in it and read back (see `publish::replay`).
         let publisher = start_publisher(&cfg, &shared, journal.as_ref().map(|(tx, _)| tx))?;
@@ -296,13 +305,29 @@ impl Engine {
             Some((tx, w)) => (Some(tx), Some(w)),
             None => (None, None),
         };
+        // Testnet/live: account, clock and startup reconciliation before
+        // any stage runs (the interlock's dynamic conditions).
+        let startup = Arc::new(
+            super::startup::run(
+                &cfg,
+                &table,
+                &shared,
+                &mut recovery.seed,
+                journal_tx.as_ref(),
+                clock.unix_ms(),
+            )
+            .map_err(anyhow::Error::new)?,
+        );
 
         // The order gateway: paper, or the venue's trading session.
         let (gateway, session) = if cfg.mode == TradingMode::Paper {
             (Gateway::Paper, None)
         } else {
             let floor = (recovery.seed.last_ts_ms > 0).then_some(recovery.seed.last_ts_ms as u64);
-            let (g, s) = start_session(&cfg, &shared, sim.as_deref(), floor, opts.trading.clone())?;
+            // The client order id prefix is the `[trading]` section's.
+            let mut settings = opts.trading.clone();
+            settings.client_id_prefix = cfg.trading.client_id_prefix.clone();
+            let (g, s) = start_session(&cfg, &shared, sim.as_deref(), floor, settings)?;
             (g, Some(s))
         };
         let mut stages = Vec::new();
@@ -322,6 +347,9 @@ impl Engine {
             let max_pos = per_instrument(&cfg, &table, |ic| &ic.max_position)?;
             let mut gov = Governor::new(&cfg.risk, table.clone(), max_pos, clock, cfg.mode);
             gov.attach_heartbeats(&shared.heartbeats);
+            if cfg.mode != TradingMode::Paper {
+                gov.attach_venue_gates(shared.venue_gates.clone());
+            }
             gov.attach_metrics(crate::risk::metrics::RiskMetrics::new(&metrics));
             if let Some(tx) = journal_tx {
                 gov.set_journal(tx, cfg.journal.record_holds);
@@ -423,7 +451,15 @@ impl Engine {
             capture,
             model_ctl,
             session,
+            startup,
         })
+    }
+
+    /// What the start of testnet/live found: per venue the account, the
+    /// reconciliation (matched and adopted orders, positions), the clock
+    /// offset; the venue sessions seed their order tables from it.
+    pub fn startup(&self) -> &Arc<super::startup::StartupState> {
+        &self.startup
     }
 
     /// The in-process injector (only with [`EngineOptions::inject`]).

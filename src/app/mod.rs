@@ -6,6 +6,8 @@
 //! venue wiring goes through `crate::venue`. See docs/layout.md.
 
 pub mod engine;
+pub mod interlock;
+pub mod startup;
 
 pub use engine::{Engine, EngineOptions, Injector};
 

@@ -8,6 +8,7 @@ pub mod journal;
 pub mod redact;
 pub mod redis;
 pub mod risk;
+pub mod trading;
 mod validate;
 mod venues;
 
@@ -22,6 +23,7 @@ pub use crate::venue::registry::VenuesConfig;
 pub use capture::{BacktestConfig, RecordConfig};
 pub use journal::{FsyncPolicy, JournalConfig};
 pub use risk::{AdminConfig, BreakerConfig, HeartbeatConfig, HeartbeatPolicy};
+pub use trading::{AdoptPolicy, TradingConfig};
 pub use validate::validate;
 
 /// The demo configuration embedded in the binary (`config/demo.toml`).
@@ -111,6 +113,9 @@ pub struct Config {
     pub risk: RiskConfig,
     #[serde(default)]
     pub exec: ExecConfig,
+    /// Venue order entry around the order path (testnet/live; `trading`).
+    #[serde(default)]
+    pub trading: TradingConfig,
     #[serde(default)]
     pub journal: JournalConfig,
     #[serde(default)]

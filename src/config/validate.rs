@@ -212,6 +212,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         1000.0,
     )?;
     super::risk::validate(c)?;
+    super::trading::validate(&c.trading, c.mode)?;
     super::redis::validate(&c.redis)?;
     super::capture::validate(&c.record, &c.backtest)?;
     Ok(())

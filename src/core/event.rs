@@ -278,10 +278,15 @@ pub enum SkipReason {
     /// Long-only: a SELL larger than the position held (net of SELL orders
     /// in flight); it would go short.
     SellExceedsPosition,
+    /// The venue's private (user data) stream is down or catching up: no
+    /// fill could be heard, so no order goes out.
+    PrivateStreamDown,
+    /// The venue stopped order traffic (HTTP 429/418) until `Retry-After`.
+    VenueBudgetSpent,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 21] = [
+    pub const ALL: [SkipReason; 23] = [
         SkipReason::Hold,
         SkipReason::BookOutOfSync,
         SkipReason::BookEmpty,
@@ -303,6 +308,8 @@ impl SkipReason {
         SkipReason::CircuitOpen,
         SkipReason::HeartbeatMissing,
         SkipReason::SellExceedsPosition,
+        SkipReason::PrivateStreamDown,
+        SkipReason::VenueBudgetSpent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -328,6 +335,8 @@ impl SkipReason {
             SkipReason::CircuitOpen => "circuit_open",
             SkipReason::HeartbeatMissing => "heartbeat_missing",
             SkipReason::SellExceedsPosition => "sell_exceeds_position",
+            SkipReason::PrivateStreamDown => "private_stream_down",
+            SkipReason::VenueBudgetSpent => "venue_budget_spent",
         }
     }
 }

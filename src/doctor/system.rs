@@ -26,14 +26,29 @@ pub fn config_checks(rep: &mut Report, c: &Config) {
     if c.mode == TradingMode::Paper {
         rep.push(Check::ok("mode", "paper: simulated fills, no keys needed"));
     } else {
-        rep.push(Check::fail(
-            "mode",
-            format!(
-                "mode `{}` needs live order entry, which this build does not have",
-                c.mode.as_str()
-            ),
-            "set mode = \"paper\"",
-        ));
+        // The live interlock's static conditions (`run` checks them again;
+        // live also needs `run --live` or QT_LIVE=1, which doctor cannot see).
+        let armed = c.mode == TradingMode::Live;
+        match crate::app::interlock::check_static(
+            c,
+            armed,
+            &crate::venue::account::has_order_entry,
+            &|k| std::env::var(k).ok(),
+        ) {
+            Ok(()) => rep.push(Check::ok(
+                "mode",
+                format!(
+                    "{}: the live interlock's static conditions hold{} (the account, clock and reconciliation are checked at start)",
+                    c.mode.as_str(),
+                    if armed { "; `run` needs --live or QT_LIVE=1" } else { "" }
+                ),
+            )),
+            Err(r) => rep.push(Check::fail(
+                "mode",
+                r.lines.join("; "),
+                "fix each condition (docs/order-path.md#the-live-interlock), or set mode = \"paper\"",
+            )),
+        }
     }
     match load_model(&c.model.path) {
         Ok(m) => rep.push(Check::ok(

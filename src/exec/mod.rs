@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod order;
 pub mod paper;
 pub mod positions;
+pub mod reconcile;
 pub mod refusal;
 pub mod stage;
 pub mod unknown;

@@ -95,6 +95,9 @@ struct Inner {
     retry_after_capped: IntCounter,
     /// The first capped `Retry-After` was logged.
     cap_logged: std::sync::atomic::AtomicBool,
+    /// Where a 429/418 stop is published as its end in Unix ms (the risk
+    /// governor reads it: `venue_budget_spent`).
+    stop_cell: std::sync::OnceLock<Arc<std::sync::atomic::AtomicI64>>,
 }
 
 /// The shared budget of one venue (cheap to clone).
@@ -139,6 +142,7 @@ impl RestBudget {
                 cancelled: m.rest_budget_cancelled.with_label_values(&[venue]),
                 retry_after_capped: m.rest_retry_after_capped.with_label_values(&[venue]),
                 cap_logged: std::sync::atomic::AtomicBool::new(false),
+                stop_cell: std::sync::OnceLock::new(),
                 cfg,
             }),
         }
@@ -311,6 +315,10 @@ impl RestBudget {
         if s.blocked_until.is_none_or(|t| t < until) {
             s.blocked_until = Some(until);
         }
+        if let Some(cell) = self.inner.stop_cell.get() {
+            let end = (wall_ms as i64).saturating_add(stop.as_millis() as i64);
+            cell.fetch_max(end, Ordering::AcqRel);
+        }
         if !was_blocked {
             tracing::warn!(
                 venue = self.inner.venue,
@@ -322,6 +330,12 @@ impl RestBudget {
                 "REST throttled by the venue; no REST request until Retry-After has passed"
             );
         }
+    }
+
+    /// Publishes every 429/418 stop's end (Unix ms) into `cell` (set once;
+    /// a second call is ignored).
+    pub fn publish_stops(&self, cell: Arc<std::sync::atomic::AtomicI64>) {
+        let _ = self.inner.stop_cell.set(cell);
     }
 
     /// True while a 429/418 stop is in force.

@@ -138,6 +138,22 @@ pub enum Body {
         #[serde(default, skip_serializing_if = "is_false")]
         at_shutdown: bool,
     },
+    /// A reconciliation discrepancy (`exec::reconcile`): `kind` is its
+    /// label (`position`, `order_adopted`, ...); `journal` and `venue_value`
+    /// the quantities each side had; `price` the venue's entry price (a
+    /// position) or limit price (an order). A `position` record sets the
+    /// position to `venue_value` at recovery.
+    Reconcile {
+        venue: String,
+        symbol: String,
+        #[serde(rename = "what")]
+        kind: String,
+        client_order_id: String,
+        journal: String,
+        venue_value: String,
+        price: String,
+        detail: String,
+    },
 }
 
 impl Body {
@@ -153,12 +169,13 @@ impl Body {
             Body::KillSwitch { .. } => "kill_switch",
             Body::Published { .. } => "published",
             Body::Holds { .. } => "holds",
+            Body::Reconcile { .. } => "reconcile",
         }
     }
 }
 
 /// Record kinds, in [`Body::kind`] spelling (metric labels).
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 10] = [
     "decision",
     "verdict",
     "order",
@@ -168,6 +185,7 @@ pub const KINDS: [&str; 9] = [
     "kill_switch",
     "published",
     "holds",
+    "reconcile",
 ];
 
 /// What the hot path sends to the writer: the event and its time and mode.
@@ -254,6 +272,20 @@ pub enum Event {
     },
     /// A spilled Redis entry (sent by the publisher thread, never the hot path).
     Published(Box<Published>),
+    /// A reconciliation discrepancy (startup, never the hot path).
+    Reconcile(Box<ReconcileNote>),
+}
+
+/// See [`Body::Reconcile`] (quantities and prices already as decimal text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileNote {
+    pub inst: InstrumentId,
+    pub kind: &'static str,
+    pub client_order_id: String,
+    pub journal: String,
+    pub venue_value: String,
+    pub price: String,
+    pub detail: String,
 }
 
 /// See [`Body::Published`].

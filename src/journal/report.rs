@@ -191,7 +191,7 @@ impl DayReport {
                     }
                 ),
             }),
-            Body::Published { .. } => {}
+            Body::Published { .. } | Body::Reconcile { .. } => {}
         }
         self.realized_pnl_net = self.realized_pnl - self.fees;
     }

@@ -812,6 +812,19 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
                 .collect(),
             at_shutdown: p.at_shutdown,
         },
+        Event::Reconcile(n) => {
+            let (venue, symbol, ..) = names(t, n.inst);
+            Body::Reconcile {
+                venue,
+                symbol,
+                kind: n.kind.into(),
+                client_order_id: n.client_order_id,
+                journal: n.journal,
+                venue_value: n.venue_value,
+                price: n.price,
+                detail: n.detail,
+            }
+        }
     }
 }
 

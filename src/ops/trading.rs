@@ -6,7 +6,9 @@
 //! errors (no new write/sync error or dropped record within
 //! [`JOURNAL_FAILING_WINDOW_NS`]). Each blocker is named in `reasons`
 //! (`not_ready`, `kill_switch`, `circuit_open:<reason>`,
-//! `heartbeat_missing:<service>`, `journal_failing`, `risk_state_unknown`).
+//! `heartbeat_missing:<service>`, `journal_failing`, `risk_state_unknown`,
+//! and in testnet/live `private_stream_down:<venue>`,
+//! `venue_budget_spent:<venue>`).
 //!
 //! Read from the risk stage's published view (`Shared::risk`, the JSON of
 //! `GET /api/risk`): `kill_switch`, `circuit_breaker.state`/`.reason`,
@@ -23,13 +25,15 @@ use serde_json::Value;
 pub const JOURNAL_FAILING_WINDOW_NS: u64 = 30_000_000_000;
 
 /// The blocker classes, as `qt_trading_blocked{reason}` labels.
-pub const BLOCKER_CLASSES: [&str; 6] = [
+pub const BLOCKER_CLASSES: [&str; 8] = [
     "not_ready",
     "kill_switch",
     "circuit_open",
     "heartbeat_missing",
     "journal_failing",
     "risk_state_unknown",
+    "private_stream_down",
+    "venue_budget_spent",
 ];
 
 /// The outcome of one evaluation.
@@ -78,6 +82,15 @@ impl TradingTracker {
                 if h["policy"].as_str() == Some("required") && h["stale"].as_bool() != Some(false) {
                     let s = h["service"].as_str().unwrap_or("?");
                     reasons.push(format!("heartbeat_missing:{s}"));
+                }
+            }
+            for g in risk["venue_gates"].as_array().into_iter().flatten() {
+                let v = g["venue"].as_str().unwrap_or("?");
+                if g["private_stream_up"].as_bool() == Some(false) {
+                    reasons.push(format!("private_stream_down:{v}"));
+                }
+                if g["rest_stopped"].as_bool() == Some(true) {
+                    reasons.push(format!("venue_budget_spent:{v}"));
                 }
             }
             let j = &risk["journal"];
@@ -165,6 +178,15 @@ mod tests {
         assert_eq!(
             t.evaluate(&Value::Null, true, 4 * S).reasons,
             ["risk_state_unknown"]
+        );
+        let mut v = healthy();
+        v["venue_gates"] = json!([
+            {"venue": "binance", "private_stream_up": false, "rest_stopped": true},
+            {"venue": "okx", "private_stream_up": true, "rest_stopped": false},
+        ]);
+        assert_eq!(
+            t.evaluate(&v, true, 5 * S).reasons,
+            ["private_stream_down:binance", "venue_budget_spent:binance"]
         );
     }
 

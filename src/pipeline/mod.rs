@@ -10,3 +10,4 @@ pub mod ring;
 pub mod shared;
 pub mod tap;
 pub mod thread;
+pub mod venue_gates;

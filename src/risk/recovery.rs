@@ -251,7 +251,48 @@ pub fn recover(
                     });
                 }
                 Body::KillSwitch { on, reason, .. } => kill = Some((on, reason)),
-                Body::Decision { .. } | Body::Holds { .. } | Body::Published { .. } => {}
+                Body::Reconcile {
+                    venue,
+                    symbol,
+                    kind,
+                    venue_value,
+                    price,
+                    ..
+                } if kind == "position" => {
+                    // The venue's position was taken at a reconciliation.
+                    let Some(inst) = inst_of(&venue, &symbol) else {
+                        skipped += 1;
+                        continue;
+                    };
+                    let x = table.get(inst);
+                    let Ok(q) = parse_decimal(venue_value.as_bytes(), x.qty_scale) else {
+                        skipped += 1;
+                        continue;
+                    };
+                    // The entry price at its own decimals (venues write more
+                    // than the tick's), exact.
+                    let e = crate::core::fixed::decimals_of(&price).min(12);
+                    let px = parse_decimal(price.as_bytes(), e).unwrap_or(0);
+                    let i = inst.idx();
+                    positions[i] = q;
+                    let b = &mut books[i];
+                    b.qty = q;
+                    let n = Money::notional(px, q.saturating_abs(), e, x.qty_scale);
+                    b.cost = if x.contract_value == 1.0 {
+                        n
+                    } else {
+                        Money::from_f64(n.to_f64() * x.contract_value)
+                    };
+                    b.avg_px = if q == 0 {
+                        0.0
+                    } else {
+                        px as f64 / crate::core::fixed::pow10(e) as f64
+                    };
+                }
+                Body::Decision { .. }
+                | Body::Holds { .. }
+                | Body::Published { .. }
+                | Body::Reconcile { .. } => {}
             }
         }
         if matches!(it.tail(), Tail::Torn { .. }) {

@@ -78,6 +78,8 @@ pub struct Metrics {
     /// `qt_redis_connected 0`), so dashboards and alerts always find them.
     pub redis: crate::telemetry::redis::RedisMetrics,
     pub model: crate::telemetry::model::ModelMetrics,
+    /// `qt_reconcile_*` (`telemetry::reconcile`).
+    pub reconcile: crate::telemetry::reconcile::ReconcileMetrics,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -431,6 +433,7 @@ impl Metrics {
             venues: crate::telemetry::venue::VenueMetrics::new(&r),
             redis: crate::telemetry::redis::RedisMetrics::new(&r),
             model: crate::telemetry::model::ModelMetrics::new(&r),
+            reconcile: crate::telemetry::reconcile::ReconcileMetrics::new(&r),
             registry: r,
         }
     }

@@ -7,6 +7,7 @@
 pub mod latency;
 pub mod metrics;
 pub mod model;
+pub mod reconcile;
 pub mod redis;
 pub mod venue;
 

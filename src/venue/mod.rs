@@ -4,6 +4,7 @@
 //! [`registry`] lists them, and the rest of the engine reaches a venue only
 //! through it. Everything downstream sees normalized `core` events.
 
+pub mod account;
 pub mod adapter;
 pub mod binance;
 pub mod bybit;

@@ -6,7 +6,10 @@
 //! 3. HOLD (`hold`)
 //! 4. a `required` auxiliary heartbeat stale or missing
 //!    (`heartbeat_missing:<service>`); `advisory` ones only raise
-//!    `qt_heartbeat_stale` and log once
+//!    `qt_heartbeat_stale` and log once; then, in testnet/live (venue
+//!    gates attached), the venue's private stream down
+//!    (`private_stream_down`) or its order traffic stopped by a 429/418
+//!    (`venue_budget_spent`)
 //! 5. book not in sync (`book_out_of_sync`), older than `max_book_age_ms`
 //!    (`book_stale`), a side empty (`book_empty`)
 //! 6. skip-flat-sell (`skip_flat_sell`): long-only unless
@@ -20,7 +23,7 @@
 //!    (`min_notional`)
 //! 8. price band: the order's protective limit price within
 //!    `price_band_bps` of the mid (`price_band`)
-//! 9. position per instrument: |position + in-flight + qty| ≤ the
+//! 9. position per instrument: |position + in-flight + unknown-outcome + qty| ≤ the
 //!    instrument's `max_position` (`max_position`) and × mid ≤
 //!    `max_position_notional` (`max_position_notional`); the sum over
 //!    instruments of |position| × mid ≤ `max_gross_exposure`
@@ -162,6 +165,9 @@ pub struct Governor {
     /// clock's UTC day and this stamp's: activity recorded on a day keeps
     /// that day (and its counters) however far the clock steps back.
     stamp_ms: i64,
+    /// The live order path's venue facts (private stream, order traffic,
+    /// unknown-outcome exposure); `None`: not checked (tests, replays).
+    venue_gates: Option<Arc<crate::pipeline::venue_gates::VenueGates>>,
 }
 
 fn mode_idx(m: TradingMode) -> usize {
@@ -268,6 +274,7 @@ impl Governor {
             cap_warned: false,
             now_ms,
             stamp_ms: 0,
+            venue_gates: None,
         };
         g.attach_heartbeats(&store);
         g
@@ -289,6 +296,13 @@ impl Governor {
                 stale: None,
             })
             .collect();
+    }
+
+    /// Reads the live order path's venue facts from `gates` (the engine's
+    /// shared ones): private stream up, order traffic stopped, exposure of
+    /// orders whose outcome is unknown.
+    pub fn attach_venue_gates(&mut self, gates: Arc<crate::pipeline::venue_gates::VenueGates>) {
+        self.venue_gates = Some(gates);
     }
 
     /// Journals decisions, verdicts, orders, fills and state changes.

@@ -133,8 +133,26 @@ impl Governor {
             })
             .collect();
         let c = self.day_state();
+        // The live path's venue gates, per traded venue (testnet/live).
+        let venue_gates: Vec<Value> = match &self.venue_gates {
+            None => Vec::new(),
+            Some(g) => crate::core::Venue::ALL
+                .into_iter()
+                .filter(|v| self.instruments.of_venue(*v).next().is_some())
+                .map(|v| {
+                    json!({
+                        "venue": v.as_str(),
+                        "private_stream_up": g.private_stream_up(v),
+                        "rest_stopped": g.rest_stopped(v, now),
+                    })
+                })
+                .collect(),
+        };
+        let unknown_orders = self.unknown_orders();
         json!({
             "mode": self.mode.as_str(),
+            "venue_gates": venue_gates,
+            "unknown_outcome_orders": unknown_orders,
             "utc_day": format_day(c.day),
             "daily_trades": c.trades,
             "daily_trade_cap": self.cfg.daily_trade_cap,

@@ -7,6 +7,7 @@
 //! means (`refusal`), the user data stream (`user_data`) and the trading
 //! session that drives them (`session`).
 
+pub mod account;
 pub mod adapter;
 pub mod config;
 mod fast;

@@ -460,6 +460,17 @@ impl SignedClient {
         })
     }
 
+    /// A signed `GET` of `path` with `params` (plus `recvWindow`,
+    /// `timestamp`, `signature`), charged `weight` in the REST budget.
+    pub async fn get_signed<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        params: &[(&str, String)],
+        weight: u32,
+    ) -> Result<T, SignedError> {
+        self.call(reqwest::Method::GET, path, params, weight).await
+    }
+
     /// `POST /fapi/v1/order` with `newOrderRespType=RESULT`.
     pub async fn new_order(&self, o: &NewOrder) -> Result<OrderResponse, SignedError> {
         let p = o.params()?;

@@ -3,13 +3,15 @@
 //! an EXECUTE is then recorded in the rate windows and today's count.
 //! One file per family: [`health`] (heartbeats, book), [`instrument`]
 //! (flat sell, tick/lot/min notional, price band), [`position`] (position,
-//! notional, gross exposure, open orders), [`rates`], [`daily_cap`].
+//! notional, gross exposure, open orders), [`rates`], [`daily_cap`],
+//! [`venue`] (private stream, venue order traffic, unknown-outcome exposure).
 
 mod daily_cap;
 mod health;
 mod instrument;
 mod position;
 mod rates;
+mod venue;
 
 use super::Governor;
 use crate::core::{Action, Decision, SkipReason, Verdict};
@@ -43,7 +45,8 @@ impl Governor {
             return Some((Verdict::Skip(SkipReason::HeartbeatMissing), slot));
         }
         let r = self
-            .check_book(d, now_ns)
+            .check_venue(d)
+            .or_else(|| self.check_book(d, now_ns))
             .or_else(|| self.check_flat_sell(d))
             .or_else(|| self.check_instrument_rules(d))
             .or_else(|| self.check_price_band(d))

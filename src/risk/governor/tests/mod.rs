@@ -8,6 +8,7 @@
 mod breaker;
 mod checks_book;
 mod checks_limits;
+mod venue_gates;
 mod view;
 
 use super::*;

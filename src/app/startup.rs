@@ -1,0 +1,302 @@
+//! The start of testnet and live after the static interlock, before the
+//! first order: per traded venue, the preflight (clock offset, account,
+//! balances, positions, open orders, recent trades), the reconciliation
+//! against the journal's book (`exec::reconcile`), each discrepancy logged,
+//! journaled and counted, orders put to cancel canceled at the venue, the
+//! venue's positions handed to the governor's seed, and one startup block
+//! printed (key redacted, balances, positions, the limits it trades with).
+//! A failure is a [`Refusal`] line: the binary exits with status 2.
+//!
+//! The result, [`StartupState`], is what the venue trading sessions seed
+//! their order tables from (matched and adopted orders, positions,
+//! balances, the clock offset, the client id epoch floor).
+
+use super::interlock::{Refusal, traded_venues};
+use crate::config::{Config, TradingMode};
+use crate::core::{InstrumentId, InstrumentTable, Venue, format_decimal};
+use crate::exec::reconcile::{JournalBook, Reconciliation, reconcile};
+use crate::journal::{Entry, Event, JournalTx, ReconcileNote};
+use crate::pipeline::shared::Shared;
+use crate::risk::governor::RiskSeed;
+use crate::venue::account::Account;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// One venue at start.
+#[derive(Debug, Clone)]
+pub struct VenueStart {
+    pub account: Account,
+    pub reconciliation: Reconciliation,
+    /// The highest client id epoch of ours among the venue's open orders
+    /// (the floor for `ClientIdGen::start`).
+    pub client_id_epoch_floor: Option<u64>,
+}
+
+/// What the start of testnet/live found (empty in paper).
+#[derive(Debug, Clone, Default)]
+pub struct StartupState {
+    pub venues: Vec<VenueStart>,
+}
+
+/// The journal's book of `venue`: positions of its instruments from the
+/// recovered seed (other venues' at 0). Open orders: none yet, because the
+/// journal does not hold venue client ids before the order gateway writes
+/// them, so every open venue order of ours counts as not journaled.
+pub fn journal_book(seed: &RiskSeed, table: &InstrumentTable, venue: Venue) -> JournalBook {
+    let positions = (0..table.len())
+        .map(|i| {
+            let id = InstrumentId(i as u16);
+            if table.get(id).venue == venue {
+                seed.positions.get(i).copied().unwrap_or(0)
+            } else {
+                0
+            }
+        })
+        .collect();
+    JournalBook {
+        open_orders: Vec::new(),
+        positions,
+    }
+}
+
+/// Runs the start of testnet/live. `seed` takes the venues' positions.
+pub fn run(
+    cfg: &Config,
+    table: &InstrumentTable,
+    shared: &Arc<Shared>,
+    seed: &mut RiskSeed,
+    journal: Option<&JournalTx>,
+    now_ms: i64,
+) -> Result<StartupState, Refusal> {
+    let mut state = StartupState::default();
+    if cfg.mode == TradingMode::Paper {
+        return Ok(state);
+    }
+    for v in traded_venues(cfg) {
+        let runs = &shared.metrics.reconcile.runs;
+        let account = crate::venue::account::preflight(cfg, v, table, shared).map_err(|e| {
+            runs.with_label_values(&[v.as_str(), "failed"]).inc();
+            Refusal::one(format!("{v}: {e}"))
+        })?;
+        let book = journal_book(seed, table, v);
+        let r = reconcile(
+            &book,
+            &account.snapshot,
+            cfg.trading.adopt_unknown_orders,
+            &cfg.trading.client_id_prefix,
+            table.len(),
+        );
+        record(&r, &account, table, shared, journal, cfg.mode, now_ms);
+        let canceled = crate::venue::account::cancel_orders(
+            cfg,
+            v,
+            account.snapshot.clock_offset_ms,
+            &r.to_cancel,
+        )
+        .map_err(|e| {
+            runs.with_label_values(&[v.as_str(), "failed"]).inc();
+            Refusal::one(format!(
+                "{v}: startup reconciliation not finished: canceling orders the journal lacks: {e}"
+            ))
+        })?;
+        if canceled > 0 {
+            tracing::warn!(venue = %v, canceled, "reconciliation: canceled orders the journal lacks (policy cancel)");
+        }
+        for fix in &r.position_fixes {
+            let i = fix.inst.idx();
+            if let Some(p) = seed.positions.get_mut(i) {
+                *p = fix.venue;
+            }
+            if let Some(b) = seed.books.get_mut(i) {
+                let (cost, avg) = entry_cost(&account, table.get(fix.inst), fix.venue);
+                b.qty = fix.venue;
+                b.cost = cost;
+                b.avg_px = if fix.venue == 0 { 0.0 } else { avg };
+            }
+        }
+        runs.with_label_values(&[v.as_str(), "ok"]).inc();
+        let floor = crate::exec::client_id::max_epoch(
+            &cfg.trading.client_id_prefix,
+            r.working().map(|o| o.client_id.as_str()),
+        );
+        state.venues.push(VenueStart {
+            account,
+            reconciliation: r,
+            client_id_epoch_floor: floor,
+        });
+    }
+    let block = render(cfg, table, &state);
+    println!("{block}");
+    for line in block.lines() {
+        tracing::info!("{line}");
+    }
+    Ok(state)
+}
+
+/// The cost of `qty` at the venue's entry price of `inst` (exact, at the
+/// entry's own decimals) and that price as a float for display.
+fn entry_cost(a: &Account, x: &crate::core::Instrument, qty: i64) -> (crate::core::Money, f64) {
+    use crate::core::fixed::{decimals_of, pow10};
+    let entry = a
+        .snapshot
+        .positions
+        .iter()
+        .find(|p| p.inst == x.id)
+        .map(|p| p.entry_price.trim().to_string())
+        .unwrap_or_default();
+    let e = decimals_of(&entry).min(12);
+    let px = crate::core::parse_decimal(entry.as_bytes(), e).unwrap_or(0);
+    let n = crate::core::Money::notional(px, qty.saturating_abs(), e, x.qty_scale);
+    let n = if x.contract_value == 1.0 {
+        n
+    } else {
+        crate::core::Money::from_f64(n.to_f64() * x.contract_value)
+    };
+    (n, px as f64 / pow10(e) as f64)
+}
+
+/// Logs, counts and journals every discrepancy of `r`.
+fn record(
+    r: &Reconciliation,
+    a: &Account,
+    table: &InstrumentTable,
+    shared: &Shared,
+    journal: Option<&JournalTx>,
+    mode: TradingMode,
+    now_ms: i64,
+) {
+    let venue = a.venue.as_str();
+    for d in &r.discrepancies {
+        shared
+            .metrics
+            .reconcile
+            .discrepancies
+            .with_label_values(&[venue, d.kind.as_str()])
+            .inc();
+        tracing::warn!(
+            venue,
+            kind = d.kind.as_str(),
+            "reconciliation: {}",
+            d.detail
+        );
+        let (Some(inst), Some(j)) = (d.inst, journal) else {
+            continue;
+        };
+        let Some(x) = table.try_get(inst) else {
+            continue;
+        };
+        let price = if d.kind == crate::exec::reconcile::Kind::Position {
+            a.snapshot
+                .positions
+                .iter()
+                .find(|p| p.inst == inst)
+                .map(|p| p.entry_price.clone())
+                .unwrap_or_else(|| "0".into())
+        } else {
+            r.working()
+                .chain(&r.to_cancel)
+                .find(|o| o.client_id == d.client_id)
+                .map(|o| format_decimal(o.price, x.price_scale))
+                .unwrap_or_default()
+        };
+        let _ = j.send(Entry {
+            ts_ms: now_ms,
+            mode,
+            event: Event::Reconcile(Box::new(ReconcileNote {
+                inst,
+                kind: d.kind.as_str(),
+                client_order_id: d.client_id.clone(),
+                journal: format_decimal(d.journal, x.qty_scale),
+                venue_value: format_decimal(d.venue, x.qty_scale),
+                price,
+                detail: d.detail.clone(),
+            })),
+        });
+    }
+}
+
+/// The startup block: account (key redacted), clock, balances, positions,
+/// working orders and the limits the engine trades with.
+pub fn render(cfg: &Config, table: &InstrumentTable, s: &StartupState) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "== quantum-trader {} start ==", cfg.mode.as_str());
+    for v in &s.venues {
+        let a = &v.account;
+        let sn = &a.snapshot;
+        let _ = writeln!(
+            o,
+            "account {} key {} at {}: clock offset {} ms (round trip {} ms)",
+            a.venue, a.key_hint, a.rest_base, sn.clock_offset_ms, sn.clock_rtt_ms
+        );
+        for b in sn.balances.iter().filter(|b| !b.wallet.is_zero()) {
+            let _ = writeln!(
+                o,
+                "  balance {} wallet {} available {}",
+                b.asset, b.wallet, b.available
+            );
+        }
+        if sn.positions.is_empty() {
+            let _ = writeln!(o, "  positions: flat");
+        }
+        for p in &sn.positions {
+            let x = table.get(p.inst);
+            let _ = writeln!(
+                o,
+                "  position {} {} entry {}",
+                p.symbol,
+                format_decimal(p.qty, x.qty_scale),
+                p.entry_price
+            );
+        }
+        for sym in &sn.unconfigured_positions {
+            let _ = writeln!(o, "  position {sym}: not configured here (left alone)");
+        }
+        let r = &v.reconciliation;
+        let _ = writeln!(
+            o,
+            "  orders: {} matched, {} adopted, {} canceled, {} of other engines, {} to query; trades fetched: {}",
+            r.matched.len(),
+            r.adopted.len(),
+            r.to_cancel.len(),
+            r.foreign.len(),
+            r.missing.len(),
+            sn.recent_trades
+                .as_ref()
+                .map_or("none (partial)".to_string(), |t| t.len().to_string())
+        );
+    }
+    let k = &cfg.risk;
+    let _ = writeln!(
+        o,
+        "limits: max_order_notional {} max_position_notional {} max_gross_exposure {} max_daily_loss {} max_drawdown {} orders {}/s {}/min open {} daily {} price_band {} bps",
+        k.max_order_notional,
+        k.max_position_notional,
+        k.max_gross_exposure,
+        k.max_daily_loss,
+        k.max_drawdown,
+        k.max_orders_per_sec,
+        k.max_orders_per_min,
+        k.max_open_orders,
+        k.daily_trade_cap,
+        k.price_band_bps
+    );
+    for ic in &cfg.instruments {
+        let _ = writeln!(
+            o,
+            "  {} {} max_position {} order_qty {}",
+            ic.venue, ic.symbol, ic.max_position, ic.order_qty
+        );
+    }
+    let t = &cfg.trading;
+    let _ = write!(
+        o,
+        "trading: client_id_prefix {} cancel_on_stop {} flatten_on_stop {} adopt_unknown_orders {} reconcile every {} s dead_man_switch {} ms",
+        t.client_id_prefix,
+        t.cancel_on_stop(cfg.mode),
+        t.flatten_on_stop,
+        t.adopt_unknown_orders.as_str(),
+        t.reconcile_interval_secs,
+        t.dead_man_switch_ms
+    );
+    o
+}

@@ -1,0 +1,134 @@
+//! The account side of the venues behind the seam, for the start of
+//! testnet and live: which venues have order entry in this build, and each
+//! one's preflight (clock offset, account reachable with the configured
+//! key, balances, positions, open orders, recent trades) as a
+//! venue-agnostic [`VenueSnapshot`]. The composition root calls these and
+//! never names a venue.
+
+use crate::config::Config;
+use crate::core::{InstrumentTable, Venue};
+use crate::exec::reconcile::VenueSnapshot;
+use crate::pipeline::shared::Shared;
+use std::sync::Arc;
+
+/// Whether `v` can take orders in this build.
+pub fn has_order_entry(v: Venue) -> bool {
+    matches!(v, Venue::Binance)
+}
+
+/// The last 4 characters of an API key, the rest masked (`****abcd`).
+pub fn redact_key(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 4 {
+        return "****".into();
+    }
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("****{tail}")
+}
+
+/// What the preflight of one venue found.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub venue: Venue,
+    /// The API key, all but its last 4 characters masked.
+    pub key_hint: String,
+    /// The signed REST base the account was reached at.
+    pub rest_base: String,
+    pub snapshot: VenueSnapshot,
+}
+
+/// Runs `v`'s preflight (blocking the calling thread, its own runtime).
+/// The error is one line naming what failed (never a secret).
+pub fn preflight(
+    cfg: &Config,
+    v: Venue,
+    table: &InstrumentTable,
+    shared: &Arc<Shared>,
+) -> Result<Account, String> {
+    match v {
+        Venue::Binance => binance(cfg, table, shared),
+        other => Err(format!("venue {other} has no order entry in this build")),
+    }
+}
+
+/// Cancels `orders` at `v` (reconciliation's `cancel` policy), with the
+/// clock offset the preflight measured. Returns how many the venue canceled.
+pub fn cancel_orders(
+    cfg: &Config,
+    v: Venue,
+    clock_offset_ms: i64,
+    orders: &[crate::exec::reconcile::VenueOrder],
+) -> Result<usize, String> {
+    if orders.is_empty() {
+        return Ok(0);
+    }
+    match v {
+        Venue::Binance => {
+            use super::binance::{account, signed::ApiCredentials, signed::SignedClient};
+            let vc = cfg
+                .venues
+                .binance
+                .as_ref()
+                .ok_or("no [venues.binance] section")?;
+            let creds = ApiCredentials::from_env(&vc.api_key_env, &vc.api_secret_env)?;
+            let client =
+                SignedClient::new(&vc.rest_url, creds, None).with_clock_offset(clock_offset_ms);
+            runtime()?
+                .block_on(account::cancel_all(&client, orders))
+                .map_err(|e| e.to_string())
+        }
+        other => Err(format!("venue {other} has no order entry in this build")),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))
+}
+
+fn binance(cfg: &Config, table: &InstrumentTable, shared: &Arc<Shared>) -> Result<Account, String> {
+    use super::binance::{account, signed::ApiCredentials, weight_config};
+    let vc = cfg
+        .venues
+        .binance
+        .as_ref()
+        .ok_or("no [venues.binance] section")?;
+    let creds = ApiCredentials::from_env(&vc.api_key_env, &vc.api_secret_env)?;
+    let key = std::env::var(&vc.api_key_env).unwrap_or_default();
+    let mut w = weight_config(
+        vc.rest_weight_per_min,
+        vc.rest_weight_safety_pct,
+        vc.rest_weight_window_ms,
+    );
+    w.retry_after_max = std::time::Duration::from_secs(vc.rest_retry_after_max_secs);
+    let budget = super::weight::RestBudget::new(Venue::Binance.as_str(), w, &shared.metrics);
+    budget.publish_stops(
+        shared
+            .venue_gates
+            .venue(Venue::Binance)
+            .rest_stopped_until_ms
+            .clone(),
+    );
+    let rt = runtime()?;
+    let base = vc.rest_url.clone();
+    let snapshot = rt
+        .block_on(account::preflight(&base, creds, Some(budget), table))
+        .map_err(|e| e.to_string())?;
+    Ok(Account {
+        venue: Venue::Binance,
+        key_hint: redact_key(key.trim()),
+        rest_base: base,
+        snapshot,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_redacted_to_their_last_four() {
+        assert_eq!(super::redact_key("abcdefgh1234"), "****1234");
+        assert_eq!(super::redact_key("abc"), "****");
+    }
+}
