@@ -79,12 +79,15 @@ mod tests {
         let names: Vec<&str> = Venue::ALL.iter().map(|v| v.as_str()).collect();
         assert_eq!(accepted_names(), names);
         // Each venue's section is parsed by its own adapter: a key no venue
-        // has is refused at that venue's key path (the demo configures
-        // every venue).
+        // has is refused at that venue's key path (in the demo's section,
+        // or in a disabled one appended for a venue the demo leaves out).
         for name in &names {
             let head = format!("[venues.{name}]\n");
-            assert!(DEMO_TOML.contains(&head), "the demo lacks {head}");
-            let text = DEMO_TOML.replacen(&head, &format!("{head}qt_no_such_key = 1\n"), 1);
+            let text = if DEMO_TOML.contains(&head) {
+                DEMO_TOML.replacen(&head, &format!("{head}qt_no_such_key = 1\n"), 1)
+            } else {
+                format!("{DEMO_TOML}\n{head}enabled = false\nqt_no_such_key = 1\n")
+            };
             let e = Config::from_toml(&text).unwrap_err();
             assert_eq!(e.path, format!("venues.{name}.qt_no_such_key"), "{e}");
             assert!(e.reason.contains("unknown field"), "{e}");
@@ -103,11 +106,11 @@ mod tests {
     #[test]
     fn sections_are_typed_and_round_trip() {
         let c = Config::demo();
-        let names: Vec<&str> = c.venues.names().collect();
-        for v in Venue::ALL {
-            assert!(names.contains(&v.as_str()));
-            assert!(c.venues.typed(v.as_str()).is_some(), "{}", v.as_str());
-            assert!(c.venues.section(v).is_some());
+        assert!(c.venues.names().next().is_some());
+        for name in c.venues.names() {
+            let v = Venue::parse(name).expect("a venue");
+            assert!(c.venues.typed(name).is_some(), "{name}");
+            assert!(c.venues.section(v).is_some(), "{name}");
         }
         // Written out and read back: the same sections.
         let again = Config::from_toml(&c.to_toml()).unwrap();
