@@ -35,6 +35,10 @@ pub enum ProbeError {
         code: i64,
         msg: String,
     },
+    /// The venue refused (a subscription, or a request with a code that is
+    /// no number) and said only this.
+    #[error("{msg}")]
+    RefusedText { msg: String },
     /// The instrument list could not be read.
     #[error("{0}")]
     Instruments(String),
@@ -82,7 +86,7 @@ pub struct WsProbe {
     pub url: String,
     pub subscribe: Option<String>,
     pub is_data: fn(&str) -> bool,
-    pub refusal: fn(&str) -> Option<String>,
+    pub refusal: fn(&str) -> Option<ProbeError>,
 }
 
 /// One page of an instrument list: what it lists and the next cursor.
@@ -107,7 +111,7 @@ pub struct ProbeSpec {
 }
 
 /// A probe whose stream never refuses in-band.
-pub fn no_refusal(_: &str) -> Option<String> {
+pub fn no_refusal(_: &str) -> Option<ProbeError> {
     None
 }
 

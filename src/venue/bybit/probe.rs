@@ -45,13 +45,14 @@ pub fn is_stream_data(frame: &str) -> bool {
 
 /// A subscribe refusal's message (`{"success":false,"ret_msg":..}`), if the
 /// frame is one.
-pub fn refusal(frame: &str) -> Option<String> {
+pub fn refusal(frame: &str) -> Option<ProbeError> {
     let v: Value = serde_json::from_str(frame).ok()?;
-    (v.get("success")? == false).then(|| {
-        v.get("ret_msg")
+    (v.get("success")? == false).then(|| ProbeError::RefusedText {
+        msg: v
+            .get("ret_msg")
             .and_then(Value::as_str)
             .unwrap_or("")
-            .to_string()
+            .to_string(),
     })
 }
 
@@ -171,6 +172,7 @@ mod tests {
         ));
         assert_eq!(
             refusal(r#"{"success":false,"ret_msg":"error:handler not found,topic:orderbook.1.X","op":"subscribe"}"#)
+                .map(|e| e.to_string())
                 .as_deref(),
             Some("error:handler not found,topic:orderbook.1.X")
         );

@@ -39,15 +39,29 @@ pub fn is_stream_data(frame: &str) -> bool {
 
 /// An error event's text (`{"event":"error","code":..,"msg":..}`), if the
 /// frame is one.
-pub fn refusal(frame: &str) -> Option<String> {
+pub fn refusal(frame: &str) -> Option<ProbeError> {
     let v: Value = serde_json::from_str(frame).ok()?;
     (v.get("event")?.as_str()? == "error").then(|| {
-        format!(
-            "code {}: {}",
+        refused(
             v.get("code").and_then(Value::as_str).unwrap_or(""),
-            v.get("msg").and_then(Value::as_str).unwrap_or("")
+            v.get("msg").and_then(Value::as_str).unwrap_or(""),
         )
     })
+}
+
+/// OKX's `code`/`msg` pair as a refusal: `code N: msg` (a code that is no
+/// number is kept as text).
+fn refused(code: &str, msg: &str) -> ProbeError {
+    match code.parse::<i64>() {
+        Ok(n) => ProbeError::Refused {
+            label: "code",
+            code: n,
+            msg: msg.to_string(),
+        },
+        Err(_) => ProbeError::RefusedText {
+            msg: format!("code {code}: {msg}"),
+        },
+    }
 }
 
 /// The venue's clock in Unix ms from a `/api/v5/public/time` body
@@ -73,24 +87,12 @@ pub fn parse_server_time(body: &[u8]) -> Result<i64, ProbeError> {
         })
 }
 
-/// OKX's refusal (`code` other than "0"), shown as `code N: msg`. A code
-/// that is no number is kept in the message (code 0).
+/// OKX's refusal (`code` other than "0"), shown as `code N: msg`.
 pub fn parse_error(body: &[u8]) -> Option<ProbeError> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let code = v.get("code")?.as_str()?;
     let msg = v.get("msg").and_then(Value::as_str).unwrap_or("");
-    (code != "0").then(|| match code.parse::<i64>() {
-        Ok(n) => ProbeError::Refused {
-            label: "code",
-            code: n,
-            msg: msg.to_string(),
-        },
-        Err(_) => ProbeError::Refused {
-            label: "code",
-            code: 0,
-            msg: format!("{code} {msg}"),
-        },
-    })
+    (code != "0").then(|| refused(code, msg))
 }
 
 /// How the doctor probes OKX v5 SWAP.
@@ -161,6 +163,7 @@ mod tests {
             refusal(
                 r#"{"event":"error","code":"60018","msg":"Wrong URL or channel","connId":"a"}"#
             )
+            .map(|e| e.to_string())
             .as_deref(),
             Some("code 60018: Wrong URL or channel")
         );
