@@ -26,7 +26,10 @@ const SECRET_ENV: &str = "QT_TEST_BINANCE_SECRET";
 fn live_config(name: &str, f: impl FnOnce(&mut Config)) -> PathBuf {
     let cfg = test_config(|c| {
         c.mode = TradingMode::Live;
-        let b = c.venues.binance.as_mut().unwrap();
+        let b = c
+            .venues
+            .get_mut::<quantum_trader::venue::binance::config::BinanceConfig>()
+            .unwrap();
         b.api_key_env = KEY_ENV.into();
         b.api_secret_env = SECRET_ENV.into();
         f(c)
@@ -123,7 +126,10 @@ fn each_missing_condition_refuses_with_status_2_and_its_reason() {
     }
     // The account unreachable: no clock offset can be measured.
     let dead = live_config("il-dead", |c| {
-        c.venues.binance.as_mut().unwrap().rest_url = "http://127.0.0.1:1".into();
+        c.venues
+            .get_mut::<quantum_trader::venue::binance::config::BinanceConfig>()
+            .unwrap()
+            .rest_url = "http://127.0.0.1:1".into();
     });
     refused(
         &run(&dead, &["--live"], &CREDS),

@@ -31,7 +31,10 @@ fn config(sim: &qt_sim::SimHandle, journal: &std::path::Path) -> Config {
         c.mode = TradingMode::Live;
         c.sim.enabled = false;
         c.journal.dir = journal.to_string_lossy().into_owned();
-        let b = c.venues.binance.as_mut().unwrap();
+        let b = c
+            .venues
+            .get_mut::<quantum_trader::venue::binance::config::BinanceConfig>()
+            .unwrap();
         b.api_key_env = KEY_ENV.into();
         b.api_secret_env = SECRET_ENV.into();
         b.ws_url.clear();

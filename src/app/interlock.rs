@@ -209,7 +209,10 @@ mod tests {
         let mut c = Config::demo();
         c.mode = TradingMode::Live;
         c.instruments.retain(|i| i.venue == Venue::Binance);
-        let b = c.venues.binance.as_mut().unwrap();
+        let b = c
+            .venues
+            .get_mut::<crate::venue::binance::config::BinanceConfig>()
+            .unwrap();
         b.api_key_env = "K".into();
         b.api_secret_env = "S".into();
         c

@@ -67,10 +67,10 @@ pub fn cancel_orders(
             use super::binance::{account, signed::ApiCredentials, signed::SignedClient};
             let vc = cfg
                 .venues
-                .binance
-                .as_ref()
+                .get::<super::binance::config::BinanceConfig>()
                 .ok_or("no [venues.binance] section")?;
-            let creds = ApiCredentials::from_env(&vc.api_key_env, &vc.api_secret_env)?;
+            let creds = ApiCredentials::from_env(&vc.api_key_env, &vc.api_secret_env)
+                .map_err(|e| e.to_string())?;
             let client =
                 SignedClient::new(&vc.rest_url, creds, None).with_clock_offset(clock_offset_ms);
             runtime()?
@@ -92,10 +92,10 @@ fn binance(cfg: &Config, table: &InstrumentTable, shared: &Arc<Shared>) -> Resul
     use super::binance::{account, signed::ApiCredentials, weight_config};
     let vc = cfg
         .venues
-        .binance
-        .as_ref()
+        .get::<super::binance::config::BinanceConfig>()
         .ok_or("no [venues.binance] section")?;
-    let creds = ApiCredentials::from_env(&vc.api_key_env, &vc.api_secret_env)?;
+    let creds =
+        ApiCredentials::from_env(&vc.api_key_env, &vc.api_secret_env).map_err(|e| e.to_string())?;
     let key = std::env::var(&vc.api_key_env).unwrap_or_default();
     let mut w = weight_config(
         vc.rest_weight_per_min,
