@@ -315,8 +315,8 @@ pub struct Shared {
     /// written by the score side's model control (`score::reload`), read by
     /// the book stage for every top it builds.
     pub wants_depth10: Arc<AtomicBool>,
-    /// Per venue: private stream up, order traffic stopped; per instrument:
-    /// unknown-outcome exposure (read by the risk governor; see
+    /// Per venue: private stream up, order traffic stopped (read by the
+    /// risk governor; see
     /// [`crate::pipeline::venue_gates`]).
     pub venue_gates: Arc<crate::pipeline::venue_gates::VenueGates>,
 }
@@ -329,7 +329,6 @@ impl Shared {
         mode: crate::config::TradingMode,
     ) -> Shared {
         let (tx, rx) = crossbeam_channel::bounded(64);
-        let n_inst = instruments.len();
         let books = (0..instruments.len())
             .map(|_| BookHealth::default())
             .collect();
@@ -359,7 +358,7 @@ impl Shared {
             publish: std::sync::OnceLock::new(),
             capture: std::sync::OnceLock::new(),
             wants_depth10: Arc::new(AtomicBool::new(false)),
-            venue_gates: Arc::new(crate::pipeline::venue_gates::VenueGates::new(mode, n_inst)),
+            venue_gates: Arc::new(crate::pipeline::venue_gates::VenueGates::new(mode)),
         }
     }
 

@@ -23,7 +23,7 @@
 //!    (`min_notional`)
 //! 8. price band: the order's protective limit price within
 //!    `price_band_bps` of the mid (`price_band`)
-//! 9. position per instrument: |position + in-flight + unknown-outcome + qty| ≤ the
+//! 9. position per instrument: |position + in-flight (unknown outcome included) + qty| ≤ the
 //!    instrument's `max_position` (`max_position`) and × mid ≤
 //!    `max_position_notional` (`max_position_notional`); the sum over
 //!    instruments of |position| × mid ≤ `max_gross_exposure`
@@ -299,8 +299,7 @@ impl Governor {
     }
 
     /// Reads the live order path's venue facts from `gates` (the engine's
-    /// shared ones): private stream up, order traffic stopped, exposure of
-    /// orders whose outcome is unknown.
+    /// shared ones): private stream up, order traffic stopped.
     pub fn attach_venue_gates(&mut self, gates: Arc<crate::pipeline::venue_gates::VenueGates>) {
         self.venue_gates = Some(gates);
     }

@@ -148,11 +148,9 @@ impl Governor {
                 })
                 .collect(),
         };
-        let unknown_orders = self.unknown_orders();
         json!({
             "mode": self.mode.as_str(),
             "venue_gates": venue_gates,
-            "unknown_outcome_orders": unknown_orders,
             "utc_day": format_day(c.day),
             "daily_trades": c.trades,
             "daily_trade_cap": self.cfg.daily_trade_cap,

@@ -12,8 +12,7 @@ impl Governor {
             return None;
         }
         let i = d.inst.idx();
-        let held =
-            self.position(d.inst) - self.open_sell.get(i).copied().unwrap_or(0) - self.unknown(i).1;
+        let held = self.position(d.inst) - self.open_sell.get(i).copied().unwrap_or(0);
         if held <= 0 {
             return Some(SkipReason::SkipFlatSell);
         }

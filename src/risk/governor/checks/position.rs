@@ -7,22 +7,13 @@ use crate::risk::governor::exact_notional;
 
 impl Governor {
     /// Position after this order, counting orders in flight on its side
-    /// and orders of unknown outcome on that side (as if they fill).
+    /// (those of unknown outcome among them, as if they fill).
     pub(in crate::risk::governor) fn projected(&self, d: &Decision) -> i128 {
         let i = d.inst.idx();
         let pos = self.position(d.inst) as i128;
-        let (ub, us, _) = self.unknown(i);
         match d.action {
-            Action::Buy => {
-                pos + self.open_buy.get(i).copied().unwrap_or(0) as i128
-                    + ub as i128
-                    + d.qty as i128
-            }
-            _ => {
-                pos - self.open_sell.get(i).copied().unwrap_or(0) as i128
-                    - us as i128
-                    - d.qty as i128
-            }
+            Action::Buy => pos + self.open_buy.get(i).copied().unwrap_or(0) as i128 + d.qty as i128,
+            _ => pos - self.open_sell.get(i).copied().unwrap_or(0) as i128 - d.qty as i128,
         }
     }
 
@@ -47,8 +38,7 @@ impl Governor {
                 if j == i {
                     continue;
                 }
-                let (ub, us, _) = self.unknown(j);
-                let q = self.positions[j] + self.open_buy[j] + ub - self.open_sell[j] - us;
+                let q = self.positions[j] + self.open_buy[j] - self.open_sell[j];
                 gross += self.value_at(j, q, self.marks[j]);
             }
             if gross > gross_limit {
@@ -80,6 +70,6 @@ impl Governor {
 
     pub(in crate::risk::governor) fn check_open_orders(&self) -> Option<SkipReason> {
         let max = (self.cfg.max_open_orders as usize).min(MAX_OPEN_ORDERS);
-        (self.open.len() + self.unknown_orders() >= max).then_some(SkipReason::MaxOpenOrders)
+        (self.open.len() >= max).then_some(SkipReason::MaxOpenOrders)
     }
 }

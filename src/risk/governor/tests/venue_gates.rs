@@ -1,7 +1,6 @@
-//! The live path's venue checks: `private_stream_down`, `venue_budget_spent`
-//! and unknown-outcome exposure counted against position, notional, open
-//! orders and the flat-sell rule; plus a property test over random gate
-//! states and exposures (proptest).
+//! The live path's venue checks: `private_stream_down`, `venue_budget_spent`,
+//! orders of unknown outcome counted as in flight; plus a property test over
+//! random gate states and orders in flight (proptest).
 
 use super::*;
 use crate::pipeline::venue_gates::VenueGates;
@@ -14,7 +13,7 @@ fn venue() -> Venue {
 
 fn gated(c: RiskConfig, max_pos: i64, mode: TradingMode) -> (Governor, Arc<VenueGates>) {
     let mut g = gov(c, max_pos);
-    let gates = Arc::new(VenueGates::new(mode, 1));
+    let gates = Arc::new(VenueGates::new(mode));
     g.attach_venue_gates(gates.clone());
     (g, gates)
 }
@@ -49,42 +48,28 @@ fn private_stream_and_venue_budget_gate_every_order() {
     assert_eq!(g.check(&buy, NOW), Verdict::Execute);
 }
 
+/// An order whose outcome is unknown has had no `Done` report, so it is
+/// still in flight and counts as if it could fill.
 #[test]
-fn unknown_outcome_exposure_counts_as_if_it_could_fill() {
-    let (mut g, gates) = gated(cfg(), 2 * ONE, TradingMode::Paper);
+fn unknown_outcome_orders_count_as_in_flight() {
+    let (mut g, _) = gated(cfg(), 2 * ONE, TradingMode::Live);
+    g.venue_gates
+        .as_ref()
+        .unwrap()
+        .set_private_stream_up(venue(), true);
     let buy = decision(Action::Buy, ONE, NOW);
-    gates.add_unknown(InstrumentId(0), Side::Buy, 1_500, 1);
+    assert_eq!(g.check(&buy, NOW), Verdict::Execute);
+    g.on_order_sent(&intent(1, Side::Buy, 1_500, buy));
     assert_eq!(g.check(&buy, NOW), skip(SkipReason::MaxPosition));
-    gates.add_unknown(InstrumentId(0), Side::Buy, 1_500, -1);
+    done(&mut g, 1, OrderStatus::Canceled);
     assert_eq!(g.check(&buy, NOW), Verdict::Execute);
-    // Notional.
-    let mut c = cfg();
-    c.max_position_notional = 150.0;
-    let (mut g, gates) = gated(c, 100 * ONE, TradingMode::Paper);
-    gates.add_unknown(InstrumentId(0), Side::Buy, ONE, 1);
-    assert_eq!(g.check(&buy, NOW), skip(SkipReason::MaxPositionNotional));
-    // Open orders.
-    let mut c = cfg();
-    c.max_open_orders = 2;
-    let (mut g, gates) = gated(c, 100 * ONE, TradingMode::Paper);
-    gates.add_unknown(InstrumentId(0), Side::Sell, 1, 1);
-    assert_eq!(g.check(&buy, NOW), Verdict::Execute);
-    gates.add_unknown(InstrumentId(0), Side::Sell, 1, 1);
-    assert_eq!(g.check(&buy, NOW), skip(SkipReason::MaxOpenOrders));
-    // Flat sell: an unknown SELL may already have sold what is held.
-    let (mut g, gates) = gated(cfg(), 100 * ONE, TradingMode::Paper);
-    fill(&mut g, Side::Buy, ONE);
-    let sell = decision(Action::Sell, ONE, NOW);
-    assert_eq!(g.check(&sell, NOW), Verdict::Execute);
-    gates.add_unknown(InstrumentId(0), Side::Sell, ONE, 1);
-    assert_eq!(g.check(&sell, NOW), skip(SkipReason::SkipFlatSell));
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// No EXECUTE while the stream is down or the budget spent, and none
-    /// that could take |position + unknown + qty| past the max.
+    /// that could take |position + in flight + qty| past the max.
     #[test]
     fn no_execute_past_the_venue_gates(
         up in any::<bool>(),
@@ -105,9 +90,14 @@ proptest! {
             fill(&mut g, Side::Buy, held.min(max));
         }
         let held = held.min(max);
-        gates.add_unknown(InstrumentId(0), Side::Buy, unknown_buy, 1);
-        gates.add_unknown(InstrumentId(0), Side::Sell, unknown_sell, 1);
         let d = decision(if buy { Action::Buy } else { Action::Sell }, qty, NOW);
+        // Orders in flight (outcome unknown), sent when the gates allowed.
+        if unknown_buy > 0 {
+            g.on_order_sent(&intent(1, Side::Buy, unknown_buy, d));
+        }
+        if unknown_sell > 0 {
+            g.on_order_sent(&intent(2, Side::Sell, unknown_sell, d));
+        }
         let v = g.check(&d, NOW);
         if v == Verdict::Execute {
             prop_assert!(up);
