@@ -16,6 +16,7 @@ mod common;
 use common::*;
 use qt_sim::{Fault, SimVenue};
 use quantum_trader::app::engine::Engine;
+use quantum_trader::venue::binance::config::BinanceConfig;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -32,7 +33,7 @@ fn reconnects(addr: SocketAddr) -> f64 {
 fn a_silent_symbol_is_detected_counted_and_healed_by_resubscribing() {
     let cfg = test_config(|c| {
         c.sim.rate_per_symbol = 500;
-        c.venues.binance.as_mut().unwrap().stale_after_ms = 1000;
+        c.venues.get_mut::<BinanceConfig>().unwrap().stale_after_ms = 1000;
     });
     let e = Engine::start(cfg, engine_options()).expect("engine starts");
     let addr = e.ops_addr().unwrap();
@@ -178,7 +179,7 @@ fn many_symbols(c: &mut quantum_trader::config::Config, n: usize) {
             });
         symbols.push(s);
     }
-    c.venues.binance.as_mut().unwrap().symbols = symbols;
+    c.venues.get_mut::<BinanceConfig>().unwrap().symbols = symbols;
     c.risk.kill_switch = true;
 }
 
@@ -215,7 +216,7 @@ fn a_cold_start_waits_for_the_rest_weight_budget_and_never_gets_a_429() {
         many_symbols(c, N);
         c.sim.rest_weight_limit = 40;
         c.sim.rest_weight_window_ms = 1000;
-        let b = c.venues.binance.as_mut().unwrap();
+        let b = c.venues.get_mut::<BinanceConfig>().unwrap();
         b.snapshot_limit = 50;
         b.rest_weight_per_min = 40;
         b.rest_weight_safety_pct = 80;
@@ -266,7 +267,7 @@ fn a_429_stops_every_rest_call_until_retry_after_and_the_books_still_sync() {
         many_symbols(c, N);
         c.sim.rest_weight_limit = 20;
         c.sim.rest_weight_window_ms = 2000;
-        let b = c.venues.binance.as_mut().unwrap();
+        let b = c.venues.get_mut::<BinanceConfig>().unwrap();
         b.snapshot_limit = 50;
         b.rest_weight_per_min = 400;
         b.rest_weight_safety_pct = 100;
@@ -305,7 +306,7 @@ fn four_hundred_symbols_split_over_connections_within_binance_limits() {
         many_symbols(c, N);
         // 400 snapshots of weight 2 (limit 50 >= the 20 simulated levels):
         // 800, within the default budget (80% of 2400 per minute).
-        c.venues.binance.as_mut().unwrap().snapshot_limit = 50;
+        c.venues.get_mut::<BinanceConfig>().unwrap().snapshot_limit = 50;
     });
     let t0 = std::time::Instant::now();
     let e = Engine::start(cfg, engine_options()).expect("engine starts");

@@ -11,6 +11,7 @@ mod redis_server;
 use axum::Router;
 use axum::routing::get;
 use ops_common::*;
+use quantum_trader::venue::binance::config::BinanceConfig;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn doctor(config: &std::path::Path) -> (i32, String) {
@@ -30,8 +31,8 @@ fn doctor(config: &std::path::Path) -> (i32, String) {
 /// Keeps only the Binance venue and its instruments (the broken setups
 /// point Binance at a dead or fake venue with the simulator off).
 fn binance_only(c: &mut quantum_trader::config::Config) {
-    c.venues.bybit = None;
-    c.venues.okx = None;
+    c.venues.remove("bybit");
+    c.venues.remove("okx");
     c.instruments.retain(|i| i.venue == "binance");
 }
 
@@ -139,7 +140,7 @@ fn broken_setups_name_every_failure_and_exit_1() {
     let cfg = demo_config(|c| {
         binance_only(c);
         c.sim.enabled = false;
-        let b = c.venues.binance.as_mut().unwrap();
+        let b = c.venues.get_mut::<BinanceConfig>().unwrap();
         b.rest_url = format!("http://127.0.0.1:{dead}");
         b.ws_url = format!("ws://127.0.0.1:{dead}");
         c.risk.kill_switch = true;
@@ -175,7 +176,7 @@ fn broken_setups_name_every_failure_and_exit_1() {
     let cfg = demo_config(|c| {
         binance_only(c);
         c.sim.enabled = false;
-        let b = c.venues.binance.as_mut().unwrap();
+        let b = c.venues.get_mut::<BinanceConfig>().unwrap();
         b.rest_url = format!("http://{venue}");
         b.ws_url = format!("ws://{venue}");
     });
@@ -386,7 +387,7 @@ fn redis_down_stale_required_heartbeat_and_unreachable_venue_are_named() {
             if !venue_up {
                 binance_only(c);
                 c.sim.enabled = false;
-                let b = c.venues.binance.as_mut().unwrap();
+                let b = c.venues.get_mut::<BinanceConfig>().unwrap();
                 b.rest_url = format!("http://127.0.0.1:{dead_venue}");
                 b.ws_url = format!("ws://127.0.0.1:{dead_venue}");
             }

@@ -406,27 +406,9 @@ fn find_cycle(g: &Graph) -> Option<Vec<String>> {
     None
 }
 
-/// The one known open exception (docs/layout.md, "Known exception
-/// (open)"): `config` holds `VenuesConfig`, whose per-venue sections live in
-/// `src/venue/`, while the venue adapters read `Config`. Its `config ->
-/// venue` edges are left out of the real-tree check, and
-/// `the_known_exception_is_still_real` fails once it is gone, so that this
-/// line goes with it. Every other pair and loop is checked.
-const KNOWN_OPEN: (&str, &str) = ("config", "venue");
-
-/// `g` without the edges from top-level module `from` to module `to`.
-fn without(mut g: Graph, (from, to): (&str, &str)) -> Graph {
-    for (a, ts) in g.iter_mut() {
-        if top(a) == from {
-            ts.retain(|b| top(b) != to);
-        }
-    }
-    g
-}
-
 /// Both checks; `Err` carries the report.
 fn check(files: &Files) -> Result<(), String> {
-    check_graph(without(file_graph(files), KNOWN_OPEN))
+    check_graph(file_graph(files))
 }
 
 /// Both checks on a graph.
@@ -460,12 +442,20 @@ fn no_two_top_level_modules_import_each_other_and_no_file_loops() {
 }
 
 #[test]
-fn the_known_exception_is_still_real() {
-    let g = file_graph(&read_src());
-    let report = check_graph(g).expect_err(
-        "config and venue no longer import each other: remove KNOWN_OPEN and the docs/layout.md exception",
+fn config_importing_venue_fails_the_check() {
+    // The pair that was open until the `[venues]` sections were type-erased
+    // in `config`: an import back from config to venue must fail again.
+    let mut files = read_src();
+    files.insert(
+        "config/planted.rs".into(),
+        "//! planted\nuse crate::venue::registry::ADAPTERS;\n".into(),
     );
+    let report = check(&files).expect_err("config importing venue must fail");
     assert!(report.contains("config <-> venue"), "{report}");
+    assert!(
+        report.contains("config/planted.rs -> venue/registry.rs"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 mod ops_common;
 
 use ops_common::*;
+use quantum_trader::venue::binance::config::BinanceConfig;
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -95,7 +96,7 @@ fn rich_engine(dir: &std::path::Path) -> Engine {
     let sim_port = free_port();
     let cfg = demo_config(|c| {
         c.sim.listen = format!("127.0.0.1:{sim_port}");
-        if let Some(b) = c.venues.binance.as_mut() {
+        if let Some(b) = c.venues.get_mut::<BinanceConfig>() {
             b.silence_timeout_ms = 1000;
             b.backoff_min_ms = 50;
             b.backoff_max_ms = 200;

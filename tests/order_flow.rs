@@ -69,7 +69,10 @@ fn rig(tif: &str, t: Timings) -> Rig {
     let cfg = common::test_config(|c| {
         c.mode = TradingMode::Testnet;
         c.instruments.retain(|i| i.symbol == SYMBOL);
-        if let Some(b) = c.venues.binance.as_mut() {
+        if let Some(b) = c
+            .venues
+            .get_mut::<quantum_trader::venue::binance::config::BinanceConfig>()
+        {
             b.symbols = vec![SYMBOL.into()];
         }
     });

@@ -140,7 +140,10 @@ fn hostile_private_frames_are_counted_parked_and_never_panic() {
     let cfg = common::test_config(|c| {
         c.mode = TradingMode::Testnet;
         c.instruments.retain(|i| i.symbol == "BTCUSDT");
-        if let Some(b) = c.venues.binance.as_mut() {
+        if let Some(b) = c
+            .venues
+            .get_mut::<quantum_trader::venue::binance::config::BinanceConfig>()
+        {
             b.symbols = vec!["BTCUSDT".into()];
         }
     });

@@ -18,6 +18,7 @@ use quantum_trader::backtest::{NoObserver, Observer, Replay, ReplayOptions, Spee
 use quantum_trader::capture::{Kind, Merged, format};
 use quantum_trader::config::Config;
 use quantum_trader::core::{BookTop, InstrumentId, Level, Venue, now_ns};
+use quantum_trader::venue::binance::config::BinanceConfig;
 use quantum_trader::venue::binance::{Msg, Parser, SymbolMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -323,11 +324,11 @@ fn zstd_writer(f: std::fs::File) -> impl Write {
 fn samples_config() -> Config {
     let mut c = Config::demo();
     c.sim.enabled = false;
-    c.venues.bybit = None;
-    c.venues.okx = None;
+    c.venues.remove("bybit");
+    c.venues.remove("okx");
     c.instruments
         .retain(|i| i.venue == "binance" && i.symbol == "BTCUSDT");
-    if let Some(b) = c.venues.binance.as_mut() {
+    if let Some(b) = c.venues.get_mut::<BinanceConfig>() {
         b.symbols = vec!["BTCUSDT".into()];
         b.depth_speed_ms = 0;
         // Named for the connection plan only: a replay opens no socket.
@@ -611,10 +612,10 @@ fn write_a_large_binance_recording() {
         .unwrap_or(5_000_000);
     std::fs::create_dir_all(&dir).unwrap();
     let mut cfg = Config::demo();
-    cfg.venues.bybit = None;
-    cfg.venues.okx = None;
+    cfg.venues.remove("bybit");
+    cfg.venues.remove("okx");
     cfg.instruments.retain(|i| i.venue == "binance");
-    if let Some(b) = cfg.venues.binance.as_mut() {
+    if let Some(b) = cfg.venues.get_mut::<BinanceConfig>() {
         b.ws_url = "wss://fstream.binance.com".into();
         b.rest_url = "https://fapi.binance.com".into();
     }

@@ -14,6 +14,7 @@ use common::{EngineSim, engine_options, get_json, test_config, wait_until};
 use quantum_trader::app::engine::Engine;
 use quantum_trader::config::Config;
 use quantum_trader::pipeline::shared::Shared;
+use quantum_trader::venue::binance::config::BinanceConfig;
 use redis_server::{RedisServer, field, xrange};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -776,7 +777,7 @@ fn engine_heartbeat_stops_while_the_pipeline_is_stalled() {
     let engine = start(config(&redis.url(), |c| {
         c.ops.stall_timeout_ms = 500;
         // No silence reconnect (and its resync) while the market is paused.
-        if let Some(b) = c.venues.binance.as_mut() {
+        if let Some(b) = c.venues.get_mut::<BinanceConfig>() {
             b.silence_timeout_ms = 120_000;
         }
     }));

@@ -7,6 +7,7 @@
 mod ops_common;
 
 use ops_common::*;
+use quantum_trader::venue::binance::config::BinanceConfig;
 use std::time::Duration;
 
 const TOKEN: &str = "tok-3f9a1c77e2b94d0b8a5e-admin";
@@ -19,7 +20,7 @@ fn secrets_never_reach_logs_or_output() {
     let cfg = demo_config(|c| {
         c.log.format = "json".into();
         c.log.level = "debug".into();
-        let b = c.venues.binance.as_mut().unwrap();
+        let b = c.venues.get_mut::<BinanceConfig>().unwrap();
         b.api_key_env = "QT_TEST_BINANCE_KEY".into();
         b.api_secret_env = "QT_TEST_BINANCE_SECRET".into();
     });

@@ -16,6 +16,9 @@ use qt_sim::venues::VenueFault;
 use qt_sim::{Fault, SimVenue};
 use quantum_trader::app::engine::Engine;
 use quantum_trader::core::{InstrumentId, Venue, format_decimal};
+use quantum_trader::venue::binance::config::BinanceConfig;
+use quantum_trader::venue::bybit::config::BybitConfig;
+use quantum_trader::venue::okx::config::OkxConfig;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -136,10 +139,10 @@ fn bybit_and_okx_books_stay_exact_through_every_fault() {
     let cfg = test_config_all(|c| {
         c.sim.rate_per_symbol = 1500;
         // Each venue's section is its own type now.
-        if let Some(vc) = c.venues.bybit.as_mut() {
+        if let Some(vc) = c.venues.get_mut::<BybitConfig>() {
             vc.stale_after_ms = 800;
         }
-        if let Some(vc) = c.venues.okx.as_mut() {
+        if let Some(vc) = c.venues.get_mut::<OkxConfig>() {
             vc.stale_after_ms = 800;
         }
     });
@@ -407,13 +410,13 @@ fn cold_start_with_200_symbols_respects_venue_limits() {
             by.push(s);
             ok.push(o);
         }
-        c.venues.binance.as_mut().unwrap().symbols = bn;
+        c.venues.get_mut::<BinanceConfig>().unwrap().symbols = bn;
         // 200 snapshots of weight 2 (limit 50 >= the 20 simulated levels)
         // fit the REST weight budget's first minute; at limit 1000 (weight
         // 20, 4,000 in all) the budget would spread them over 3 minutes.
-        c.venues.binance.as_mut().unwrap().snapshot_limit = 50;
-        c.venues.bybit.as_mut().unwrap().symbols = by;
-        c.venues.okx.as_mut().unwrap().symbols = ok;
+        c.venues.get_mut::<BinanceConfig>().unwrap().snapshot_limit = 50;
+        c.venues.get_mut::<BybitConfig>().unwrap().symbols = by;
+        c.venues.get_mut::<OkxConfig>().unwrap().symbols = ok;
         c.risk.kill_switch = true;
     });
     let e = Engine::start(cfg, engine_options()).expect("engine starts");
@@ -498,15 +501,15 @@ fn instruments_load_from_the_venues_rest_endpoints() {
     let mut cfg = test_config_all(|c| {
         c.sim.enabled = false;
         // Each venue's section is its own type now.
-        let by = c.venues.bybit.as_mut().unwrap();
+        let by = c.venues.get_mut::<BybitConfig>().unwrap();
         by.ws_url = format!("{}/v5/public/linear", sim.ws_url());
         by.rest_url = sim.rest_url();
         by.instruments_from_rest = true;
-        let ok = c.venues.okx.as_mut().unwrap();
+        let ok = c.venues.get_mut::<OkxConfig>().unwrap();
         ok.ws_url = format!("{}/ws/v5/public", sim.ws_url());
         ok.rest_url = sim.rest_url();
         ok.instruments_from_rest = true;
-        let b = c.venues.binance.as_mut().unwrap();
+        let b = c.venues.get_mut::<BinanceConfig>().unwrap();
         b.ws_url = sim.ws_url();
         b.rest_url = sim.rest_url();
     });
@@ -540,7 +543,7 @@ fn instruments_load_from_the_venues_rest_endpoints() {
     // A configured instrument the venue does not list is an error.
     assert_eq!(cfg.instruments[2].symbol, "BTCUSDT");
     cfg.instruments[2].symbol = "NOPEUSDT".into();
-    cfg.venues.bybit.as_mut().unwrap().symbols[0] = "NOPEUSDT".into();
+    cfg.venues.get_mut::<BybitConfig>().unwrap().symbols[0] = "NOPEUSDT".into();
     let e = quantum_trader::venue::instruments::load_into(&mut cfg).unwrap_err();
     assert!(e.to_string().contains("does not list"), "{e}");
 }

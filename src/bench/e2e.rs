@@ -206,22 +206,24 @@ fn bench_config(
     let mut c = Config::demo();
     // The bench drives Binance only: the demo's other venues (which need
     // the simulator or real URLs) and their instruments are left out.
-    c.venues.bybit = None;
-    c.venues.okx = None;
-    c.instruments.retain(|i| i.venue.as_str() == "binance");
+    let venue = crate::core::Venue::parse("binance").context("no binance venue")?;
+    c.venues.retain(|name| name == venue.as_str());
+    c.instruments.retain(|i| i.venue == venue);
     c.ops.status_interval_secs = 0;
     c.ops.listen = "127.0.0.1:0".into();
     c.sim.enabled = false;
     c.sim.listen = "127.0.0.1:0".into();
-    if let Some(b) = c.venues.binance.as_mut() {
-        b.symbols = src.symbols.clone();
-        b.depth_speed_ms = 0;
-        b.silence_timeout_ms = 60_000;
+    if let Some(b) = c.venues.section_mut(venue) {
+        *b.symbols = src.symbols.clone();
+        *b.silence_timeout_ms = 60_000;
         if args.mode == "inject" {
             // Never dialled: frames are injected in-process.
-            b.ws_url = "ws://injected.invalid".into();
-            b.rest_url = "http://injected.invalid".into();
+            *b.ws_url = "ws://injected.invalid".into();
+            *b.rest_url = "http://injected.invalid".into();
         }
+        c.venues
+            .set(venue, "depth_speed_ms", toml::Value::Integer(0))
+            .map_err(|e| anyhow::anyhow!("bench config: {e}"))?;
     }
     for ic in &mut c.instruments {
         ic.max_position = "1000000".into();

@@ -16,13 +16,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-/// `[venues]`: one strict section per venue, each defined in its folder
-/// under `venue/` (`venue/binance/config.rs`, ...).
-pub use crate::venue::registry::VenuesConfig;
 pub use capture::{BacktestConfig, RecordConfig};
 pub use journal::{FsyncPolicy, JournalConfig};
 pub use risk::{AdminConfig, BreakerConfig, HeartbeatConfig, HeartbeatPolicy};
 pub use validate::validate;
+/// `[venues]`: one section per venue, type-erased here; each venue's typed,
+/// strict section is defined in its folder under `venue/` and parsed there.
+pub use venues::{AnySection, VenuesConfig};
 
 /// The demo configuration embedded in the binary (`config/demo.toml`).
 pub const DEMO_TOML: &str = include_str!("../../config/demo.toml");
@@ -405,40 +405,44 @@ impl Default for ExecConfig {
     }
 }
 
+impl ConfigError {
+    /// A deserialization error at `prefix` + its path inside what was read
+    /// (`venues.binance` + `depth_speed_ms`).
+    pub fn from_serde(prefix: &str, e: serde_path_to_error::Error<toml::de::Error>) -> Self {
+        // The toml crate's private datetime wrapper is no key of ours.
+        let inner_path = e
+            .path()
+            .to_string()
+            .replace(".$__toml_private_datetime", "")
+            .replace("$__toml_private_datetime", "");
+        let inner = e.into_inner();
+        let path = match (prefix.is_empty(), inner_path.as_str()) {
+            (_, "." | "") => prefix.to_string(),
+            (true, p) => p.to_string(),
+            (false, p) => format!("{prefix}.{p}"),
+        };
+        ConfigError::new(path, inner.message().to_string())
+    }
+}
+
+/// Loading. `Config::from_toml`, `Config::load` and `Config::demo` (parse,
+/// type every `[venues.<name>]` section, validate) are implemented in
+/// `venue::sections`, the layer that knows the venues' sections; here is
+/// what config does alone.
 impl Config {
-    /// Parses and validates TOML text.
-    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+    /// Parses TOML text into a config whose `[venues]` sections are still
+    /// raw TOML (not validated). `Config::from_toml` is this, then the venue
+    /// layer's typing of the sections, then [`validate`].
+    pub fn parse_untyped(text: &str) -> Result<Config, ConfigError> {
         let de = toml::Deserializer::parse(text)
             .map_err(|e| ConfigError::new("", format!("invalid TOML: {}", e.message())))?;
-        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            // The toml crate's private datetime wrapper is no key of ours.
-            let path = e
-                .path()
-                .to_string()
-                .replace(".$__toml_private_datetime", "");
-            let inner = e.into_inner();
-            ConfigError::new(
-                if path == "." { String::new() } else { path },
-                inner.message().to_string(),
-            )
-        })?;
-        validate(&cfg)?;
-        Ok(cfg)
+        serde_path_to_error::deserialize(de).map_err(|e| ConfigError::from_serde("", e))
     }
 
-    /// Reads, parses and validates a config file.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))?;
-        Self::from_toml(&text)
-    }
-
-    /// The embedded demo config.
-    pub fn demo() -> Config {
-        match Self::from_toml(DEMO_TOML) {
-            Ok(c) => c,
-            Err(e) => panic!("embedded demo config is invalid: {e}"),
-        }
+    /// Reads a config file's text.
+    pub fn read_file(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))
     }
 
     /// The effective config as TOML, secrets included (for writing a config

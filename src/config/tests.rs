@@ -15,7 +15,7 @@ fn demo_config_is_valid() {
     let c = Config::demo();
     assert!(c.sim.enabled);
     assert_eq!(c.mode, TradingMode::Paper);
-    assert!(!c.venues.enabled().is_empty());
+    assert!(c.venues.enabled_sections().next().is_some());
 }
 
 #[test]

@@ -78,10 +78,6 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             positive_f64(&format!("sim.start_prices.{k}"), *v)?;
         }
     }
-    let enabled = c.venues.enabled();
-    if enabled.is_empty() {
-        return Err(ConfigError::new("venues", "enable at least one venue"));
-    }
     super::venues::validate(c)?;
     // Every streamed symbol needs its instrument facts.
     for (i, ic) in c.instruments.iter().enumerate() {
@@ -129,16 +125,16 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             }
         }
     }
-    for (v, vc) in &enabled {
-        for (i, s) in vc.symbols.iter().enumerate() {
+    for (v, vc) in c.venues.enabled_sections() {
+        for (i, s) in vc.symbols().iter().enumerate() {
             if !c
                 .instruments
                 .iter()
-                .any(|ic| ic.venue == *v && &ic.symbol == s)
+                .any(|ic| ic.venue.as_str() == v && &ic.symbol == s)
             {
                 return Err(ConfigError::new(
-                    format!("venues.{}.symbols[{i}]", v.as_str()),
-                    format!("no [[instruments]] entry for {} `{s}`", v.as_str()),
+                    format!("venues.{v}.symbols[{i}]"),
+                    format!("no [[instruments]] entry for {v} `{s}`"),
                 ));
             }
         }

@@ -249,8 +249,14 @@ mod tests {
         c.risk.kill_switch = true;
         c.ops.test_hooks = true;
         c.model.path = "/nonexistent/model.json".into();
-        let b = c.venues.binance.as_mut().unwrap();
-        b.api_key_env = "QT_DOCTOR_TEST_SURELY_UNSET".into();
+        let first = crate::core::Venue::ALL[0];
+        c.venues
+            .set(
+                first,
+                "api_key_env",
+                toml::Value::String("QT_DOCTOR_TEST_SURELY_UNSET".into()),
+            )
+            .unwrap();
         let mut r = Report::default();
         config_checks(&mut r, &c);
         let names: Vec<&str> = r.failures().iter().map(|c| c.name.as_str()).collect();

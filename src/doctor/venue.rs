@@ -10,8 +10,9 @@ use super::PROBE_TIMEOUT;
 use super::report::{Check, Report};
 use crate::config::Config;
 use crate::venue::adapter::Common;
-use crate::venue::probe::ProbeSpec;
+use crate::venue::error::{RequestKind, VenueError};
 pub use crate::venue::probe::{Listed, WsProbe};
+use crate::venue::probe::{ProbeError, ProbeSpec};
 use crate::venue::registry;
 use futures_util::{SinkExt as _, StreamExt as _};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -70,19 +71,25 @@ fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// GET returning the status and body, or a readable error.
-async fn get(c: &reqwest::Client, url: &str) -> Result<(u16, Vec<u8>), String> {
-    let r = c.get(url).send().await.map_err(|e| {
-        let mut s = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(x) = src {
-            s = format!("{s}: {x}");
-            src = x.source();
-        }
-        s
-    })?;
+/// A transport failure of a probe's read, with the whole cause chain.
+fn transport(e: reqwest::Error) -> VenueError {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(x) = src {
+        s = format!("{s}: {x}");
+        src = x.source();
+    }
+    VenueError::Transport {
+        kind: RequestKind::Read,
+        detail: s,
+    }
+}
+
+/// GET returning the status and body, or the transport failure.
+async fn get(c: &reqwest::Client, url: &str) -> Result<(u16, Vec<u8>), VenueError> {
+    let r = c.get(url).send().await.map_err(transport)?;
     let status = r.status().as_u16();
-    let body = r.bytes().await.map_err(|e| e.to_string())?.to_vec();
+    let body = r.bytes().await.map_err(transport)?.to_vec();
     Ok((status, body))
 }
 
@@ -105,8 +112,8 @@ async fn probe_venue(rep: &mut Report, v: &str, spec: &ProbeSpec, vc: &Common<'_
             false
         }
         Ok((status, body)) if status != 200 => {
-            let why = (spec.error_text)(&body)
-                .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(120)]).into());
+            let why =
+                (spec.error_text)(&body).map_or_else(|| ProbeError::clip(&body), |e| e.to_string());
             rep.push(Check::fail(
                 format!("{v}.rest"),
                 format!("{url}: HTTP {status} {why}"),
@@ -170,7 +177,9 @@ async fn fetch_listed(
         let body = match get(c, &url).await {
             Ok((200, body)) => body,
             Ok((status, body)) => {
-                let why = (spec.error_text)(&body).unwrap_or_default();
+                let why = (spec.error_text)(&body)
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
                 return Err((
                     format!("{url}: HTTP {status} {why}"),
                     "retry later; the venue refused the instrument list".into(),

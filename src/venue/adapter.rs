@@ -7,8 +7,7 @@
 
 use super::instruments::RestInstrument;
 use super::probe::ProbeSpec;
-use super::sections::VenuesConfig;
-use crate::config::{Config, ConfigError};
+use crate::config::{AnySection, Config, ConfigError, VenuesConfig};
 use crate::core::{MarketEvent, Venue};
 use crate::feed::Protocol;
 use crate::pipeline::channel::Tx;
@@ -111,8 +110,22 @@ pub trait VenueAdapter: Sync {
     /// Write access to those keys, if the section is present.
     fn section_mut<'a>(&self, v: &'a mut VenuesConfig) -> Option<CommonMut<'a>>;
 
+    /// Parses its raw `[venues.<name>]` section (at `path`) strictly into
+    /// its typed section (`venue::sections::parse::<ItsConfig>`).
+    fn parse_section(
+        &self,
+        raw: toml::Value,
+        path: &str,
+    ) -> Result<Box<dyn AnySection>, ConfigError>;
+
     /// Checks the section (present and enabled) with its key paths.
-    fn validate(&self, cfg: &Config) -> Result<(), ConfigError>;
+    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+        let name = self.venue().as_str();
+        match cfg.venues.typed(name) {
+            Some(s) if s.enabled() => s.check(&format!("venues.{name}"), cfg.sim.enabled),
+            _ => Ok(()),
+        }
+    }
 
     /// Path the built-in simulator serves this venue's public stream on,
     /// appended to the simulator's `ws://addr` for an empty `ws_url`.

@@ -64,7 +64,10 @@ impl Common<'_> {
 /// `api_key_env`, `api_secret_env`, `stale_after_ms`) followed by the
 /// venue's own keys, each written `doc; pub name: Type = default,`. The
 /// struct denies unknown fields, so a key of another venue is an error at
-/// its path (`venues.bybit.depth_speed_ms: unknown field`).
+/// its path (`venues.bybit.depth_speed_ms: unknown field`). The venue writes
+/// `impl Name { pub fn validate(&self, path: &str, sim: bool) -> Result<(),
+/// ConfigError> }` beside it: config runs it through
+/// [`crate::config::AnySection::check`].
 #[macro_export]
 macro_rules! venue_section {
     (
@@ -117,6 +120,35 @@ macro_rules! venue_section {
                     stale_after_ms: 30_000,
                     $( $f: $d, )*
                 }
+            }
+        }
+
+        impl $crate::config::AnySection for $name {
+            fn enabled(&self) -> bool {
+                self.enabled
+            }
+            fn symbols(&self) -> &[String] {
+                &self.symbols
+            }
+            fn check(
+                &self,
+                path: &str,
+                sim: bool,
+            ) -> Result<(), $crate::config::ConfigError> {
+                // The venue's own `validate` (an inherent method, required).
+                $name::validate(self, path, sim)
+            }
+            fn to_value(&self) -> Result<toml::Value, toml::ser::Error> {
+                toml::Value::try_from(self)
+            }
+            fn clone_box(&self) -> Box<dyn $crate::config::AnySection> {
+                Box::new(self.clone())
+            }
+            fn as_any(&self) -> &dyn std::any::Any {
+                self
+            }
+            fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+                self
             }
         }
 

@@ -32,8 +32,8 @@ pub fn init_log() {
 /// trade Binance books), tweaked by `f`.
 pub fn test_config(f: impl FnOnce(&mut Config)) -> Config {
     test_config_all(|c| {
-        c.venues.bybit = None;
-        c.venues.okx = None;
+        c.venues.remove("bybit");
+        c.venues.remove("okx");
         c.instruments.retain(|i| i.venue == "binance");
         f(c)
     })

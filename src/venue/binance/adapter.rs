@@ -7,7 +7,7 @@
 use super::config::BinanceConfig;
 use super::feed::{BinanceFeed, BinanceFeedConfig};
 use super::plan::{ConnPlan, plan};
-use crate::config::{Config, ConfigError};
+use crate::config::{AnySection, Config, ConfigError, VenuesConfig};
 use crate::core::{MarketEvent, Venue};
 use crate::feed::thread::{Connection, spawn_feed_thread};
 use crate::feed::{Protocol, RestClient, RestReply};
@@ -19,7 +19,6 @@ use crate::venue::inject::Injector;
 use crate::venue::instruments::RestInstrument;
 use crate::venue::pacing::ConnectGate;
 use crate::venue::probe::ProbeSpec;
-use crate::venue::registry::VenuesConfig;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -41,7 +40,7 @@ fn feed_config(vc: &BinanceConfig, p: ConnPlan, stale_after: Duration) -> Binanc
 }
 
 fn enabled(cfg: &Config) -> Option<&BinanceConfig> {
-    cfg.venues.binance.as_ref().filter(|v| v.enabled)
+    cfg.venues.get::<BinanceConfig>().filter(|v| v.enabled)
 }
 
 impl VenueAdapter for BinanceAdapter {
@@ -50,18 +49,19 @@ impl VenueAdapter for BinanceAdapter {
     }
 
     fn section<'a>(&self, v: &'a VenuesConfig) -> Option<Common<'a>> {
-        v.binance.as_ref().map(|c| c.common())
+        v.get::<BinanceConfig>().map(|c| c.common())
     }
 
     fn section_mut<'a>(&self, v: &'a mut VenuesConfig) -> Option<CommonMut<'a>> {
-        v.binance.as_mut().map(|c| c.common_mut())
+        v.get_mut::<BinanceConfig>().map(|c| c.common_mut())
     }
 
-    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
-        match enabled(cfg) {
-            Some(vc) => vc.validate("venues.binance", cfg.sim.enabled),
-            None => Ok(()),
-        }
+    fn parse_section(
+        &self,
+        raw: toml::Value,
+        path: &str,
+    ) -> Result<Box<dyn AnySection>, ConfigError> {
+        crate::venue::sections::parse::<BinanceConfig>(raw, path)
     }
 
     fn sim_ws_path(&self) -> &'static str {
@@ -163,7 +163,11 @@ impl VenueAdapter for BinanceAdapter {
         shared: &Arc<Shared>,
         tx: &Tx<MarketEvent>,
     ) -> Option<Injector> {
-        let vc = cfg.venues.binance.clone().unwrap_or_default();
+        let vc = cfg
+            .venues
+            .get::<BinanceConfig>()
+            .cloned()
+            .unwrap_or_default();
         let (rest, requests) = RestClient::offline();
         let fc = BinanceFeedConfig {
             ws_base: String::new(),

@@ -4,6 +4,7 @@
 //! strict: a body without the expected fields is an error that says what is
 //! missing, never a silent zero.
 
+use crate::venue::probe::ProbeError;
 use serde::Deserialize;
 
 /// `GET /fapi/v1/time` on `rest_base`.
@@ -41,7 +42,7 @@ pub fn is_stream_data(frame: &str) -> bool {
 }
 
 /// The venue's clock in Unix milliseconds from a `/fapi/v1/time` body.
-pub fn parse_server_time(body: &[u8]) -> Result<i64, String> {
+pub fn parse_server_time(body: &[u8]) -> Result<i64, ProbeError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Time {
@@ -49,7 +50,11 @@ pub fn parse_server_time(body: &[u8]) -> Result<i64, String> {
     }
     serde_json::from_slice::<Time>(body)
         .map(|t| t.server_time)
-        .map_err(|e| format!("not a Binance time body ({e}): {}", clip(body)))
+        .map_err(|e| ProbeError::NotTheBody {
+            what: "a Binance time body",
+            detail: e.to_string(),
+            body: ProbeError::clip(body),
+        })
 }
 
 /// One listed instrument: symbol, trading status, tick and lot size.
@@ -62,7 +67,7 @@ pub struct ListedSymbol {
 }
 
 /// The instruments of an `/fapi/v1/exchangeInfo` body.
-pub fn parse_exchange_info(body: &[u8]) -> Result<Vec<ListedSymbol>, String> {
+pub fn parse_exchange_info(body: &[u8]) -> Result<Vec<ListedSymbol>, ProbeError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Filter {
@@ -81,8 +86,11 @@ pub fn parse_exchange_info(body: &[u8]) -> Result<Vec<ListedSymbol>, String> {
     struct Info {
         symbols: Vec<Sym>,
     }
-    let info: Info = serde_json::from_slice(body)
-        .map_err(|e| format!("not a Binance exchangeInfo body ({e}): {}", clip(body)))?;
+    let info: Info = serde_json::from_slice(body).map_err(|e| ProbeError::NotTheBody {
+        what: "a Binance exchangeInfo body",
+        detail: e.to_string(),
+        body: ProbeError::clip(body),
+    })?;
     Ok(info
         .symbols
         .into_iter()
@@ -110,15 +118,17 @@ pub fn parse_error(body: &[u8]) -> Option<(i64, String)> {
         .map(|e| (e.code, e.msg))
 }
 
-fn clip(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned()
-}
-
 /// How the doctor probes Binance USD-M.
 pub const PROBES: crate::venue::probe::ProbeSpec = crate::venue::probe::ProbeSpec {
     time_url: server_time_url,
     parse_time: parse_server_time,
-    error_text: |b| parse_error(b).map(|(code, msg)| format!("code {code}: {msg}")),
+    error_text: |b| {
+        parse_error(b).map(|(code, msg)| ProbeError::Refused {
+            label: "code",
+            code,
+            msg,
+        })
+    },
     instruments_url: |base, _| exchange_info_url(base),
     parse_instruments: |b| {
         parse_exchange_info(b).map(|l| {
@@ -136,7 +146,7 @@ pub const PROBES: crate::venue::probe::ProbeSpec = crate::venue::probe::ProbeSpe
     rest_hint: "the USD-M futures REST base (https://fapi.binance.com)",
     ws: |cfg, sym| {
         use crate::venue::probe::{WsProbe, no_refusal};
-        let Some(vc) = cfg.venues.binance.as_ref() else {
+        let Some(vc) = cfg.venues.get::<super::config::BinanceConfig>() else {
             return Vec::new();
         };
         let mut v = vec![WsProbe {
@@ -190,6 +200,8 @@ mod tests {
             Ok(1499827319559)
         );
         let e = parse_server_time(br#"{"code":-1003,"msg":"Too many requests"}"#).unwrap_err();
+        assert!(matches!(e, ProbeError::NotTheBody { .. }), "{e:?}");
+        let e = e.to_string();
         assert!(e.contains("serverTime") && e.contains("-1003"), "{e}");
         assert!(parse_server_time(b"<html>").is_err());
     }

@@ -67,22 +67,41 @@ impl ApiCredentials {
     /// Reads the key and secret from the environment variables named in
     /// the config (`api_key_env`, `api_secret_env`). The error names the
     /// variable, never a value.
-    pub fn from_env(key_env: &str, secret_env: &str) -> Result<Self, String> {
-        let read = |name: &str, what: &str| -> Result<String, String> {
+    pub fn from_env(key_env: &str, secret_env: &str) -> Result<Self, CredentialsError> {
+        let read = |name: &str, what: &'static str| -> Result<String, CredentialsError> {
             if name.is_empty() {
-                return Err(format!("no environment variable named for the API {what}"));
+                return Err(CredentialsError::NotNamed { what });
             }
             match std::env::var(name) {
                 Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-                _ => Err(format!(
-                    "environment variable {name} (API {what}) is not set or empty"
-                )),
+                _ => Err(CredentialsError::Unset {
+                    var: name.to_string(),
+                    what,
+                }),
             }
         };
         Ok(ApiCredentials {
             key: read(key_env, "key")?,
             secret: read(secret_env, "secret")?,
         })
+    }
+}
+
+/// Why the API credentials could not be read (`what`: `key` or `secret`).
+/// Without them the venue cannot be traded: [`CredentialsError::disposition`]
+/// is stop trading.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("no environment variable named for the API {what}")]
+    NotNamed { what: &'static str },
+    #[error("environment variable {var} (API {what}) is not set or empty")]
+    Unset { var: String, what: &'static str },
+}
+
+impl CredentialsError {
+    /// Stop trading on the venue: the credentials are missing.
+    pub fn disposition(&self) -> crate::venue::error::Disposition {
+        crate::venue::error::Disposition::StopTrading
     }
 }
 
@@ -576,10 +595,20 @@ mod tests {
     #[test]
     fn credentials_come_from_the_named_variables() {
         let e = ApiCredentials::from_env("QT_SIGNED_TEST_SURELY_UNSET_K", "X").unwrap_err();
+        assert_eq!(
+            e.disposition(),
+            crate::venue::error::Disposition::StopTrading
+        );
+        let e = e.to_string();
         assert!(e.contains("QT_SIGNED_TEST_SURELY_UNSET_K"), "{e}");
-        assert!(ApiCredentials::from_env("", "").is_err());
+        assert_eq!(
+            ApiCredentials::from_env("", "").unwrap_err(),
+            CredentialsError::NotNamed { what: "key" }
+        );
         // PATH is always set; a secret variable must be named too.
-        let e = ApiCredentials::from_env("PATH", "QT_SIGNED_TEST_SURELY_UNSET_S").unwrap_err();
+        let e = ApiCredentials::from_env("PATH", "QT_SIGNED_TEST_SURELY_UNSET_S")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("QT_SIGNED_TEST_SURELY_UNSET_S") && !e.contains('/'),
             "{e}"

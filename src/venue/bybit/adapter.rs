@@ -5,7 +5,7 @@
 
 use super::config::BybitConfig;
 use super::feed::{BybitFeed, BybitFeedConfig, plan_connections};
-use crate::config::{Config, ConfigError};
+use crate::config::{AnySection, Config, ConfigError, VenuesConfig};
 use crate::core::{MarketEvent, Venue};
 use crate::feed::thread::{Connection, spawn_feed_thread};
 use crate::feed::{Protocol, RestReply};
@@ -16,7 +16,6 @@ use crate::venue::config::VenueSection;
 use crate::venue::instruments::{RestInstrument, get, parse_bybit};
 use crate::venue::pacing::ConnectGate;
 use crate::venue::probe::ProbeSpec;
-use crate::venue::registry::VenuesConfig;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -29,7 +28,7 @@ pub const WS_PATH: &str = "/v5/public/linear";
 pub struct BybitAdapter;
 
 fn enabled(cfg: &Config) -> Option<&BybitConfig> {
-    cfg.venues.bybit.as_ref().filter(|v| v.enabled)
+    cfg.venues.get::<BybitConfig>().filter(|v| v.enabled)
 }
 
 fn feed_config(vc: &BybitConfig, symbols: Vec<String>, stale_after: Duration) -> BybitFeedConfig {
@@ -48,18 +47,19 @@ impl VenueAdapter for BybitAdapter {
     }
 
     fn section<'a>(&self, v: &'a VenuesConfig) -> Option<Common<'a>> {
-        v.bybit.as_ref().map(|c| c.common())
+        v.get::<BybitConfig>().map(|c| c.common())
     }
 
     fn section_mut<'a>(&self, v: &'a mut VenuesConfig) -> Option<CommonMut<'a>> {
-        v.bybit.as_mut().map(|c| c.common_mut())
+        v.get_mut::<BybitConfig>().map(|c| c.common_mut())
     }
 
-    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
-        match enabled(cfg) {
-            Some(vc) => vc.validate("venues.bybit", cfg.sim.enabled),
-            None => Ok(()),
-        }
+    fn parse_section(
+        &self,
+        raw: toml::Value,
+        path: &str,
+    ) -> Result<Box<dyn AnySection>, ConfigError> {
+        crate::venue::sections::parse::<BybitConfig>(raw, path)
     }
 
     fn sim_ws_path(&self) -> &'static str {
@@ -129,13 +129,12 @@ impl VenueAdapter for BybitAdapter {
     }
 
     fn instruments_from_rest(&self, v: &VenuesConfig) -> bool {
-        v.bybit
-            .as_ref()
+        v.get::<BybitConfig>()
             .is_some_and(|c| c.enabled && c.instruments_from_rest)
     }
 
     fn clear_instruments_from_rest(&self, v: &mut VenuesConfig) {
-        if let Some(c) = v.bybit.as_mut() {
+        if let Some(c) = v.get_mut::<BybitConfig>() {
             c.instruments_from_rest = false;
         }
     }

@@ -5,6 +5,7 @@
 //! on the public linear stream. Parsing is strict: a body without the
 //! expected fields is an error that says what is missing.
 
+use crate::venue::probe::ProbeError;
 use serde_json::Value;
 
 /// `GET /v5/market/time` on `rest_base`.
@@ -44,27 +45,34 @@ pub fn is_stream_data(frame: &str) -> bool {
 
 /// A subscribe refusal's message (`{"success":false,"ret_msg":..}`), if the
 /// frame is one.
-pub fn refusal(frame: &str) -> Option<String> {
+pub fn refusal(frame: &str) -> Option<ProbeError> {
     let v: Value = serde_json::from_str(frame).ok()?;
-    (v.get("success")? == false).then(|| {
-        v.get("ret_msg")
+    (v.get("success")? == false).then(|| ProbeError::RefusedText {
+        msg: v
+            .get("ret_msg")
             .and_then(Value::as_str)
             .unwrap_or("")
-            .to_string()
+            .to_string(),
     })
 }
 
 /// The venue's clock in Unix ms from a `/v5/market/time` body
 /// (`result.timeNano`, else `result.timeSecond`).
-pub fn parse_server_time(body: &[u8]) -> Result<i64, String> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("not a Bybit time body ({e}): {}", clip(body)))?;
-    if let Some(msg) = parse_error(body) {
-        return Err(msg);
+pub fn parse_server_time(body: &[u8]) -> Result<i64, ProbeError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| ProbeError::NotTheBody {
+        what: "a Bybit time body",
+        detail: e.to_string(),
+        body: ProbeError::clip(body),
+    })?;
+    if let Some(e) = parse_error(body) {
+        return Err(e);
     }
-    let r = v
-        .get("result")
-        .ok_or_else(|| format!("Bybit time body without result: {}", clip(body)))?;
+    let missing = |field| ProbeError::Missing {
+        what: "Bybit time body",
+        field,
+        body: ProbeError::clip(body),
+    };
+    let r = v.get("result").ok_or_else(|| missing("result"))?;
     let num = |k: &str| {
         r.get(k)
             .and_then(Value::as_str)
@@ -73,28 +81,24 @@ pub fn parse_server_time(body: &[u8]) -> Result<i64, String> {
     if let Some(ns) = num("timeNano") {
         return Ok(ns / 1_000_000);
     }
-    num("timeSecond").map(|s| s * 1000).ok_or_else(|| {
-        format!(
-            "Bybit time body without result.timeNano/timeSecond: {}",
-            clip(body)
-        )
-    })
+    num("timeSecond")
+        .map(|s| s * 1000)
+        .ok_or_else(|| missing("result.timeNano/timeSecond"))
 }
 
-/// Bybit's refusal (`retCode` other than 0) as `retCode N: retMsg`.
-pub fn parse_error(body: &[u8]) -> Option<String> {
+/// Bybit's refusal (`retCode` other than 0), shown as `retCode N: retMsg`.
+pub fn parse_error(body: &[u8]) -> Option<ProbeError> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let code = v.get("retCode")?.as_i64()?;
-    (code != 0).then(|| {
-        format!(
-            "retCode {code}: {}",
-            v.get("retMsg").and_then(Value::as_str).unwrap_or("")
-        )
+    (code != 0).then(|| ProbeError::Refused {
+        label: "retCode",
+        code,
+        msg: v
+            .get("retMsg")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
     })
-}
-
-fn clip(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned()
 }
 
 /// How the doctor probes Bybit v5 linear.
@@ -106,12 +110,12 @@ pub const PROBES: crate::venue::probe::ProbeSpec = crate::venue::probe::ProbeSpe
     parse_instruments: |b| {
         crate::venue::instruments::parse_bybit(b)
             .map(|(l, next)| (crate::venue::probe::listed(l), next))
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| ProbeError::Instruments(format!("{e:#}")))
     },
     trading: "Trading",
     rest_hint: "the v5 REST base (https://api.bybit.com)",
     ws: |cfg, sym| {
-        let Some(vc) = cfg.venues.bybit.as_ref() else {
+        let Some(vc) = cfg.venues.get::<super::config::BybitConfig>() else {
             return Vec::new();
         };
         vec![crate::venue::probe::WsProbe {
@@ -137,7 +141,14 @@ mod tests {
         assert_eq!(parse_server_time(b), Ok(1_688_639_403_000));
         let e = parse_server_time(br#"{"retCode":10006,"retMsg":"Too many visits!","result":{}}"#)
             .unwrap_err();
-        assert_eq!(e, "retCode 10006: Too many visits!");
+        assert_eq!(e.to_string(), "retCode 10006: Too many visits!");
+        assert_eq!(
+            e.venue_error(),
+            Some(crate::venue::error::VenueError::Refused {
+                code: 10006,
+                msg: "Too many visits!".into()
+            })
+        );
         assert!(parse_server_time(br#"{"serverTime":1}"#).is_err());
         assert!(parse_server_time(b"<html>").is_err());
     }
@@ -161,6 +172,7 @@ mod tests {
         ));
         assert_eq!(
             refusal(r#"{"success":false,"ret_msg":"error:handler not found,topic:orderbook.1.X","op":"subscribe"}"#)
+                .map(|e| e.to_string())
                 .as_deref(),
             Some("error:handler not found,topic:orderbook.1.X")
         );

@@ -5,7 +5,7 @@
 
 use super::config::OkxConfig;
 use super::feed::{OkxFeed, OkxFeedConfig, plan_connections};
-use crate::config::{Config, ConfigError};
+use crate::config::{AnySection, Config, ConfigError, VenuesConfig};
 use crate::core::{MarketEvent, Venue};
 use crate::feed::thread::{Connection, spawn_feed_thread};
 use crate::feed::{Protocol, RestReply};
@@ -16,7 +16,6 @@ use crate::venue::config::VenueSection;
 use crate::venue::instruments::{RestInstrument, get, parse_okx};
 use crate::venue::pacing::ConnectGate;
 use crate::venue::probe::ProbeSpec;
-use crate::venue::registry::VenuesConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -30,7 +29,7 @@ pub const WS_PATH: &str = "/ws/v5/public";
 pub struct OkxAdapter;
 
 fn enabled(cfg: &Config) -> Option<&OkxConfig> {
-    cfg.venues.okx.as_ref().filter(|v| v.enabled)
+    cfg.venues.get::<OkxConfig>().filter(|v| v.enabled)
 }
 
 /// Contract values (`ctVal`) of the configured OKX instruments by symbol.
@@ -64,18 +63,19 @@ impl VenueAdapter for OkxAdapter {
     }
 
     fn section<'a>(&self, v: &'a VenuesConfig) -> Option<Common<'a>> {
-        v.okx.as_ref().map(|c| c.common())
+        v.get::<OkxConfig>().map(|c| c.common())
     }
 
     fn section_mut<'a>(&self, v: &'a mut VenuesConfig) -> Option<CommonMut<'a>> {
-        v.okx.as_mut().map(|c| c.common_mut())
+        v.get_mut::<OkxConfig>().map(|c| c.common_mut())
     }
 
-    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
-        match enabled(cfg) {
-            Some(vc) => vc.validate("venues.okx", cfg.sim.enabled),
-            None => Ok(()),
-        }
+    fn parse_section(
+        &self,
+        raw: toml::Value,
+        path: &str,
+    ) -> Result<Box<dyn AnySection>, ConfigError> {
+        crate::venue::sections::parse::<OkxConfig>(raw, path)
     }
 
     fn sim_ws_path(&self) -> &'static str {
@@ -147,13 +147,12 @@ impl VenueAdapter for OkxAdapter {
     }
 
     fn instruments_from_rest(&self, v: &VenuesConfig) -> bool {
-        v.okx
-            .as_ref()
+        v.get::<OkxConfig>()
             .is_some_and(|c| c.enabled && c.instruments_from_rest)
     }
 
     fn clear_instruments_from_rest(&self, v: &mut VenuesConfig) {
-        if let Some(c) = v.okx.as_mut() {
+        if let Some(c) = v.get_mut::<OkxConfig>() {
             c.instruments_from_rest = false;
         }
     }

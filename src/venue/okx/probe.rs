@@ -5,6 +5,7 @@
 //! on the public stream. Parsing is strict: a body without the expected
 //! fields is an error that says what is missing.
 
+use crate::venue::probe::ProbeError;
 use serde_json::Value;
 
 /// `GET /api/v5/public/time` on `rest_base`.
@@ -38,47 +39,60 @@ pub fn is_stream_data(frame: &str) -> bool {
 
 /// An error event's text (`{"event":"error","code":..,"msg":..}`), if the
 /// frame is one.
-pub fn refusal(frame: &str) -> Option<String> {
+pub fn refusal(frame: &str) -> Option<ProbeError> {
     let v: Value = serde_json::from_str(frame).ok()?;
     (v.get("event")?.as_str()? == "error").then(|| {
-        format!(
-            "code {}: {}",
+        refused(
             v.get("code").and_then(Value::as_str).unwrap_or(""),
-            v.get("msg").and_then(Value::as_str).unwrap_or("")
+            v.get("msg").and_then(Value::as_str).unwrap_or(""),
         )
     })
 }
 
+/// OKX's `code`/`msg` pair as a refusal: `code N: msg` (a code that is no
+/// number is kept as text).
+fn refused(code: &str, msg: &str) -> ProbeError {
+    match code.parse::<i64>() {
+        Ok(n) => ProbeError::Refused {
+            label: "code",
+            code: n,
+            msg: msg.to_string(),
+        },
+        Err(_) => ProbeError::RefusedText {
+            msg: format!("code {code}: {msg}"),
+        },
+    }
+}
+
 /// The venue's clock in Unix ms from a `/api/v5/public/time` body
 /// (`data[0].ts`).
-pub fn parse_server_time(body: &[u8]) -> Result<i64, String> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("not an OKX time body ({e}): {}", clip(body)))?;
-    if let Some(msg) = parse_error(body) {
-        return Err(msg);
+pub fn parse_server_time(body: &[u8]) -> Result<i64, ProbeError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| ProbeError::NotTheBody {
+        what: "an OKX time body",
+        detail: e.to_string(),
+        body: ProbeError::clip(body),
+    })?;
+    if let Some(e) = parse_error(body) {
+        return Err(e);
     }
     v.get("data")
         .and_then(|d| d.get(0))
         .and_then(|d| d.get("ts"))
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(|| format!("OKX time body without data[0].ts: {}", clip(body)))
+        .ok_or_else(|| ProbeError::Missing {
+            what: "OKX time body",
+            field: "data[0].ts",
+            body: ProbeError::clip(body),
+        })
 }
 
-/// OKX's refusal (`code` other than "0") as `code N: msg`.
-pub fn parse_error(body: &[u8]) -> Option<String> {
+/// OKX's refusal (`code` other than "0"), shown as `code N: msg`.
+pub fn parse_error(body: &[u8]) -> Option<ProbeError> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let code = v.get("code")?.as_str()?;
-    (code != "0").then(|| {
-        format!(
-            "code {code}: {}",
-            v.get("msg").and_then(Value::as_str).unwrap_or("")
-        )
-    })
-}
-
-fn clip(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned()
+    let msg = v.get("msg").and_then(Value::as_str).unwrap_or("");
+    (code != "0").then(|| refused(code, msg))
 }
 
 /// How the doctor probes OKX v5 SWAP.
@@ -90,12 +104,12 @@ pub const PROBES: crate::venue::probe::ProbeSpec = crate::venue::probe::ProbeSpe
     parse_instruments: |b| {
         crate::venue::instruments::parse_okx(b)
             .map(|l| (crate::venue::probe::listed(l), String::new()))
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| ProbeError::Instruments(format!("{e:#}")))
     },
     trading: "live",
     rest_hint: "the v5 REST base (https://www.okx.com)",
     ws: |cfg, sym| {
-        let Some(vc) = cfg.venues.okx.as_ref() else {
+        let Some(vc) = cfg.venues.get::<super::config::OkxConfig>() else {
             return Vec::new();
         };
         vec![crate::venue::probe::WsProbe {
@@ -119,7 +133,11 @@ mod tests {
         assert_eq!(parse_server_time(b), Ok(1_597_026_383_085));
         let e = parse_server_time(br#"{"code":"50011","msg":"Rate limit reached.","data":[]}"#)
             .unwrap_err();
-        assert_eq!(e, "code 50011: Rate limit reached.");
+        assert_eq!(e.to_string(), "code 50011: Rate limit reached.");
+        assert!(
+            matches!(e, ProbeError::Refused { code: 50011, .. }),
+            "{e:?}"
+        );
         assert!(parse_server_time(br#"{"code":"0","msg":"","data":[]}"#).is_err());
         assert!(parse_server_time(b"{}").is_err());
     }
@@ -145,6 +163,7 @@ mod tests {
             refusal(
                 r#"{"event":"error","code":"60018","msg":"Wrong URL or channel","connId":"a"}"#
             )
+            .map(|e| e.to_string())
             .as_deref(),
             Some("code 60018: Wrong URL or channel")
         );

@@ -215,8 +215,8 @@ impl BinanceTrading {
         let cfg: &Config = ctx.cfg;
         let vc = cfg
             .venues
-            .binance
-            .clone()
+            .get::<BinanceConfig>()
+            .cloned()
             .filter(|v| v.enabled)
             .context("[venues.binance] is not enabled")?;
         let (rest, stream_base, creds) = endpoints(&ctx, &vc)?;
@@ -338,7 +338,12 @@ impl TradingSession for BinanceTrading {
     }
 
     fn start(&self, ctx: TradingContext<'_>) -> Result<Box<dyn RunningSession>> {
-        let vc = ctx.cfg.venues.binance.clone().unwrap_or_default();
+        let vc = ctx
+            .cfg
+            .venues
+            .get::<BinanceConfig>()
+            .cloned()
+            .unwrap_or_default();
         self.start_with(ctx, Timings::from_config(&vc))
     }
 }
