@@ -156,8 +156,10 @@ fn hostile_private_frames_are_counted_parked_and_never_panic() {
         TradingMode::Testnet,
     ));
     let (exec_ports, session_ports) = ports(64, WaitKind::Park, &metrics);
-    let mut t = Timings::default();
-    t.order_timeout = Duration::from_millis(500);
+    let t = Timings {
+        order_timeout: Duration::from_millis(500),
+        ..Timings::default()
+    };
     let session = BinanceTrading
         .start_with(
             TradingContext {

@@ -25,6 +25,11 @@ pub fn venue_names(c: &Config) -> Vec<&'static str> {
 pub fn config_checks(rep: &mut Report, c: &Config) {
     if c.mode == TradingMode::Paper {
         rep.push(Check::ok("mode", "paper: simulated fills, no keys needed"));
+    } else if c.mode == TradingMode::Testnet {
+        rep.push(Check::ok(
+            "mode",
+            "testnet: orders go to the venue's trading session (demo hosts or the built-in simulator)",
+        ));
     } else {
         // The live interlock's static conditions (`run` checks them again;
         // live also needs `run --live` or QT_LIVE=1, which doctor cannot see).

@@ -13,9 +13,12 @@ use crate::exec::gateway::VenueReport;
 use crate::exec::lifecycle::{LifeError, LifeEvent, LifeState, VenueOrder};
 use crate::exec::refusal::RefusalReason;
 use crate::exec::unknown::{Exposure, Resolver, ResolverConfig};
-use crate::pipeline::channel::{RingTx, SendError};
+use crate::pipeline::channel::RingTx;
 use crate::pipeline::shared::TradingHealth;
 use std::collections::{HashMap, HashSet, VecDeque};
+
+mod out;
+mod parking;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -245,66 +248,6 @@ impl Desk {
         }
     }
 
-    /// Parks a frame whose symbol is not in the table.
-    pub fn park_frame(&mut self, frame: &[u8]) {
-        self.park(Parked::Frame(frame.to_vec()));
-    }
-
-    fn park(&mut self, p: Parked) {
-        if self.parked.len() >= MAX_PARKED {
-            self.parked.pop_front();
-            self.m.parked("evicted", self.parked.len());
-        }
-        self.parked.push_back(p);
-        self.m.parked("parked", self.parked.len());
-    }
-
-    /// Frames parked for unknown symbols (the caller retries them when the
-    /// table can know them; the table is fixed for a run today).
-    pub fn parked_len(&self) -> usize {
-        self.parked.len()
-    }
-
-    /// Applies what was parked and can be applied now.
-    fn retry_parked(&mut self) {
-        if self.parked.is_empty() {
-            return;
-        }
-        let mut keep = VecDeque::with_capacity(self.parked.len());
-        let mut applied = Vec::new();
-        for p in self.parked.drain(..) {
-            let ready = match &p {
-                Parked::Events { client_id, .. } => self.orders.contains_key(client_id),
-                Parked::Trade { venue_order_id, .. } => {
-                    self.by_venue_id.contains_key(venue_order_id)
-                }
-                Parked::Frame(_) => false,
-            };
-            if ready {
-                applied.push(p);
-            } else {
-                keep.push_back(p);
-            }
-        }
-        self.parked = keep;
-        for p in applied {
-            self.m.parked("applied", self.parked.len());
-            match p {
-                Parked::Events { client_id, events } => self.apply(&client_id, &events),
-                Parked::Trade {
-                    venue_order_id,
-                    event,
-                    ..
-                } => {
-                    if let Some(cid) = self.by_venue_id.get(&venue_order_id).cloned() {
-                        self.apply(&cid, &[event]);
-                    }
-                }
-                Parked::Frame(_) => {}
-            }
-        }
-    }
-
     /// Applies events to a known order, then reports what changed.
     pub fn apply(&mut self, client_id: &str, events: &[LifeEvent]) {
         let mut new_venue_id = false;
@@ -441,48 +384,6 @@ impl Desk {
             self.settle(&k);
         }
         self.flush();
-    }
-
-    fn send(&mut self, r: VenueReport) {
-        self.flush();
-        if !self.backlog.is_empty() {
-            self.hold(r);
-            return;
-        }
-        match self.out.try_send(r) {
-            Ok(()) => {}
-            Err(SendError::Full(r)) => self.hold(r),
-            Err(SendError::Closed(_)) => self.m.report_lost(),
-        }
-    }
-
-    fn hold(&mut self, r: VenueReport) {
-        if self.backlog.len() >= MAX_BACKLOG {
-            self.m.report_lost();
-            return;
-        }
-        self.backlog.push_back(r);
-    }
-
-    /// Sends held reports while exec's ring has room.
-    pub fn flush(&mut self) {
-        while let Some(r) = self.backlog.pop_front() {
-            match self.out.try_send(r) {
-                Ok(()) => {}
-                Err(SendError::Full(r)) => {
-                    self.backlog.push_front(r);
-                    return;
-                }
-                Err(SendError::Closed(_)) => {
-                    self.m.report_lost();
-                }
-            }
-        }
-    }
-
-    /// Reports still held for exec.
-    pub fn backlog(&self) -> usize {
-        self.backlog.len()
     }
 }
 
