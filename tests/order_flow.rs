@@ -597,6 +597,14 @@ fn testnet_engine_trades_at_the_simulator_and_matches_its_position() {
         c.risk.max_orders_per_min = 100_000;
         c.risk.daily_trade_cap = 100_000;
         c.sim.rate_per_symbol = 1000;
+        // A private stream that stays down long enough for `/ready` to see it.
+        if let Some(b) = c
+            .venues
+            .get_mut::<quantum_trader::venue::binance::config::BinanceConfig>()
+        {
+            b.backoff_min_ms = 2_000;
+            b.backoff_max_ms = 2_000;
+        }
     });
     let engine = Engine::start(cfg, common::engine_options()).expect("testnet engine starts");
     let shared = engine.shared().clone();
@@ -607,6 +615,28 @@ fn testnet_engine_trades_at_the_simulator_and_matches_its_position() {
         shared.positions.lock()
     );
     let sim = engine.sim().unwrap();
+    // `/ready` shows the private stream; drop it and it says why it is not ready.
+    let addr = engine.ops_addr().unwrap();
+    let (_, ready) = common::get_json(addr, "/ready");
+    assert_eq!(
+        ready["checks"]["private_streams"]["binance"]["up"], true,
+        "{ready}"
+    );
+    sim.inject(Fault::DropPrivateStreams);
+    assert!(
+        common::wait_until(Duration::from_secs(5), || {
+            let (code, r) = common::get_json(addr, "/ready");
+            code == 503 && r.to_string().contains("private_stream_down:binance")
+        }),
+        "/ready reports the private stream down"
+    );
+    assert!(
+        common::wait_until(Duration::from_secs(10), || shared
+            .trading(Venue::Binance)
+            .private_stream_up
+            .load(Ordering::Relaxed)),
+        "the stream comes back"
+    );
     let requests = sim.new_order_requests_by_client_id();
     assert!(requests.values().all(|n| *n == 1), "{requests:?}");
     assert!(
