@@ -137,10 +137,7 @@ fn rig(tif: &str, t: Timings) -> Rig {
 
 impl Rig {
     fn stream_up(&self) -> bool {
-        self.shared
-            .trading(Venue::Binance)
-            .private_stream_up
-            .load(Ordering::Relaxed)
+        self.shared.venue_gates.private_stream_up(Venue::Binance)
     }
 
     fn wait_stream_up(&self) {
@@ -632,19 +629,13 @@ fn testnet_engine_trades_at_the_simulator_and_matches_its_position() {
     );
     assert!(
         common::wait_until(Duration::from_secs(10), || shared
-            .trading(Venue::Binance)
-            .private_stream_up
-            .load(Ordering::Relaxed)),
+            .venue_gates
+            .private_stream_up(Venue::Binance)),
         "the stream comes back"
     );
     let requests = sim.new_order_requests_by_client_id();
     assert!(requests.values().all(|n| *n == 1), "{requests:?}");
-    assert!(
-        shared
-            .trading(Venue::Binance)
-            .private_stream_up
-            .load(Ordering::Relaxed)
-    );
+    assert!(shared.venue_gates.private_stream_up(Venue::Binance));
     // Orders keep flowing (a few per second): at some moment between two
     // orders the engine's position equals the venue's.
     let same = || {

@@ -20,7 +20,6 @@ use quantum_trader::venue::binance::session::{BinanceTrading, Timings};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite;
 
@@ -205,10 +204,7 @@ fn hostile_private_frames_are_counted_parked_and_never_panic() {
     while (errors() < (n - 1) as u64 || parked() < 2) && t0.elapsed() < Duration::from_secs(15) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let up = shared
-        .trading(Venue::Binance)
-        .private_stream_up
-        .load(Ordering::Relaxed);
+    let up = shared.venue_gates.private_stream_up(Venue::Binance);
     let text = metrics.render();
     assert_eq!(errors(), (n - 1) as u64, "{text}");
     assert_eq!(parked(), 2, "{text}");

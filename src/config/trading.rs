@@ -47,7 +47,7 @@ pub struct TradingConfig {
     /// in live).
     pub reconcile_interval_secs: u64,
     /// `countdownCancelAll` countdown per traded symbol, in ms (re-armed
-    /// every third of it); 0 = off (refused in live).
+    /// every quarter of it); 0 = off (refused in live).
     pub dead_man_switch_ms: u64,
 }
 
@@ -69,11 +69,6 @@ impl TradingConfig {
     /// Whether open orders are canceled on stop in `mode`.
     pub fn cancel_on_stop(&self, mode: TradingMode) -> bool {
         self.cancel_on_stop.unwrap_or(mode != TradingMode::Paper)
-    }
-
-    /// The dead man's switch re-arm period: a third of the countdown.
-    pub fn dead_man_rearm_ms(&self) -> u64 {
-        self.dead_man_switch_ms / 3
     }
 }
 
@@ -162,7 +157,6 @@ mod tests {
         assert!(!t.cancel_on_stop(TradingMode::Paper));
         assert!(t.cancel_on_stop(TradingMode::Testnet) && t.cancel_on_stop(TradingMode::Live));
         assert_eq!(t.adopt_unknown_orders, AdoptPolicy::Adopt);
-        assert_eq!(t.dead_man_rearm_ms(), 20_000);
         let c = with("cancel_on_stop = false\n").unwrap();
         assert!(!c.trading.cancel_on_stop(TradingMode::Live));
         let c = with("adopt_unknown_orders = \"cancel\"\n").unwrap();

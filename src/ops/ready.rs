@@ -113,7 +113,7 @@ impl Readiness {
             if !t.active.load(Ordering::Relaxed) {
                 continue;
             }
-            let up = t.private_stream_up.load(Ordering::Relaxed);
+            let up = shared.venue_gates.private_stream_up(v);
             if !up {
                 reasons.push(format!("private_stream_down:{v}"));
             }
@@ -122,7 +122,7 @@ impl Readiness {
                 json!({
                     "up": up,
                     "unresolved_orders": t.unresolved_orders.load(Ordering::Relaxed),
-                    "orders_paused": t.orders_paused(crate::core::clock::unix_ms() as u64),
+                    "orders_paused": shared.venue_gates.rest_stopped(v, crate::core::clock::unix_ms()),
                 }),
             );
         }

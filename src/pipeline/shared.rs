@@ -11,35 +11,22 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering, fence};
 
-/// A venue's trading session as risk and readiness see it, written by the
-/// session (venue modes only; all zero/false in paper).
+/// A venue's trading session as readiness and the APIs see it, written by
+/// the session (venue modes only; all zero/false in paper). Whether its
+/// private stream is up and whether its order traffic is stopped are in
+/// [`Shared::venue_gates`], where risk reads them.
 #[derive(Default)]
 pub struct TradingHealth {
     /// A trading session runs for this venue.
     pub active: AtomicBool,
-    /// The private (user data) stream is connected and caught up (its gap
-    /// filled). While false, new orders are to SKIP with
-    /// `private_stream_down` and `/ready` says so.
-    pub private_stream_up: AtomicBool,
     /// Orders whose outcome is unknown (on the resolver's watch list).
     pub unresolved_orders: AtomicU64,
     /// Their quantity that could still fill, per instrument index and side
     /// is in the risk governor's open orders; this is their summed notional
     /// in quote units × 1e8 (exact `Money`).
     pub unresolved_notional: AtomicI64,
-    /// Unix ms until which the venue refuses order traffic (HTTP 429
-    /// `Retry-After`); 0 = none. Orders arriving before it are refused
-    /// locally, never sent.
-    pub orders_paused_until_ms: AtomicU64,
     /// Server minus local clock, ms (`GET /fapi/v1/time`).
     pub clock_offset_ms: AtomicI64,
-}
-
-impl TradingHealth {
-    /// True while order traffic is stopped by the venue (`now_ms`: unix ms).
-    pub fn orders_paused(&self, now_ms: u64) -> bool {
-        now_ms < self.orders_paused_until_ms.load(Ordering::Relaxed)
-    }
 }
 
 /// Health of one venue's feed, written by its feed thread(s).

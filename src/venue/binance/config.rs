@@ -44,13 +44,6 @@ crate::venue_section! {
         pub listen_key_keepalive_ms: u64 = 1_800_000,
         /// Server clock offset re-measured this often (and on `-1021`).
         pub clock_sync_ms: u64 = 60_000,
-        /// Dead man's switch: `countdownCancelAll` armed with this countdown
-        /// per traded symbol and re-armed every quarter of it, so the venue
-        /// cancels the engine's orders if it dies (0 = off).
-        pub dead_man_switch_ms: u64 = 120_000,
-        /// At stop (testnet/live), cancel every open order of the traded
-        /// symbols and disarm the dead man's switch.
-        pub cancel_on_stop: bool = true,
     }
 }
 
@@ -91,14 +84,6 @@ impl BinanceConfig {
             100,
             3_600_000,
         )?;
-        if self.dead_man_switch_ms != 0 {
-            range(
-                &format!("{path}.dead_man_switch_ms"),
-                self.dead_man_switch_ms,
-                1_000,
-                3_600_000,
-            )?;
-        }
         validate_common(path, &c, sim)?;
         if ![0, 100, 250, 500].contains(&self.depth_speed_ms) {
             return Err(ConfigError::new(

@@ -67,12 +67,22 @@ pub struct Timings {
 impl Default for Timings {
     /// The timings of a default `[venues.binance]` section.
     fn default() -> Self {
-        Timings::from_config(&BinanceConfig::default())
+        Timings::from_config(
+            &BinanceConfig::default(),
+            &crate::config::trading::TradingConfig::default(),
+            crate::config::TradingMode::Testnet,
+        )
     }
 }
 
 impl Timings {
-    fn from_config(vc: &BinanceConfig) -> Timings {
+    /// The venue section's timings, and the dead man's switch and
+    /// cancel-on-stop of `[trading]`.
+    fn from_config(
+        vc: &BinanceConfig,
+        t: &crate::config::trading::TradingConfig,
+        mode: crate::config::TradingMode,
+    ) -> Timings {
         Timings {
             order_timeout: Duration::from_millis(vc.order_timeout_ms),
             keepalive: Duration::from_millis(vc.listen_key_keepalive_ms),
@@ -82,8 +92,8 @@ impl Timings {
             reconnect_min: Duration::from_millis(vc.backoff_min_ms.max(50)),
             reconnect_max: Duration::from_millis(vc.backoff_max_ms.max(100)),
             resolver: ResolverConfig::default(),
-            dead_man: Duration::from_millis(vc.dead_man_switch_ms),
-            cancel_on_stop: vc.cancel_on_stop,
+            dead_man: Duration::from_millis(t.dead_man_switch_ms),
+            cancel_on_stop: t.cancel_on_stop(mode),
         }
     }
 }
@@ -119,12 +129,30 @@ impl Ctx {
         crate::core::clock::unix_ms().max(0) as u64
     }
 
+    /// True while order traffic is stopped (a 429/418 and its
+    /// `Retry-After`, from an order reply or the shared REST budget).
+    pub fn orders_paused(&self, now_ms: u64) -> bool {
+        self.shared
+            .venue_gates
+            .rest_stopped(Venue::Binance, now_ms as i64)
+    }
+
+    /// Sets whether the private stream is up (risk SKIPs
+    /// `private_stream_down` while it is not).
+    pub fn set_stream_up(&self, up: bool) {
+        self.shared
+            .venue_gates
+            .set_private_stream_up(Venue::Binance, up);
+    }
+
     /// Stops order traffic for `d` (a 429 and its `Retry-After`).
     pub fn pause_orders(&self, d: Duration) {
-        let until = Self::now_ms() + d.as_millis() as u64;
-        self.health()
-            .orders_paused_until_ms
-            .fetch_max(until, Ordering::Relaxed);
+        let until = (Self::now_ms() + d.as_millis() as u64) as i64;
+        self.shared
+            .venue_gates
+            .venue(Venue::Binance)
+            .rest_stopped_until_ms
+            .fetch_max(until, Ordering::AcqRel);
         tracing::warn!(
             pause_ms = d.as_millis() as u64,
             "binance order traffic stopped until Retry-After has passed"
@@ -270,7 +298,9 @@ impl BinanceTrading {
             .context("binance session runtime")?;
         let handle = rt.handle().clone();
         let health = shared.trading(Venue::Binance);
-        health.private_stream_up.store(false, Ordering::Relaxed);
+        shared
+            .venue_gates
+            .set_private_stream_up(Venue::Binance, false);
         health.active.store(true, Ordering::Relaxed);
         // The runtime thread: the background tasks until stop.
         let c2 = c.clone();
@@ -315,9 +345,7 @@ impl BinanceTrading {
                 let _ = stop_tx.send(true);
                 let _ = runtime.join();
                 c3.health().active.store(false, Ordering::Relaxed);
-                c3.health()
-                    .private_stream_up
-                    .store(false, Ordering::Relaxed);
+                c3.set_stream_up(false);
                 // The last reports go out; the ring to exec closes when the
                 // desk is dropped with the last `Ctx`.
                 c3.desk.lock().flush();
@@ -344,6 +372,7 @@ impl TradingSession for BinanceTrading {
             .get::<BinanceConfig>()
             .cloned()
             .unwrap_or_default();
-        self.start_with(ctx, Timings::from_config(&vc))
+        let t = Timings::from_config(&vc, &ctx.cfg.trading, ctx.cfg.mode);
+        self.start_with(ctx, t)
     }
 }

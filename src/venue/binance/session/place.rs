@@ -77,7 +77,7 @@ fn place(c: &Arc<Ctx>, rt: &tokio::runtime::Handle, ids: &ClientIdGen, o: &Order
     }
     // A 429 stop in force: nothing may be sent until Retry-After.
     let now = Ctx::now_ms();
-    if c.health().orders_paused(now) || c.client.budget().is_some_and(|b| b.blocked()) {
+    if c.orders_paused(now) || c.client.budget().is_some_and(|b| b.blocked()) {
         refuse_locally(c, &cid, o, RefusalReason::RateLimited);
         return;
     }

@@ -18,7 +18,6 @@ use crate::venue::binance::user_data::{UserDataError, UserEvent, decode};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -32,7 +31,7 @@ enum FrameOutcome {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn set_up(c: &Ctx, up: bool) {
-    c.health().private_stream_up.store(up, Ordering::Relaxed);
+    c.set_stream_up(up);
 }
 
 fn jitter(d: Duration) -> Duration {
