@@ -29,6 +29,12 @@ const SECRET_ENV: &str = "QT_TEST_RECONCILE_SECRET";
 fn config(sim: &qt_sim::SimHandle, journal: &std::path::Path) -> Config {
     test_config(|c| {
         c.mode = TradingMode::Live;
+        // The engine trades, but every order stays under the tiny order
+        // notional limit's SKIP (set, as live requires), so the venue's
+        // orders and position are only what the test placed; and stop
+        // leaves the adopted order working.
+        c.risk.max_order_notional = 0.01;
+        c.trading.cancel_on_stop = Some(false);
         c.sim.enabled = false;
         c.journal.dir = journal.to_string_lossy().into_owned();
         let b = c
@@ -40,6 +46,13 @@ fn config(sim: &qt_sim::SimHandle, journal: &std::path::Path) -> Config {
         b.ws_url.clear();
         b.rest_url.clear();
         quantum_trader::venue::wiring::fill_sim_urls(c, &sim.ws_url(), &sim.rest_url());
+        // The simulator is also where the orders go (trading endpoints).
+        let b = c
+            .venues
+            .get_mut::<quantum_trader::venue::binance::config::BinanceConfig>()
+            .unwrap();
+        b.trade_rest_url = sim.rest_url();
+        b.user_stream_url = sim.ws_url();
     })
 }
 
@@ -148,7 +161,7 @@ fn restart_with_an_open_order_and_a_position_adopts_them_once() {
         // The trades the venue reports for the symbol: the market fill.
         let trades = v.account.snapshot.recent_trades.as_ref().unwrap();
         assert_eq!(trades.iter().map(|t| t.qty).sum::<i64>(), 3);
-        // Trading runs, but no order leaves: no venue session yet.
+        // Trading runs, but no order leaves (over the order notional limit).
         std::thread::sleep(Duration::from_millis(1500));
         e.stop();
         assert_eq!(

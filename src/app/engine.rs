@@ -315,6 +315,7 @@ impl Engine {
                 &mut recovery.seed,
                 journal_tx.as_ref(),
                 clock.unix_ms(),
+                &|v| sim.as_deref().and_then(|s| s.trading(v)),
             )
             .map_err(anyhow::Error::new)?,
         );

@@ -175,10 +175,19 @@ pub fn check_static(
             ));
             continue;
         };
+        // Testnet against the built-in simulator (no key variables named):
+        // the simulator's own key, as the trading session uses.
+        let sim_key = cfg.mode == TradingMode::Testnet
+            && cfg.sim.enabled
+            && sec.api_key_env.trim().is_empty()
+            && sec.api_secret_env.trim().is_empty();
         for (key, name, what) in [
             ("api_key_env", sec.api_key_env, "API key"),
             ("api_secret_env", sec.api_secret_env, "API secret"),
         ] {
+            if sim_key {
+                continue;
+            }
             if name.trim().is_empty() {
                 lines.push(format!(
                     "{what} for {v}: `venues.{v}.{key}` names no environment variable"

@@ -67,6 +67,7 @@ pub fn run(
     seed: &mut RiskSeed,
     journal: Option<&JournalTx>,
     now_ms: i64,
+    sim: &dyn Fn(Venue) -> Option<crate::venue::adapter::SimTrading>,
 ) -> Result<StartupState, Refusal> {
     let mut state = StartupState::default();
     if cfg.mode == TradingMode::Paper {
@@ -74,10 +75,12 @@ pub fn run(
     }
     for v in traded_venues(cfg) {
         let runs = &shared.metrics.reconcile.runs;
-        let account = crate::venue::account::preflight(cfg, v, table, shared).map_err(|e| {
-            runs.with_label_values(&[v.as_str(), "failed"]).inc();
-            Refusal::one(format!("{v}: {e}"))
-        })?;
+        let sim_v = sim(v);
+        let account = crate::venue::account::preflight(cfg, v, table, shared, sim_v.as_ref())
+            .map_err(|e| {
+                runs.with_label_values(&[v.as_str(), "failed"]).inc();
+                Refusal::one(format!("{v}: {e}"))
+            })?;
         let book = journal_book(seed, table, v);
         let r = reconcile(
             &book,
@@ -92,6 +95,7 @@ pub fn run(
             v,
             account.snapshot.clock_offset_ms,
             &r.to_cancel,
+            sim_v.as_ref(),
         )
         .map_err(|e| {
             runs.with_label_values(&[v.as_str(), "failed"]).inc();

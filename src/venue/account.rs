@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::core::{InstrumentTable, Venue};
 use crate::exec::reconcile::VenueSnapshot;
 use crate::pipeline::shared::Shared;
+use crate::venue::adapter::SimTrading;
 use std::sync::Arc;
 
 /// Whether `v` can take orders in this build.
@@ -39,14 +40,18 @@ pub struct Account {
 
 /// Runs `v`'s preflight (blocking the calling thread, its own runtime).
 /// The error is one line naming what failed (never a secret).
+/// `sim`: the built-in simulator's trading endpoints and key, used, as by
+/// the trading session, when the venue's trading endpoint and key variable
+/// are both empty.
 pub fn preflight(
     cfg: &Config,
     v: Venue,
     table: &InstrumentTable,
     shared: &Arc<Shared>,
+    sim: Option<&SimTrading>,
 ) -> Result<Account, String> {
     match v {
-        Venue::Binance => binance(cfg, table, shared),
+        Venue::Binance => binance(cfg, table, shared, sim),
         other => Err(format!("venue {other} has no order entry in this build")),
     }
 }
@@ -58,21 +63,16 @@ pub fn cancel_orders(
     v: Venue,
     clock_offset_ms: i64,
     orders: &[crate::exec::reconcile::VenueOrder],
+    sim: Option<&SimTrading>,
 ) -> Result<usize, String> {
     if orders.is_empty() {
         return Ok(0);
     }
     match v {
         Venue::Binance => {
-            use super::binance::{account, signed::ApiCredentials, signed::SignedClient};
-            let vc = cfg
-                .venues
-                .get::<super::binance::config::BinanceConfig>()
-                .ok_or("no [venues.binance] section")?;
-            let creds = ApiCredentials::from_env(&vc.api_key_env, &vc.api_secret_env)
-                .map_err(|e| e.to_string())?;
-            let client =
-                SignedClient::new(&vc.rest_url, creds, None).with_clock_offset(clock_offset_ms);
+            use super::binance::{account, signed::SignedClient};
+            let (base, creds, _) = binance_endpoint(cfg, sim)?;
+            let client = SignedClient::new(&base, creds, None).with_clock_offset(clock_offset_ms);
             runtime()?
                 .block_on(account::cancel_all(&client, orders))
                 .map_err(|e| e.to_string())
@@ -88,15 +88,49 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("runtime: {e}"))
 }
 
-fn binance(cfg: &Config, table: &InstrumentTable, shared: &Arc<Shared>) -> Result<Account, String> {
-    use super::binance::{account, signed::ApiCredentials, weight_config};
+/// Binance's signed REST base, credentials and API key: the trading
+/// endpoint (`trade_rest_url`, else the market-data `rest_url`) with the key
+/// from the named variables; with both the endpoint and the key variable
+/// empty, the built-in simulator's (the trading session's rule).
+fn binance_endpoint(
+    cfg: &Config,
+    sim: Option<&SimTrading>,
+) -> Result<(String, super::binance::signed::ApiCredentials, String), String> {
+    use super::binance::signed::ApiCredentials;
     let vc = cfg
         .venues
         .get::<super::binance::config::BinanceConfig>()
         .ok_or("no [venues.binance] section")?;
+    if vc.trade_rest_url.is_empty() && vc.api_key_env.is_empty() {
+        let s = sim.ok_or(
+            "venues.binance.api_key_env is empty and the built-in simulator (whose key would be used) is not running",
+        )?;
+        let creds = ApiCredentials::new(s.api_key.clone(), s.api_secret.clone());
+        return Ok((s.rest_url.clone(), creds, s.api_key.clone()));
+    }
     let creds =
         ApiCredentials::from_env(&vc.api_key_env, &vc.api_secret_env).map_err(|e| e.to_string())?;
     let key = std::env::var(&vc.api_key_env).unwrap_or_default();
+    let base = if vc.trade_rest_url.is_empty() {
+        vc.rest_url.clone()
+    } else {
+        vc.trade_rest_url.clone()
+    };
+    Ok((base, creds, key))
+}
+
+fn binance(
+    cfg: &Config,
+    table: &InstrumentTable,
+    shared: &Arc<Shared>,
+    sim: Option<&SimTrading>,
+) -> Result<Account, String> {
+    use super::binance::weight_config;
+    let vc = cfg
+        .venues
+        .get::<super::binance::config::BinanceConfig>()
+        .ok_or("no [venues.binance] section")?;
+    let (base, creds, key) = binance_endpoint(cfg, sim)?;
     let mut w = weight_config(
         vc.rest_weight_per_min,
         vc.rest_weight_safety_pct,
@@ -112,9 +146,13 @@ fn binance(cfg: &Config, table: &InstrumentTable, shared: &Arc<Shared>) -> Resul
             .clone(),
     );
     let rt = runtime()?;
-    let base = vc.rest_url.clone();
     let snapshot = rt
-        .block_on(account::preflight(&base, creds, Some(budget), table))
+        .block_on(super::binance::account::preflight(
+            &base,
+            creds,
+            Some(budget),
+            table,
+        ))
         .map_err(|e| e.to_string())?;
     Ok(Account {
         venue: Venue::Binance,
