@@ -6,11 +6,41 @@
 //! never names a venue.
 
 use crate::config::Config;
+use crate::core::venue_error::Disposition;
 use crate::core::{InstrumentTable, Venue};
 use crate::exec::reconcile::VenueSnapshot;
 use crate::pipeline::shared::Shared;
 use crate::venue::adapter::SimTrading;
+use crate::venue::binance::account::PreflightError;
+use crate::venue::binance::signed::CredentialsError;
 use std::sync::Arc;
+
+/// Why a venue's account side (preflight, startup cancel) failed. Each one
+/// refuses the start of testnet/live ([`AccountError::disposition`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("venue {0} has no order entry in this build")]
+    NoOrderEntry(Venue),
+    #[error("no [venues.{0}] section")]
+    NoSection(Venue),
+    #[error(
+        "venues.{0}.api_key_env is empty and the built-in simulator (whose key would be used) is not running"
+    )]
+    NoSimulator(Venue),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error("runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+}
+
+impl AccountError {
+    /// What the caller does: the account cannot be traded.
+    pub fn disposition(&self) -> Disposition {
+        Disposition::StopTrading
+    }
+}
 
 /// Whether `v` can take orders in this build.
 pub fn has_order_entry(v: Venue) -> bool {
@@ -49,10 +79,10 @@ pub fn preflight(
     table: &InstrumentTable,
     shared: &Arc<Shared>,
     sim: Option<&SimTrading>,
-) -> Result<Account, String> {
+) -> Result<Account, AccountError> {
     match v {
         Venue::Binance => binance(cfg, table, shared, sim),
-        other => Err(format!("venue {other} has no order entry in this build")),
+        other => Err(AccountError::NoOrderEntry(other)),
     }
 }
 
@@ -64,7 +94,7 @@ pub fn cancel_orders(
     clock_offset_ms: i64,
     orders: &[crate::exec::reconcile::VenueOrder],
     sim: Option<&SimTrading>,
-) -> Result<usize, String> {
+) -> Result<usize, AccountError> {
     if orders.is_empty() {
         return Ok(0);
     }
@@ -73,19 +103,17 @@ pub fn cancel_orders(
             use super::binance::{account, signed::SignedClient};
             let (base, creds, _) = binance_endpoint(cfg, sim)?;
             let client = SignedClient::new(&base, creds, None).with_clock_offset(clock_offset_ms);
-            runtime()?
-                .block_on(account::cancel_all(&client, orders))
-                .map_err(|e| e.to_string())
+            Ok(runtime()?.block_on(account::cancel_all(&client, orders))?)
         }
-        other => Err(format!("venue {other} has no order entry in this build")),
+        other => Err(AccountError::NoOrderEntry(other)),
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+fn runtime() -> Result<tokio::runtime::Runtime, AccountError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("runtime: {e}"))
+        .map_err(AccountError::Runtime)
 }
 
 /// Binance's signed REST base, credentials and API key: the trading
@@ -95,21 +123,18 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 fn binance_endpoint(
     cfg: &Config,
     sim: Option<&SimTrading>,
-) -> Result<(String, super::binance::signed::ApiCredentials, String), String> {
+) -> Result<(String, super::binance::signed::ApiCredentials, String), AccountError> {
     use super::binance::signed::ApiCredentials;
     let vc = cfg
         .venues
         .get::<super::binance::config::BinanceConfig>()
-        .ok_or("no [venues.binance] section")?;
+        .ok_or(AccountError::NoSection(Venue::Binance))?;
     if vc.trade_rest_url.is_empty() && vc.api_key_env.is_empty() {
-        let s = sim.ok_or(
-            "venues.binance.api_key_env is empty and the built-in simulator (whose key would be used) is not running",
-        )?;
+        let s = sim.ok_or(AccountError::NoSimulator(Venue::Binance))?;
         let creds = ApiCredentials::new(s.api_key.clone(), s.api_secret.clone());
         return Ok((s.rest_url.clone(), creds, s.api_key.clone()));
     }
-    let creds =
-        ApiCredentials::from_env(&vc.api_key_env, &vc.api_secret_env).map_err(|e| e.to_string())?;
+    let creds = ApiCredentials::from_env(&vc.api_key_env, &vc.api_secret_env)?;
     let key = std::env::var(&vc.api_key_env).unwrap_or_default();
     let base = if vc.trade_rest_url.is_empty() {
         vc.rest_url.clone()
@@ -124,12 +149,12 @@ fn binance(
     table: &InstrumentTable,
     shared: &Arc<Shared>,
     sim: Option<&SimTrading>,
-) -> Result<Account, String> {
+) -> Result<Account, AccountError> {
     use super::binance::weight_config;
     let vc = cfg
         .venues
         .get::<super::binance::config::BinanceConfig>()
-        .ok_or("no [venues.binance] section")?;
+        .ok_or(AccountError::NoSection(Venue::Binance))?;
     let (base, creds, key) = binance_endpoint(cfg, sim)?;
     let mut w = weight_config(
         vc.rest_weight_per_min,
@@ -146,14 +171,12 @@ fn binance(
             .clone(),
     );
     let rt = runtime()?;
-    let snapshot = rt
-        .block_on(super::binance::account::preflight(
-            &base,
-            creds,
-            Some(budget),
-            table,
-        ))
-        .map_err(|e| e.to_string())?;
+    let snapshot = rt.block_on(super::binance::account::preflight(
+        &base,
+        creds,
+        Some(budget),
+        table,
+    ))?;
     Ok(Account {
         venue: Venue::Binance,
         key_hint: redact_key(key.trim()),

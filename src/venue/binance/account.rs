@@ -83,7 +83,7 @@ impl std::error::Error for PreflightError {}
 
 /// Clock offset (server minus local, ms) and round trip (ms), from one
 /// `GET /fapi/v1/time`: the server's time is taken as the midpoint.
-pub async fn measure_clock(http: &reqwest::Client, base: &str) -> Result<(i64, i64), String> {
+async fn measure_clock(http: &reqwest::Client, base: &str) -> Result<(i64, i64), String> {
     let url = format!("{}/fapi/v1/time", base.trim_end_matches('/'));
     let t0 = crate::core::clock::unix_ms();
     let resp = http
