@@ -313,6 +313,7 @@ impl Engine {
                 &table,
                 &shared,
                 &mut recovery.seed,
+                &mut recovery.exec,
                 journal_tx.as_ref(),
                 clock.unix_ms(),
                 &|v| sim.as_deref().and_then(|s| s.trading(v)),

@@ -59,12 +59,16 @@ pub fn journal_book(seed: &RiskSeed, table: &InstrumentTable, venue: Venue) -> J
     }
 }
 
-/// Runs the start of testnet/live. `seed` takes the venues' positions.
+/// Runs the start of testnet/live. `seed` (the governor's) and `exec` (the
+/// exec stage's positions, replayed from journaled fills) take the venues'
+/// positions.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     cfg: &Config,
     table: &InstrumentTable,
     shared: &Arc<Shared>,
     seed: &mut RiskSeed,
+    exec: &mut crate::exec::stage::ExecSeed,
     journal: Option<&JournalTx>,
     now_ms: i64,
     sim: &dyn Fn(Venue) -> Option<crate::venue::adapter::SimTrading>,
@@ -118,6 +122,7 @@ pub fn run(
                 b.avg_px = if fix.venue == 0 { 0.0 } else { avg };
             }
         }
+        align_exec(exec, &account, table, v, seed);
         runs.with_label_values(&[v.as_str(), "ok"]).inc();
         let floor = crate::exec::client_id::max_epoch(
             &cfg.trading.client_id_prefix,
@@ -135,6 +140,53 @@ pub fn run(
         tracing::info!("{line}");
     }
     Ok(state)
+}
+
+/// The exec stage's positions (PnL, `/api/positions`, each fill's
+/// `position_after`) replay the journal's fills, which do not hold what an
+/// earlier start took from the venue nor fills the engine never heard (it
+/// died first). Per instrument of `venue` whose replayed quantity is not
+/// the governor's (the venue's, after reconciliation), one adjusting fill
+/// of the difference at the venue's entry price (client order id 0, no
+/// fee) is appended, so both stages start from the venue's quantity.
+fn align_exec(
+    exec: &mut crate::exec::stage::ExecSeed,
+    account: &Account,
+    table: &InstrumentTable,
+    venue: Venue,
+    seed: &RiskSeed,
+) {
+    for x in table.of_venue(venue) {
+        let target = seed.positions.get(x.id.idx()).copied().unwrap_or(0);
+        let replayed: i64 = exec
+            .fills
+            .iter()
+            .filter(|f| f.inst == x.id)
+            .map(|f| match f.side {
+                crate::core::Side::Buy => f.qty,
+                crate::core::Side::Sell => -f.qty,
+            })
+            .sum();
+        let delta = target - replayed;
+        if delta == 0 {
+            continue;
+        }
+        let (_, avg) = entry_cost(account, x, target);
+        let px = (avg * crate::core::fixed::pow10(x.price_scale) as f64).round() as i64;
+        tracing::info!(venue = %venue, symbol = %x.symbol, replayed, target, "startup: exec positions aligned with the venue's");
+        exec.fills.push(crate::exec::stage::SeedFill {
+            client_order_id: 0,
+            inst: x.id,
+            side: if delta > 0 {
+                crate::core::Side::Buy
+            } else {
+                crate::core::Side::Sell
+            },
+            px,
+            qty: delta.abs(),
+            fee: crate::core::Money::ZERO,
+        });
+    }
 }
 
 /// The cost of `qty` at the venue's entry price of `inst` (exact, at the
