@@ -168,9 +168,18 @@ fn sigkill_between_send_and_ack_then_restart_resolves_without_a_resend() {
     let (mut child, out, err) = spawn(&write_config(&sim, &dir, free_port(), true));
     let block1 = startup_block(&mut child, &out, &err);
     assert!(block1.contains("0 adopted"), "{block1}");
-    let sent = wait_until(Duration::from_secs(60), || {
-        !sim.new_order_requests_by_client_id().is_empty()
-    });
+    // Polled tightly, so the engine dies within a fraction of a millisecond
+    // of its first order reaching the venue (before it can journal the
+    // fill the venue streams at once, most of the time).
+    let t = std::time::Instant::now();
+    let mut sent = false;
+    while t.elapsed() < Duration::from_secs(60) {
+        if !sim.new_order_requests_by_client_id().is_empty() {
+            sent = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
     if !sent {
         let _ = child.kill();
         let e: Vec<String> = err.try_iter().collect();
