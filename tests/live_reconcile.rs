@@ -199,3 +199,99 @@ fn restart_with_an_open_order_and_a_position_adopts_them_once() {
     assert!(open_at_venue().is_empty());
     assert_eq!(venue_pos(), "0.003");
 }
+
+/// An order placed by hand before the start is adopted and handed to the
+/// trading session: when the market crosses it, its fill from the private
+/// stream moves the engine's position, exactly once (not parked).
+#[test]
+fn an_adopted_order_fills_into_the_engines_position_once() {
+    // SAFETY: these variable names are read by this file's tests only, which
+    // set the same values.
+    unsafe {
+        std::env::set_var(KEY_ENV, SIM_API_KEY);
+        std::env::set_var(SECRET_ENV, SIM_API_SECRET);
+    }
+    let proto = test_config(|_| {});
+    let table = instruments_from_config(&proto).unwrap();
+    let sim = embedded_sim::start_sim_for(&proto, &table).unwrap();
+    let btc = table
+        .iter()
+        .find(|i| i.symbol == "BTCUSDT")
+        .unwrap()
+        .clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = SignedClient::new(
+        &sim.rest_url(),
+        ApiCredentials::new(SIM_API_KEY, SIM_API_SECRET),
+        None,
+    );
+    assert!(wait_until(Duration::from_secs(10), || sim
+        .book("BTCUSDT")
+        .is_some_and(|b| !b.bids.is_empty())));
+    let bid = sim.book("BTCUSDT").unwrap().bids[0].0;
+    // A resting buy of 0.002 a little under the market.
+    let px = bid / 1000 * 999 / btc.tick * btc.tick;
+    rt.block_on(client.new_order(&NewOrder {
+        symbol: "BTCUSDT".into(),
+        side: WireSide::Buy,
+        kind: NewOrderKind::Limit {
+            price: format_decimal(px, btc.price_scale),
+            tif: TimeInForce::Gtc,
+        },
+        quantity: format_decimal(2, btc.qty_scale),
+        client_order_id: "byhand-adopt".into(),
+        reduce_only: false,
+    }))
+    .unwrap();
+
+    let e = start(config(&sim, &temp_journal_dir("adopt-fill")));
+    let adopted: Vec<String> = e.startup().venues[0]
+        .reconciliation
+        .adopted
+        .iter()
+        .map(|o| o.client_id.clone())
+        .collect();
+    assert_eq!(adopted, ["byhand-adopt"]);
+    let shared = e.shared().clone();
+    assert!(
+        wait_until(Duration::from_secs(20), || shared
+            .venue_gates
+            .private_stream_up(quantum_trader::core::Venue::Binance)),
+        "the private stream comes up"
+    );
+    let qty = || {
+        shared
+            .positions
+            .lock()
+            .positions
+            .iter()
+            .find(|p| p.symbol == "BTCUSDT")
+            .map_or(0.0, |p| p.qty)
+    };
+    let fills0 = shared.positions.lock().fills;
+    assert_eq!(qty(), 0.0);
+    // The market falls through the order's price: it fills at the venue.
+    let low = bid / 1000 * 997 / btc.tick * btc.tick;
+    assert!(sim.steer_market("BTCUSDT", &format_decimal(low, btc.price_scale)));
+    assert!(
+        wait_until(Duration::from_secs(20), || sim
+            .account()
+            .open_orders
+            .is_empty()),
+        "the adopted order filled at the venue"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || (qty() - 0.002).abs() < 1e-9),
+        "the engine's position took the adopted order's fill: {}",
+        qty()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!((qty() - 0.002).abs() < 1e-9, "once: {}", qty());
+    assert_eq!(shared.positions.lock().fills, fills0 + 1);
+    e.stop();
+    let p = rt.block_on(client.position_risk(Some("BTCUSDT"))).unwrap();
+    assert_eq!(p[0].position_amt, "0.002");
+}

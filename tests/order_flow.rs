@@ -104,6 +104,7 @@ fn rig(tif: &str, t: Timings) -> Rig {
                     api_secret: qt_sim::binance::SIM_API_SECRET.into(),
                 }),
                 epoch_floor_ms: None,
+                adopted: Vec::new(),
             },
             t,
         )

@@ -173,6 +173,7 @@ fn hostile_private_frames_are_counted_parked_and_never_panic() {
                     api_secret: "s".into(),
                 }),
                 epoch_floor_ms: None,
+                adopted: Vec::new(),
             },
             t,
         )

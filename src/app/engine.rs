@@ -105,6 +105,7 @@ fn start_session(
     sim: Option<&dyn EmbeddedVenues>,
     epoch_floor_ms: Option<u64>,
     settings: TradingSettings,
+    startup: &super::startup::StartupState,
 ) -> Result<(Gateway, Box<dyn crate::venue::adapter::RunningSession>)> {
     let traded: Vec<crate::core::Venue> = crate::core::Venue::ALL
         .into_iter()
@@ -131,6 +132,13 @@ fn start_session(
             cfg.mode.as_str()
         );
     };
+    // The orders the startup reconciliation found working at this venue.
+    let adopted = startup
+        .venues
+        .iter()
+        .filter(|s| s.account.venue == venue)
+        .flat_map(|s| s.reconciliation.working().cloned())
+        .collect();
     let (exec_ports, session_ports) = crate::exec::gateway::ports(
         cfg.pipeline.queue_capacity,
         cfg.pipeline.exec.wait,
@@ -143,6 +151,7 @@ fn start_session(
         settings,
         sim: sim.and_then(|s| s.trading(venue)),
         epoch_floor_ms,
+        adopted,
     })?;
     Ok((Gateway::Venue(exec_ports), running))
 }
@@ -329,7 +338,7 @@ impl Engine {
             // The client order id prefix is the `[trading]` section's.
             let mut settings = opts.trading.clone();
             settings.client_id_prefix = cfg.trading.client_id_prefix.clone();
-            let (g, s) = start_session(&cfg, &shared, sim.as_deref(), floor, settings)?;
+            let (g, s) = start_session(&cfg, &shared, sim.as_deref(), floor, settings, &startup)?;
             (g, Some(s))
         };
         let mut stages = Vec::new();

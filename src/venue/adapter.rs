@@ -77,6 +77,9 @@ pub struct TradingContext<'a> {
     /// Floor of this life's client-id epoch (from the journal; see
     /// `exec::client_id::ClientIdGen::start`).
     pub epoch_floor_ms: Option<u64>,
+    /// The venue's orders the startup reconciliation found working (matched
+    /// and adopted): the session tracks them as its own from the start.
+    pub adopted: Vec<crate::exec::reconcile::VenueOrder>,
 }
 
 /// A running trading session; stops once the exec hand-off closes.

@@ -311,6 +311,26 @@ impl VenueOrder {
         }
     }
 
+    /// An order already working at the venue when the engine started
+    /// (adopted by the startup reconciliation): sent and accepted, with
+    /// `filled` (quantity scale) traded before this life. Those earlier
+    /// fills are in the venue's position the start took, so they count as
+    /// received: only later fills are applied.
+    pub fn adopted(
+        client_id: impl Into<String>,
+        qty: i64,
+        filled: i64,
+        venue_order_id: impl Into<String>,
+    ) -> VenueOrder {
+        let mut o = VenueOrder::new(client_id, qty);
+        o.sent = true;
+        o.acked = true;
+        o.venue_order_id = Some(venue_order_id.into());
+        o.filled = filled.clamp(0, qty);
+        o.venue_cum = o.filled;
+        o
+    }
+
     pub fn client_id(&self) -> &str {
         &self.client_id
     }

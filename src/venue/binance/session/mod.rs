@@ -260,7 +260,7 @@ impl BinanceTrading {
         let client = SignedClient::new(&rest, creds, Some(budget)).with_timeout(t.order_timeout);
         let m = SessionMetrics::new(&shared.metrics, Venue::Binance);
         let ports = ctx.ports;
-        let desk = Desk::new(
+        let mut desk = Desk::new(
             ports.reports,
             m.clone(),
             shared.clone(),
@@ -268,6 +268,11 @@ impl BinanceTrading {
             t.resolver,
             t.fee_wait,
         );
+        // The orders the startup reconciliation found working: tracked from
+        // the start, so their fills and ends are applied, not parked.
+        for o in ctx.adopted.iter().filter(|o| o.qty > o.filled) {
+            desk.adopt(o);
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let lat = |name: &str| {
             Mutex::new(crate::telemetry::latency::LatencyRecorder::new(

@@ -135,6 +135,33 @@ impl Desk {
         self.retry_parked();
     }
 
+    /// Seeds an order the startup reconciliation found working at the
+    /// venue (matched or adopted), so its later fills and end are applied
+    /// (and parked events for it released). Its engine sequence is taken
+    /// from the id when it is of our scheme, else 0 (placed by hand).
+    pub fn adopt(&mut self, o: &crate::exec::reconcile::VenueOrder) {
+        if self.orders.contains_key(&o.client_id) {
+            return;
+        }
+        let coid = crate::exec::client_id::parse(&o.client_id).map_or(0, |p| p.seq);
+        self.by_venue_id
+            .insert(o.venue_order_id.clone(), o.client_id.clone());
+        self.orders.insert(
+            o.client_id.clone(),
+            Tracked {
+                coid,
+                inst: o.inst,
+                side: o.side,
+                order: VenueOrder::adopted(&o.client_id, o.qty, o.filled, &o.venue_order_id),
+                reported: HashSet::new(),
+                fee_wait_since: None,
+                accepted_counted: true,
+                done: false,
+            },
+        );
+        self.retry_parked();
+    }
+
     pub fn get(&self, client_id: &str) -> Option<&Tracked> {
         self.orders.get(client_id)
     }
