@@ -588,3 +588,23 @@ proptest! {
         prop_assert_eq!(o.fills_without_fee(), 0);
     }
 }
+
+/// An order adopted at start, partly filled before: the earlier fills
+/// count as received (no trades to fetch), later ones add up to its end.
+#[test]
+fn adopted_order_counts_its_earlier_fills_as_received() {
+    let mut o = VenueOrder::adopted("a", QTY, 4, "42");
+    assert_eq!(o.venue_order_id(), Some("42"));
+    assert_eq!((o.filled(), o.missing_fill_qty(), o.open_qty()), (4, 0, 6));
+    assert!(!o.state().is_terminal());
+    o.apply(&fill("t9", 3)).unwrap();
+    o.apply(&found(VenueState::Live, 7)).unwrap();
+    assert_eq!((o.filled(), o.missing_fill_qty()), (7, 0));
+    o.apply(&fill("t10", 3)).unwrap();
+    assert_eq!(o.filled(), QTY);
+    assert!(o.state().is_terminal(), "{:?}", o.state());
+    // More than it has left is refused, never applied.
+    let mut p = VenueOrder::adopted("b", QTY, 8, "43");
+    assert!(p.apply(&fill("t11", 3)).is_err());
+    assert_eq!(p.filled(), 8);
+}
