@@ -4,8 +4,7 @@
 //! the engine starts in live mode (the interlock passes for real with the
 //! simulator's key) → the order is adopted once, the position is the
 //! venue's, each discrepancy is counted and the position journaled; no
-//! order is sent (risk SKIPs `private_stream_down` until a venue session
-//! reports the stream up). A restart adopts the same order once again
+//! order leaves (each is over a tiny order-notional limit). A restart adopts the same order once again
 //! (nothing duplicated at the venue or in the seed) and finds the position
 //! already agreed; with `adopt_unknown_orders = "cancel"` the order is
 //! canceled at the venue.
@@ -16,7 +15,7 @@ use common::*;
 use qt_sim::binance::{SIM_API_KEY, SIM_API_SECRET};
 use quantum_trader::app::engine::{Engine, EngineOptions, instruments_from_config};
 use quantum_trader::config::{AdoptPolicy, Config, TradingMode};
-use quantum_trader::core::{Side, format_decimal};
+use quantum_trader::core::{Instrument, Side, format_decimal};
 use quantum_trader::journal::{self, Body};
 use quantum_trader::venue::binance::signed::{
     ApiCredentials, NewOrder, NewOrderKind, SignedClient, TimeInForce, WireSide,
@@ -77,34 +76,65 @@ fn count(e: &Engine, kind: &str) -> u64 {
         .get()
 }
 
+/// The venue a test trades against: the simulator (its key set in the
+/// variables the config names), BTCUSDT, a client signed with the
+/// simulator's key, and the best bid once the book has one.
+struct VenueRig {
+    sim: qt_sim::SimHandle,
+    btc: Instrument,
+    rt: tokio::runtime::Runtime,
+    client: SignedClient,
+    bid: i64,
+}
+
+impl VenueRig {
+    fn start() -> VenueRig {
+        // SAFETY: these variable names are read by this file's tests only,
+        // which set the same values.
+        unsafe {
+            std::env::set_var(KEY_ENV, SIM_API_KEY);
+            std::env::set_var(SECRET_ENV, SIM_API_SECRET);
+        }
+        let proto = test_config(|_| {});
+        let table = instruments_from_config(&proto).unwrap();
+        let sim = embedded_sim::start_sim_for(&proto, &table).unwrap();
+        let btc = table
+            .iter()
+            .find(|i| i.symbol == "BTCUSDT")
+            .unwrap()
+            .clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = SignedClient::new(
+            &sim.rest_url(),
+            ApiCredentials::new(SIM_API_KEY, SIM_API_SECRET),
+            None,
+        );
+        assert!(wait_until(Duration::from_secs(10), || sim
+            .book("BTCUSDT")
+            .is_some_and(|b| !b.bids.is_empty())));
+        let bid = sim.book("BTCUSDT").unwrap().bids[0].0;
+        VenueRig {
+            sim,
+            btc,
+            rt,
+            client,
+            bid,
+        }
+    }
+}
+
 #[test]
 fn restart_with_an_open_order_and_a_position_adopts_them_once() {
-    // SAFETY: these variable names are read by this test only.
-    unsafe {
-        std::env::set_var(KEY_ENV, SIM_API_KEY);
-        std::env::set_var(SECRET_ENV, SIM_API_SECRET);
-    }
-    let proto = test_config(|_| {});
-    let table = instruments_from_config(&proto).unwrap();
-    let sim = embedded_sim::start_sim_for(&proto, &table).unwrap();
-    let btc = table
-        .iter()
-        .find(|i| i.symbol == "BTCUSDT")
-        .unwrap()
-        .clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = SignedClient::new(
-        &sim.rest_url(),
-        ApiCredentials::new(SIM_API_KEY, SIM_API_SECRET),
-        None,
-    );
-    assert!(wait_until(Duration::from_secs(10), || sim
-        .book("BTCUSDT")
-        .is_some_and(|b| !b.bids.is_empty())));
-    let bid = sim.book("BTCUSDT").unwrap().bids[0].0;
+    let VenueRig {
+        sim,
+        btc,
+        rt,
+        client,
+        bid,
+    } = VenueRig::start();
     let order = |id: &str, kind: NewOrderKind, qty: i64| NewOrder {
         symbol: "BTCUSDT".into(),
         side: WireSide::Buy,
@@ -205,33 +235,13 @@ fn restart_with_an_open_order_and_a_position_adopts_them_once() {
 /// stream moves the engine's position, exactly once (not parked).
 #[test]
 fn an_adopted_order_fills_into_the_engines_position_once() {
-    // SAFETY: these variable names are read by this file's tests only, which
-    // set the same values.
-    unsafe {
-        std::env::set_var(KEY_ENV, SIM_API_KEY);
-        std::env::set_var(SECRET_ENV, SIM_API_SECRET);
-    }
-    let proto = test_config(|_| {});
-    let table = instruments_from_config(&proto).unwrap();
-    let sim = embedded_sim::start_sim_for(&proto, &table).unwrap();
-    let btc = table
-        .iter()
-        .find(|i| i.symbol == "BTCUSDT")
-        .unwrap()
-        .clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = SignedClient::new(
-        &sim.rest_url(),
-        ApiCredentials::new(SIM_API_KEY, SIM_API_SECRET),
-        None,
-    );
-    assert!(wait_until(Duration::from_secs(10), || sim
-        .book("BTCUSDT")
-        .is_some_and(|b| !b.bids.is_empty())));
-    let bid = sim.book("BTCUSDT").unwrap().bids[0].0;
+    let VenueRig {
+        sim,
+        btc,
+        rt,
+        client,
+        bid,
+    } = VenueRig::start();
     // A resting buy of 0.002 a little under the market.
     let px = bid / 1000 * 999 / btc.tick * btc.tick;
     rt.block_on(client.new_order(&NewOrder {

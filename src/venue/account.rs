@@ -150,26 +150,13 @@ fn binance(
     shared: &Arc<Shared>,
     sim: Option<&SimTrading>,
 ) -> Result<Account, AccountError> {
-    use super::binance::weight_config;
     let vc = cfg
         .venues
         .get::<super::binance::config::BinanceConfig>()
         .ok_or(AccountError::NoSection(Venue::Binance))?;
     let (base, creds, key) = binance_endpoint(cfg, sim)?;
-    let mut w = weight_config(
-        vc.rest_weight_per_min,
-        vc.rest_weight_safety_pct,
-        vc.rest_weight_window_ms,
-    );
-    w.retry_after_max = std::time::Duration::from_secs(vc.rest_retry_after_max_secs);
-    let budget = super::weight::RestBudget::new(Venue::Binance.as_str(), w, &shared.metrics);
-    budget.publish_stops(
-        shared
-            .venue_gates
-            .venue(Venue::Binance)
-            .rest_stopped_until_ms
-            .clone(),
-    );
+    // The budget the market data and the session share.
+    let budget = super::binance::shared_budget(shared, vc);
     let rt = runtime()?;
     let snapshot = rt.block_on(super::binance::account::preflight(
         &base,

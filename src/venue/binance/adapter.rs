@@ -84,13 +84,6 @@ impl VenueAdapter for BinanceAdapter {
         // One REST weight budget for every Binance connection (and the
         // trading session).
         let budget = super::shared_budget(ctx.shared, vc);
-        budget.publish_stops(
-            ctx.shared
-                .venue_gates
-                .venue(Venue::Binance)
-                .rest_stopped_until_ms
-                .clone(),
-        );
         let stale_after = Duration::from_millis(vc.stale_after_ms);
         let conns = plan(vc)
             .into_iter()

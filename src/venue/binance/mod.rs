@@ -63,8 +63,10 @@ pub fn weight_config(
     }
 }
 
-/// The one REST weight budget of an engine's Binance traffic (market data
-/// and trading session alike), created by whichever asks first.
+/// The one REST weight budget of an engine's Binance traffic (market data,
+/// the testnet/live start and the trading session alike), created by
+/// whichever asks first; its 429/418 stops are published to the venue gate
+/// risk reads (`venue_budget_spent`).
 pub fn shared_budget(
     shared: &std::sync::Arc<crate::pipeline::shared::Shared>,
     vc: &config::BinanceConfig,
@@ -95,6 +97,13 @@ pub fn shared_budget(
         crate::core::Venue::Binance.as_str(),
         weight,
         &shared.metrics,
+    );
+    b.publish_stops(
+        shared
+            .venue_gates
+            .venue(crate::core::Venue::Binance)
+            .rest_stopped_until_ms
+            .clone(),
     );
     list.push((Arc::downgrade(shared), b.clone()));
     b
