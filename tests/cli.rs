@@ -13,6 +13,7 @@ fn check_config_accepts_the_shipped_configs() {
         "config/demo.toml",
         "config/paper.toml",
         "config/testnet.toml",
+        "config/testnet-sim.toml",
         "config/live.example.toml",
     ] {
         let out = bin().args(["check-config", f]).output().unwrap();
