@@ -317,13 +317,16 @@ fn sigkill_between_send_and_ack_then_restart_resolves_without_a_resend() {
         "the journal's open orders are settled: {:?}",
         risk_open()
     );
-    let (_, orders) = get_json(addr, "/api/orders");
-    assert_eq!(
-        orders["venues"]["binance"]["orders"]
+    // `/api/orders` (republished every 250 ms) lists the same.
+    let listed = || {
+        get_json(addr, "/api/orders").1["venues"]["binance"]["orders"]
             .as_array()
-            .map_or(0, |a| a.len()),
-        open.len(),
-        "{orders}"
+            .map(|a| a.len())
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || listed() == Some(open.len())),
+        "{}",
+        get_json(addr, "/api/orders").1
     );
     // It keeps running, and sends nothing again.
     std::thread::sleep(Duration::from_secs(2));
