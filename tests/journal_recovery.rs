@@ -167,3 +167,118 @@ fn decision(table: &quantum_trader::core::InstrumentTable) -> quantum_trader::co
         },
     }
 }
+
+/// Venue client ids come back with the journal's open orders: each `order`
+/// record takes the scheme of the latest `client_ids` record of its venue
+/// before it (a life's epoch); orders before any such record (an older
+/// journal), done or fully filled orders and other modes' records give
+/// none; the journaled epochs are listed for the next epoch floor.
+#[test]
+fn open_orders_come_back_with_their_venue_client_ids() {
+    use quantum_trader::core::{Money, OrderStatus, Side, Venue};
+    use quantum_trader::exec::client_id::ClientIdGen;
+    use quantum_trader::journal::ClientIdsNote;
+    let dir = temp_journal_dir("client-ids");
+    let cfg = Config::demo();
+    let table = Arc::new(instruments_from_config(&cfg).unwrap());
+    let btc = table.find(Venue::Binance, "BTCUSDT").unwrap();
+    let jc = JournalConfig {
+        dir: dir.to_string_lossy().into_owned(),
+        ..JournalConfig::default()
+    };
+    let m = Metrics::new();
+    let (tx, w) = journal::start(&jc, table.clone(), &m).unwrap();
+    let at = |mode, event| Entry {
+        ts_ms: NOW,
+        mode,
+        event,
+    };
+    let order = |coid: u64, qty: i64| Event::Order {
+        client_order_id: coid,
+        decision_id: coid,
+        inst: btc,
+        side: Side::Buy,
+        qty,
+        limit_px: 1,
+    };
+    let scheme = |epoch_ms| {
+        Event::ClientIds(Box::new(ClientIdsNote {
+            venue: Venue::Binance,
+            prefix: "qt".into(),
+            epoch_ms,
+        }))
+    };
+    let live = TradingMode::Live;
+    // An order from before client_ids records existed: no id.
+    assert!(tx.send(at(live, order(1, 5))));
+    assert!(tx.send(at(live, scheme(1_000))));
+    assert!(tx.send(at(live, order(2, 5))));
+    // Done: not open.
+    assert!(tx.send(at(live, order(3, 5))));
+    assert!(tx.send(at(
+        live,
+        Event::OrderDone {
+            client_order_id: 3,
+            inst: btc,
+            status: OrderStatus::Canceled,
+            note: "",
+        }
+    )));
+    // A second life: a new epoch for the orders after it.
+    assert!(tx.send(at(live, scheme(2_000))));
+    assert!(tx.send(at(live, order(4, 5))));
+    assert!(tx.send(at(
+        live,
+        Event::Fill {
+            client_order_id: 4,
+            inst: btc,
+            side: Side::Buy,
+            px: 1,
+            qty: 2,
+            fee: Money::ZERO,
+            position_after: 2,
+            realized_pnl: Money::ZERO,
+        }
+    )));
+    // Another mode's scheme and order do not count.
+    assert!(tx.send(at(TradingMode::Testnet, scheme(9_000))));
+    assert!(tx.send(at(TradingMode::Testnet, order(5, 5))));
+    assert!(tx.send(at(live, order(6, 5))));
+    drop(tx);
+    w.join();
+
+    let r = recover(&dir, live, NOW, &table).unwrap();
+    let id = |epoch, seq| {
+        ClientIdGen::start("qt", epoch, None)
+            .unwrap()
+            .id(seq)
+            .unwrap()
+            .to_string()
+    };
+    let got: Vec<(String, i64, i64)> = r
+        .venue_orders
+        .iter()
+        .map(|k| (k.client_id.clone(), k.qty, k.filled))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (id(1_000, 2), 5, 0),
+            (id(2_000, 4), 5, 2),
+            (id(2_000, 6), 5, 0)
+        ]
+    );
+    assert_eq!(
+        r.client_id_epochs,
+        vec![("qt".to_string(), 1_000), ("qt".to_string(), 2_000)]
+    );
+    // Every journal-open order is still in the governor's seed.
+    let mut open: Vec<u64> = r
+        .seed
+        .open_orders
+        .iter()
+        .map(|o| o.client_order_id)
+        .collect();
+    open.sort();
+    assert_eq!(open, vec![1, 2, 4, 6]);
+}

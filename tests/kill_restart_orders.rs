@@ -4,8 +4,11 @@
 //! simulator places the first new order at once but answers it only after
 //! 30 s; as soon as it has received that request the engine is killed. The
 //! restart on the same journal must start, take the venue's position (the
-//! startup block and `/api/positions` equal the venue's), adopt whatever is
-//! still open at the venue, and never send a client order id a second time.
+//! startup block and `/api/positions` equal the venue's), match the orders
+//! the journal holds (by the client id scheme it journaled) and adopt only
+//! the others still open at the venue, query the journal's open orders the
+//! venue no longer lists until each is closed at the governor, and never
+//! send a client order id a second time.
 
 mod common;
 
@@ -152,6 +155,36 @@ fn venue_positions(sim: &qt_sim::SimHandle) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The venue client ids of every `order` record in the journal at `dir`
+/// (the `client_ids` record before it gives prefix and epoch).
+fn journaled_ids(dir: &Path) -> std::collections::HashSet<String> {
+    use quantum_trader::journal::{self, Body};
+    let mut out = std::collections::HashSet::new();
+    let mut scheme = None;
+    for d in journal::list_days(dir).unwrap() {
+        for r in journal::open_day(dir, d).unwrap().unwrap() {
+            match r.body {
+                Body::ClientIds {
+                    prefix, epoch_ms, ..
+                } => {
+                    scheme =
+                        quantum_trader::exec::client_id::ClientIdGen::start(&prefix, epoch_ms, None)
+                            .ok()
+                }
+                Body::Order {
+                    client_order_id, ..
+                } => {
+                    if let Some(id) = scheme.as_ref().and_then(|g| g.id(client_order_id).ok()) {
+                        out.insert(id.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn sigkill_between_send_and_ack_then_restart_resolves_without_a_resend() {
     let proto = test_config(|c| c.sim.rate_per_symbol = 1000);
@@ -202,6 +235,10 @@ fn sigkill_between_send_and_ack_then_restart_resolves_without_a_resend() {
     std::thread::sleep(Duration::from_millis(300));
     let pos = venue_positions(&sim);
     let open = sim.account().open_orders;
+    // The venue client ids the journal holds (its `client_ids` scheme
+    // applied to its `order` records), as the first life left them.
+    let journaled = journaled_ids(&dir.join("journal"));
+    assert!(!journaled.is_empty(), "the first life journaled its orders");
     eprintln!("after the kill: venue positions {pos:?}, open {open:?}, requests {before:?}");
     assert!(
         pos.iter().any(|(_, q)| q != "0"),
@@ -220,9 +257,11 @@ fn sigkill_between_send_and_ack_then_restart_resolves_without_a_resend() {
             assert!(block2.contains(&line), "venue has {sym} {q}:\n{block2}");
         }
     }
+    // Open venue orders the journal holds are matched, the others adopted.
+    let ours = open.iter().filter(|c| journaled.contains(*c)).count();
     assert!(
-        block2.contains(&format!("{} adopted", open.len())),
-        "venue has open {open:?}:\n{block2}"
+        block2.contains(&format!("{ours} matched, {} adopted", open.len() - ours)),
+        "venue has open {open:?}, journaled {journaled:?}:\n{block2}"
     );
     let addr: std::net::SocketAddr = format!("127.0.0.1:{ops}").parse().unwrap();
     assert!(
@@ -268,6 +307,26 @@ fn sigkill_between_send_and_ack_then_restart_resolves_without_a_resend() {
     assert!(
         position_discrepancies <= pos.len() as f64,
         "{position_discrepancies}"
+    );
+    // Every order the journal had open is settled (matched ones canceled
+    // at stop only; the missing ones queried and closed): the governor's
+    // open orders are the matched ones.
+    let risk_open = || get_json(addr, "/api/risk").1["open_orders"].as_u64();
+    assert!(
+        wait_until(Duration::from_secs(40), || risk_open() == Some(ours as u64)),
+        "the journal's open orders are settled: {:?}",
+        risk_open()
+    );
+    // `/api/orders` (republished every 250 ms) lists the same.
+    let listed = || {
+        get_json(addr, "/api/orders").1["venues"]["binance"]["orders"]
+            .as_array()
+            .map(|a| a.len())
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || listed() == Some(open.len())),
+        "{}",
+        get_json(addr, "/api/orders").1
     );
     // It keeps running, and sends nothing again.
     std::thread::sleep(Duration::from_secs(2));

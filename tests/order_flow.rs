@@ -105,6 +105,8 @@ fn rig(tif: &str, t: Timings) -> Rig {
                 }),
                 epoch_floor_ms: None,
                 adopted: Vec::new(),
+                missing: Vec::new(),
+                journal: None,
             },
             t,
         )

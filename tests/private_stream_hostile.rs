@@ -174,6 +174,8 @@ fn hostile_private_frames_are_counted_parked_and_never_panic() {
                 }),
                 epoch_floor_ms: None,
                 adopted: Vec::new(),
+                missing: Vec::new(),
+                journal: None,
             },
             t,
         )

@@ -106,6 +106,7 @@ fn start_session(
     epoch_floor_ms: Option<u64>,
     settings: TradingSettings,
     startup: &super::startup::StartupState,
+    journal: Option<crate::journal::JournalTx>,
 ) -> Result<(Gateway, Box<dyn crate::venue::adapter::RunningSession>)> {
     let traded: Vec<crate::core::Venue> = crate::core::Venue::ALL
         .into_iter()
@@ -139,6 +140,13 @@ fn start_session(
         .filter(|s| s.account.venue == venue)
         .flat_map(|s| s.reconciliation.working().cloned())
         .collect();
+    // The journal's open orders the venue did not list: to query.
+    let missing = startup
+        .venues
+        .iter()
+        .filter(|s| s.account.venue == venue)
+        .flat_map(|s| s.reconciliation.missing.iter().cloned())
+        .collect();
     let (exec_ports, session_ports) = crate::exec::gateway::ports(
         cfg.pipeline.queue_capacity,
         cfg.pipeline.exec.wait,
@@ -152,6 +160,8 @@ fn start_session(
         sim: sim.and_then(|s| s.trading(venue)),
         epoch_floor_ms,
         adopted,
+        missing,
+        journal,
     })?;
     Ok((Gateway::Venue(exec_ports), running))
 }
@@ -322,6 +332,7 @@ impl Engine {
                 &table,
                 &shared,
                 &mut recovery.seed,
+                &recovery.venue_orders,
                 &mut recovery.exec,
                 journal_tx.as_ref(),
                 clock.unix_ms(),
@@ -334,11 +345,34 @@ impl Engine {
         let (gateway, session) = if cfg.mode == TradingMode::Paper {
             (Gateway::Paper, None)
         } else {
-            let floor = (recovery.seed.last_ts_ms > 0).then_some(recovery.seed.last_ts_ms as u64);
+            // The epoch floor: the journal's last stamp, every epoch it
+            // journaled for this prefix and every id of ours the journal
+            // or the venue holds open.
+            let prefix = cfg.trading.client_id_prefix.clone();
+            let floor = [(recovery.seed.last_ts_ms > 0).then_some(recovery.seed.last_ts_ms as u64)]
+                .into_iter()
+                .chain(
+                    recovery
+                        .client_id_epochs
+                        .iter()
+                        .filter(|(p, _)| *p == prefix)
+                        .map(|(_, e)| Some(*e)),
+                )
+                .chain(startup.venues.iter().map(|v| v.client_id_epoch_floor))
+                .flatten()
+                .max();
             // The client order id prefix is the `[trading]` section's.
             let mut settings = opts.trading.clone();
-            settings.client_id_prefix = cfg.trading.client_id_prefix.clone();
-            let (g, s) = start_session(&cfg, &shared, sim.as_deref(), floor, settings, &startup)?;
+            settings.client_id_prefix = prefix;
+            let (g, s) = start_session(
+                &cfg,
+                &shared,
+                sim.as_deref(),
+                floor,
+                settings,
+                &startup,
+                journal_tx.clone(),
+            )?;
             (g, Some(s))
         };
         let mut stages = Vec::new();

@@ -8,13 +8,20 @@
 //! A failure is a [`Refusal`] line: the binary exits with status 2.
 //!
 //! The result, [`StartupState`], is what the venue trading sessions seed
-//! their order tables from (matched and adopted orders, positions,
-//! balances, the clock offset, the client id epoch floor).
+//! their order tables from (matched and adopted orders, the missing ones to
+//! query, positions, balances, the clock offset, the client id epoch
+//! floor).
+//!
+//! The journal's open orders carry their venue client ids (see
+//! `risk::recovery`): those the venue still lists are **matched** and stay
+//! open at the governor (moved to `RiskSeed::working_orders`), as do the
+//! **missing** ones (journal open, venue not listing), which the session
+//! queries by client id; other journal-open orders are closed at restore.
 
 use super::interlock::{Refusal, traded_venues};
 use crate::config::{Config, TradingMode};
 use crate::core::{InstrumentId, InstrumentTable, Venue, format_decimal};
-use crate::exec::reconcile::{JournalBook, Reconciliation, reconcile};
+use crate::exec::reconcile::{JournalBook, KnownOrder, Reconciliation, reconcile};
 use crate::journal::{Entry, Event, JournalTx, ReconcileNote};
 use crate::pipeline::shared::Shared;
 use crate::risk::governor::RiskSeed;
@@ -39,10 +46,14 @@ pub struct StartupState {
 }
 
 /// The journal's book of `venue`: positions of its instruments from the
-/// recovered seed (other venues' at 0). Open orders: none yet, because the
-/// journal does not hold venue client ids before the order gateway writes
-/// them, so every open venue order of ours counts as not journaled.
-pub fn journal_book(seed: &RiskSeed, table: &InstrumentTable, venue: Venue) -> JournalBook {
+/// recovered seed (other venues' at 0) and the journal's open orders of its
+/// instruments with their venue client ids (`journaled`, from recovery).
+pub fn journal_book(
+    seed: &RiskSeed,
+    journaled: &[KnownOrder],
+    table: &InstrumentTable,
+    venue: Venue,
+) -> JournalBook {
     let positions = (0..table.len())
         .map(|i| {
             let id = InstrumentId(i as u16);
@@ -53,8 +64,13 @@ pub fn journal_book(seed: &RiskSeed, table: &InstrumentTable, venue: Venue) -> J
             }
         })
         .collect();
+    let open_orders = journaled
+        .iter()
+        .filter(|o| table.try_get(o.inst).is_some_and(|x| x.venue == venue))
+        .cloned()
+        .collect();
     JournalBook {
-        open_orders: Vec::new(),
+        open_orders,
         positions,
     }
 }
@@ -68,6 +84,7 @@ pub fn run(
     table: &InstrumentTable,
     shared: &Arc<Shared>,
     seed: &mut RiskSeed,
+    journaled: &[KnownOrder],
     exec: &mut crate::exec::stage::ExecSeed,
     journal: Option<&JournalTx>,
     now_ms: i64,
@@ -85,7 +102,7 @@ pub fn run(
                 runs.with_label_values(&[v.as_str(), "failed"]).inc();
                 Refusal::one(format!("{v}: {e}"))
             })?;
-        let book = journal_book(seed, table, v);
+        let book = journal_book(seed, journaled, table, v);
         let r = reconcile(
             &book,
             &account.snapshot,
@@ -122,11 +139,14 @@ pub fn run(
                 b.avg_px = if fix.venue == 0 { 0.0 } else { avg };
             }
         }
+        keep_working(seed, &r);
         align_exec(exec, &account, table, v, seed);
         runs.with_label_values(&[v.as_str(), "ok"]).inc();
         let floor = crate::exec::client_id::max_epoch(
             &cfg.trading.client_id_prefix,
-            r.working().map(|o| o.client_id.as_str()),
+            r.working()
+                .map(|o| o.client_id.as_str())
+                .chain(book.open_orders.iter().map(|o| o.client_id.as_str())),
         );
         state.venues.push(VenueStart {
             account,
@@ -140,6 +160,33 @@ pub fn run(
         tracing::info!("{line}");
     }
     Ok(state)
+}
+
+/// Moves the journal-open orders that `r` matched (working at the venue:
+/// the venue's quantity left) or found missing (to query) from the seed's
+/// orders to close into its working orders, which the governor keeps open
+/// until the session reports them done.
+fn keep_working(seed: &mut RiskSeed, r: &Reconciliation) {
+    let seq = |cid: &str| crate::exec::client_id::parse(cid).map(|p| p.seq);
+    let mut left: std::collections::HashMap<u64, i64> = r
+        .matched
+        .iter()
+        .filter_map(|o| Some((seq(&o.client_id)?, (o.qty - o.filled).max(0))))
+        .collect();
+    for k in &r.missing {
+        if let Some(s) = seq(&k.client_id) {
+            left.insert(s, (k.qty - k.filled).max(0));
+        }
+    }
+    let (keep, close): (Vec<_>, Vec<_>) = seed
+        .open_orders
+        .drain(..)
+        .partition(|o| left.contains_key(&o.client_order_id));
+    seed.open_orders = close;
+    for mut o in keep {
+        o.remaining = left[&o.client_order_id];
+        seed.working_orders.push(o);
+    }
 }
 
 /// The exec stage's positions (PnL, `/api/positions`, each fill's

@@ -307,6 +307,20 @@ impl Resolver {
         })
     }
 
+    /// Takes `client_id` off the list without an answer (its owner settled
+    /// it otherwise); true when it was there.
+    pub fn give_up(&mut self, client_id: &str) -> bool {
+        self.entries.remove(client_id).is_some()
+    }
+
+    /// Whether the venue did not know `client_id` after `fast_queries`
+    /// answers (it moved to the slow pace).
+    pub fn is_lingering(&self, client_id: &str) -> bool {
+        self.entries
+            .get(client_id)
+            .is_some_and(|e| e.not_found >= self.cfg.fast_queries)
+    }
+
     /// What the orders on the list could still add, per instrument and side.
     pub fn exposure(&self) -> HashMap<(InstrumentId, Side), ExposureSum> {
         let mut out: HashMap<(InstrumentId, Side), ExposureSum> = HashMap::new();

@@ -19,21 +19,25 @@ fn record(rng: &mut Rng, id: u64) -> Record {
     let note: String = (0..rng.below(40))
         .map(|_| (b'a' + rng.below(26) as u8) as char)
         .collect();
-    let body = if rng.below(2) == 0 {
-        Body::OrderDone {
+    let body = match rng.below(3) {
+        0 => Body::OrderDone {
             client_order_id: rng.next() % 1_000_000,
             venue: "binance".into(),
             symbol: "BTCUSDT".into(),
             status: "filled".into(),
             note,
-        }
-    } else {
-        Body::KillSwitch {
+        },
+        1 => Body::KillSwitch {
             on: rng.below(2) == 0,
             reason: note,
             by: "api".into(),
             client: "127.0.0.1".into(),
-        }
+        },
+        _ => Body::ClientIds {
+            venue: "binance".into(),
+            prefix: note.chars().take(8).collect(),
+            epoch_ms: rng.next() % 4_000_000_000_000,
+        },
     };
     Record {
         id,

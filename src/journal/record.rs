@@ -154,6 +154,18 @@ pub enum Body {
         price: String,
         detail: String,
     },
+    /// A venue trading session started: every order this life sends to
+    /// `venue` carries the client order id `prefix ‖ epoch ‖ seq`
+    /// (`exec::client_id`), `seq` being the `client_order_id` of its
+    /// [`Body::Order`] record. Written before the session sends anything, so
+    /// every later `order` record of the venue (until the next such record)
+    /// maps to its exact venue id; a restart matches them against the
+    /// venue's open orders.
+    ClientIds {
+        venue: String,
+        prefix: String,
+        epoch_ms: u64,
+    },
 }
 
 impl Body {
@@ -170,12 +182,13 @@ impl Body {
             Body::Published { .. } => "published",
             Body::Holds { .. } => "holds",
             Body::Reconcile { .. } => "reconcile",
+            Body::ClientIds { .. } => "client_ids",
         }
     }
 }
 
 /// Record kinds, in [`Body::kind`] spelling (metric labels).
-pub const KINDS: [&str; 10] = [
+pub const KINDS: [&str; 11] = [
     "decision",
     "verdict",
     "order",
@@ -186,6 +199,7 @@ pub const KINDS: [&str; 10] = [
     "published",
     "holds",
     "reconcile",
+    "client_ids",
 ];
 
 /// What the hot path sends to the writer: the event and its time and mode.
@@ -274,6 +288,17 @@ pub enum Event {
     Published(Box<Published>),
     /// A reconciliation discrepancy (startup, never the hot path).
     Reconcile(Box<ReconcileNote>),
+    /// A venue session's client id scheme (see [`Body::ClientIds`]; sent
+    /// once per session start, never the hot path).
+    ClientIds(Box<ClientIdsNote>),
+}
+
+/// See [`Body::ClientIds`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdsNote {
+    pub venue: crate::core::Venue,
+    pub prefix: String,
+    pub epoch_ms: u64,
 }
 
 /// See [`Body::Reconcile`] (quantities and prices already as decimal text).

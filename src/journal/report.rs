@@ -191,7 +191,7 @@ impl DayReport {
                     }
                 ),
             }),
-            Body::Published { .. } | Body::Reconcile { .. } => {}
+            Body::Published { .. } | Body::Reconcile { .. } | Body::ClientIds { .. } => {}
         }
         self.realized_pnl_net = self.realized_pnl - self.fees;
     }

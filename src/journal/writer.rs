@@ -825,6 +825,11 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
                 detail: n.detail,
             }
         }
+        Event::ClientIds(n) => Body::ClientIds {
+            venue: n.venue.as_str().into(),
+            prefix: n.prefix,
+            epoch_ms: n.epoch_ms,
+        },
     }
 }
 

@@ -339,6 +339,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/tickers/{venue}/{symbol}", get(ticker))
         .route("/api/consolidated/{underlying}", get(consolidated))
         .route("/api/positions", get(positions))
+        .route("/api/orders", get(orders))
         .route("/api/risk", get(risk))
         .route("/api/latency", get(latency))
         .fallback(not_found)
@@ -571,6 +572,23 @@ pub fn book_json(
 async fn positions(State(st): State<Arc<AppState>>) -> Response {
     let v = serde_json::to_value(&*st.shared.positions.lock()).unwrap_or(Value::Null);
     axum::Json(v).into_response()
+}
+
+/// The venue sessions' working orders and last periodic reconciliation
+/// (testnet/live; in paper the venues list is empty).
+async fn orders(State(st): State<Arc<AppState>>) -> Response {
+    let venues: serde_json::Map<String, Value> = st
+        .shared
+        .orders
+        .lock()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    axum::Json(serde_json::json!({
+        "mode": st.shared.mode.as_str(),
+        "venues": venues,
+    }))
+    .into_response()
 }
 
 async fn risk(State(st): State<Arc<AppState>>) -> Response {

@@ -282,6 +282,10 @@ pub struct Shared {
     pub positions: Mutex<PositionsView>,
     /// The risk stage's view, as JSON (owned and shaped by `risk/`).
     pub risk: Mutex<serde_json::Value>,
+    /// Per venue name: its trading session's working orders and last
+    /// periodic reconciliation, as JSON (`GET /api/orders`; shaped by the
+    /// venue's session).
+    pub orders: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
     pub book_queries: crossbeam_channel::Sender<BookQuery>,
     /// Consolidated cross-venue view per underlying, as JSON, republished
     /// by the book stage at most every 50 ms (`book::consolidated`).
@@ -336,6 +340,7 @@ impl Shared {
             running: AtomicBool::new(true),
             positions: Mutex::new(PositionsView::default()),
             risk: Mutex::new(serde_json::Value::Null),
+            orders: Mutex::new(std::collections::BTreeMap::new()),
             book_queries: tx,
             consolidated: Mutex::new(std::collections::HashMap::new()),
             book_query_rx: rx,

@@ -12,17 +12,25 @@
 //! - the circuit breaker (its last change) and its history, the kill switch.
 //!
 //! The next client order id continues after the highest one in the journal.
+//!
+//! Venue modes: a `client_ids` record (written when a venue session starts,
+//! before its first order) names the prefix and epoch of the venue client
+//! ids of the `order` records after it, so every order still open in the
+//! journal comes back with its exact venue client id
+//! ([`Recovery::venue_orders`]), for the startup reconciliation to match.
 
 use super::breaker::{BreakerEvent, HISTORY, Trip, TripReason};
 use super::governor::{DayState, OpenOrder, RiskSeed};
 use crate::config::TradingMode;
 use crate::core::clock::{format_day, utc_day};
 use crate::core::{InstrumentId, InstrumentTable, Money, Side, Venue, parse_decimal};
+use crate::exec::client_id::ClientIdGen;
 use crate::exec::positions::Position;
+use crate::exec::reconcile::KnownOrder;
 use crate::exec::stage::{ExecSeed, SeedFill};
 use crate::journal::{self, Body, Tail};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::path::Path;
 
@@ -35,6 +43,12 @@ pub struct Recovery {
     pub summary: Value,
     /// The one startup log line.
     pub line: String,
+    /// Orders open in the journal (no final report, quantity left) whose
+    /// venue client id the journal states (a `client_ids` record before
+    /// them): what the startup reconciliation matches against the venue.
+    pub venue_orders: Vec<KnownOrder>,
+    /// Every journaled client id scheme of this mode: (prefix, epoch ms).
+    pub client_id_epochs: Vec<(String, u64)>,
 }
 
 fn side(s: &str) -> Option<Side> {
@@ -76,6 +90,12 @@ pub fn recover(
     let mut kill: Option<(bool, String)> = None;
     let mut max_coid = 0u64;
     let mut exec = ExecSeed::default();
+    // Per venue: the client id scheme of the session that sent the orders
+    // journaled since its `client_ids` record.
+    let mut schemes: HashMap<String, ClientIdGen> = HashMap::new();
+    let mut client_id_epochs: Vec<(String, u64)> = Vec::new();
+    // Per open order with a venue client id: that id and its quantity.
+    let mut venue_ids: HashMap<u64, (String, i64)> = HashMap::new();
     let (mut records, mut used, mut skipped, mut torn_files) = (0u64, 0u64, 0u64, 0u64);
     let days = journal::list_days(dir)?;
     let inst_of = |venue: &str, symbol: &str| -> Option<InstrumentId> {
@@ -130,6 +150,9 @@ pub fn recover(
                         skipped += 1;
                         continue;
                     };
+                    if let Some(id) = schemes.get(&venue).and_then(|g| g.id(client_order_id).ok()) {
+                        venue_ids.insert(client_order_id, (id.to_string(), q));
+                    }
                     open.insert(
                         client_order_id,
                         OpenOrder {
@@ -206,6 +229,7 @@ pub fn recover(
                     ..
                 } => {
                     open.remove(&client_order_id);
+                    venue_ids.remove(&client_order_id);
                     if status == "rejected" {
                         exec.rejects += 1;
                     }
@@ -251,6 +275,21 @@ pub fn recover(
                     });
                 }
                 Body::KillSwitch { on, reason, .. } => kill = Some((on, reason)),
+                Body::ClientIds {
+                    venue,
+                    prefix,
+                    epoch_ms,
+                } => match ClientIdGen::start(&prefix, epoch_ms, None) {
+                    Ok(g) => {
+                        client_id_epochs.push((prefix, g.epoch_ms()));
+                        schemes.insert(venue, g);
+                    }
+                    Err(_) => {
+                        // Orders after it have no known id (not matched).
+                        schemes.remove(&venue);
+                        skipped += 1;
+                    }
+                },
                 Body::Reconcile {
                     venue,
                     symbol,
@@ -313,6 +352,19 @@ pub fn recover(
         };
     }
     let open_orders: Vec<OpenOrder> = open.into_values().filter(|o| o.remaining > 0).collect();
+    let venue_orders: Vec<KnownOrder> = open_orders
+        .iter()
+        .filter_map(|o| {
+            let (id, qty) = venue_ids.get(&o.client_order_id)?;
+            Some(KnownOrder {
+                client_id: id.clone(),
+                inst: o.inst,
+                side: o.side,
+                qty: *qty,
+                filled: (qty - o.remaining).max(0),
+            })
+        })
+        .collect();
     let pos_json: serde_json::Map<String, Value> = table
         .iter()
         .map(|x| {
@@ -372,6 +424,7 @@ pub fn recover(
             positions,
             books,
             open_orders,
+            working_orders: Vec::new(),
             today: recorded,
             breaker_open,
             breaker_history: history.into(),
@@ -382,5 +435,7 @@ pub fn recover(
         exec,
         summary,
         line,
+        venue_orders,
+        client_id_epochs,
     })
 }

@@ -80,6 +80,12 @@ pub struct TradingContext<'a> {
     /// The venue's orders the startup reconciliation found working (matched
     /// and adopted): the session tracks them as its own from the start.
     pub adopted: Vec<crate::exec::reconcile::VenueOrder>,
+    /// The journal's open orders the startup reconciliation did not find at
+    /// the venue: the session queries each by client id until it is settled.
+    pub missing: Vec<crate::exec::reconcile::KnownOrder>,
+    /// The mode's journal: the session writes its client id scheme there
+    /// (`client_ids`) before its first order, and its reconciliations.
+    pub journal: Option<crate::journal::JournalTx>,
 }
 
 /// A running trading session; stops once the exec hand-off closes.

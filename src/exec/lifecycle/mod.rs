@@ -331,6 +331,27 @@ impl VenueOrder {
         o
     }
 
+    /// An order the journal had open at start that the venue did not list
+    /// (filled, canceled or expired while the engine was down, or never
+    /// placed): sent, its outcome unknown until a query answers, with
+    /// `filled` (quantity scale) journaled before.
+    pub fn recovered(client_id: impl Into<String>, qty: i64, filled: i64) -> VenueOrder {
+        let mut o = VenueOrder::new(client_id, qty);
+        o.sent = true;
+        o.unknown = true;
+        o.filled = filled.clamp(0, qty);
+        o.venue_cum = o.filled;
+        o
+    }
+
+    /// Fills up to `cum_qty` happened before this life: they are in the
+    /// venue's position the start took, so they count as received (as
+    /// for [`VenueOrder::adopted`]) and are not applied again.
+    pub fn count_as_received(&mut self, cum_qty: i64) {
+        self.filled = self.filled.max(cum_qty.clamp(0, self.qty));
+        self.venue_cum = self.venue_cum.max(self.filled);
+    }
+
     pub fn client_id(&self) -> &str {
         &self.client_id
     }

@@ -17,6 +17,11 @@ pub struct RiskSeed {
     pub books: Vec<Position>,
     /// Orders with no final report in the journal.
     pub open_orders: Vec<OpenOrder>,
+    /// Orders the startup reconciliation found still working at the venue
+    /// or still to query there (testnet/live, moved here from
+    /// `open_orders`): tracked, not closed, until their venue session
+    /// reports them done.
+    pub working_orders: Vec<OpenOrder>,
     pub today: Option<DayState>,
     pub breaker_open: Option<Trip>,
     /// Oldest first.
@@ -31,7 +36,8 @@ pub struct RiskSeed {
 impl Governor {
     /// Restores what recovery found in the journal. Orders still open in
     /// the journal are tracked, then closed as canceled (the paper matcher
-    /// keeps no resting orders across a restart), which is journaled.
+    /// keeps no resting orders across a restart), which is journaled;
+    /// `working_orders` (at a venue) stay tracked until their reports.
     pub fn restore(&mut self, seed: &RiskSeed) {
         self.tick();
         for (i, p) in seed.positions.iter().enumerate() {
@@ -85,7 +91,7 @@ impl Governor {
             }
         }
         self.next_coid = self.next_coid.max(seed.next_client_order_id);
-        for o in &seed.open_orders {
+        for o in seed.open_orders.iter().chain(&seed.working_orders) {
             self.track_open(*o);
         }
         for o in &seed.open_orders {

@@ -254,6 +254,12 @@ fn restore_brings_back_state_and_closes_orphan_orders() {
             side: Side::Buy,
             remaining: ONE,
         }],
+        working_orders: vec![OpenOrder {
+            client_order_id: 40,
+            inst: InstrumentId(0),
+            side: Side::Sell,
+            remaining: ONE,
+        }],
         today: Some(day),
         breaker_open: Some(Trip {
             reason: TripReason::Manual,
@@ -269,7 +275,15 @@ fn restore_brings_back_state_and_closes_orphan_orders() {
     assert_eq!(g.position(InstrumentId(0)), 2 * ONE);
     assert_eq!(g.daily_trades(), 7);
     assert!(g.breaker().is_open() && g.kill_switch());
-    assert!(g.open_orders().is_empty(), "orphans are closed");
+    // The orphan is closed; the order still working at the venue stays.
+    assert_eq!(
+        g.open_orders()
+            .iter()
+            .map(|o| o.client_order_id)
+            .collect::<Vec<_>>(),
+        vec![40],
+        "orphans are closed, working orders kept"
+    );
     assert_eq!(g.next_client_order_id(), 42);
     // A seed from another day does not restore counters.
     let mut g = gov(cfg(), 100_000);

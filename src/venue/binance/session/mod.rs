@@ -10,17 +10,28 @@
 //! `gap`), and a timer that settles fills waiting for their commission and
 //! fetches trades the venue says happened but no event brought.
 //!
+//! At start, before either thread runs, the session journals its client id
+//! scheme (`client_ids`: venue, prefix, epoch): the engine starts it before
+//! the risk stage, whose `order` records (journaled before an intent reaches
+//! exec) therefore all follow it in the journal's queue, so each order's
+//! exact venue id is handed to the journal writer before its request can
+//! leave. A journal that refuses the record refuses the start. The orders
+//! the startup reconciliation matched are tracked from the start; the
+//! missing ones are queried by client id (`desk::recovered`).
+//!
 //! Modules: `desk` (orders, lifecycle, parking, reports to exec), `place`
 //! (one order's request and what its answer means), `resolve` (resolver
 //! and clock tasks), `stream` (user data stream), `gap` (REST gap fill),
 //! `api` (the REST calls beyond order entry), `safety` (dead man's switch,
-//! cancel on stop), `metrics`.
+//! cancel on stop), `reconcile` (periodic reconciliation, `/api/orders`),
+//! `metrics`.
 
 pub mod api;
 pub mod desk;
 mod gap;
 pub mod metrics;
 mod place;
+mod reconcile;
 mod resolve;
 mod safety;
 mod stream;
@@ -118,6 +129,17 @@ pub(crate) struct Ctx {
     pub in_flight: std::sync::atomic::AtomicU64,
     pub rtt: Mutex<crate::telemetry::latency::LatencyRecorder>,
     pub t2w: Mutex<crate::telemetry::latency::LatencyRecorder>,
+    /// The mode's journal (reconciliation records).
+    pub journal: Option<crate::journal::JournalTx>,
+    pub mode: crate::config::TradingMode,
+    /// `trading.reconcile_interval_secs` (0 = no periodic reconciliation).
+    pub reconcile_secs: u64,
+    /// `trading.adopt_unknown_orders`.
+    pub policy: crate::config::AdoptPolicy,
+    /// This engine's client id prefix.
+    pub prefix: String,
+    /// The last periodic reconciliation, as `/api/orders` shows it.
+    pub last_reconcile: Mutex<serde_json::Value>,
 }
 
 impl Ctx {
@@ -255,6 +277,22 @@ impl BinanceTrading {
             ctx.epoch_floor_ms,
         )
         .map_err(|e| anyhow::anyhow!("client order ids: {e}"))?;
+        // The id scheme goes to the journal before any order can be sent
+        // (see the module doc).
+        if let Some(j) = &ctx.journal {
+            let sent = j.send(crate::journal::Entry {
+                ts_ms: crate::core::clock::unix_ms(),
+                mode: cfg.mode,
+                event: crate::journal::Event::ClientIds(Box::new(crate::journal::ClientIdsNote {
+                    venue: Venue::Binance,
+                    prefix: ids.prefix().to_string(),
+                    epoch_ms: ids.epoch_ms(),
+                })),
+            });
+            if !sent {
+                bail!("the journal did not take the client id scheme record: refusing to trade");
+            }
+        }
         let shared = ctx.shared.clone();
         let budget = crate::venue::binance::shared_budget(&shared, &vc);
         let client = SignedClient::new(&rest, creds, Some(budget)).with_timeout(t.order_timeout);
@@ -272,6 +310,10 @@ impl BinanceTrading {
         // the start, so their fills and ends are applied, not parked.
         for o in ctx.adopted.iter().filter(|o| o.qty > o.filled) {
             desk.adopt(o);
+        }
+        // The journal's open orders the venue did not list: queried by id.
+        for k in &ctx.missing {
+            desk.recover(k, Ctx::now_ms());
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let lat = |name: &str| {
@@ -296,6 +338,12 @@ impl BinanceTrading {
             rtt: lat(ORDER_ROUND_TRIP),
             t2w: lat(TICK_TO_WIRE),
             t,
+            journal: ctx.journal.clone(),
+            mode: cfg.mode,
+            reconcile_secs: cfg.trading.reconcile_interval_secs,
+            policy: cfg.trading.adopt_unknown_orders,
+            prefix: ctx.settings.client_id_prefix.clone(),
+            last_reconcile: Mutex::new(serde_json::Value::Null),
         });
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -320,6 +368,7 @@ impl BinanceTrading {
                         tokio::spawn(stream::stream_task(c2.clone())),
                         tokio::spawn(safety::dead_man_task(c2.clone())),
                         tokio::spawn(safety::halt_task(c2.clone())),
+                        tokio::spawn(reconcile::reconcile_task(c2.clone())),
                     ];
                     let mut stop = c2.stop.clone();
                     while !*stop.borrow() {

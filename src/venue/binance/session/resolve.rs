@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-async fn stopped(c: &Ctx) {
+pub(super) async fn stopped(c: &Ctx) {
     let mut s = c.stop.clone();
     while !*s.borrow() {
         if s.changed().await.is_err() {
@@ -129,6 +129,9 @@ async fn query(c: &Ctx, cid: &str) {
                 _ => QueryOutcome::Failed,
             };
             d.resolver.on_answer(cid, outcome, now);
+            if outcome == QueryOutcome::NotFound {
+                d.after_not_found(cid);
+            }
         }
     }
     d.publish_unresolved();

@@ -19,9 +19,12 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 mod out;
 mod parking;
+mod recovered;
+mod view;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+pub use view::DeskOrder;
 
 /// Most events parked at once (the oldest is evicted, counted).
 pub const MAX_PARKED: usize = 1024;
@@ -78,6 +81,9 @@ pub struct Desk {
     venue: crate::core::Venue,
     /// How long a fill without commission waits for the report that has it.
     fee_wait: Duration,
+    /// Journal-open orders from before this start still to settle
+    /// (`recovered`).
+    recovered: HashSet<String>,
 }
 
 impl Desk {
@@ -101,6 +107,7 @@ impl Desk {
             health: shared,
             venue,
             fee_wait,
+            recovered: HashSet::new(),
         }
     }
 
@@ -277,6 +284,7 @@ impl Desk {
 
     /// Applies events to a known order, then reports what changed.
     pub fn apply(&mut self, client_id: &str, events: &[LifeEvent]) {
+        self.before_query_answer(client_id, events);
         let mut new_venue_id = false;
         {
             let Some(t) = self.orders.get_mut(client_id) else {
