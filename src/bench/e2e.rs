@@ -415,7 +415,7 @@ fn wait_until(due: u64, spin: bool) {
     }
 }
 
-pub(super) fn collect_stages(shared: &Shared, feed: Option<LatencySummary>) -> Vec<LatencySummary> {
+fn collect_stages(shared: &Shared, feed: Option<LatencySummary>) -> Vec<LatencySummary> {
     let mut v: Vec<LatencySummary> = feed.into_iter().collect();
     for name in ["book", "score", "risk", "exec", "tick_to_order"] {
         if let Some(s) = shared.latency.get(name) {

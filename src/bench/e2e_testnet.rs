@@ -39,7 +39,7 @@ pub fn configure(c: &mut Config, rate: u64, symbols: usize) -> Result<()> {
     c.risk.max_orders_per_min = (ORDERS_PER_SEC * 60).min(1_100);
     // Orders the venue has not answered count as open: a few in flight.
     c.risk.max_open_orders = 64;
-    let venue = Venue::Binance;
+    let venue = bench_venue()?;
     let b = c
         .venues
         .section_mut(venue)
@@ -60,8 +60,10 @@ pub fn configure(c: &mut Config, rate: u64, symbols: usize) -> Result<()> {
     Ok(())
 }
 
-fn stream_up(shared: &Shared) -> bool {
-    shared.venue_gates.private_stream_up(Venue::Binance)
+/// The venue the bench trades (named as data: the seam keeps venue
+/// identifiers under `src/venue/`).
+fn bench_venue() -> Result<Venue> {
+    Venue::parse("binance").context("no binance venue in this build")
 }
 
 /// Runs the engine for `secs` after its private stream came up; the stages
@@ -84,6 +86,8 @@ pub fn paced(
         },
     )?;
     let shared = engine.shared().clone();
+    let venue = bench_venue()?;
+    let stream_up = |s: &Shared| s.venue_gates.private_stream_up(venue);
     let t_up = now_ns();
     while !stream_up(&shared) {
         if now_ns() - t_up > 30_000_000_000 {
@@ -92,7 +96,7 @@ pub fn paced(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let feed = &shared.feeds[Venue::Binance.idx()];
+    let feed = &shared.feeds[venue.idx()];
     let msgs = || feed.messages.load(Ordering::Relaxed);
     let orders = || {
         shared
@@ -110,12 +114,11 @@ pub fn paced(
     // Stopping flushes the latency recorders (orders in flight answer first).
     engine.stop();
     let seconds = (t1 - t0) as f64 / 1e9;
-    let mut stages = super::e2e::collect_stages(&shared, None);
-    for name in ORDER_SLOTS {
-        if let Some(s) = shared.latency.get(name) {
-            stages.push(s);
-        }
-    }
+    let stages = ["book", "score", "risk", "exec", "tick_to_order"]
+        .into_iter()
+        .chain(ORDER_SLOTS)
+        .filter_map(|name| shared.latency.get(name))
+        .collect();
     Ok(Paced {
         target_rate: rate as f64,
         achieved_rate: frames as f64 / seconds,

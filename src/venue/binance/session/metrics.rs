@@ -202,18 +202,11 @@ impl SessionMetrics {
     }
 
     /// `qt_session_desk_entries{venue,table}`.
-    pub fn desk_sizes(&self, s: &super::desk::DeskSizes) {
-        for (table, n) in [
-            ("orders", s.orders),
-            ("venue_ids", s.venue_ids),
-            ("done", s.done),
-            ("parked", s.parked),
-            ("backlog", s.backlog),
-            ("watched", s.watched),
-        ] {
+    pub fn desk_sizes(&self, tables: &[(&str, usize)]) {
+        for (table, n) in tables {
             self.desk
                 .with_label_values(&[self.venue, table])
-                .set(n as i64);
+                .set(*n as i64);
         }
     }
 }

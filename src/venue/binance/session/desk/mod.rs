@@ -500,7 +500,7 @@ impl Desk {
             self.settle(&k);
         }
         self.flush();
-        self.m.desk_sizes(&self.sizes());
+        self.m.desk_sizes(&self.sizes().tables());
     }
 }
 
@@ -513,6 +513,20 @@ pub struct DeskSizes {
     pub parked: usize,
     pub backlog: usize,
     pub watched: usize,
+}
+
+impl DeskSizes {
+    /// (table, entries), as `qt_session_desk_entries` labels them.
+    pub fn tables(&self) -> [(&'static str, usize); 6] {
+        [
+            ("orders", self.orders),
+            ("venue_ids", self.venue_ids),
+            ("done", self.done),
+            ("parked", self.parked),
+            ("backlog", self.backlog),
+            ("watched", self.watched),
+        ]
+    }
 }
 
 fn anomaly_label(e: &LifeError) -> &'static str {
