@@ -64,7 +64,8 @@ fn a_market_data_429_makes_risk_skip_and_no_order_leaves_until_retry_after() {
         c.mode = TradingMode::Testnet;
         c.model.path = model.to_string_lossy().into_owned();
         c.model.decision_cooldown_ms = 0;
-        c.risk.max_orders_per_sec = 4;
+        // One order a second: right after one, none can race the storm.
+        c.risk.max_orders_per_sec = 1;
         c.risk.max_orders_per_min = 100_000;
         c.risk.daily_trade_cap = 100_000;
         c.sim.rate_per_symbol = 500;
@@ -85,8 +86,15 @@ fn a_market_data_429_makes_risk_skip_and_no_order_leaves_until_retry_after() {
     // The storm: every Binance REST request is refused for 3 s, the first
     // 50 with 429 (Retry-After: the seconds left), any later one with 418.
     // The gap makes the feed fetch a depth snapshot: the first REST request
-    // of the storm, unless an order raced it (then that order's 429 stops
-    // the traffic the same way; counted below).
+    // of the storm. The storm starts right after an order reached the
+    // venue, so the next one (a second later at the earliest) cannot race
+    // the snapshot.
+    let n0 = sim.stats().new_order_requests;
+    assert!(
+        common::wait_until(Duration::from_secs(10), || sim.stats().new_order_requests
+            > n0),
+        "an order"
+    );
     let orders_at_storm = sim.stats().new_order_requests;
     sim.inject(Fault::RateLimitStorm {
         requests: 50,
