@@ -92,7 +92,7 @@ for (g, fn), v in sorted(c.items()):
         summary["models"][fn] = v["ns"]
         md.append(f"| {fn} | {v['ns']:.1f} | {ratio(xgb100, v['ns']) if xgb100 else ''} |")
 
-for mode in ("inject", "loopback"):
+for mode in ("inject", "loopback", "testnet"):
     p = os.path.join(out_dir, f"e2e_{mode}.json")
     if not os.path.exists(p):
         continue
@@ -109,6 +109,33 @@ for mode in ("inject", "loopback"):
         md += ["", "| stage | count | p50 ns | p90 | p99 | p99.9 | p99.99 | max |", "|---|---|---|---|---|---|---|---|"]
         for l in p2["stages"]:
             md.append(f"| {l['name']} | {l['count']} | {l['p50_ns']} | {l['p90_ns']} | {l['p99_ns']} | {l['p999_ns']} | {l['p9999_ns']} | {l['max_ns']} |")
+
+
+def slot(mode, name):
+    p = (summary["e2e"].get(mode) or {}).get("paced") or {}
+    return next((l for l in p.get("stages", []) if l["name"] == name), None)
+
+
+tn = summary["e2e"].get("testnet")
+if tn:
+    rows = [("testnet", "tick_to_wire", "frame received -> order bytes written to the socket"),
+            ("testnet", "tick_to_handoff", "frame received -> signed request handed to the session runtime"),
+            ("testnet", "order_round_trip", "order request sent -> its answer (ack)"),
+            ("testnet", "tick_to_order", "frame received -> order ready in exec (testnet run)"),
+            ("inject", "tick_to_order", "frame received -> order ready in exec (paper, inject)"),
+            ("loopback", "tick_to_order", "frame received -> order ready in exec (paper, loopback)")]
+    summary["order_path"] = []
+    md += ["", f"## Order path: tick-to-wire and order round trip (testnet against the simulator over loopback; {tn['machine']['cpu_model']}, {tn['machine']['logical_cpus']} logical CPUs)", "",
+           "| figure | run | n | p50 us | p99 us | p99.9 us | max us |", "|---|---|---|---|---|---|---|"]
+    for mode, name, what in rows:
+        l = slot(mode, name)
+        if not l:
+            continue
+        row = {"figure": name, "run": mode, "what": what, "n": l["count"], "p50_ns": l["p50_ns"],
+               "p99_ns": l["p99_ns"], "p999_ns": l["p999_ns"], "max_ns": l["max_ns"]}
+        summary["order_path"].append(row)
+        us = lambda v: f"{v / 1e3:.1f}"
+        md.append(f"| {name} ({what}) | {mode} | {l['count']} | {us(l['p50_ns'])} | {us(l['p99_ns'])} | {us(l['p999_ns'])} | {us(l['max_ns'])} |")
 
 
 def target(name, value, goal, ok):

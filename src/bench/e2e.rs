@@ -4,7 +4,8 @@
 //! loopback WebSocket from the simulator replaying the same capture
 //! (`--mode loopback`), and measures saturation throughput and, at a fixed
 //! rate, per-stage and tick-to-order latency from the engine's own HDR
-//! histograms.
+//! histograms. `--mode testnet` sends the orders to the simulator's venue
+//! (`e2e_testnet`: tick-to-wire and the order round trip).
 
 use super::report::{Machine, Paced, Report, Saturation, process_cpu_ns};
 use super::samples::{Capture, FULL_CAPTURE, load_capture, samples_dir};
@@ -39,9 +40,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub pin: Option<String>,
     /// `inject` (frames pushed in-process: the engine alone), `loopback`
-    /// (the simulator replays them over a loopback WebSocket) or `single`
-    /// (every stage's per-message work on this one thread, no queues between
-    /// threads: a deterministic replay for instruction counts).
+    /// (the simulator replays them over a loopback WebSocket), `testnet`
+    /// (the engine in `mode = "testnet"`: the simulator's generated market
+    /// over loopback, signed orders to its venue over loopback HTTP; reports
+    /// tick-to-wire and the order round trip) or `single` (every stage's
+    /// per-message work on this one thread, no queues between threads: a
+    /// deterministic replay for instruction counts).
     #[arg(long, default_value = "inject")]
     pub mode: String,
     /// `capture` (the real Binance capture in ../shared/samples) or
@@ -263,6 +267,9 @@ fn bench_config(
         ))
         .to_string_lossy()
         .into_owned();
+    if args.mode == "testnet" {
+        super::e2e_testnet::configure(&mut c, args.rate, src.symbols.len())?;
+    }
     if args.mode == "loopback" {
         c.sim.enabled = true;
         c.sim.rate_per_symbol = args.rate.min(u32::MAX as u64) as u32;
@@ -578,9 +585,12 @@ pub fn run(
     }
     let wait = wait_kind(&args.wait)?;
     let pin = args.pin.as_deref().map(parse_pin).transpose()?;
-    if !matches!(args.mode.as_str(), "inject" | "loopback" | "single") {
+    if !matches!(
+        args.mode.as_str(),
+        "inject" | "loopback" | "testnet" | "single"
+    ) {
         bail!(
-            "--mode must be inject, loopback or single (got `{}`)",
+            "--mode must be inject, loopback, testnet or single (got `{}`)",
             args.mode
         );
     }
@@ -590,7 +600,18 @@ pub fn run(
     if args.rate == 0 {
         bail!("--rate must be at least 1 frame/s");
     }
-    let src = load_source(&args, make_frames)?;
+    let src = if args.mode == "testnet" {
+        // The simulator generates the market the orders trade against.
+        Source {
+            name: "the simulator's generated market".into(),
+            frames: Vec::new(),
+            snapshots: Vec::new(),
+            symbols: vec!["BTCUSDT".into()],
+            replay_path: None,
+        }
+    } else {
+        load_source(&args, make_frames)?
+    };
     if args.mode == "single" {
         return single(&args, &src);
     }
@@ -627,6 +648,19 @@ pub fn run(
                 spin,
             )?);
         }
+    } else if args.mode == "testnet" {
+        eprintln!(
+            "bench: testnet phase ({} frames/s, {:.1}s, at most {} orders/s)",
+            args.rate,
+            args.duration,
+            super::e2e_testnet::ORDERS_PER_SEC
+        );
+        report.paced = Some(super::e2e_testnet::paced(
+            cfg.clone(),
+            args.duration,
+            args.rate,
+            embedded_venues,
+        )?);
     } else {
         if src.replay_path.is_none() {
             bail!("--mode loopback replays a capture file; generated frames are inject-only");

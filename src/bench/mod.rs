@@ -6,6 +6,7 @@
 //! the callgrind replay live in [`samples`].
 
 pub mod e2e;
+pub mod e2e_testnet;
 pub mod hotpath;
 pub mod report;
 pub mod samples;

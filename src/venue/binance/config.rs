@@ -46,6 +46,10 @@ crate::venue_section! {
         pub listen_key_keepalive_ms: u64 = 1_800_000,
         /// Server clock offset re-measured this often (and on `-1021`).
         pub clock_sync_ms: u64 = 60_000,
+        /// Finished orders (every fill and the end reported) the session
+        /// keeps for late and duplicate events; older ones are pruned
+        /// (`qt_session_orders_pruned_total`).
+        pub done_orders_kept: u64 = 4_096,
     }
 }
 
@@ -125,6 +129,12 @@ impl BinanceConfig {
             self.rest_retry_after_max_secs,
             1,
             259_200,
+        )?;
+        range(
+            &format!("{path}.done_orders_kept"),
+            self.done_orders_kept,
+            16,
+            1_000_000,
         )?;
         validate_timing(path, &c)
     }

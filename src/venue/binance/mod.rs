@@ -13,6 +13,7 @@ pub mod config;
 mod fast;
 pub mod feed;
 pub mod msg;
+pub mod order_wire;
 pub mod orders;
 pub mod parse;
 pub mod plan;

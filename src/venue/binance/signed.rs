@@ -281,6 +281,9 @@ pub struct SignedClient {
     /// Added to the local clock (server time minus local time).
     clock_offset_ms: AtomicI64,
     counts: Mutex<OrderCounts>,
+    /// New orders' own connections with a write stamp (tick-to-wire), when
+    /// [`SignedClient::with_order_wire`] set them up.
+    wire: Option<super::order_wire::OrderWire>,
 }
 
 /// A signed request ready to go: its method, full URL (signature
@@ -320,7 +323,22 @@ impl SignedClient {
             recv_window_ms: DEFAULT_RECV_WINDOW_MS,
             clock_offset_ms: AtomicI64::new(0),
             counts: Mutex::new(OrderCounts::default()),
+            wire: None,
         }
+    }
+
+    /// New orders ([`SignedClient::send_order_stamped`]) go over their own
+    /// keep-alive connections, which stamp when the request's first bytes
+    /// are written to the socket (`order_wire`), with the whole-request
+    /// `timeout`. Other calls keep the reqwest client.
+    pub fn with_order_wire(mut self, timeout: Duration) -> Result<Self, String> {
+        self.wire = Some(super::order_wire::OrderWire::new(&self.base, timeout)?);
+        Ok(self)
+    }
+
+    /// The order connections, when set up.
+    pub fn order_wire(&self) -> Option<&super::order_wire::OrderWire> {
+        self.wire.as_ref()
     }
 
     /// Sets `recvWindow` (clamped to Binance's 1..=60000 ms).
@@ -441,8 +459,39 @@ impl SignedClient {
         self.call(method, path, params, weight).await
     }
 
+    /// Sends a prepared new order over the order connections when they are
+    /// set up (else as [`SignedClient::send_prepared`]); with the answer,
+    /// when its first bytes were written to the socket (`now_ns()`), if
+    /// known. Same budget bookkeeping and error mapping as every call.
+    pub async fn send_order_stamped<T: DeserializeOwned>(
+        &self,
+        p: &Prepared,
+    ) -> (Result<T, SignedError>, Option<u64>) {
+        let Some(wire) = &self.wire else {
+            return (self.execute(p).await, None);
+        };
+        let Some(pq) = p.url.strip_prefix(self.base.as_str()) else {
+            return (
+                Err(SignedError::Invalid(format!(
+                    "{}: not under the client's base",
+                    p.path
+                ))),
+                None,
+            );
+        };
+        match wire
+            .send(&p.method, pq, &[(API_KEY_HEADER, self.creds.key.as_str())])
+            .await
+        {
+            Ok(r) => (
+                self.read_reply(p.path, r.status, &r.headers, &r.body),
+                r.wire_ns,
+            ),
+            Err(e) => (Err(SignedError::Transport(e.detail)), e.wire_ns),
+        }
+    }
+
     async fn execute<T: DeserializeOwned>(&self, p: &Prepared) -> Result<T, SignedError> {
-        let path = p.path;
         let resp = self
             .http
             .request(p.method.clone(), &p.url)
@@ -451,7 +500,23 @@ impl SignedClient {
             .await
             .map_err(|e| SignedError::Transport(e.without_url().to_string()))?;
         let status = resp.status().as_u16();
-        let headers = resp.headers();
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| SignedError::Transport(e.without_url().to_string()))?;
+        self.read_reply(p.path, status, &headers, &body)
+    }
+
+    /// An answer's meaning: the budget and order counters from its
+    /// headers, then the body or the typed error.
+    fn read_reply<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> Result<T, SignedError> {
         if let Some(b) = &self.budget {
             b.on_response(status, headers);
         }
@@ -464,14 +529,10 @@ impl SignedClient {
             };
         }
         let retry_after = num("retry-after");
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| SignedError::Transport(e.without_url().to_string()))?;
         if !(200..300).contains(&status) {
-            return Err(classify_error(status, &body, retry_after));
+            return Err(classify_error(status, body, retry_after));
         }
-        serde_json::from_slice(&body).map_err(|e| {
+        serde_json::from_slice(body).map_err(|e| {
             SignedError::Decode(format!(
                 "{path}: {e}: {}",
                 String::from_utf8_lossy(&body[..body.len().min(200)])

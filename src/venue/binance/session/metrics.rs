@@ -23,6 +23,8 @@ pub struct SessionMetrics {
     gap_fills: IntCounter,
     clock_offset: IntGauge,
     reports_lost: IntCounter,
+    pruned: IntCounter,
+    desk: IntGaugeVec,
 }
 
 fn counter_vec(m: &Metrics, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -107,8 +109,22 @@ impl SessionMetrics {
             "Session reports that exec could not take (exec gone), by venue",
             &["venue"],
         );
+        let pruned = counter_vec(
+            m,
+            "qt_session_orders_pruned_total",
+            "Finished orders the session forgot (beyond done_orders_kept), by venue",
+            &["venue"],
+        );
+        let desk = gauge_vec(
+            m,
+            "qt_session_desk_entries",
+            "Entries of the trading session's tables (orders, venue_ids, done, parked, backlog, watched), by venue",
+            &["venue", "table"],
+        );
         SessionMetrics {
             venue: v,
+            pruned: pruned.with_label_values(&[v]),
+            desk,
             orders: m.orders.clone(),
             parked_now: parked_now.with_label_values(&[v]),
             unknown: unknown.with_label_values(&[v]),
@@ -179,5 +195,18 @@ impl SessionMetrics {
 
     pub fn report_lost(&self) {
         self.reports_lost.inc();
+    }
+
+    pub fn order_pruned(&self) {
+        self.pruned.inc();
+    }
+
+    /// `qt_session_desk_entries{venue,table}`.
+    pub fn desk_sizes(&self, tables: &[(&str, usize)]) {
+        for (table, n) in tables {
+            self.desk
+                .with_label_values(&[self.venue, table])
+                .set(*n as i64);
+        }
     }
 }

@@ -140,6 +140,7 @@ pub(crate) struct Ctx {
     pub prefix: String,
     /// The last periodic reconciliation, as `/api/orders` shows it.
     pub last_reconcile: Mutex<serde_json::Value>,
+    pub t2h: Mutex<crate::telemetry::latency::LatencyRecorder>,
 }
 
 impl Ctx {
@@ -182,8 +183,12 @@ impl Ctx {
     }
 }
 
-/// Latency slot of intent-in-exec → request handed to the socket.
+/// Latency slot of frame received → the order request's first bytes
+/// written to the socket (the order connection's write stamp, `order_wire`).
 pub const TICK_TO_WIRE: &str = "tick_to_wire";
+/// Latency slot of frame received → the signed request handed to the
+/// session's runtime thread (before any I/O).
+pub const TICK_TO_HANDOFF: &str = "tick_to_handoff";
 /// Latency slot of order request sent → its answer.
 pub const ORDER_ROUND_TRIP: &str = "order_round_trip";
 
@@ -295,7 +300,10 @@ impl BinanceTrading {
         }
         let shared = ctx.shared.clone();
         let budget = crate::venue::binance::shared_budget(&shared, &vc);
-        let client = SignedClient::new(&rest, creds, Some(budget)).with_timeout(t.order_timeout);
+        let client = SignedClient::new(&rest, creds, Some(budget))
+            .with_timeout(t.order_timeout)
+            .with_order_wire(t.order_timeout)
+            .map_err(|e| anyhow::anyhow!("venues.binance trade_rest_url: {e}"))?;
         let m = SessionMetrics::new(&shared.metrics, Venue::Binance);
         let ports = ctx.ports;
         let mut desk = Desk::new(
@@ -305,7 +313,8 @@ impl BinanceTrading {
             Venue::Binance,
             t.resolver,
             t.fee_wait,
-        );
+        )
+        .with_done_kept(vc.done_orders_kept as usize);
         // The orders the startup reconciliation found working: tracked from
         // the start, so their fills and ends are applied, not parked.
         for o in ctx.adopted.iter().filter(|o| o.qty > o.filled) {
@@ -337,6 +346,7 @@ impl BinanceTrading {
             in_flight: std::sync::atomic::AtomicU64::new(0),
             rtt: lat(ORDER_ROUND_TRIP),
             t2w: lat(TICK_TO_WIRE),
+            t2h: lat(TICK_TO_HANDOFF),
             t,
             journal: ctx.journal.clone(),
             mode: cfg.mode,
@@ -384,6 +394,9 @@ impl BinanceTrading {
                         t.abort();
                     }
                     c2.desk.lock().flush();
+                    for l in [&c2.rtt, &c2.t2w, &c2.t2h] {
+                        l.lock().flush();
+                    }
                 });
                 // Dropping the runtime cancels what is left.
                 drop(rt);

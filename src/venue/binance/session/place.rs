@@ -1,7 +1,9 @@
 //! One order's way out: the hand-off thread turns an intent into a signed
 //! `POST /fapi/v1/order` (LIMIT at the intent's protective price, the
 //! session's time in force, the client order id of `exec::client_id`),
-//! registers it on the desk first, and hands the send to the runtime. The
+//! registers it on the desk first, and hands the send to the runtime
+//! (stamping `tick_to_handoff`), which sends it over the order connections
+//! (`order_wire`: their write stamp gives `tick_to_wire`). The
 //! answer goes through the lifecycle: an order object is evidence; a
 //! refusal is typed by `refusal::verdict` (and may re-measure the clock or
 //! stop order traffic until `Retry-After`); anything else is an **unknown
@@ -130,10 +132,14 @@ async fn send(
     notional: crate::core::Money,
     qty_scale: u8,
 ) {
-    c.t2w.lock().record(now_ns().saturating_sub(recv_ns));
+    c.t2h.lock().record(now_ns().saturating_sub(recv_ns));
     let t0 = Instant::now();
-    let res: Result<OrderResponse, SignedError> = c.client.send_prepared(&p).await;
+    let (res, wire_ns): (Result<OrderResponse, SignedError>, _) =
+        c.client.send_order_stamped(&p).await;
     c.rtt.lock().record(t0.elapsed().as_nanos() as u64);
+    if let Some(w) = wire_ns {
+        c.t2w.lock().record(w.saturating_sub(recv_ns));
+    }
     let now = Ctx::now_ms();
     match res {
         Ok(r) => match order_events(&r, qty_scale) {

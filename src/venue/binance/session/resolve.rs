@@ -149,19 +149,21 @@ pub(super) async fn tick_task(c: Arc<Ctx>) {
         }
         c.rtt.lock().flush();
         c.t2w.lock().flush();
+        c.t2h.lock().flush();
         let missing = {
             let mut d = c.desk.lock();
             d.tick();
             d.missing_trades()
         };
-        for inst in missing {
+        for (inst, since_ms) in missing {
             if last.get(&inst).is_some_and(|t| t.elapsed() < TRADES_EVERY) {
                 continue;
             }
             last.insert(inst, Instant::now());
-            // From the session's start: the fills are applied once by
-            // trade id, whatever was seen before.
-            if let Err(e) = fetch_trades(&c, inst, None).await {
+            // From when the earliest order missing fills was taken (not the
+            // session's start: a long session has more trades than a few
+            // pages); the fills are applied once by trade id.
+            if let Err(e) = fetch_trades_since(&c, inst, None, since_ms).await {
                 tracing::debug!("binance trades not fetched: {e}");
             }
         }
@@ -173,7 +175,18 @@ pub(super) async fn tick_task(c: Arc<Ctx>) {
 pub(super) async fn fetch_trades(
     c: &Ctx,
     inst: crate::core::InstrumentId,
+    from: Option<i64>,
+) -> Result<(), crate::venue::binance::orders::SignedError> {
+    fetch_trades_since(c, inst, from, c.start_ms).await
+}
+
+/// Fetches `inst`'s trades from trade id `from`, or from `since_ms` (unix
+/// ms, less a second of clock margin) when no trade id is given.
+async fn fetch_trades_since(
+    c: &Ctx,
+    inst: crate::core::InstrumentId,
     mut from: Option<i64>,
+    since_ms: i64,
 ) -> Result<(), crate::venue::binance::orders::SignedError> {
     let Some(symbol) = c.shared.instruments.try_get(inst).map(|i| i.symbol.clone()) else {
         return Ok(());
@@ -183,7 +196,7 @@ pub(super) async fn fetch_trades(
     };
     // A few pages at most per call; the next call goes on from there.
     for _ in 0..5 {
-        let start = from.is_none().then_some(c.start_ms - 1_000);
+        let start = from.is_none().then_some(since_ms.saturating_sub(1_000));
         let trades = user_trades(&c.client, &symbol, from, start).await?;
         let n = trades.len();
         let mut d = c.desk.lock();

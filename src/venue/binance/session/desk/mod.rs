@@ -5,7 +5,13 @@
 //! venue trade id seen per instrument, and the reports owed to the exec
 //! stage. Every venue fact (REST answer, stream event, gap-fill trade)
 //! goes through [`Desk::apply`], so a fill is reported once by trade id
-//! whatever brought it, and an order's end once.
+//! whatever brought it, and an order's end once. Finished orders (every
+//! fill and the end reported) are kept for late and duplicate events, the
+//! newest [`DEFAULT_DONE_KEPT`] (or `done_orders_kept`) of them; older ones
+//! are pruned with their venue-id index entries and reported-fill ids. The
+//! venue ids of the last pruned ones (four times as many) are remembered
+//! with their highest reported trade id, so a REST trade that was already
+//! reported is known as such and not parked.
 
 use super::metrics::SessionMetrics;
 use crate::core::{InstrumentId, Money, OrderStatus, Side};
@@ -30,6 +36,8 @@ pub use view::DeskOrder;
 pub const MAX_PARKED: usize = 1024;
 /// Most reports held while exec's ring is full.
 const MAX_BACKLOG: usize = 65_536;
+/// Finished orders kept by default.
+pub const DEFAULT_DONE_KEPT: usize = 4_096;
 
 /// Something parked until the desk can apply it.
 #[derive(Debug, Clone)]
@@ -59,6 +67,8 @@ pub struct Tracked {
     fee_wait_since: Option<Instant>,
     accepted_counted: bool,
     done: bool,
+    /// When the desk took it (unix ms): its trades are not older.
+    since_ms: i64,
 }
 
 impl Tracked {
@@ -77,6 +87,13 @@ pub struct Desk {
     out: RingTx<VenueReport>,
     backlog: VecDeque<VenueReport>,
     m: SessionMetrics,
+    /// Finished orders, oldest first (pruned beyond `done_kept`).
+    done: VecDeque<String>,
+    done_kept: usize,
+    /// Venue ids of pruned orders → their highest reported trade id
+    /// (oldest first in `pruned_order`, at most 4 × `done_kept`).
+    pruned: HashMap<String, i64>,
+    pruned_order: VecDeque<String>,
     health: Arc<crate::pipeline::shared::Shared>,
     venue: crate::core::Venue,
     /// How long a fill without commission waits for the report that has it.
@@ -104,10 +121,65 @@ impl Desk {
             out,
             backlog: VecDeque::new(),
             m,
+            done: VecDeque::new(),
+            done_kept: DEFAULT_DONE_KEPT,
+            pruned: HashMap::new(),
+            pruned_order: VecDeque::new(),
             health: shared,
             venue,
             fee_wait,
             recovered: HashSet::new(),
+        }
+    }
+
+    /// Keeps the newest `n` finished orders (at least 1).
+    pub fn with_done_kept(mut self, n: usize) -> Desk {
+        self.done_kept = n.max(1);
+        self
+    }
+
+    /// Entries of each table: (orders, venue-id index, finished orders,
+    /// parked, report backlog, watch list).
+    pub fn sizes(&self) -> DeskSizes {
+        DeskSizes {
+            orders: self.orders.len(),
+            venue_ids: self.by_venue_id.len(),
+            done: self.done.len(),
+            parked: self.parked.len(),
+            backlog: self.backlog.len(),
+            watched: self.resolver.len(),
+        }
+    }
+
+    /// Forgets the oldest finished orders beyond `done_kept`.
+    fn prune_done(&mut self) {
+        while self.done.len() > self.done_kept {
+            let Some(cid) = self.done.pop_front() else {
+                break;
+            };
+            self.recovered.remove(&cid);
+            if let Some(t) = self.orders.remove(&cid)
+                && let Some(v) = t.order.venue_order_id()
+            {
+                if self.by_venue_id.get(v).is_some_and(|c| *c == cid) {
+                    self.by_venue_id.remove(v);
+                }
+                let last = t
+                    .reported
+                    .iter()
+                    .filter_map(|id| id.parse::<i64>().ok())
+                    .max()
+                    .unwrap_or(i64::MIN);
+                if self.pruned.insert(v.to_string(), last).is_none() {
+                    self.pruned_order.push_back(v.to_string());
+                }
+                while self.pruned_order.len() > self.done_kept.saturating_mul(4) {
+                    if let Some(old) = self.pruned_order.pop_front() {
+                        self.pruned.remove(&old);
+                    }
+                }
+            }
+            self.m.order_pruned();
         }
     }
 
@@ -135,6 +207,7 @@ impl Desk {
                 fee_wait_since: None,
                 accepted_counted: false,
                 done: false,
+                since_ms: crate::core::clock::unix_ms(),
             },
         );
         self.m.order("new");
@@ -164,6 +237,9 @@ impl Desk {
                 fee_wait_since: None,
                 accepted_counted: true,
                 done: false,
+                // Adopted at the session's start: its trades before then
+                // were taken by the startup reconciliation.
+                since_ms: crate::core::clock::unix_ms(),
             },
         );
         self.retry_parked();
@@ -192,17 +268,22 @@ impl Desk {
     }
 
     /// Instruments whose orders miss fills the venue says happened (a
-    /// query found them filled) or still wait for a commission: their
-    /// trades are to be fetched over REST.
-    pub fn missing_trades(&self) -> Vec<InstrumentId> {
-        let mut v: Vec<InstrumentId> = self
+    /// query found them filled) or still wait for a commission, each with
+    /// the time (unix ms) the earliest such order was taken: their trades
+    /// since then are to be fetched over REST.
+    pub fn missing_trades(&self) -> Vec<(InstrumentId, i64)> {
+        let mut v: Vec<(InstrumentId, i64)> = Vec::new();
+        for t in self
             .orders
             .values()
             .filter(|t| !t.done && (t.order.missing_fill_qty() > 0 || t.fee_wait_since.is_some()))
-            .map(|t| t.inst)
-            .collect();
-        v.sort_by_key(|i| i.idx());
-        v.dedup();
+        {
+            match v.iter_mut().find(|(i, _)| *i == t.inst) {
+                Some((_, since)) => *since = (*since).min(t.since_ms),
+                None => v.push((t.inst, t.since_ms)),
+            }
+        }
+        v.sort_by_key(|(i, _)| i.idx());
         v
     }
 
@@ -272,6 +353,13 @@ impl Desk {
 
     /// A trade from REST (`userTrades`) for venue order `venue_order_id`.
     pub fn on_trade(&mut self, venue_order_id: &str, inst: InstrumentId, event: LifeEvent) {
+        if let (Some(last), LifeEvent::Fill(f)) = (self.pruned.get(venue_order_id), &event)
+            && f.trade_id.parse::<i64>().is_ok_and(|id| id <= *last)
+        {
+            // A trade of a finished, pruned order, reported before.
+            self.m.event("trade_of_pruned_order");
+            return;
+        }
         match self.by_venue_id.get(venue_order_id).cloned() {
             Some(cid) => self.apply(&cid, &[event]),
             None => self.park(Parked::Trade {
@@ -401,10 +489,12 @@ impl Desk {
                 status,
                 reason,
             });
+            self.done.push_back(client_id.to_string());
         }
         for r in out {
             self.send(r);
         }
+        self.prune_done();
     }
 
     /// Re-settles orders waiting for a commission (called on a timer).
@@ -419,6 +509,32 @@ impl Desk {
             self.settle(&k);
         }
         self.flush();
+        self.m.desk_sizes(&self.sizes().tables());
+    }
+}
+
+/// Entries of the desk's tables (see [`Desk::sizes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeskSizes {
+    pub orders: usize,
+    pub venue_ids: usize,
+    pub done: usize,
+    pub parked: usize,
+    pub backlog: usize,
+    pub watched: usize,
+}
+
+impl DeskSizes {
+    /// (table, entries), as `qt_session_desk_entries` labels them.
+    pub fn tables(&self) -> [(&'static str, usize); 6] {
+        [
+            ("orders", self.orders),
+            ("venue_ids", self.venue_ids),
+            ("done", self.done),
+            ("parked", self.parked),
+            ("backlog", self.backlog),
+            ("watched", self.watched),
+        ]
     }
 }
 

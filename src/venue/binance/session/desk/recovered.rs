@@ -39,6 +39,9 @@ impl Desk {
                 fee_wait_since: None,
                 accepted_counted: true,
                 done: false,
+                // Its fills before this start are in the venue's position
+                // the start took.
+                since_ms: crate::core::clock::unix_ms(),
             },
         );
         self.recovered.insert(k.client_id.clone());
