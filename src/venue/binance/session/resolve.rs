@@ -17,8 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// Resolves when the session's stop work is done (the resolver, clock and
+/// tick serve it until then).
 async fn stopped(c: &Ctx) {
-    let mut s = c.stop.clone();
+    let mut s = c.finish.clone();
     while !*s.borrow() {
         if s.changed().await.is_err() {
             return;
