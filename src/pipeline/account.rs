@@ -15,6 +15,18 @@ use std::collections::BTreeMap;
 /// Most assets kept per venue account.
 pub const MAX_ASSETS: usize = 64;
 
+/// A new asset refused: the view already holds [`MAX_ASSETS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssetsFull;
+
+impl std::fmt::Display for AssetsFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the account view already holds {MAX_ASSETS} assets")
+    }
+}
+
+impl std::error::Error for AssetsFull {}
+
 /// One asset's balance as the venue stated it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssetBalance {
@@ -89,13 +101,13 @@ impl AccountView {
         asset: &str,
         b: AssetBalance,
         source: AccountSource,
-    ) -> Result<bool, ()> {
+    ) -> Result<bool, AssetsFull> {
         let at = b.at_ms;
         let full = self.balances.len() >= MAX_ASSETS;
         match self.balances.get_mut(asset) {
             Some(old) if old.at_ms > at => return Ok(false),
             Some(old) => *old = b,
-            None if full => return Err(()),
+            None if full => return Err(AssetsFull),
             None => {
                 self.balances.insert(asset.to_string(), b);
             }
@@ -181,7 +193,7 @@ mod tests {
         }
         assert_eq!(
             v.set_balance("ONE_TOO_MANY", bal(1, 1), AccountSource::Stream),
-            Err(())
+            Err(AssetsFull)
         );
         assert_eq!(v.balances.len(), MAX_ASSETS);
     }

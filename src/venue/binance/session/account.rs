@@ -41,7 +41,7 @@ fn balance(c: &Ctx, asset: &str, b: AssetBalance, source: AccountSource) {
     match r {
         Ok(true) => c.m.venue_balance(asset, wallet),
         Ok(false) => {}
-        Err(()) => c.m.event_error("account_asset_limit"),
+        Err(_) => c.m.event_error("account_asset_limit"),
     }
 }
 
