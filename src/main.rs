@@ -345,8 +345,27 @@ fn doctor(config: Option<PathBuf>) -> ExitCode {
     }
 }
 
+/// Commands that only print a report end quietly when their reader goes
+/// away (`check-config … | head`), as Unix tools do, instead of panicking
+/// on a broken pipe. The engine's own commands keep SIGPIPE ignored (Rust's
+/// default), so a closed socket is an error to handle, never a signal.
+fn quiet_on_broken_pipe(cmd: &Cmd) {
+    if matches!(
+        cmd,
+        Cmd::CheckConfig { .. }
+            | Cmd::Journal { .. }
+            | Cmd::Healthcheck { .. }
+            | Cmd::Doctor { .. }
+    ) {
+        // SAFETY: restoring the default disposition of one signal at start,
+        // before any other thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    quiet_on_broken_pipe(&cli.cmd);
     let r = match cli.cmd {
         Cmd::Run { config, live } => run(config, None, live),
         Cmd::Record { config, dir } => run(config, Some(dir), false),

@@ -9,7 +9,13 @@ fn bin() -> Command {
 
 #[test]
 fn check_config_accepts_the_shipped_configs() {
-    for f in ["config/demo.toml", "config/paper.toml"] {
+    for f in [
+        "config/demo.toml",
+        "config/paper.toml",
+        "config/testnet.toml",
+        "config/testnet-sim.toml",
+        "config/live.example.toml",
+    ] {
         let out = bin().args(["check-config", f]).output().unwrap();
         assert!(
             out.status.success(),
@@ -87,4 +93,22 @@ fn check_config_rejects_bad_configs_with_status_2_and_the_key_path() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A report command whose reader goes away (`check-config … | head -1`)
+/// ends quietly, as Unix tools do: no panic on the broken pipe.
+#[test]
+fn a_closed_pipe_ends_a_report_quietly() {
+    use std::process::Stdio;
+    let mut child = bin()
+        .args(["check-config", "config/demo.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end at once: every write finds no reader.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -221,3 +221,44 @@ fn live_starts_when_every_condition_holds() {
         err.join("\n")
     );
 }
+
+/// The shipped `config/testnet.toml` and `config/live.example.toml` pass
+/// every static condition but the key: without the API key and secret in
+/// the variables they name, each refuses with exactly those two reasons
+/// (so every money limit is set in the live template), before any socket
+/// opens (they name Binance's real hosts; nothing is reached).
+#[test]
+fn shipped_trading_configs_refuse_only_for_the_missing_keys() {
+    let cases = [
+        ("config/testnet.toml", &[][..], "BINANCE_TESTNET_API"),
+        ("config/live.example.toml", &["--live"][..], "BINANCE_API"),
+    ];
+    for (file, args, var) in cases {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_quantum-trader"));
+        c.arg("run").arg("--config").arg(file).args(args);
+        for v in [
+            "QT_LIVE",
+            "BINANCE_API_KEY",
+            "BINANCE_API_SECRET",
+            "BINANCE_TESTNET_API_KEY",
+            "BINANCE_TESTNET_API_SECRET",
+        ] {
+            c.env_remove(v);
+        }
+        let out = c.stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("quantum-trader: refusing to start:"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{file}: {err}");
+        for suffix in ["KEY", "SECRET"] {
+            let name = format!("environment variable {var}_{suffix}");
+            assert!(
+                lines.iter().any(|l| l.contains(&name)),
+                "{file}: no refusal naming {name}: {err}"
+            );
+        }
+    }
+}

@@ -34,7 +34,9 @@ crate::venue_section! {
         /// Empty = the built-in simulator.
         pub trade_rest_url: String = String::new(),
         /// User data stream base (`wss://fstream.binance.com`; the session
-        /// connects to `<base>/private/ws?listenKey=<key>`). Empty = the
+        /// connects to `<base>/private/ws?listenKey=<key>`), or a URL with
+        /// `{listenKey}` where the key goes (the demo hosts'
+        /// `wss://demo-fstream.binance.com/ws/{listenKey}`). Empty = the
         /// built-in simulator.
         pub user_stream_url: String = String::new(),
         /// An order request without an answer after this long has an

@@ -64,7 +64,7 @@ pub(super) async fn stream_task(c: Arc<Ctx>) {
             }
         };
         c.m.stream("listen_key_created");
-        let url = format!("{}/private/ws?listenKey={key}", c.stream_base);
+        let url = user_stream_url(&c.stream_base, &key);
         let ws = match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(&url))
             .await
         {
@@ -215,4 +215,39 @@ fn on_frame(c: &Ctx, frame: &[u8], key: &str, logged: &mut HashSet<&'static str>
         }
     }
     FrameOutcome::Go
+}
+
+/// The user data stream's URL for `key`: `base` with `{listenKey}`
+/// replaced (Binance's demo hosts keep the root `/ws/<listenKey>` route),
+/// else `<base>/private/ws?listenKey=<key>` (the 2026 route split).
+pub(crate) fn user_stream_url(base: &str, key: &str) -> String {
+    if base.contains(LISTEN_KEY_SLOT) {
+        base.replace(LISTEN_KEY_SLOT, key)
+    } else {
+        format!("{}/private/ws?listenKey={key}", base.trim_end_matches('/'))
+    }
+}
+
+/// The placeholder in `user_stream_url` that the listenKey replaces.
+pub(crate) const LISTEN_KEY_SLOT: &str = "{listenKey}";
+
+#[cfg(test)]
+mod url_tests {
+    use super::user_stream_url;
+
+    #[test]
+    fn listen_key_goes_into_the_slot_or_the_private_route() {
+        assert_eq!(
+            user_stream_url("wss://demo-fstream.binance.com/ws/{listenKey}", "k1"),
+            "wss://demo-fstream.binance.com/ws/k1"
+        );
+        assert_eq!(
+            user_stream_url("wss://fstream.binance.com", "k2"),
+            "wss://fstream.binance.com/private/ws?listenKey=k2"
+        );
+        assert_eq!(
+            user_stream_url("ws://127.0.0.1:9/", "k3"),
+            "ws://127.0.0.1:9/private/ws?listenKey=k3"
+        );
+    }
 }
