@@ -142,6 +142,47 @@ fn wait_for_signal(
     })
 }
 
+/// From now on, the second SIGINT or SIGTERM exits the process at once
+/// (status 128 + the signal), cutting the orderly stop short (cancel and
+/// flatten on stop, the journal's last sync): the first one starts that
+/// stop, which may take up to the session's stop budget. A thread of its
+/// own listens from before the first signal, so none falls in a gap.
+fn exit_on_second_signal() -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Registered here, before the first signal can come.
+    let (mut term, mut int) = rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        ))
+    })?;
+    std::thread::Builder::new()
+        .name("second-signal".into())
+        .spawn(move || {
+            rt.block_on(async {
+                let mut seen = 0;
+                loop {
+                    let code = tokio::select! {
+                        Some(_) = term.recv() => 128 + libc::SIGTERM,
+                        Some(_) = int.recv() => 128 + libc::SIGINT,
+                        else => return,
+                    };
+                    seen += 1;
+                    if seen >= 2 {
+                        eprintln!(
+                            "quantum-trader: second signal: exiting now (the stop work — cancel, flatten, journal sync — is cut short)"
+                        );
+                        std::process::exit(code);
+                    }
+                }
+            })
+        })?;
+    Ok(())
+}
+
 /// `record`: the feeds and books of `run`, recording on, nothing traded
 /// (kill switch on, no journal, no Redis).
 fn record_only(cfg: &mut Config, dir: Option<PathBuf>) {
@@ -221,6 +262,7 @@ fn run(config: Option<PathBuf>, record: Option<Option<PathBuf>>, live: bool) -> 
         let (code, body) = quantum_trader::score::api::reload_now(&shared, &model_ctl, "sighup");
         eprintln!("quantum-trader: SIGHUP model reload: {code} {body}");
     };
+    exit_on_second_signal()?;
     wait_for_signal(
         every,
         || {

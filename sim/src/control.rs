@@ -154,6 +154,9 @@ pub struct SimStats {
     pub countdown_arms: u64,
     /// Countdowns that elapsed and canceled their symbol's orders.
     pub countdown_triggers: u64,
+    /// New orders refused for the account's order rate (HTTP 429 `-1015`
+    /// "Too many new orders").
+    pub new_orders_rate_limited: u64,
 }
 
 impl Inner {

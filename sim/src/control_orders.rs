@@ -18,6 +18,7 @@
 //! | `POST /sim/listen_key/validity/{ms}` | listenKey validity (active and later keys) |
 //! | `POST /sim/account/wallet/{usdt}` | wallet balance |
 //! | `POST /sim/account/leverage/{n}` | leverage |
+//! | `POST /sim/account/order_limits/{per_10s}/{per_min}` | the account's order-rate limits (also in `exchangeInfo.rateLimits`) |
 //! | `POST /sim/account/fees/{maker}/{taker}` | fee rates (`0.0002`) |
 //! | `POST /sim/market/{symbol}/steer/{price}` | move the symbol's best bid to about `price` |
 //! | `GET /sim/account` | [`SimAccount`] |
@@ -91,6 +92,7 @@ pub(crate) fn order_stats(inner: &Inner, base: SimStats) -> SimStats {
         private_slow_disconnects: l(&u.slow_disconnects),
         countdown_arms: l(&f.countdown_arms),
         countdown_triggers: l(&f.countdown_triggers),
+        new_orders_rate_limited: l(&f.orders_rate_limited),
         ..base
     }
 }
@@ -103,6 +105,15 @@ impl Inner {
         };
         self.orders.state.lock().account.wallet = i128::from(v);
         true
+    }
+
+    /// Sets the account's order limits per 10 s and per minute (at least
+    /// 1 each); `exchangeInfo.rateLimits` publishes them.
+    pub fn set_order_limits(&self, per_10s: usize, per_min: usize) {
+        self.orders.state.lock().limits = crate::binance::orders::OrderLimits {
+            per_10s: per_10s.max(1),
+            per_min: per_min.max(1),
+        };
     }
 
     /// Sets the leverage (at least 1).
@@ -192,6 +203,10 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/sim/account", get(account))
         .route("/sim/account/wallet/{usdt}", post(wallet))
         .route("/sim/account/leverage/{n}", post(leverage))
+        .route(
+            "/sim/account/order_limits/{per_10s}/{per_min}",
+            post(order_limits),
+        )
         .route("/sim/account/fees/{maker}/{taker}", post(fees))
         .route("/sim/market/{symbol}/steer/{price}", post(steer))
         .route("/sim/orders/requests", get(requests_all))
@@ -266,6 +281,14 @@ async fn wallet(State(i): State<Shared>, Path(v): Path<String>) -> Response {
     } else {
         bad_request("wallet: a decimal USDT amount")
     }
+}
+
+async fn order_limits(
+    State(i): State<Shared>,
+    Path((per_10s, per_min)): Path<(usize, usize)>,
+) -> Response {
+    i.set_order_limits(per_10s, per_min);
+    ok()
 }
 
 async fn leverage(State(i): State<Shared>, Path(n): Path<u32>) -> Response {

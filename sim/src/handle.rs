@@ -265,6 +265,13 @@ impl SimHandle {
         self.inner.set_wallet(usdt)
     }
 
+    /// Sets the account's order-rate limits (Binance: 300 per 10 s, 1200
+    /// per minute); `exchangeInfo.rateLimits` publishes the new ones and
+    /// new orders beyond them get HTTP 429 `-1015`.
+    pub fn set_order_limits(&self, per_10s: usize, per_min: usize) {
+        self.inner.set_order_limits(per_10s, per_min)
+    }
+
     /// Sets the account's leverage (default
     /// [`crate::binance::DEFAULT_LEVERAGE`]).
     pub fn set_leverage(&self, leverage: u32) {

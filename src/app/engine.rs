@@ -97,6 +97,10 @@ pub struct Engine {
     startup: Arc<super::startup::StartupState>,
 }
 
+/// Slack on a trading session's stop budget: exec takes its reports this
+/// much longer, and the engine waits twice this much longer for it.
+const SESSION_STOP_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Starts the trading session of the one venue this config trades, and
 /// returns the exec stage's gateway to it.
 fn start_session(
@@ -133,6 +137,10 @@ fn start_session(
             cfg.mode.as_str()
         );
     };
+    // The account as the preflight found it: the session keeps it current.
+    if let Some(s) = startup.venues.iter().find(|s| s.account.venue == venue) {
+        seed_account_view(shared, venue, &s.account.snapshot);
+    }
     // The orders the startup reconciliation found working at this venue.
     let adopted = startup
         .venues
@@ -163,7 +171,46 @@ fn start_session(
         missing,
         journal,
     })?;
+    // Exec takes the session's reports for as long as its stop work may
+    // take (cancels, flatten on stop).
+    let mut exec_ports = exec_ports;
+    exec_ports.drain = running.stop_budget() + SESSION_STOP_SLACK;
     Ok((Gateway::Venue(exec_ports), running))
+}
+
+/// Seeds `venue`'s account view (`pipeline::account`) with the preflight's
+/// balances and positions (a traded instrument it does not list is flat),
+/// stamped with the venue's time now.
+fn seed_account_view(
+    shared: &Shared,
+    venue: crate::core::Venue,
+    snap: &crate::exec::reconcile::VenueSnapshot,
+) {
+    use crate::pipeline::account::{AccountSource, AssetBalance, StatedPosition};
+    let at = crate::core::clock::unix_ms() + snap.clock_offset_ms;
+    let mut v = shared.trading(venue).account.lock();
+    for b in &snap.balances {
+        let stated = AssetBalance {
+            wallet: b.wallet,
+            available: Some(b.available),
+            at_ms: at,
+        };
+        if v.set_balance(&b.asset, stated, AccountSource::Preflight)
+            .is_err()
+        {
+            tracing::warn!(asset = %b.asset, "account view full: balance left out");
+        }
+    }
+    for i in shared.instruments.of_venue(venue) {
+        let p = snap.positions.iter().find(|p| p.inst == i.id);
+        let stated = StatedPosition {
+            qty: p.map_or(0, |p| p.qty),
+            entry_price: p.map_or_else(|| "0".into(), |p| p.entry_price.clone()),
+            unrealized: None,
+            at_ms: at,
+        };
+        v.set_position(i.id, stated, AccountSource::Preflight);
+    }
 }
 
 /// Builds the instrument table from the config.
@@ -568,7 +615,8 @@ impl Engine {
         // Exec closed the hand-off: the trading session finishes its
         // requests in flight and stops.
         if let Some(s) = self.session.take() {
-            s.join(std::time::Duration::from_secs(10));
+            let budget = s.stop_budget() + 2 * SESSION_STOP_SLACK;
+            s.join(budget);
         }
         // Stages are done: the publisher flushes their last events, reading
         // back from the journal what spilled (the writer still runs).

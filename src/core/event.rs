@@ -283,10 +283,13 @@ pub enum SkipReason {
     PrivateStreamDown,
     /// The venue stopped order traffic (HTTP 429/418) until `Retry-After`.
     VenueBudgetSpent,
+    /// The account's order-rate window at the venue is full (kept below
+    /// `exchangeInfo`'s ORDERS limits, before the venue's `-1015`).
+    VenueOrderRate,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 23] = [
+    pub const ALL: [SkipReason; 24] = [
         SkipReason::Hold,
         SkipReason::BookOutOfSync,
         SkipReason::BookEmpty,
@@ -310,6 +313,7 @@ impl SkipReason {
         SkipReason::SellExceedsPosition,
         SkipReason::PrivateStreamDown,
         SkipReason::VenueBudgetSpent,
+        SkipReason::VenueOrderRate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -337,6 +341,7 @@ impl SkipReason {
             SkipReason::SellExceedsPosition => "sell_exceeds_position",
             SkipReason::PrivateStreamDown => "private_stream_down",
             SkipReason::VenueBudgetSpent => "venue_budget_spent",
+            SkipReason::VenueOrderRate => "venue_order_rate",
         }
     }
 }

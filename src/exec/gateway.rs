@@ -18,11 +18,32 @@ use crate::core::{InstrumentId, Money, OrderIntent, OrderStatus, Side};
 use crate::exec::refusal::RefusalReason;
 use crate::pipeline::channel::{RingTx, Rx, spsc};
 use crate::telemetry::metrics::Metrics;
+use std::time::Duration;
 
 /// The queue label of the exec-to-session hand-off.
 pub const EXEC_TO_SESSION: &str = "exec_to_session";
 /// The queue label of the session's reports back to exec.
 pub const SESSION_TO_EXEC: &str = "session_to_exec";
+/// How long exec takes the session's reports at shutdown by default (after
+/// it closed the hand-off); a session with more stop work (cancel on stop,
+/// flatten on stop) says how long in [`RunningSession::stop_budget`]
+/// (`crate::venue::adapter`), and the engine sets [`ExecPorts::drain`].
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
+
+/// The highest sequence number of a life's client order ids
+/// (`exec::client_id`: 8 base-36 digits). Orders the session makes itself
+/// at stop (flatten on stop) take their numbers downward from here, so they
+/// never meet the engine's own, which count up from 1, and are told apart
+/// in the journal by their number alone ([`is_stop_order`]).
+pub const STOP_ORDER_SEQ_TOP: u64 = 36u64.pow(crate::exec::client_id::SEQ_DIGITS as u32) - 1;
+
+/// Sequence numbers reserved for stop orders (far more than any stop sends).
+const STOP_ORDER_SEQS: u64 = 1_000_000;
+
+/// Whether a client order id number is one of a session's stop orders.
+pub fn is_stop_order(client_order_id: u64) -> bool {
+    client_order_id > STOP_ORDER_SEQ_TOP - STOP_ORDER_SEQS && client_order_id <= STOP_ORDER_SEQ_TOP
+}
 
 /// What the venue session reports about one of the engine's orders.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,6 +72,10 @@ pub enum VenueReport {
 pub struct ExecPorts {
     pub orders: RingTx<OrderIntent>,
     pub reports: Rx<VenueReport>,
+    /// How long exec keeps taking reports after it closed the hand-off
+    /// (the session's stop work: cancels, flatten), unless the session
+    /// closes first.
+    pub drain: Duration,
 }
 
 /// The session's ends.
@@ -68,6 +93,7 @@ pub fn ports(capacity: usize, wait: WaitKind, m: &Metrics) -> (ExecPorts, Sessio
         ExecPorts {
             orders: otx,
             reports: rrx,
+            drain: DEFAULT_DRAIN,
         },
         SessionPorts {
             orders: orx,

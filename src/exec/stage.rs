@@ -525,6 +525,12 @@ impl PaperExec {
 
     fn update_gauges(&self, inst: crate::core::InstrumentId) {
         let k = inst.idx();
+        if let (Some(e), Some(p)) = (
+            self.shared.engine_positions.get(k),
+            self.positions.get(inst),
+        ) {
+            e.store(p.qty, Ordering::Release);
+        }
         if let (Some(g), Some(p)) = (self.position.get(k), self.positions.get(inst)) {
             g.set(self.positions.qty_f64(inst));
             if let Some(v) = self.fill_volume.get(k) {
@@ -609,9 +615,6 @@ pub fn run_exec_stage_with(
 /// How long exec waits for an intent at a time in venue mode, so the
 /// session's reports are taken at least this often.
 const VENUE_POLL: Duration = Duration::from_millis(1);
-/// How long exec waits at shutdown for the session to report what it
-/// still has in flight.
-const SESSION_DRAIN: Duration = Duration::from_secs(5);
 
 /// The exec loop: runs until its input closes (at shutdown, once risk has
 /// passed on everything it had; the engine's `running` flag does not cut
@@ -736,9 +739,10 @@ fn run_exec_loop(
         let ExecPorts {
             orders,
             reports: mut from_session,
+            drain,
         } = ports;
         drop(orders);
-        let until = std::time::Instant::now() + SESSION_DRAIN;
+        let until = std::time::Instant::now() + drain;
         while std::time::Instant::now() < until {
             match from_session.next(VENUE_POLL) {
                 Next::Item(r) => on_venue_report(r, &mut exec, &mut outbox, &mut reports, &shared),

@@ -1,6 +1,7 @@
 //! Operations surface: Prometheus metrics, the HTTP server (metrics, health,
 //! readiness, admin API), the terminal status line and the watchdog.
 //!
+//! - [`account_api`]: `/api/account`, the venue accounts as the venues state them.
 //! - [`healthcheck`]: the `healthcheck` command (exit status from `/ready`).
 //! - [`metrics`]: every Prometheus series, registered once.
 //! - [`ready`]: readiness that means *working* (feeds connected, books in sync
@@ -13,6 +14,7 @@
 //! - [`trading`]: whether the engine could trade right now (kill switch,
 //!   breaker, required heartbeats, journal, readiness), apart from `/ready`.
 
+pub mod account_api;
 pub mod healthcheck;
 pub mod ready;
 pub mod server;

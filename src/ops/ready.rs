@@ -114,6 +114,9 @@ impl Readiness {
                 continue;
             }
             let up = shared.venue_gates.private_stream_up(v);
+            let now_ms = crate::core::clock::unix_ms();
+            let orders_paused = shared.venue_gates.rest_stopped(v, now_ms)
+                || shared.venue_gates.order_rate_paused(v, now_ms);
             if !up {
                 reasons.push(format!("private_stream_down:{v}"));
             }
@@ -122,7 +125,7 @@ impl Readiness {
                 json!({
                     "up": up,
                     "unresolved_orders": t.unresolved_orders.load(Ordering::Relaxed),
-                    "orders_paused": shared.venue_gates.rest_stopped(v, crate::core::clock::unix_ms()),
+                    "orders_paused": orders_paused,
                 }),
             );
         }

@@ -348,6 +348,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(hooks)
         .merge(risk_api)
         .merge(crate::publish::api::router(state.shared.clone()))
+        .merge(super::account_api::router(state.shared.clone()))
         .merge(crate::score::api::router(
             state.shared.clone(),
             state.model_ctl.clone(),

@@ -8,7 +8,7 @@
 //! (`not_ready`, `kill_switch`, `circuit_open:<reason>`,
 //! `heartbeat_missing:<service>`, `journal_failing`, `risk_state_unknown`,
 //! and in testnet/live `private_stream_down:<venue>`,
-//! `venue_budget_spent:<venue>`).
+//! `venue_budget_spent:<venue>`, `venue_order_rate:<venue>`).
 //!
 //! Read from the risk stage's published view (`Shared::risk`, the JSON of
 //! `GET /api/risk`): `kill_switch`, `circuit_breaker.state`/`.reason`,
@@ -25,7 +25,7 @@ use serde_json::Value;
 pub const JOURNAL_FAILING_WINDOW_NS: u64 = 30_000_000_000;
 
 /// The blocker classes, as `qt_trading_blocked{reason}` labels.
-pub const BLOCKER_CLASSES: [&str; 8] = [
+pub const BLOCKER_CLASSES: [&str; 9] = [
     "not_ready",
     "kill_switch",
     "circuit_open",
@@ -34,6 +34,7 @@ pub const BLOCKER_CLASSES: [&str; 8] = [
     "risk_state_unknown",
     "private_stream_down",
     "venue_budget_spent",
+    "venue_order_rate",
 ];
 
 /// The outcome of one evaluation.
@@ -91,6 +92,9 @@ impl TradingTracker {
                 }
                 if g["rest_stopped"].as_bool() == Some(true) {
                     reasons.push(format!("venue_budget_spent:{v}"));
+                }
+                if g["order_rate_paused"].as_bool() == Some(true) {
+                    reasons.push(format!("venue_order_rate:{v}"));
                 }
             }
             let j = &risk["journal"];

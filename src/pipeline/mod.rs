@@ -2,6 +2,7 @@
 //! stage threads with optional pinning, latency stamps, the shared health
 //! state, and the engine that wires feed -> book -> score -> risk -> exec.
 
+pub mod account;
 pub mod admin;
 pub mod channel;
 pub mod heartbeat;

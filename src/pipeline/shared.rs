@@ -27,6 +27,8 @@ pub struct TradingHealth {
     pub unresolved_notional: AtomicI64,
     /// Server minus local clock, ms (`GET /fapi/v1/time`).
     pub clock_offset_ms: AtomicI64,
+    /// The account as the venue states it (`pipeline::account`).
+    pub account: Mutex<crate::pipeline::account::AccountView>,
 }
 
 /// Health of one venue's feed, written by its feed thread(s).
@@ -280,6 +282,10 @@ pub struct Shared {
     pub mode: crate::config::TradingMode,
     pub running: AtomicBool,
     pub positions: Mutex<PositionsView>,
+    /// Per instrument: the exec stage's position, exact (signed, at the
+    /// quantity scale), written on every fill (the venue sessions compare
+    /// it with what the venue states).
+    pub engine_positions: Vec<AtomicI64>,
     /// The risk stage's view, as JSON (owned and shaped by `risk/`).
     pub risk: Mutex<serde_json::Value>,
     /// Per venue name: its trading session's working orders and last
@@ -326,6 +332,7 @@ impl Shared {
         let tickers = (0..instruments.len())
             .map(|_| TickerCell::default())
             .collect();
+        let engine_positions = (0..instruments.len()).map(|_| AtomicI64::new(0)).collect();
         Shared {
             instruments,
             metrics,
@@ -339,6 +346,7 @@ impl Shared {
             mode,
             running: AtomicBool::new(true),
             positions: Mutex::new(PositionsView::default()),
+            engine_positions,
             risk: Mutex::new(serde_json::Value::Null),
             orders: Mutex::new(std::collections::BTreeMap::new()),
             book_queries: tx,

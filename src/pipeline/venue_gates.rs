@@ -9,6 +9,10 @@
 //! - `rest_stopped_until_ms`: order traffic stopped by a 429/418 until this
 //!   Unix ms (the venue's REST budget writes it). Risk SKIPs
 //!   `venue_budget_spent`.
+//! - `order_rate_paused_until_ms`: new orders stopped until this Unix ms
+//!   because the account's order-rate window is full (the venue's trading
+//!   session writes it before the venue would answer `-1015`). Risk SKIPs
+//!   `venue_order_rate`.
 
 use crate::config::TradingMode;
 use crate::core::Venue;
@@ -20,6 +24,8 @@ pub struct VenueGate {
     pub private_stream_up: AtomicBool,
     /// Unix ms until which order traffic is stopped (0 = not stopped).
     pub rest_stopped_until_ms: std::sync::Arc<AtomicI64>,
+    /// Unix ms until which new orders wait for the order-rate window.
+    pub order_rate_paused_until_ms: AtomicI64,
 }
 
 /// Every venue's gate.
@@ -36,6 +42,7 @@ impl VenueGates {
             venues: std::array::from_fn(|_| VenueGate {
                 private_stream_up: AtomicBool::new(up),
                 rest_stopped_until_ms: Default::default(),
+                order_rate_paused_until_ms: AtomicI64::new(0),
             }),
         }
     }
@@ -57,6 +64,23 @@ impl VenueGates {
     pub fn rest_stopped(&self, v: Venue, now_ms: i64) -> bool {
         now_ms < self.venue(v).rest_stopped_until_ms.load(Ordering::Acquire)
     }
+
+    /// Stops `v`'s new orders until `until_ms` (the order-rate window);
+    /// never shortens a stop in force.
+    pub fn pause_for_order_rate(&self, v: Venue, until_ms: i64) {
+        self.venue(v)
+            .order_rate_paused_until_ms
+            .fetch_max(until_ms, Ordering::AcqRel);
+    }
+
+    /// True while `v`'s new orders wait for the order-rate window.
+    pub fn order_rate_paused(&self, v: Venue, now_ms: i64) -> bool {
+        now_ms
+            < self
+                .venue(v)
+                .order_rate_paused_until_ms
+                .load(Ordering::Acquire)
+    }
 }
 
 #[cfg(test)]
@@ -77,5 +101,14 @@ mod tests {
             .store(2_000, Ordering::Release);
         assert!(g.rest_stopped(Venue::Binance, 1_999));
         assert!(!g.rest_stopped(Venue::Binance, 2_000));
+        assert!(!g.order_rate_paused(Venue::Binance, 1_000));
+        g.pause_for_order_rate(Venue::Binance, 3_000);
+        g.pause_for_order_rate(Venue::Binance, 2_500);
+        assert!(g.order_rate_paused(Venue::Binance, 2_999));
+        assert!(!g.order_rate_paused(Venue::Binance, 3_000));
+        assert!(
+            !g.rest_stopped(Venue::Binance, 2_999),
+            "apart from the 429 stop"
+        );
     }
 }

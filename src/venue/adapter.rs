@@ -93,6 +93,13 @@ pub trait RunningSession: Send {
     /// Waits for the session's threads to finish (after exec closed the
     /// hand-off), at most about `timeout`.
     fn join(self: Box<Self>, timeout: std::time::Duration);
+
+    /// The longest the session's stop work takes once exec closed the
+    /// hand-off (answers in flight, cancel on stop, flatten on stop): exec
+    /// keeps taking its reports that long, and the engine waits for it.
+    fn stop_budget(&self) -> std::time::Duration {
+        crate::exec::gateway::DEFAULT_DRAIN
+    }
 }
 
 /// The live trading session of a venue: order entry, its private streams

@@ -10,6 +10,9 @@ pub mod embedded_sim;
 #[allow(unused_imports)]
 pub use embedded_sim::{EngineSim, engine_options};
 
+/// A simulated Binance venue outside the engine, and a quiet testnet engine on it.
+pub mod venue_rig;
+
 use quantum_trader::app::engine::Engine;
 use quantum_trader::config::Config;
 use quantum_trader::core::{InstrumentId, Venue, format_decimal};

@@ -51,6 +51,8 @@ pub(crate) struct OrderFaults {
     pub countdown_arms: AtomicU64,
     pub countdown_triggers: AtomicU64,
     pub faulted_answers: AtomicU64,
+    /// New orders refused for the account's order rate (429 `-1015`).
+    pub orders_rate_limited: AtomicU64,
 }
 
 fn take(a: &AtomicU32) -> bool {

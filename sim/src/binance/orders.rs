@@ -36,9 +36,26 @@ pub const ORDER_COUNT_1M_HEADER: &str = "x-mbx-order-count-1m";
 /// Orders kept for query/cancel.
 pub const MAX_ORDERS: usize = 10_000;
 /// Binance USD-M order limits per account (protocols.md: ORDERS 1200/min
-/// and 300/10 s).
-const ORDERS_PER_10S: usize = 300;
-const ORDERS_PER_MIN: usize = 1200;
+/// and 300/10 s); a test may lower them (`SimHandle::set_order_limits`),
+/// and `exchangeInfo.rateLimits` publishes what is in force.
+pub const ORDERS_PER_10S: usize = 300;
+pub const ORDERS_PER_MIN: usize = 1200;
+
+/// The account's order limits in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OrderLimits {
+    pub per_10s: usize,
+    pub per_min: usize,
+}
+
+impl Default for OrderLimits {
+    fn default() -> Self {
+        OrderLimits {
+            per_10s: ORDERS_PER_10S,
+            per_min: ORDERS_PER_MIN,
+        }
+    }
+}
 
 pub(super) const MSG_UNKNOWN_ORDER: &str = "Unknown order sent.";
 
@@ -86,6 +103,7 @@ pub(crate) struct DeskState {
     pub(crate) next_trade_id: i64,
     /// Armed countdownCancelAll timers: symbol -> when they fire.
     pub(crate) countdowns: HashMap<usize, Instant>,
+    pub(crate) limits: OrderLimits,
 }
 
 /// The simulated account: credentials, orders, positions.
@@ -125,7 +143,12 @@ pub(super) fn place(inner: &Inner, params: &Params) -> Result<Response, Refusal>
     let now = unix_ms();
     let desk = &inner.orders;
     let mut st = desk.state.lock();
-    let (c10, c1m) = order_limits(&mut st, now_i)?;
+    let (c10, c1m) = order_limits(&mut st, now_i).inspect_err(|_| {
+        inner
+            .order_faults
+            .orders_rate_limited
+            .fetch_add(1, Ordering::Relaxed);
+    })?;
     if let Some(c) = &req.client_id
         && st
             .open
@@ -235,25 +258,26 @@ fn order_limits(st: &mut DeskState, now_i: Instant) -> Result<(usize, usize), Re
         .take_while(|t| now_i.duration_since(**t) < Duration::from_secs(10))
         .count();
     let n = st.order_times.len();
-    if in_10s >= ORDERS_PER_10S {
-        let oldest = st.order_times[n - ORDERS_PER_10S];
+    let OrderLimits { per_10s, per_min } = st.limits;
+    if in_10s >= per_10s {
+        let oldest = st.order_times[n - per_10s.min(n)];
         return Err(Refusal {
             retry_after_s: Some(secs_left(oldest, now_i, Duration::from_secs(10))),
             ..err(
                 StatusCode::TOO_MANY_REQUESTS,
                 -1015,
-                "Too many new orders; current limit is 300 orders per TEN_SECONDS.",
+                &format!("Too many new orders; current limit is {per_10s} orders per TEN_SECONDS."),
             )
         });
     }
-    if n >= ORDERS_PER_MIN {
-        let oldest = st.order_times[n - ORDERS_PER_MIN];
+    if n >= per_min {
+        let oldest = st.order_times[n - per_min];
         return Err(Refusal {
             retry_after_s: Some(secs_left(oldest, now_i, Duration::from_secs(60))),
             ..err(
                 StatusCode::TOO_MANY_REQUESTS,
                 -1015,
-                "Too many new orders; current limit is 1200 orders per MINUTE.",
+                &format!("Too many new orders; current limit is {per_min} orders per MINUTE."),
             )
         });
     }

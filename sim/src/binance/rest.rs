@@ -166,10 +166,12 @@ async fn rest_exchange_info(
     State(inner): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
+    let limits = inner.orders.state.lock().limits;
     weighed(&inner, peer, 1, || {
         json_ok(wire::exchange_info_json(
             inner.syms.iter().map(|s| &s.info),
             unix_ms(),
+            (limits.per_10s, limits.per_min),
         ))
     })
 }

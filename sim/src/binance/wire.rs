@@ -216,9 +216,11 @@ pub(crate) const MSG_NO_SYMBOL: &str =
 pub(crate) const DEPTH_LIMITS: [usize; 7] = [5, 10, 20, 50, 100, 500, 1000];
 
 /// `GET /fapi/v1/exchangeInfo`: a faithful subset for the simulated symbols.
+/// `order_limits`: the account's ORDERS limits per 10 s and per minute.
 pub(crate) fn exchange_info_json<'a>(
     syms: impl Iterator<Item = &'a SymInfo>,
     server_ms: i64,
+    (per_10s, per_min): (usize, usize),
 ) -> String {
     let symbols: Vec<serde_json::Value> = syms
         .map(|s| {
@@ -270,8 +272,8 @@ pub(crate) fn exchange_info_json<'a>(
         "futuresType": "U_MARGINED",
         "rateLimits": [
             { "rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400 },
-            { "rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200 },
-            { "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300 },
+            { "rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": per_min },
+            { "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": per_10s },
         ],
         "exchangeFilters": [],
         "assets": [],
@@ -368,7 +370,7 @@ mod unit {
         let v: serde_json::Value = serde_json::from_str(&trade_json(&i, &t)).unwrap();
         assert_eq!(v["X"], "MARKET");
         let v: serde_json::Value =
-            serde_json::from_str(&exchange_info_json([i].iter(), 7)).unwrap();
+            serde_json::from_str(&exchange_info_json([i].iter(), 7, (300, 1200))).unwrap();
         assert_eq!(v["symbols"][0]["baseAsset"], "BTC");
         assert_eq!(v["symbols"][0]["filters"][0]["tickSize"], "0.10");
     }

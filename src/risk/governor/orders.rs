@@ -102,11 +102,17 @@ impl Governor {
                 inst,
                 status,
             } => {
+                // A session's own order at stop (flatten on stop) says so.
+                let note = if crate::exec::gateway::is_stop_order(client_order_id) {
+                    "flatten_on_stop"
+                } else {
+                    ""
+                };
                 self.journal_event(Event::OrderDone {
                     client_order_id,
                     inst,
                     status,
-                    note: "",
+                    note,
                 });
                 self.close_open(client_order_id);
                 self.after_done(status);

@@ -144,6 +144,7 @@ impl Governor {
                         "venue": v.as_str(),
                         "private_stream_up": g.private_stream_up(v),
                         "rest_stopped": g.rest_stopped(v, now),
+                        "order_rate_paused": g.order_rate_paused(v, now),
                     })
                 })
                 .collect(),

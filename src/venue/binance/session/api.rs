@@ -1,7 +1,8 @@
 //! The Binance USD-M REST calls of the trading session beyond order entry
 //! (`signed`): server time and the clock offset, `userTrades`, the
 //! listenKey (`POST`/`PUT`/`DELETE /fapi/v1/listenKey`, API key only, no
-//! signature), `countdownCancelAll`, `allOpenOrders` (cancel), and what an order object or a trade
+//! signature), `countdownCancelAll`, `allOpenOrders` (cancel), `exchangeInfo`
+//! (the order-rate limits), and what an order object or a trade
 //! means for the lifecycle (`exec::lifecycle`), with exact decimals.
 
 use crate::core::{InstrumentId, MONEY_SCALE, Money, parse_decimal};
@@ -74,6 +75,21 @@ async fn read(c: &SignedClient, resp: reqwest::Response) -> Result<Vec<u8>, Sign
         return Err(classify_error(status, &body, retry_after));
     }
     Ok(body.to_vec())
+}
+
+/// `GET /fapi/v1/exchangeInfo` (weight 1, unsigned) of the trading
+/// endpoint: the account's limits (`order_rate::parse_limits`).
+pub async fn exchange_info(c: &SignedClient) -> Result<Vec<u8>, SignedError> {
+    if let Some(b) = c.budget() {
+        b.acquire(1, None).await;
+    }
+    let resp = c
+        .http()
+        .get(format!("{}/fapi/v1/exchangeInfo", c.base()))
+        .send()
+        .await
+        .map_err(|e| SignedError::Transport(e.without_url().to_string()))?;
+    read(c, resp).await
 }
 
 /// A listenKey call (`POST` creates or extends, `PUT` keeps alive,

@@ -1,8 +1,9 @@
 //! The REST gap fill after any gap in the private stream (first connect,
 //! reconnect, listenKey expiry): per traded symbol, the trades since the
 //! last one seen before the gap (`GET /fapi/v1/userTrades?fromId=`), the
-//! open orders (`GET /fapi/v1/openOrders?symbol=`), and a query of every
-//! working order of ours the venue no longer lists. Everything goes through
+//! open orders (`GET /fapi/v1/openOrders?symbol=`), a query of every
+//! working order of ours the venue no longer lists, and the account's
+//! positions and balances (`account::refresh`). Everything goes through
 //! the desk, so a fill that the stream also brings is applied once.
 
 use super::Ctx;
@@ -91,6 +92,12 @@ pub(super) async fn gap_fill(c: &Ctx, from: &GapMark) -> Result<(), SignedError>
             // or the next gap fill looks again.
             _ => {}
         }
+    }
+    // The account as the venue states it now (what the stream may have
+    // said meanwhile); a failure here only leaves the view older.
+    if let Err(e) = super::account::refresh(c).await {
+        c.m.stream("account_refresh_failed");
+        tracing::warn!("binance account not read after the gap: {e}");
     }
     c.m.gap_fill();
     Ok(())

@@ -5,7 +5,7 @@
 use crate::core::Venue;
 use crate::exec::refusal::RefusalReason;
 use crate::telemetry::metrics::Metrics;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 /// Series of one venue's session.
 #[derive(Clone)]
@@ -25,6 +25,10 @@ pub struct SessionMetrics {
     reports_lost: IntCounter,
     pruned: IntCounter,
     desk: IntGaugeVec,
+    flatten: IntCounterVec,
+    order_rate_stops: IntCounter,
+    venue_balance: GaugeVec,
+    venue_position: GaugeVec,
 }
 
 fn counter_vec(m: &Metrics, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -125,6 +129,48 @@ impl SessionMetrics {
             venue: v,
             pruned: pruned.with_label_values(&[v]),
             desk,
+        let flatten = counter_vec(
+            m,
+            "qt_stop_flatten_total",
+            "Flattens at stop (trading.flatten_on_stop), by venue and result (flat: every traded position closed and its fills heard; incomplete: time was up first; failed: the positions could not be read)",
+            &["venue", "result"],
+        );
+        let venue_balance = {
+            let g = GaugeVec::new(
+                Opts::new(
+                    "qt_venue_balance",
+                    "Wallet balance per asset as the venue states it (ACCOUNT_UPDATE, gap-fill reads, the startup preflight); at most pipeline::account::MAX_ASSETS assets",
+                ),
+                &["venue", "asset"],
+            )
+            .expect("valid metric");
+            let _ = m.registry.register(Box::new(g.clone()));
+            g
+        };
+        let venue_position = {
+            let g = GaugeVec::new(
+                Opts::new(
+                    "qt_venue_position",
+                    "Position per traded instrument as the venue states it (base units, signed)",
+                ),
+                &["venue", "symbol"],
+            )
+            .expect("valid metric");
+            let _ = m.registry.register(Box::new(g.clone()));
+            g
+        };
+        let order_rate_stops = counter_vec(
+            m,
+            "qt_venue_order_rate_stops_total",
+            "Times new orders were stopped because the account's order-rate window (exchangeInfo ORDERS, X-MBX-ORDER-COUNT-*) was full, until it rolled; by venue",
+            &["venue"],
+        );
+        SessionMetrics {
+            venue: v,
+            flatten,
+            order_rate_stops: order_rate_stops.with_label_values(&[v]),
+            venue_balance,
+            venue_position,
             orders: m.orders.clone(),
             parked_now: parked_now.with_label_values(&[v]),
             unknown: unknown.with_label_values(&[v]),
@@ -191,6 +237,28 @@ impl SessionMetrics {
 
     pub fn clock_offset(&self, ms: i64) {
         self.clock_offset.set(ms);
+    }
+
+    /// `qt_venue_balance{venue,asset}` (display: a float of the exact amount).
+    pub fn venue_balance(&self, asset: &str, wallet: crate::core::Money) {
+        self.venue_balance
+            .with_label_values(&[self.venue, asset])
+            .set(wallet.to_f64());
+    }
+
+    /// `qt_venue_position{venue,symbol}` in base units.
+    pub fn venue_position(&self, symbol: &str, qty: f64) {
+        self.venue_position
+            .with_label_values(&[self.venue, symbol])
+            .set(qty);
+    }
+
+    pub fn order_rate_stop(&self) {
+        self.order_rate_stops.inc();
+    }
+
+    pub fn flatten(&self, result: &str) {
+        self.flatten.with_label_values(&[self.venue, result]).inc();
     }
 
     pub fn report_lost(&self) {

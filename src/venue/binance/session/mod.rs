@@ -19,17 +19,28 @@
 //! the startup reconciliation matched are tracked from the start; the
 //! missing ones are queried by client id (`desk::recovered`).
 //!
+//! At stop (exec closed the hand-off) the runtime finishes the orders in
+//! flight, cancels the open orders (`safety`) and, with
+//! `trading.flatten_on_stop`, closes the venue's positions (`flatten`),
+//! all within [`Timings::stop_budget`]; the private stream, the resolver
+//! and the tick keep running through that stop work, so the fills it
+//! brings reach exec like any other, and end only after it.
+//!
 //! Modules: `desk` (orders, lifecycle, parking, reports to exec), `place`
 //! (one order's request and what its answer means), `resolve` (resolver
 //! and clock tasks), `stream` (user data stream), `gap` (REST gap fill),
 //! `api` (the REST calls beyond order entry), `safety` (dead man's switch,
-//! cancel on stop), `reconcile` (periodic reconciliation, `/api/orders`),
-//! `metrics`.
+//! cancel on stop), `flatten` (flatten on stop), `reconcile` (periodic
+//! reconciliation, `/api/orders`), `account` (the account as the venue
+//! states it, and the position discrepancy alarm), `metrics`.
 
+mod account;
 pub mod api;
 pub mod desk;
+mod flatten;
 mod gap;
 pub mod metrics;
+pub mod order_rate;
 mod place;
 mod reconcile;
 mod resolve;
@@ -75,6 +86,24 @@ pub struct Timings {
     pub cancel_on_stop: bool,
 }
 
+/// What the session does at stop beyond canceling (from `[trading]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopWork {
+    /// Close every traded symbol's venue position with reduce-only orders.
+    pub flatten: bool,
+    /// The longest flattening may take; the engine exits after it anyway.
+    pub flatten_timeout: Duration,
+}
+
+impl StopWork {
+    fn from_config(t: &crate::config::trading::TradingConfig) -> StopWork {
+        StopWork {
+            flatten: t.flatten_on_stop,
+            flatten_timeout: Duration::from_millis(t.flatten_timeout_ms),
+        }
+    }
+}
+
 impl Default for Timings {
     /// The timings of a default `[venues.binance]` section.
     fn default() -> Self {
@@ -87,6 +116,22 @@ impl Default for Timings {
 }
 
 impl Timings {
+    /// The longest the in-flight wait and the cancels at stop may take.
+    pub fn cancel_budget(&self) -> Duration {
+        (self.order_timeout * 2).max(Duration::from_secs(2))
+    }
+
+    /// The longest the stop work takes: answers in flight, the cancels,
+    /// and (with `w.flatten`) the flatten and its last position check.
+    pub fn stop_budget(&self, w: StopWork) -> Duration {
+        let flatten = if w.flatten {
+            w.flatten_timeout + self.order_timeout
+        } else {
+            Duration::ZERO
+        };
+        self.order_timeout + Duration::from_millis(500) + self.cancel_budget() + flatten
+    }
+
     /// The venue section's timings, and the dead man's switch and
     /// cancel-on-stop of `[trading]`.
     fn from_config(
@@ -120,11 +165,21 @@ pub(crate) struct Ctx {
     pub tif: TimeInForce,
     /// `ws://host:port` or `wss://host` of the user data stream.
     pub stream_base: String,
+    /// Set when exec closed the hand-off: no order comes any more (the
+    /// dead man's switch and the halt watcher end).
     pub stop: watch::Receiver<bool>,
+    /// Set when the stop work is done: the stream, resolver, clock and tick
+    /// tasks end (they serve the stop work until then).
+    pub finish: watch::Receiver<bool>,
+    /// Client order ids of this life (the hand-off's and the stop orders').
+    pub ids: ClientIdGen,
+    pub stop_work: StopWork,
     /// Wakes the clock task (a `-1021`).
     pub remeasure: Notify,
     /// When the session started (unix ms): trades before it are not ours.
     pub start_ms: i64,
+    /// The account's order-rate windows (`order_rate`).
+    pub rate: Mutex<order_rate::OrderRate>,
     /// Orders sent and not answered yet (for a clean stop).
     pub in_flight: std::sync::atomic::AtomicU64,
     pub rtt: Mutex<crate::telemetry::latency::LatencyRecorder>,
@@ -153,11 +208,43 @@ impl Ctx {
     }
 
     /// True while order traffic is stopped (a 429/418 and its
-    /// `Retry-After`, from an order reply or the shared REST budget).
+    /// `Retry-After`, from an order reply or the shared REST budget; or a
+    /// full order-rate window).
     pub fn orders_paused(&self, now_ms: u64) -> bool {
-        self.shared
-            .venue_gates
-            .rest_stopped(Venue::Binance, now_ms as i64)
+        let g = &self.shared.venue_gates;
+        g.rest_stopped(Venue::Binance, now_ms as i64)
+            || g.order_rate_paused(Venue::Binance, now_ms as i64)
+    }
+
+    /// Admits one new order into the account's order-rate windows at
+    /// `now_ms`; when that fills a window, or no order may go, new orders
+    /// stop until it rolls (risk SKIPs `venue_order_rate`). False: refused.
+    pub fn admit_order(&self, now_ms: u64) -> bool {
+        let (admitted, full) = {
+            let mut r = self.rate.lock();
+            match r.admit(now_ms) {
+                Ok(()) => (true, r.full_until(now_ms)),
+                Err(until) => (false, Some(until)),
+            }
+        };
+        if let Some(until) = full {
+            self.pause_for_order_rate(until);
+        }
+        admitted
+    }
+
+    /// New orders wait until `until_ms` for the order-rate window.
+    pub fn pause_for_order_rate(&self, until_ms: u64) {
+        let g = &self.shared.venue_gates;
+        let now = Self::now_ms() as i64;
+        if !g.order_rate_paused(Venue::Binance, now) {
+            self.m.order_rate_stop();
+            tracing::info!(
+                for_ms = (until_ms as i64 - now).max(0),
+                "binance order-rate window full: new orders wait until it rolls (risk SKIPs venue_order_rate)"
+            );
+        }
+        g.pause_for_order_rate(Venue::Binance, until_ms as i64);
     }
 
     /// Sets whether the private stream is up (risk SKIPs
@@ -197,9 +284,14 @@ pub struct BinanceTrading;
 
 struct Running {
     handoff: JoinHandle<()>,
+    stop_budget: Duration,
 }
 
 impl RunningSession for Running {
+    fn stop_budget(&self) -> Duration {
+        self.stop_budget
+    }
+
     fn join(self: Box<Self>, timeout: Duration) {
         let until = std::time::Instant::now() + timeout;
         while !self.handoff.is_finished() && std::time::Instant::now() < until {
@@ -325,6 +417,9 @@ impl BinanceTrading {
             desk.recover(k, Ctx::now_ms());
         }
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (finish_tx, finish_rx) = watch::channel(false);
+        let stop_work = StopWork::from_config(&cfg.trading);
+        let stop_budget = t.stop_budget(stop_work);
         let lat = |name: &str| {
             Mutex::new(crate::telemetry::latency::LatencyRecorder::new(
                 &shared.latency,
@@ -341,9 +436,13 @@ impl BinanceTrading {
             tif,
             stream_base,
             stop: stop_rx,
+            finish: finish_rx,
+            ids,
+            stop_work,
             remeasure: Notify::new(),
             start_ms: crate::core::clock::unix_ms(),
             in_flight: std::sync::atomic::AtomicU64::new(0),
+            rate: Mutex::new(order_rate::OrderRate::default()),
             rtt: lat(ORDER_ROUND_TRIP),
             t2w: lat(TICK_TO_WIRE),
             t2h: lat(TICK_TO_HANDOFF),
@@ -371,6 +470,9 @@ impl BinanceTrading {
             .name("session-binance".into())
             .spawn(move || {
                 rt.block_on(async move {
+                    // The order-rate limits before anything else (bounded:
+                    // the defaults until the venue answers).
+                    order_rate::load_limits(&c2).await;
                     let tasks = vec![
                         tokio::spawn(resolve::clock_task(c2.clone())),
                         tokio::spawn(resolve::resolver_task(c2.clone())),
@@ -379,6 +481,7 @@ impl BinanceTrading {
                         tokio::spawn(safety::dead_man_task(c2.clone())),
                         tokio::spawn(safety::halt_task(c2.clone())),
                         tokio::spawn(reconcile::reconcile_task(c2.clone())),
+                        tokio::spawn(account::watch_task(c2.clone())),
                     ];
                     let mut stop = c2.stop.clone();
                     while !*stop.borrow() {
@@ -387,9 +490,24 @@ impl BinanceTrading {
                         }
                     }
                     // Orders in flight get their answers (bounded by the
-                    // request timeout), then the tasks end.
-                    place::wait_in_flight(&c2).await;
-                    safety::on_stop(&c2).await;
+                    // request timeout), the open orders are canceled and
+                    // the positions flattened (each bounded), then the
+                    // tasks end.
+                    let cancel = c2.t.cancel_budget();
+                    let stopping = async {
+                        place::wait_in_flight(&c2).await;
+                        safety::on_stop(&c2).await;
+                    };
+                    if tokio::time::timeout(cancel, stopping).await.is_err() {
+                        tracing::error!(
+                            budget_ms = cancel.as_millis() as u64,
+                            "binance stop: canceling the open orders did not finish in time"
+                        );
+                    }
+                    if c2.stop_work.flatten {
+                        flatten::flatten(&c2).await;
+                    }
+                    let _ = finish_tx.send(true);
                     for t in tasks {
                         t.abort();
                     }
@@ -404,11 +522,10 @@ impl BinanceTrading {
             .context("spawning the binance session runtime thread")?;
         let c3 = c.clone();
         let mut orders = ports.orders;
-        let mut ids = ids;
         let handoff = std::thread::Builder::new()
             .name("orders-binance".into())
             .spawn(move || {
-                place::handoff_loop(&c3, &handle, &mut orders, &mut ids);
+                place::handoff_loop(&c3, &handle, &mut orders);
                 let _ = stop_tx.send(true);
                 let _ = runtime.join();
                 c3.health().active.store(false, Ordering::Relaxed);
@@ -421,9 +538,13 @@ impl BinanceTrading {
         tracing::info!(
             rest = %rest,
             prefix = %ctx.settings.client_id_prefix,
+            flatten_on_stop = stop_work.flatten,
             "binance trading session started"
         );
-        Ok(Box::new(Running { handoff }))
+        Ok(Box::new(Running {
+            handoff,
+            stop_budget,
+        }))
     }
 }
 

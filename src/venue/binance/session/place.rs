@@ -1,9 +1,11 @@
 //! One order's way out: the hand-off thread turns an intent into a signed
 //! `POST /fapi/v1/order` (LIMIT at the intent's protective price, the
 //! session's time in force, the client order id of `exec::client_id`),
-//! registers it on the desk first, and hands the send to the runtime
-//! (stamping `tick_to_handoff`), which sends it over the order connections
-//! (`order_wire`: their write stamp gives `tick_to_wire`). The
+//! admits it into the account's order-rate windows (`order_rate`; the
+//! venue's counts from each reply's `X-MBX-ORDER-COUNT-*` headers feed
+//! them), registers it on the desk first, and hands the send to the
+//! runtime (stamping `tick_to_handoff`), which sends it over the order
+//! connections (`order_wire`: their write stamp gives `tick_to_wire`). The
 //! answer goes through the lifecycle: an order object is evidence; a
 //! refusal is typed by `refusal::verdict` (and may re-measure the clock or
 //! stop order traffic until `Retry-After`); anything else is an **unknown
@@ -13,7 +15,6 @@
 use super::Ctx;
 use super::api::order_events;
 use crate::core::{OrderIntent, Side, format_decimal, now_ns};
-use crate::exec::client_id::ClientIdGen;
 use crate::exec::lifecycle::LifeEvent;
 use crate::exec::refusal::RefusalReason;
 use crate::pipeline::channel::{Next, Rx};
@@ -32,11 +33,10 @@ pub(super) fn handoff_loop(
     c: &Arc<Ctx>,
     rt: &tokio::runtime::Handle,
     orders: &mut Rx<OrderIntent>,
-    ids: &mut ClientIdGen,
 ) {
     loop {
         match orders.next(HANDOFF_WAIT) {
-            Next::Item(o) => place(c, rt, ids, &o),
+            Next::Item(o) => place(c, rt, &o),
             Next::Idle => {}
             Next::Closed => return,
         }
@@ -58,8 +58,8 @@ fn refuse_locally(c: &Ctx, cid: &str, o: &OrderIntent, reason: RefusalReason) {
     d.apply(cid, &[LifeEvent::Reject { reason }]);
 }
 
-fn place(c: &Arc<Ctx>, rt: &tokio::runtime::Handle, ids: &ClientIdGen, o: &OrderIntent) {
-    let cid = match ids.id(o.client_order_id) {
+fn place(c: &Arc<Ctx>, rt: &tokio::runtime::Handle, o: &OrderIntent) {
+    let cid = match c.ids.id(o.client_order_id) {
         Ok(id) => id.as_str().to_string(),
         Err(e) => {
             tracing::error!(client_order_id = o.client_order_id, "{e}");
@@ -107,6 +107,12 @@ fn place(c: &Arc<Ctx>, rt: &tokio::runtime::Handle, ids: &ClientIdGen, o: &Order
     };
     let notional =
         crate::core::Money::notional(o.limit_px, o.qty, inst.price_scale, inst.qty_scale);
+    // The account's order-rate window: counted, or refused before the
+    // venue would answer -1015 (new orders then wait for it to roll).
+    if !c.admit_order(now) {
+        refuse_locally(c, &cid, o, RefusalReason::RateLimited);
+        return;
+    }
     {
         // On the desk before the request leaves: an event racing the REST
         // answer finds its order.
@@ -119,20 +125,25 @@ fn place(c: &Arc<Ctx>, rt: &tokio::runtime::Handle, ids: &ClientIdGen, o: &Order
     let c = c.clone();
     c.in_flight.fetch_add(1, Ordering::Relaxed);
     rt.spawn(async move {
-        send(&c, &cid, prepared, recv_ns, notional, qty_scale).await;
+        send(&c, &cid, prepared, Some(recv_ns), notional, qty_scale).await;
         c.in_flight.fetch_sub(1, Ordering::Relaxed);
     });
 }
 
-async fn send(
+/// Sends a prepared new order registered on the desk and applies its
+/// answer. `recv_ns`: when the market data that caused it arrived (the
+/// tick-to-wire latency; `None` for the session's own stop orders).
+pub(super) async fn send(
     c: &Ctx,
     cid: &str,
     p: Prepared,
-    recv_ns: u64,
+    recv_ns: Option<u64>,
     notional: crate::core::Money,
     qty_scale: u8,
 ) {
-    c.t2h.lock().record(now_ns().saturating_sub(recv_ns));
+    if let Some(recv_ns) = recv_ns {
+        c.t2h.lock().record(now_ns().saturating_sub(recv_ns));
+    }
     let t0 = Instant::now();
     let (res, wire_ns): (Result<OrderResponse, SignedError>, _) =
         c.client.send_order_stamped(&p).await;
@@ -141,6 +152,22 @@ async fn send(
         c.t2w.lock().record(w.saturating_sub(recv_ns));
     }
     let now = Ctx::now_ms();
+    if res.is_ok() {
+        // The venue's own order counts (X-MBX-ORDER-COUNT-10S / -1M).
+        let n = c.client.order_counts();
+        let counts: Vec<(u64, u64)> = [(10_000, n.ten_seconds), (60_000, n.one_minute)]
+            .into_iter()
+            .filter_map(|(ms, v)| v.map(|v| (ms, v)))
+            .collect();
+        let full = {
+            let mut r = c.rate.lock();
+            r.on_counts(&counts, now);
+            r.full_until(now)
+        };
+        if let Some(until) = full {
+            c.pause_for_order_rate(until);
+        }
+    }
     match res {
         Ok(r) => match order_events(&r, qty_scale) {
             Ok(evs) => {

@@ -17,8 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// Resolves when the session's stop work is done (the resolver, clock,
+/// tick and periodic reconciliation serve it until then).
 pub(super) async fn stopped(c: &Ctx) {
-    let mut s = c.stop.clone();
+    let mut s = c.finish.clone();
     while !*s.borrow() {
         if s.changed().await.is_err() {
             return;

@@ -5,7 +5,8 @@
 //! cancel on stop (every open order of the traded symbols canceled with
 //! `DELETE /fapi/v1/allOpenOrders`, the countdown disarmed, and the
 //! desk's working orders queried so their ends reach exec before the
-//! session goes); and the kill switch or an open breaker (as the risk
+//! session goes; also done before a flatten on stop, `flatten`); and the
+//! kill switch or an open breaker (as the risk
 //! stage publishes them in `Shared::risk`) cancel the open orders too.
 
 use super::Ctx;
@@ -75,10 +76,11 @@ pub(super) async fn halt_task(c: Arc<Ctx>) {
     }
 }
 
-/// At stop: cancel every open order (when configured), disarm the
+/// At stop: cancel every open order (when configured, and always before
+/// a flatten: a resting order could reopen the position), disarm the
 /// countdown, and bring the working orders' ends to exec.
 pub(super) async fn on_stop(c: &Ctx) {
-    if !c.t.cancel_on_stop {
+    if !c.t.cancel_on_stop && !c.stop_work.flatten {
         return;
     }
     cancel_everything(c, "canceled_on_stop").await;

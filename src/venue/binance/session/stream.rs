@@ -40,7 +40,8 @@ fn jitter(d: Duration) -> Duration {
 }
 
 pub(super) async fn stream_task(c: Arc<Ctx>) {
-    let mut stop = c.stop.clone();
+    // It serves the stop work (cancels, flatten) too: it ends after it.
+    let mut stop = c.finish.clone();
     let mut backoff = c.t.reconnect_min;
     let mut logged: HashSet<&'static str> = HashSet::new();
     // The trade ids before the first gap: none (the session's start).
@@ -184,7 +185,10 @@ fn on_frame(c: &Ctx, frame: &[u8], key: &str, logged: &mut HashSet<&'static str>
                 .lock()
                 .on_stream(&u.client_id, u.events, Ctx::now_ms());
         }
-        Ok(UserEvent::Account(_)) => c.m.event("account"),
+        Ok(UserEvent::Account(a)) => {
+            c.m.event("account");
+            super::account::apply_stream(c, &a);
+        }
         Ok(UserEvent::Ignored(_)) => c.m.event("ignored"),
         Ok(UserEvent::ListenKeyExpired { listen_key, .. }) => {
             c.m.event("listen_key_expired");
