@@ -125,10 +125,6 @@ impl SessionMetrics {
             "Entries of the trading session's tables (orders, venue_ids, done, parked, backlog, watched), by venue",
             &["venue", "table"],
         );
-        SessionMetrics {
-            venue: v,
-            pruned: pruned.with_label_values(&[v]),
-            desk,
         let flatten = counter_vec(
             m,
             "qt_stop_flatten_total",
@@ -167,6 +163,8 @@ impl SessionMetrics {
         );
         SessionMetrics {
             venue: v,
+            pruned: pruned.with_label_values(&[v]),
+            desk,
             flatten,
             order_rate_stops: order_rate_stops.with_label_values(&[v]),
             venue_balance,

@@ -148,7 +148,7 @@ pub(super) async fn send(
     let (res, wire_ns): (Result<OrderResponse, SignedError>, _) =
         c.client.send_order_stamped(&p).await;
     c.rtt.lock().record(t0.elapsed().as_nanos() as u64);
-    if let Some(w) = wire_ns {
+    if let (Some(w), Some(recv_ns)) = (wire_ns, recv_ns) {
         c.t2w.lock().record(w.saturating_sub(recv_ns));
     }
     let now = Ctx::now_ms();
