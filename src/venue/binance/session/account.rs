@@ -231,6 +231,7 @@ fn compare(c: &Ctx, state: &mut HashMap<InstrumentId, Watch>, now: Instant) {
                 );
             }
             *w = Watch::default();
+            c.position_alarms.lock().remove(&id);
             continue;
         }
         if working.contains(&id) {
@@ -243,6 +244,10 @@ fn compare(c: &Ctx, state: &mut HashMap<InstrumentId, Watch>, now: Instant) {
             continue;
         }
         w.alarmed = true;
+        if !c.position_alarms.lock().insert(id) {
+            // The periodic reconciliation counted this difference already.
+            continue;
+        }
         c.shared
             .metrics
             .reconcile

@@ -195,6 +195,10 @@ pub(crate) struct Ctx {
     pub prefix: String,
     /// The last periodic reconciliation, as `/api/orders` shows it.
     pub last_reconcile: Mutex<serde_json::Value>,
+    /// Instruments whose position difference is already counted (one
+    /// alarm per difference, whether the account watcher or the periodic
+    /// reconciliation saw it first; cleared when they agree again).
+    pub position_alarms: Mutex<std::collections::HashSet<crate::core::InstrumentId>>,
     pub t2h: Mutex<crate::telemetry::latency::LatencyRecorder>,
 }
 
@@ -453,6 +457,7 @@ impl BinanceTrading {
             policy: cfg.trading.adopt_unknown_orders,
             prefix: ctx.settings.client_id_prefix.clone(),
             last_reconcile: Mutex::new(serde_json::Value::Null),
+            position_alarms: Mutex::new(std::collections::HashSet::new()),
         });
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -235,6 +235,15 @@ async fn run(c: &Ctx, prev: &HashSet<String>) -> HashSet<String> {
         if !new {
             continue;
         }
+        // One alarm per position difference: the account watcher may have
+        // counted it already from the private stream.
+        if disc.kind == Kind::Position
+            && let Some(i) = disc.inst
+            && !c.position_alarms.lock().insert(i)
+        {
+            journal(c, disc, x, &snap);
+            continue;
+        }
         c.shared
             .metrics
             .reconcile
