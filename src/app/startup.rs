@@ -276,12 +276,24 @@ fn record(
             .discrepancies
             .with_label_values(&[venue, d.kind.as_str()])
             .inc();
-        tracing::warn!(
-            venue,
-            kind = d.kind.as_str(),
-            "reconciliation: {}",
-            d.detail
-        );
+        match d.inst.and_then(|i| table.try_get(i)) {
+            Some(x) if d.kind == crate::exec::reconcile::Kind::Position => tracing::warn!(
+                venue,
+                kind = d.kind.as_str(),
+                symbol = %x.symbol,
+                journal = %crate::core::fixed::format_decimal(d.journal, x.qty_scale),
+                venue_position = %crate::core::fixed::format_decimal(d.venue, x.qty_scale),
+                "reconciliation: {} {}: the journal's position is not the venue's; the venue's is taken",
+                venue,
+                x.symbol
+            ),
+            _ => tracing::warn!(
+                venue,
+                kind = d.kind.as_str(),
+                "reconciliation: {}",
+                d.detail
+            ),
+        }
         let (Some(inst), Some(j)) = (d.inst, journal) else {
             continue;
         };
