@@ -10,7 +10,7 @@ use crate::config::{Config, TradingMode};
 use crate::core::{Clock, Instrument, InstrumentId, InstrumentTable, parse_decimal};
 use crate::exec::gateway::Gateway;
 use crate::exec::stage::run_exec_stage_with;
-use crate::pipeline::channel::{queue, spsc};
+use crate::pipeline::channel::{FanIn, spsc};
 use crate::pipeline::shared::Shared;
 use crate::pipeline::thread::spawn_stage;
 use crate::risk::control::RiskControl;
@@ -331,13 +331,15 @@ impl Engine {
             .set(1);
         let p = &cfg.pipeline;
         let cap = p.queue_capacity;
-        let (md_tx, md_rx) = queue("feed_to_book", cap, p.book.wait, &metrics);
+        // Feed to book: one ring per producer (each feed connection, or the
+        // injector), made as the feeds start below; the book stage starts
+        // once they all exist.
+        let mut md_fan = FanIn::new("feed_to_book", cap, p.book.wait, &metrics);
         let (sc_tx, sc_rx) = spsc("book_to_score", cap, p.score.wait, &metrics);
         let (dec_tx, dec_rx) = spsc("score_to_risk", cap, p.risk.wait, &metrics);
         let (ord_tx, ord_rx) = spsc("risk_to_exec", cap, p.exec.wait, &metrics);
         let (rep_tx, rep_rx) = spsc("exec_to_risk", cap, p.risk.wait, &metrics);
         for (stage, probe) in [
-            ("book", md_rx.depth_probe()),
             ("score", sc_rx.depth_probe()),
             ("risk", dec_rx.depth_probe()),
             ("risk", rep_rx.depth_probe()),
@@ -471,15 +473,6 @@ impl Engine {
                 })?,
             ));
         }
-        {
-            let shared2 = shared.clone();
-            stages.push((
-                "book",
-                spawn_stage("book", p.book.core, move || {
-                    run_book_stage(md_rx, sc_tx, shared2, MAX_LEVELS)
-                })?,
-            ));
-        }
 
         // Recording (`[record]`): the feed sessions tap into it.
         let capture = if cfg.record.enabled && !opts.inject {
@@ -495,18 +488,31 @@ impl Engine {
         let mut feeds = Vec::new();
         let mut injector = None;
         if opts.inject {
-            injector = crate::venue::wiring::injector(&cfg, &shared, &md_tx);
+            injector = crate::venue::wiring::injector(&cfg, &shared, &mut md_fan);
         }
         if !opts.inject {
             feeds.extend(crate::venue::wiring::spawn_feeds(
                 &cfg,
                 &shared,
-                &md_tx,
+                &mut md_fan,
                 p.feed.core,
                 &stop_rx,
             )?);
         }
-        drop(md_tx);
+        // Every producer exists: the book stage reads their rings (and ends
+        // once every producer is gone). Its input waits at most a ring's
+        // capacity while it starts.
+        let md_rx = md_fan.into_rx();
+        shared.add_input_probe("book", md_rx.depth_probe());
+        {
+            let shared2 = shared.clone();
+            stages.push((
+                "book",
+                spawn_stage("book", p.book.core, move || {
+                    run_book_stage(md_rx, sc_tx, shared2, MAX_LEVELS)
+                })?,
+            ));
+        }
 
         let ops = if opts.no_ops {
             None

@@ -24,7 +24,7 @@ use crate::core::{
 };
 use crate::exec::PaperExec;
 use crate::feed::{Protocol, RestReply};
-use crate::pipeline::channel::{Rx, queue};
+use crate::pipeline::channel::{FanIn, Rx};
 use crate::pipeline::shared::Shared;
 use crate::risk::{Governor, build_intent};
 use crate::score::Scorer;
@@ -203,9 +203,10 @@ impl Replay {
         ));
         // Deep enough for any one record's events (a 1000-level snapshot is
         // 63 chunks a side); drained after every record.
-        let (md_tx, md_rx) = queue("feed_to_book", 1 << 16, WaitKind::Park, &metrics);
-        let protos = crate::venue::wiring::replay_protocols(cfg, &shared, &md_tx);
-        drop(md_tx);
+        // One ring per recorded connection, as live.
+        let mut md_fan = FanIn::new("feed_to_book", 1 << 16, WaitKind::Park, &metrics);
+        let protos = crate::venue::wiring::replay_protocols(cfg, &shared, &mut md_fan);
+        let md_rx = md_fan.into_rx();
         let qty = per_instrument(cfg, &table, |ic| &ic.order_qty)?;
         let max_pos = per_instrument(cfg, &table, |ic| &ic.max_position)?;
         let scorer = Scorer::new(&shared, model, &cfg.model, qty);

@@ -12,7 +12,7 @@ use crate::book::{BookStage, MAX_LEVELS};
 use crate::config::{Config, TradingMode, WaitKind};
 use crate::core::{Clock, Verdict, now_ns};
 use crate::exec::PaperExec;
-use crate::pipeline::channel::queue;
+use crate::pipeline::channel::FanIn;
 use crate::pipeline::shared::Shared;
 use crate::risk::{Governor, build_intent};
 use crate::score::{Model, Scorer};
@@ -68,16 +68,16 @@ impl HotPath {
             "t".into(),
             TradingMode::Paper,
         ));
-        let (md_tx, md_rx) = queue("feed_to_book", 16_384, WaitKind::Park, &metrics);
+        let mut md_fan = FanIn::new("feed_to_book", 16_384, WaitKind::Park, &metrics);
         // The injecting venue's section streams exactly `symbols`.
         for v in crate::core::Venue::ALL {
             if let Some(sec) = cfg.venues.section_mut(v) {
                 *sec.symbols = symbols.iter().map(|s| s.to_string()).collect();
             }
         }
-        let feed = crate::venue::wiring::injector(&cfg, &shared, &md_tx)
+        let feed = crate::venue::wiring::injector(&cfg, &shared, &mut md_fan)
             .expect("a venue offers an in-process injector");
-        drop(md_tx);
+        let md_rx = md_fan.into_rx();
         // Every decision a BUY or a SELL: the longest path, through exec.
         let mut m: serde_json::Value =
             serde_json::from_str(EMBEDDED_MODEL).expect("embedded model is JSON");

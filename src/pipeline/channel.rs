@@ -7,12 +7,16 @@
 //!   path) for hops with many or changing producers;
 //! - [`spsc`] and [`FanIn`]: single-producer rings ([`super::ring`]), one per
 //!   producer, read by one consumer that polls them in turn (fair: after an
-//!   item from ring `i` it looks at ring `i + 1` first).
+//!   item from ring `i` it looks at ring `i + 1` first). A producer is a
+//!   [`RingTx`] (`try_send(&mut self)`) or, for code that holds it behind
+//!   shared references on its one thread (a feed connection's protocol), a
+//!   [`LocalTx`] (`try_send(&self)`, `Send` but not `Sync`).
 
 use super::ring::{self, Consumer, Pop, Producer, PushError, Waker};
 use crate::config::WaitKind;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use prometheus::{IntCounter, IntGauge};
+use std::cell::UnsafeCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -310,6 +314,63 @@ impl<T> RingTx<T> {
     }
 }
 
+impl<T: Send + 'static> RingTx<T> {
+    /// Reads this ring's length from anywhere (see [`DepthProbe`]).
+    pub fn depth_probe(&self) -> DepthProbe {
+        Box::new(self.inner.len_probe())
+    }
+}
+
+impl<T: Send + 'static> LocalTx<T> {
+    /// Reads this ring's length from anywhere (see [`DepthProbe`]).
+    pub fn depth_probe(&self) -> DepthProbe {
+        // SAFETY: as in `try_send`: one thread, no re-entry.
+        unsafe { (*self.inner.get()).depth_probe() }
+    }
+}
+
+/// A ring producer sent through shared references by the one thread that
+/// owns it (a feed connection's protocol and the emitters it lends out):
+/// `Send`, not `Sync` and not `Clone`, so only one thread ever reaches it.
+pub struct LocalTx<T> {
+    inner: UnsafeCell<RingTx<T>>,
+}
+
+impl<T> LocalTx<T> {
+    #[inline]
+    pub fn try_send(&self, v: T) -> Result<(), SendError<T>> {
+        // SAFETY: `LocalTx` is not `Sync` (it holds an `UnsafeCell`), so no
+        // other thread can reach `inner`; on this thread the `&mut` lives
+        // only for this call, which runs no caller code (a ring push, a
+        // counter increment, an unpark), so it cannot be re-entered.
+        unsafe { (*self.inner.get()).try_send(v) }
+    }
+
+    /// Items waiting in this producer's ring.
+    pub fn len(&self) -> usize {
+        // SAFETY: as in `try_send`: one thread, no re-entry.
+        unsafe { (*self.inner.get()).len() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Slots of this producer's ring.
+    pub fn capacity(&self) -> usize {
+        // SAFETY: as in `try_send`: one thread, no re-entry.
+        unsafe { (*self.inner.get()).capacity() }
+    }
+}
+
+impl<T> From<RingTx<T>> for LocalTx<T> {
+    fn from(tx: RingTx<T>) -> Self {
+        LocalTx {
+            inner: UnsafeCell::new(tx),
+        }
+    }
+}
+
 /// Builds a consumer over one ring per producer, named `name` (the `queue`
 /// label of its metrics, shared by its rings): call [`FanIn::producer`] once
 /// per producer, then [`FanIn::into_rx`].
@@ -355,6 +416,17 @@ impl<T> FanIn<T> {
             inner: p,
             overflow: self.overflow.clone(),
         }
+    }
+
+    /// A new producer with its own ring, sent through `&self` (see
+    /// [`LocalTx`]).
+    pub fn local_producer(&mut self) -> LocalTx<T> {
+        self.producer().into()
+    }
+
+    /// Producers made so far.
+    pub fn producers(&self) -> usize {
+        self.rings.len()
     }
 
     /// The queue's name (its metrics label).
@@ -493,6 +565,75 @@ mod tests {
         }
         assert_eq!(n, 47);
         assert_eq!(rx.next(Duration::from_millis(1)), Next::Closed);
+    }
+
+    /// Two producers on their own threads, one flooding its ring for the
+    /// whole run: the other's items still arrive one every other item (the
+    /// consumer alternates while both rings hold items), the flooder's
+    /// refusals are counted under the queue's name, and the consumer closes
+    /// once both are gone.
+    #[test]
+    fn a_flooding_producer_does_not_starve_another() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let m = Metrics::new();
+        let mut f = FanIn::<(u8, u32)>::new("flood", 256, WaitKind::Spin, &m);
+        let flood = f.local_producer();
+        let quiet = f.local_producer();
+        let mut rx = f.into_rx();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flooding = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = flood.try_send((0, i));
+                    i = i.wrapping_add(1);
+                }
+            })
+        };
+        // Let the flooder fill its ring and start overflowing.
+        while m.queue_overflow.with_label_values(&["flood"]).get() == 0 {
+            std::thread::yield_now();
+        }
+        const N: u32 = 200;
+        let quiet_thread = std::thread::spawn(move || {
+            for i in 0..N {
+                while quiet.try_send((1, i)).is_err() {
+                    std::hint::spin_loop();
+                }
+            }
+            quiet
+        });
+        let quiet = quiet_thread.join().unwrap();
+        // Every quiet item is already queued: the consumer must take them
+        // with at most one flood item before each.
+        let mut got = 0;
+        let mut since_last = 0;
+        let mut worst = 0;
+        while got < N {
+            match rx.next(Duration::from_secs(5)) {
+                Next::Item((1, i)) => {
+                    assert_eq!(i, got, "a producer's items stay in order");
+                    got += 1;
+                    worst = worst.max(since_last);
+                    since_last = 0;
+                }
+                Next::Item(_) => since_last += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(worst <= 1, "{worst} flood items between two quiet ones");
+        stop.store(true, Ordering::Relaxed);
+        flooding.join().unwrap();
+        drop(quiet);
+        let mut rest = 0;
+        while let Next::Item(_) = rx.next(Duration::from_millis(10)) {
+            rest += 1;
+        }
+        assert!(rest <= 256, "{rest} left: at most the flooder's ring");
+        assert_eq!(rx.next(Duration::from_millis(1)), Next::Closed);
+        assert!(m.queue_overflow.with_label_values(&["flood"]).get() > 0);
+        assert_eq!(m.queue_capacity.with_label_values(&["flood"]).get(), 512);
     }
 
     /// A parked consumer of a fan-in wakes for a push into any ring.

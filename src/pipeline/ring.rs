@@ -213,6 +213,20 @@ impl<T> Producer<T> {
         self.ring.mask + 1
     }
 
+    /// A reader of the ring's length for another owner (an injector's
+    /// pacing, while the producer itself is inside a protocol).
+    pub fn len_probe(&self) -> impl Fn() -> usize + Send + Sync + 'static
+    where
+        T: Send + 'static,
+    {
+        let r = self.ring.clone();
+        move || {
+            let tail = r.tail.load(Ordering::Acquire);
+            let head = r.head.load(Ordering::Acquire);
+            tail.wrapping_sub(head).min(r.mask + 1)
+        }
+    }
+
     /// Whether the consumer is gone.
     pub fn is_closed(&self) -> bool {
         self.ring.consumer_gone.load(Ordering::Relaxed)

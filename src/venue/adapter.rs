@@ -10,7 +10,7 @@ use super::probe::ProbeSpec;
 use crate::config::{AnySection, Config, ConfigError, VenuesConfig};
 use crate::core::{MarketEvent, Venue};
 use crate::feed::Protocol;
-use crate::pipeline::channel::Tx;
+use crate::pipeline::channel::FanIn;
 use crate::pipeline::shared::Shared;
 use std::future::Future;
 use std::pin::Pin;
@@ -23,8 +23,10 @@ pub use super::config::{Common, CommonMut};
 /// What a venue's feed threads are started with.
 pub struct FeedContext<'a> {
     pub shared: &'a Arc<Shared>,
-    /// The feed-to-book queue.
-    pub tx: &'a Tx<MarketEvent>,
+    /// The feed-to-book queue: each connection takes its own producer
+    /// ([`FanIn::local_producer`]), so one busy connection cannot starve
+    /// another.
+    pub fan: &'a mut FanIn<MarketEvent>,
     /// Core to pin the venue's feed thread to.
     pub core: Option<usize>,
     pub stop: &'a watch::Receiver<bool>,
@@ -148,21 +150,23 @@ pub trait VenueAdapter: Sync {
     fn sim_ws_path(&self) -> &'static str;
 
     /// Starts the market-data connections of the enabled section on one
-    /// feed thread (within the venue's connection and stream limits).
+    /// feed thread (within the venue's connection and stream limits), each
+    /// with its own producer of `ctx.fan`.
     fn spawn_feeds(
         &self,
         cfg: &Config,
-        ctx: &FeedContext<'_>,
+        ctx: &mut FeedContext<'_>,
     ) -> std::io::Result<Option<JoinHandle<()>>>;
 
     /// The protocols of its connections for a replay, in the order
     /// [`VenueAdapter::spawn_feeds`] plans them (connection `i` here is
-    /// connection `i` of a recording); no sockets, gates or REST.
+    /// connection `i` of a recording), each with its own producer of `fan`;
+    /// no sockets, gates or REST.
     fn replay_protocols(
         &self,
         cfg: &Config,
         shared: &Arc<Shared>,
-        tx: &Tx<MarketEvent>,
+        fan: &mut FanIn<MarketEvent>,
     ) -> Vec<Box<dyn Protocol>>;
 
     /// True when the enabled section loads its instruments over REST.
@@ -184,12 +188,13 @@ pub trait VenueAdapter: Sync {
     fn probes(&self) -> &'static ProbeSpec;
 
     /// An in-process frame injector for benches and soak tests (the venue
-    /// whose frames the benches speak); `None` for the others.
+    /// whose frames the benches speak), with its own producer of `fan`;
+    /// `None` for the others.
     fn injector(
         &self,
         _cfg: &Config,
         _shared: &Arc<Shared>,
-        _tx: &Tx<MarketEvent>,
+        _fan: &mut FanIn<MarketEvent>,
     ) -> Option<super::inject::Injector> {
         None
     }

@@ -3,23 +3,27 @@
 //! a feed thread, and its REST snapshot requests are answered by the caller.
 //! The venue whose adapter offers one builds it (`VenueAdapter::injector`).
 
-use crate::core::MarketEvent;
 use crate::feed::session::RecordedRequests;
 use crate::feed::{Protocol, RestReply};
-use crate::pipeline::channel::Tx;
+use crate::pipeline::channel::DepthProbe;
 
 /// An in-process frame injector (benches, soak tests).
 pub struct Injector {
     feed: Box<dyn Protocol>,
     requests: RecordedRequests,
-    tx: Tx<MarketEvent>,
+    backlog: DepthProbe,
 }
 
 impl Injector {
     /// `feed` with an offline REST client whose recorded requests are
-    /// `requests`; `tx` is the queue it feeds (for [`Injector::backlog`]).
-    pub fn new(feed: Box<dyn Protocol>, requests: RecordedRequests, tx: Tx<MarketEvent>) -> Self {
-        Injector { feed, requests, tx }
+    /// `requests`; `backlog` reads the length of the ring `feed` sends into
+    /// (for [`Injector::backlog`]).
+    pub fn new(feed: Box<dyn Protocol>, requests: RecordedRequests, backlog: DepthProbe) -> Self {
+        Injector {
+            feed,
+            requests,
+            backlog,
+        }
     }
 
     /// One frame, stamped as received now.
@@ -47,9 +51,10 @@ impl Injector {
         n
     }
 
-    /// Events waiting in the feed-to-book queue (for pacing).
+    /// Events waiting in the injector's ring of the feed-to-book queue (for
+    /// pacing).
     pub fn backlog(&self) -> usize {
-        self.tx.len()
+        (self.backlog)()
     }
 
     /// The periodic work a feed does between frames (pending resyncs).

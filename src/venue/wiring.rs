@@ -8,7 +8,7 @@ use super::inject::Injector;
 use super::registry::ADAPTERS;
 use crate::config::Config;
 use crate::core::{MarketEvent, Venue};
-use crate::pipeline::channel::Tx;
+use crate::pipeline::channel::FanIn;
 use crate::pipeline::shared::Shared;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,23 +29,24 @@ pub fn fill_sim_urls(cfg: &mut Config, ws_base: &str, rest_base: &str) {
     }
 }
 
-/// Spawns the feed thread of every enabled venue, in venue order.
+/// Spawns the feed thread of every enabled venue, in venue order; each
+/// connection gets its own producer of the feed-to-book `fan`.
 pub fn spawn_feeds(
     cfg: &Config,
     shared: &Arc<Shared>,
-    tx: &Tx<MarketEvent>,
+    fan: &mut FanIn<MarketEvent>,
     core: Option<usize>,
     stop: &watch::Receiver<bool>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
-    let ctx = FeedContext {
+    let mut ctx = FeedContext {
         shared,
-        tx,
+        fan,
         core,
         stop,
     };
     let mut threads = Vec::new();
     for a in ADAPTERS {
-        threads.extend(a.spawn_feeds(cfg, &ctx)?);
+        threads.extend(a.spawn_feeds(cfg, &mut ctx)?);
     }
     Ok(threads)
 }
@@ -54,20 +55,26 @@ pub fn spawn_feeds(
 /// by venue, in the order each adapter plans and starts them (connection
 /// index `i` of a venue here is connection `i` of a recording). No sockets,
 /// gates or REST: REST replies come from the recording, and per-symbol
-/// staleness (a wall-clock judgement) is off.
+/// staleness (a wall-clock judgement) is off. Each protocol gets its own
+/// producer of `fan`.
 pub fn replay_protocols(
     cfg: &Config,
     shared: &Arc<Shared>,
-    tx: &Tx<MarketEvent>,
+    fan: &mut FanIn<MarketEvent>,
 ) -> [Vec<Box<dyn crate::feed::Protocol>>; Venue::COUNT] {
     let mut out: [Vec<Box<dyn crate::feed::Protocol>>; Venue::COUNT] = Default::default();
     for a in ADAPTERS {
-        out[a.venue().idx()] = a.replay_protocols(cfg, shared, tx);
+        out[a.venue().idx()] = a.replay_protocols(cfg, shared, fan);
     }
     out
 }
 
-/// The in-process frame injector of the first venue that offers one.
-pub fn injector(cfg: &Config, shared: &Arc<Shared>, tx: &Tx<MarketEvent>) -> Option<Injector> {
-    ADAPTERS.iter().find_map(|a| a.injector(cfg, shared, tx))
+/// The in-process frame injector of the first venue that offers one, with
+/// its own producer of `fan`.
+pub fn injector(
+    cfg: &Config,
+    shared: &Arc<Shared>,
+    fan: &mut FanIn<MarketEvent>,
+) -> Option<Injector> {
+    ADAPTERS.iter().find_map(|a| a.injector(cfg, shared, fan))
 }

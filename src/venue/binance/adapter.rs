@@ -11,7 +11,7 @@ use crate::config::{AnySection, Config, ConfigError, VenuesConfig};
 use crate::core::{MarketEvent, Venue};
 use crate::feed::thread::{Connection, spawn_feed_thread};
 use crate::feed::{Protocol, RestClient, RestReply};
-use crate::pipeline::channel::Tx;
+use crate::pipeline::channel::FanIn;
 use crate::pipeline::shared::Shared;
 use crate::venue::adapter::{BoxFuture, Common, CommonMut, FeedContext, VenueAdapter};
 use crate::venue::config::VenueSection;
@@ -72,7 +72,7 @@ impl VenueAdapter for BinanceAdapter {
     fn spawn_feeds(
         &self,
         cfg: &Config,
-        ctx: &FeedContext<'_>,
+        ctx: &mut FeedContext<'_>,
     ) -> std::io::Result<Option<JoinHandle<()>>> {
         let Some(vc) = enabled(cfg) else {
             return Ok(None);
@@ -93,7 +93,7 @@ impl VenueAdapter for BinanceAdapter {
                 let proto = BinanceFeed::new(
                     feed_config(vc, p, stale_after),
                     ctx.shared.clone(),
-                    ctx.tx.clone(),
+                    ctx.fan.local_producer(),
                     rest,
                 )
                 .with_gate(gate.clone());
@@ -118,7 +118,7 @@ impl VenueAdapter for BinanceAdapter {
         &self,
         cfg: &Config,
         shared: &Arc<Shared>,
-        tx: &Tx<MarketEvent>,
+        fan: &mut FanIn<MarketEvent>,
     ) -> Vec<Box<dyn Protocol>> {
         let Some(vc) = enabled(cfg) else {
             return Vec::new();
@@ -130,7 +130,7 @@ impl VenueAdapter for BinanceAdapter {
                 Box::new(BinanceFeed::new(
                     feed_config(vc, p, Duration::ZERO),
                     shared.clone(),
-                    tx.clone(),
+                    fan.local_producer(),
                     rest,
                 )) as Box<dyn Protocol>
             })
@@ -161,7 +161,7 @@ impl VenueAdapter for BinanceAdapter {
         &self,
         cfg: &Config,
         shared: &Arc<Shared>,
-        tx: &Tx<MarketEvent>,
+        fan: &mut FanIn<MarketEvent>,
     ) -> Option<Injector> {
         let vc = cfg
             .venues
@@ -178,7 +178,9 @@ impl VenueAdapter for BinanceAdapter {
             streams: super::plan::Streams::ALL,
             stale_after: Duration::ZERO,
         };
-        let feed = BinanceFeed::new(fc, shared.clone(), tx.clone(), rest);
-        Some(Injector::new(Box::new(feed), requests, tx.clone()))
+        let tx = fan.local_producer();
+        let backlog = tx.depth_probe();
+        let feed = BinanceFeed::new(fc, shared.clone(), tx, rest);
+        Some(Injector::new(Box::new(feed), requests, backlog))
     }
 }

@@ -14,7 +14,7 @@ use crate::core::{
     MarketEvent, Venue,
 };
 use crate::feed::{Protocol, RestClient, RestReply};
-use crate::pipeline::channel::Tx;
+use crate::pipeline::channel::LocalTx;
 use crate::pipeline::shared::Shared;
 use crate::venue::error::Disposition;
 use crate::venue::metrics::SymbolCounters;
@@ -88,7 +88,7 @@ pub struct BinanceFeed {
     states: Vec<SymState>,
     /// InstrumentId -> index into `states`.
     by_inst: Vec<Option<usize>>,
-    tx: Tx<MarketEvent>,
+    tx: LocalTx<MarketEvent>,
     rest: RestClient,
     counters: Counters,
     error_logs: u64,
@@ -103,7 +103,7 @@ impl BinanceFeed {
     pub fn new(
         cfg: BinanceFeedConfig,
         shared: Arc<Shared>,
-        tx: Tx<MarketEvent>,
+        tx: LocalTx<MarketEvent>,
         rest: RestClient,
     ) -> BinanceFeed {
         let m = &shared.metrics;
@@ -243,7 +243,7 @@ impl BinanceFeed {
     }
 
     /// Sends one update as chunks; false if the queue refused a chunk.
-    fn emit_depth(tx: &Tx<MarketEvent>, msg: &DepthMsg, reset: bool, recv_ns: u64) -> bool {
+    fn emit_depth(tx: &LocalTx<MarketEvent>, msg: &DepthMsg, reset: bool, recv_ns: u64) -> bool {
         let mut bi = 0;
         let mut ai = 0;
         let mut first = true;

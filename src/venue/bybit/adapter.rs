@@ -9,7 +9,7 @@ use crate::config::{AnySection, Config, ConfigError, VenuesConfig};
 use crate::core::{MarketEvent, Venue};
 use crate::feed::thread::{Connection, spawn_feed_thread};
 use crate::feed::{Protocol, RestReply};
-use crate::pipeline::channel::Tx;
+use crate::pipeline::channel::FanIn;
 use crate::pipeline::shared::Shared;
 use crate::venue::adapter::{BoxFuture, Common, CommonMut, FeedContext, VenueAdapter};
 use crate::venue::config::VenueSection;
@@ -69,7 +69,7 @@ impl VenueAdapter for BybitAdapter {
     fn spawn_feeds(
         &self,
         cfg: &Config,
-        ctx: &FeedContext<'_>,
+        ctx: &mut FeedContext<'_>,
     ) -> std::io::Result<Option<JoinHandle<()>>> {
         let Some(vc) = enabled(cfg) else {
             return Ok(None);
@@ -85,7 +85,7 @@ impl VenueAdapter for BybitAdapter {
                 let mut proto = BybitFeed::new(
                     feed_config(vc, symbols, stale_after),
                     ctx.shared.clone(),
-                    ctx.tx.clone(),
+                    ctx.fan.local_producer(),
                     Some(gate.clone()),
                 );
                 proto.keep_rest_sender(rtx);
@@ -110,7 +110,7 @@ impl VenueAdapter for BybitAdapter {
         &self,
         cfg: &Config,
         shared: &Arc<Shared>,
-        tx: &Tx<MarketEvent>,
+        fan: &mut FanIn<MarketEvent>,
     ) -> Vec<Box<dyn Protocol>> {
         let Some(vc) = enabled(cfg) else {
             return Vec::new();
@@ -121,7 +121,7 @@ impl VenueAdapter for BybitAdapter {
                 Box::new(BybitFeed::new(
                     feed_config(vc, symbols, Duration::ZERO),
                     shared.clone(),
-                    tx.clone(),
+                    fan.local_producer(),
                     None,
                 )) as Box<dyn Protocol>
             })

@@ -11,7 +11,7 @@ use super::parse::{Msg, Parser, TickerMsg};
 use super::sync::{Step, TopicSync};
 use crate::core::{Bbo, Level, Venue};
 use crate::feed::{Protocol, RestReply};
-use crate::pipeline::channel::Tx;
+use crate::pipeline::channel::LocalTx;
 use crate::pipeline::shared::Shared;
 use crate::venue::chunks::Emitter;
 use crate::venue::error::ParseError;
@@ -134,7 +134,7 @@ impl BybitFeed {
     pub fn new(
         cfg: BybitFeedConfig,
         shared: Arc<Shared>,
-        tx: Tx<MarketEvent>,
+        tx: LocalTx<MarketEvent>,
         gate: Option<ConnectGate>,
     ) -> BybitFeed {
         let m = &shared.metrics;

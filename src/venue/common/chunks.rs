@@ -6,12 +6,12 @@ use crate::core::{
     Bbo, CHUNK_END, CHUNK_LEVELS, CHUNK_RESET, DepthChunk, FeedStatus, InstrumentId, Level,
     MarketBody, MarketEvent, Trade, Venue,
 };
-use crate::pipeline::channel::Tx;
+use crate::pipeline::channel::LocalTx;
 
 /// Sends one venue's events to the book stage (never blocking).
 pub struct Emitter {
     pub venue: Venue,
-    pub tx: Tx<MarketEvent>,
+    pub tx: LocalTx<MarketEvent>,
 }
 
 impl Emitter {

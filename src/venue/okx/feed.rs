@@ -11,7 +11,7 @@ use super::parse::{BookChannel, Event, Msg, Parser};
 use super::sync::{InstSync, Step};
 use crate::core::{MarketEvent, Venue};
 use crate::feed::{Protocol, RestReply};
-use crate::pipeline::channel::Tx;
+use crate::pipeline::channel::LocalTx;
 use crate::pipeline::shared::Shared;
 use crate::venue::chunks::Emitter;
 use crate::venue::error::ParseError;
@@ -108,7 +108,7 @@ impl OkxFeed {
     pub fn new(
         cfg: OkxFeedConfig,
         shared: Arc<Shared>,
-        tx: Tx<MarketEvent>,
+        tx: LocalTx<MarketEvent>,
         gate: Option<ConnectGate>,
     ) -> OkxFeed {
         let m = &shared.metrics;
