@@ -3,12 +3,17 @@
 //! the built-in simulator's WebSockets, the journal writer and the Redis
 //! publisher on a real `redis-server`) under a global allocator that counts
 //! allocations per thread, by thread name. After a warm-up the test measures
-//! a window of thousands of messages and asserts that the per-message stage
-//! threads (book, score, risk, exec) allocated nothing, and, in a second
-//! phase, that the in-process injector (the feed's parse, sync and chunking
-//! on the caller's thread) allocated nothing either. What the other threads
-//! allocate in the window (feed socket threads, journal, publisher, ops,
-//! simulator) is printed per message and per second (README lists it).
+//! a window of thousands of messages and asserts that the per-message
+//! threads (book, score, risk, exec and each venue's feed thread: socket
+//! receive, parse, sync, chunking) allocated nothing outside the stages'
+//! timed work, and, in a second test, that the in-process injector (the
+//! feed's work on the caller's thread) allocated nothing either. The timed
+//! work (a stage publishing its view for the ops API at most every 50-100 ms,
+//! answering a query; marked with `pipeline::thread::timed_work`) is
+//! counted apart and printed, as is what the other threads allocate
+//! (journal, publisher, ops, simulator), per message and per second (README
+//! lists it). `QT_ALLOC_TRACE=<thread>[:<n>]` prints a backtrace of that
+//! thread's first `n` allocations in the window.
 //!
 //! Needs `redis-server` on the PATH: a loud SKIP without it, a failure under
 //! `CI=true`.
@@ -39,7 +44,10 @@ mod per_thread {
     pub struct Slot {
         name: [AtomicU64; NAME / 8],
         len: AtomicUsize,
+        /// Allocations outside the stage's timed work.
         pub count: AtomicU64,
+        /// Allocations inside it (`pipeline::thread::timed_work`).
+        pub timed: AtomicU64,
     }
 
     #[allow(clippy::declare_interior_mutable_const)]
@@ -47,6 +55,7 @@ mod per_thread {
         name: [const { AtomicU64::new(0) }; NAME / 8],
         len: AtomicUsize::new(0),
         count: AtomicU64::new(0),
+        timed: AtomicU64::new(0),
     };
     static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
     static USED: AtomicUsize = AtomicUsize::new(0);
@@ -58,6 +67,38 @@ mod per_thread {
 
     thread_local! {
         static MINE: Cell<usize> = const { Cell::new(UNSET) };
+        /// Allocations of this thread left to print with a backtrace
+        /// (`QT_ALLOC_TRACE=<thread name>[:<count>]`, for finding one).
+        static TRACE: Cell<u32> = const { Cell::new(0) };
+    }
+    static TRACING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// Starts printing the traced thread's allocations (after a warm-up).
+    pub fn trace_from_now() {
+        TRACING.store(true, Ordering::Relaxed);
+    }
+
+    fn trace_budget(name: &str) -> u32 {
+        let Ok(spec) = std::env::var("QT_ALLOC_TRACE") else {
+            return 0;
+        };
+        let (who, n) = spec.split_once(':').unwrap_or((&spec, "20"));
+        if who == name { n.parse().unwrap_or(20) } else { 0 }
+    }
+
+    #[cold]
+    fn trace(m: &Cell<usize>, i: usize) {
+        let _ = TRACE.try_with(|t| {
+            if t.get() > 0 && TRACING.load(Ordering::Relaxed) {
+                t.set(t.get() - 1);
+                m.set(BUSY);
+                eprintln!(
+                    "allocation on a traced thread:\n{}",
+                    std::backtrace::Backtrace::force_capture()
+                );
+                m.set(i);
+            }
+        });
     }
 
     fn register() -> usize {
@@ -83,6 +124,8 @@ mod per_thread {
             w.store(u64::from_le_bytes(b), Ordering::Relaxed);
         }
         s.len.store(n, Ordering::Release);
+        let budget = trace_budget(&String::from_utf8_lossy(&name[..n]));
+        let _ = TRACE.try_with(|t| t.set(budget));
         i
     }
 
@@ -99,8 +142,14 @@ mod per_thread {
                 };
             }
             BUSY => {}
+            i if quantum_trader::pipeline::thread::in_timed_work() => {
+                TABLE[i].timed.fetch_add(1, Ordering::Relaxed);
+            }
             i => {
                 TABLE[i].count.fetch_add(1, Ordering::Relaxed);
+                if TRACING.load(Ordering::Relaxed) {
+                    trace(m, i);
+                }
             }
         });
     }
@@ -114,8 +163,17 @@ mod per_thread {
         }
     }
 
-    /// Allocations so far, summed per thread name.
+    /// Allocations so far outside timed work, summed per thread name.
     pub fn snapshot() -> BTreeMap<String, u64> {
+        snapshot_of(|s| &s.count)
+    }
+
+    /// Allocations so far inside timed work, summed per thread name.
+    pub fn snapshot_timed() -> BTreeMap<String, u64> {
+        snapshot_of(|s| &s.timed)
+    }
+
+    fn snapshot_of(which: impl Fn(&Slot) -> &AtomicU64) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
         for s in TABLE.iter().take(USED.load(Ordering::Relaxed).min(SLOTS)) {
             let n = s.len.load(Ordering::Acquire);
@@ -125,7 +183,7 @@ mod per_thread {
             }
             bytes.truncate(n);
             let name = String::from_utf8_lossy(&bytes).into_owned();
-            *out.entry(name).or_insert(0) += s.count.load(Ordering::Relaxed);
+            *out.entry(name).or_insert(0) += which(s).load(Ordering::Relaxed);
         }
         out
     }
@@ -158,6 +216,9 @@ static GLOBAL: Counting = Counting;
 /// `pipeline::thread::spawn_stage`: `qt-<stage>`).
 const HOT: [&str; 4] = ["qt-book", "qt-score", "qt-risk", "qt-exec"];
 
+/// The feed threads (socket receive, parse, sync, chunking), one per venue.
+const FEEDS: [&str; 3] = ["qt-feed-binance", "qt-feed-bybit", "qt-feed-okx"];
+
 /// Sum of every sample of a metric family (all label values).
 fn total(shared: &Shared, name: &str) -> u64 {
     shared
@@ -179,10 +240,9 @@ fn total(shared: &Shared, name: &str) -> u64 {
 
 fn processed(shared: &Shared, stage: &str) -> u64 {
     shared
-        .metrics
-        .stage_processed
-        .with_label_values(&[stage])
-        .get()
+        .stage(stage)
+        .map(|h| h.processed.load(Ordering::Relaxed))
+        .unwrap_or(0)
 }
 
 fn delta(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
@@ -218,9 +278,9 @@ fn config(redis_url: &str, f: impl FnOnce(&mut Config)) -> Config {
         c.redis.heartbeat_interval_ms = 200;
         c.redis.heartbeat_ttl_ms = 1_000;
         // Orders flow all window long (paper), whatever the demo caps say.
-        c.risk.max_orders_per_sec = 100_000;
-        c.risk.max_orders_per_min = 10_000_000;
-        c.risk.daily_trade_cap = 100_000_000;
+        c.risk.max_orders_per_sec = 10_000;
+        c.risk.max_orders_per_min = 1_000_000;
+        c.risk.daily_trade_cap = 10_000_000;
         c.risk.max_gross_exposure = 1e12;
         c.risk.max_daily_loss = 1e12;
         c.risk.max_drawdown = 1e12;
@@ -295,6 +355,7 @@ fn the_real_stage_threads_allocate_nothing_per_message() {
     );
     // Let the one-off growth of the warm-up settle (views, tables).
     std::thread::sleep(Duration::from_secs(2));
+    per_thread::trace_from_now();
 
     let m0 = total(&shared, "qt_feed_messages_total");
     let (b0, s0, r0, x0) = (
@@ -306,9 +367,9 @@ fn the_real_stage_threads_allocate_nothing_per_message() {
     let o0 = total(&shared, "qt_orders_total");
     let j0 = total(&shared, "qt_redis_entries_total");
     let t0 = Instant::now();
-    let a0 = per_thread::snapshot();
+    let (a0, z0) = (per_thread::snapshot(), per_thread::snapshot_timed());
     std::thread::sleep(Duration::from_secs(6));
-    let a1 = per_thread::snapshot();
+    let (a1, z1) = (per_thread::snapshot(), per_thread::snapshot_timed());
     let secs = t0.elapsed().as_secs_f64();
     let msgs = total(&shared, "qt_feed_messages_total") - m0;
     let (b, s, r, x) = (
@@ -321,6 +382,12 @@ fn the_real_stage_threads_allocate_nothing_per_message() {
     let published = total(&shared, "qt_redis_entries_total") - j0;
     let d = delta(&a0, &a1);
     report("engine on the simulator", &d, msgs, secs);
+    report(
+        "  ... and in the stages' timed work (views, queries)",
+        &delta(&z0, &z1),
+        msgs,
+        secs,
+    );
     eprintln!(
         "  processed: book {b}, score {s}, risk {r}, exec {x}; orders {orders}; redis entries {published}"
     );
@@ -331,14 +398,19 @@ fn the_real_stage_threads_allocate_nothing_per_message() {
     assert!(b > 10_000 && s > 1_000 && r > 1_000, "book {b}, score {s}, risk {r}");
     assert!(orders > 50 && x > 50, "only {orders} orders, exec {x}");
     assert!(published > 50, "only {published} Redis entries");
-    for t in HOT {
-        assert!(d.contains_key(t), "thread {t} never seen: is it still named so?");
+    for t in HOT.iter().chain(&FEEDS) {
+        assert!(d.contains_key(*t), "thread {t} never seen: is it still named so?");
     }
     assert_eq!(per_thread::OVERFLOW.load(Ordering::Relaxed), 0);
     let hot = hot_allocs(&d);
     assert!(
         hot.is_empty(),
         "hot stage threads allocated over {msgs} messages: {hot:?}"
+    );
+    let feeds: Vec<_> = FEEDS.iter().filter(|t| d[**t] > 0).map(|t| (t, d[*t])).collect();
+    assert!(
+        feeds.is_empty(),
+        "feed threads allocated over {msgs} messages: {feeds:?}"
     );
 }
 
@@ -404,8 +476,9 @@ fn the_injector_and_stage_threads_allocate_nothing_per_frame() {
     let o0 = total(&shared, "qt_orders_total");
     let b0 = processed(&shared, "book");
     let t0 = Instant::now();
-    let a0 = per_thread::snapshot();
+    let (a0, z0) = (per_thread::snapshot(), per_thread::snapshot_timed());
     let c0 = per_thread::mine();
+    per_thread::trace_from_now();
     // Only the frames themselves on this thread: no snapshot is due after
     // the warm-up (answering one clones its body).
     for f in &frames[warm..] {
@@ -417,13 +490,19 @@ fn the_injector_and_stage_threads_allocate_nothing_per_frame() {
     let injecting = per_thread::mine() - c0;
     assert!(wait_until(Duration::from_secs(30), || inj.backlog() == 0));
     std::thread::sleep(Duration::from_millis(300));
-    let a1 = per_thread::snapshot();
+    let (a1, z1) = (per_thread::snapshot(), per_thread::snapshot_timed());
     let secs = t0.elapsed().as_secs_f64();
     let n = (frames.len() - warm) as u64;
     let orders = total(&shared, "qt_orders_total") - o0;
     let b = processed(&shared, "book") - b0;
     let d = delta(&a0, &a1);
     report("engine through the injector", &d, n, secs);
+    report(
+        "  ... and in the stages' timed work (views, queries)",
+        &delta(&z0, &z1),
+        n,
+        secs,
+    );
     eprintln!("  processed: book {b}; orders {orders}");
     drop(inj);
     e.stop();

@@ -136,6 +136,10 @@ impl BookStage {
             return;
         }
         self.last_publish_ns = now;
+        crate::pipeline::thread::timed_work(|| self.publish_consolidated_now(now));
+    }
+
+    fn publish_consolidated_now(&mut self, now: u64) {
         let books = &self.books;
         let mut out = Vec::new();
         for u in self.cons.underlyings() {
@@ -307,6 +311,10 @@ impl BookStage {
     /// Answers at most `limit` waiting book queries (those kept for a book
     /// that was mid-update first), never from a book mid-update.
     pub fn answer_queries(&mut self, limit: usize) {
+        crate::pipeline::thread::timed_work(|| self.answer_queries_now(limit));
+    }
+
+    fn answer_queries_now(&mut self, limit: usize) {
         let mut budget = limit;
         let books = &self.books;
         self.pending_queries.retain(|q| {

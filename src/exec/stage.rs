@@ -547,6 +547,10 @@ impl PaperExec {
 
     /// Publishes the positions view into `shared.positions`.
     pub fn publish(&self) {
+        crate::pipeline::thread::timed_work(|| self.publish_now());
+    }
+
+    fn publish_now(&self) {
         let mut v = self.positions.view(self.orders, self.fills, self.rejects);
         let table = &self.shared.instruments;
         v.recent_fills = self

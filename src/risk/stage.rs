@@ -45,6 +45,10 @@ pub fn build_intent(
 /// Publishes the governor's view (plus journal stats and the recovery
 /// summary) and, when it changed, the breaker history.
 fn publish(shared: &Shared, ctl: &RiskControl, gov: &mut Governor, history_version: &mut u64) {
+    crate::pipeline::thread::timed_work(|| publish_now(shared, ctl, gov, history_version));
+}
+
+fn publish_now(shared: &Shared, ctl: &RiskControl, gov: &mut Governor, history_version: &mut u64) {
     gov.housekeeping();
     let future = shared.heartbeats.future_rejected();
     gov.note_heartbeat_future_rejected(future);
