@@ -421,3 +421,53 @@ fn a_sync_barrier_without_a_writer_fails_in_time() {
     let e = tx.sync(std::time::Duration::from_millis(200)).unwrap_err();
     assert!(e.contains("gone") || e.contains("stopped"), "{e}");
 }
+
+/// The day report keeps fees charged in another asset apart: per asset,
+/// out of the quote fees, the net PnL and the drawdown; the writer names
+/// the asset in the record and leaves it out for a quote fee.
+#[test]
+fn the_report_lists_fees_per_asset_and_keeps_bnb_out_of_pnl() {
+    let dir = tmp_dir("journal-fee-assets");
+    let t = crate::core::testkit::btc_table();
+    let (tx, w) = start(&cfg(&dir, FsyncPolicy::Batch), t, &Metrics::new()).unwrap();
+    let bnb = crate::core::FeeAsset::other("BNB").unwrap();
+    for (k, asset, fee, realized) in [
+        (1, crate::core::FeeAsset::QUOTE, "0.04", 0.0),
+        (2, bnb, "0.00012345", -1.0),
+        (3, bnb, "0.00000005", 0.5),
+        (4, crate::core::FeeAsset::QUOTE, "0.01", -0.25),
+    ] {
+        let mut e = fill(T0 + k as i64, k, 1_000, realized);
+        if let Event::Fill { fee: f, fee_asset, .. } = &mut e.event {
+            *f = Money::parse(fee).unwrap();
+            *fee_asset = asset;
+        }
+        assert!(tx.send(e));
+    }
+    drop(tx);
+    w.join();
+    let d = read_day(&dir, 20_780).unwrap();
+    let assets: Vec<String> = d
+        .records
+        .iter()
+        .map(|r| match &r.body {
+            Body::Fill { fee_asset, .. } => fee_asset.clone(),
+            b => panic!("{b:?}"),
+        })
+        .collect();
+    assert_eq!(assets, vec!["", "BNB", "BNB", ""]);
+    let rep = report::DayReport::build(&d, TradingMode::Paper);
+    assert_eq!(rep.fees.to_string(), "0.05000000");
+    assert_eq!(rep.fees_other.len(), 1);
+    assert_eq!(rep.fees_other["BNB"].to_string(), "0.00012350");
+    assert_eq!(rep.realized_pnl.to_string(), "-0.75000000");
+    assert_eq!(rep.realized_pnl_net.to_string(), "-0.80000000");
+    // Equity net of quote fees: -0.04, -1.04, -0.54, -0.80: worst from 0.
+    assert_eq!(rep.max_drawdown.to_string(), "1.04000000");
+    assert!(
+        rep.render().contains("fees, not quote  BNB 0.00012350"),
+        "{}",
+        rep.render()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -127,6 +127,10 @@ mod tests {
             crate::venue::quote_asset(Venue::Binance, "ETHUSDT").as_deref(),
             Some("USDT")
         );
+        assert_eq!(
+            crate::venue::quote_asset(Venue::Bybit, "BTCPERP").as_deref(),
+            Some("USDC")
+        );
     }
 
     #[test]
