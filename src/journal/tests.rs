@@ -438,7 +438,10 @@ fn the_report_lists_fees_per_asset_and_keeps_bnb_out_of_pnl() {
         (4, crate::core::FeeAsset::QUOTE, "0.01", -0.25),
     ] {
         let mut e = fill(T0 + k as i64, k, 1_000, realized);
-        if let Event::Fill { fee: f, fee_asset, .. } = &mut e.event {
+        if let Event::Fill {
+            fee: f, fee_asset, ..
+        } = &mut e.event
+        {
             *f = Money::parse(fee).unwrap();
             *fee_asset = asset;
         }
