@@ -236,6 +236,7 @@ fn open_orders_come_back_with_their_venue_client_ids() {
             px: 1,
             qty: 2,
             fee: Money::ZERO,
+            fee_asset: quantum_trader::core::FeeAsset::QUOTE,
             position_after: 2,
             realized_pnl: Money::ZERO,
         }

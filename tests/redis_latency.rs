@@ -118,6 +118,7 @@ fn publisher_throughput() {
             px: 6_000_000 + (i % 100) as i64,
             qty: 2,
             fee: quantum_trader::core::Money(4_800_000),
+            fee_asset: quantum_trader::core::FeeAsset::QUOTE,
             position_after: 2,
             realized_pnl: quantum_trader::core::Money::ZERO,
         });

@@ -458,7 +458,17 @@ impl World {
         let x = self.table.get(id).clone();
         let notional = Money::notional(o.limit_px, q, x.price_scale, x.qty_scale);
         let fee = notional.mul_bps(FEE_BPS);
-        let (after, realized) = self.exec.apply_fill(id, o.side, q, notional, fee).unwrap();
+        let (after, realized) = self
+            .exec
+            .apply_fill(
+                id,
+                o.side,
+                q,
+                notional,
+                fee,
+                quantum_trader::core::FeeAsset::QUOTE,
+            )
+            .unwrap();
         self.pos[o.inst] += o.side.sign() * q;
         assert_eq!(after, self.pos[o.inst]);
         self.last_fill_px[o.inst] = x.px_f64(o.limit_px);
@@ -471,6 +481,7 @@ impl World {
             px: o.limit_px,
             qty: q,
             fee,
+            fee_asset: quantum_trader::core::FeeAsset::QUOTE,
             position_after: after,
             realized_pnl: realized,
         });

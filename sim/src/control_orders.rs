@@ -20,6 +20,7 @@
 //! | `POST /sim/account/leverage/{n}` | leverage |
 //! | `POST /sim/account/order_limits/{per_10s}/{per_min}` | the account's order-rate limits (also in `exchangeInfo.rateLimits`) |
 //! | `POST /sim/account/fees/{maker}/{taker}` | fee rates (`0.0002`) |
+//! | `POST /sim/account/commission_asset/{asset}/{per_usdt}` | commissions charged in `asset` (`BNB`: `per_usdt` of it per USDT of commission, e.g. `0.0015`), not from the USDT wallet; `USDT` (any rate) charges USDT again |
 //! | `POST /sim/market/{symbol}/steer/{price}` | move the symbol's best bid to about `price` |
 //! | `GET /sim/account` | [`SimAccount`] |
 //! | `GET /sim/orders/requests[/{clientOrderId}]` | new-order requests per client order id |
@@ -54,6 +55,9 @@ pub struct SimAccount {
     pub open_orders: Vec<String>,
     /// Trades kept.
     pub trades: usize,
+    /// Commissions charged since start, per asset (`USDT`, `BNB`): (asset,
+    /// amount with 8 decimals), by asset.
+    pub commissions: Vec<(String, String)>,
 }
 
 /// Applies the order venue's faults (the others are in `control`).
@@ -133,6 +137,27 @@ impl Inner {
         true
     }
 
+    /// Charges commissions in `asset` from now on, `per_usdt` of it (a
+    /// decimal string, > 0) per USDT of commission (Binance's fee discount
+    /// in BNB); `USDT` charges them in USDT again. False for a bad asset
+    /// code (1 to 15 ASCII letters or digits) or rate.
+    pub fn set_commission_asset(&self, asset: &str, per_usdt: &str) -> bool {
+        let ok = !asset.is_empty()
+            && asset.len() <= 15
+            && asset.bytes().all(|b| b.is_ascii_alphanumeric());
+        let rate = parse_decimal(per_usdt.as_bytes(), USDT_SCALE as u8).ok();
+        let (true, Some(rate)) = (ok, rate.filter(|r| *r > 0)) else {
+            return false;
+        };
+        let asset = asset.to_ascii_uppercase();
+        self.orders.state.lock().account.commission_asset =
+            (asset != "USDT").then(|| crate::binance::account::CommissionAsset {
+                asset: asset.into(),
+                per_usdt: i128::from(rate),
+            });
+        true
+    }
+
     /// Moves a symbol's generated market so its best bid goes to `price`
     /// (asks a spread above) from the next depth update on; the random walk
     /// continues from there. False for an unknown symbol or price.
@@ -185,6 +210,12 @@ impl Inner {
                 .map(|o| o.client_order_id.clone())
                 .collect(),
             trades: st.trades.len(),
+            commissions: st
+                .account
+                .commissions_paid
+                .iter()
+                .map(|(a, v)| (a.clone(), usdt(*v)))
+                .collect(),
         }
     }
 }
@@ -208,6 +239,10 @@ pub(crate) fn router() -> Router<Shared> {
             post(order_limits),
         )
         .route("/sim/account/fees/{maker}/{taker}", post(fees))
+        .route(
+            "/sim/account/commission_asset/{asset}/{per_usdt}",
+            post(commission_asset),
+        )
         .route("/sim/market/{symbol}/steer/{price}", post(steer))
         .route("/sim/orders/requests", get(requests_all))
         .route("/sim/orders/requests/{client_id}", get(requests_one))
@@ -301,6 +336,17 @@ async fn fees(State(i): State<Shared>, Path((m, t)): Path<(String, String)>) -> 
         ok()
     } else {
         bad_request("fees: decimal rates such as 0.0002")
+    }
+}
+
+async fn commission_asset(
+    State(i): State<Shared>,
+    Path((a, r)): Path<(String, String)>,
+) -> Response {
+    if i.set_commission_asset(&a, &r) {
+        ok()
+    } else {
+        bad_request("commission_asset: an asset code (BNB) and a decimal rate per USDT (0.0015)")
     }
 }
 

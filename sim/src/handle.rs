@@ -284,6 +284,14 @@ impl SimHandle {
         self.inner.set_fees(maker, taker)
     }
 
+    /// Charges the Binance account's commissions in `asset` (`"BNB"`),
+    /// `per_usdt` of it per USDT of commission (`"0.0015"`), outside the
+    /// USDT wallet; `"USDT"` goes back to USDT. False for a bad asset or
+    /// rate.
+    pub fn set_commission_asset(&self, asset: &str, per_usdt: &str) -> bool {
+        self.inner.set_commission_asset(asset, per_usdt)
+    }
+
     /// Moves a generated symbol's best bid to about `price` from its next
     /// depth update on (asks a spread above), so resting orders can be
     /// crossed on purpose; the random walk goes on from there.

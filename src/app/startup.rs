@@ -232,6 +232,7 @@ fn align_exec(
             px,
             qty: delta.abs(),
             fee: crate::core::Money::ZERO,
+            fee_asset: crate::core::FeeAsset::QUOTE,
         });
     }
 }

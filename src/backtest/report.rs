@@ -399,6 +399,7 @@ mod tests {
             px,
             qty,
             fee: Money::from_f64(fee),
+            fee_asset: crate::core::FeeAsset::QUOTE,
             position_after: 0,
             realized_pnl: Money::from_f64(realized),
         }

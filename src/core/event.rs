@@ -405,8 +405,11 @@ pub enum ExecReport {
         side: Side,
         px: i64,
         qty: i64,
-        /// Quote currency, exact.
+        /// The commission, exact, in `fee_asset`.
         fee: Money,
+        /// The quote (the fee reduces realized PnL) or another asset (it
+        /// is only counted per asset: no price converts it).
+        fee_asset: super::FeeAsset,
         /// Position (scaled qty) after this fill.
         position_after: i64,
         /// Gross of fees, quote currency, exact.

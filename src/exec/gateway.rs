@@ -8,13 +8,13 @@
 //! threads, never on the book/score/risk/exec threads.
 //!
 //! A [`VenueReport`] is what the venue said in engine units: a fill (with
-//! the venue's commission in quote currency) or the end of an order (with
+//! the venue's commission and the asset it was charged in) or the end of an order (with
 //! the refusal reason when rejected). The exec stage turns them into the
 //! same `ExecReport`s paper fills make, so positions, PnL, fees and the risk
 //! governor work the same way in every mode.
 
 use crate::config::WaitKind;
-use crate::core::{InstrumentId, Money, OrderIntent, OrderStatus, Side};
+use crate::core::{FeeAsset, InstrumentId, Money, OrderIntent, OrderStatus, Side};
 use crate::exec::refusal::RefusalReason;
 use crate::pipeline::channel::{RingTx, Rx, spsc};
 use crate::telemetry::metrics::Metrics;
@@ -55,8 +55,11 @@ pub enum VenueReport {
         side: Side,
         px: i64,
         qty: i64,
-        /// The venue's commission, quote currency, exact.
+        /// The venue's commission, exact, in `fee_asset`.
         fee: Money,
+        /// The instrument's quote asset, or the other asset the venue
+        /// charged it in (`BNB`).
+        fee_asset: FeeAsset,
     },
     /// The order will not trade any more (filled, canceled / expired
     /// remainder, rejected). `reason` is set for rejections.

@@ -1,10 +1,14 @@
 //! Positions: per instrument, the signed quantity (scaled, negative = short),
 //! the average entry price, realized PnL (on reducing and flipping fills,
-//! gross of fees), fees paid (tracked separately), traded volume and
-//! unrealized PnL at a mark (the mid of the latest book seen).
+//! gross of fees), fees paid in the quote (tracked separately), traded
+//! volume and unrealized PnL at a mark (the mid of the latest book seen).
+//! Fees charged in another asset (`BNB`) never touch quote PnL: they are
+//! summed exactly per venue and asset ([`Positions::other_fees`]), as no
+//! price converts them.
 
-use crate::core::{InstrumentId, InstrumentTable, Money, Side};
-use crate::pipeline::shared::{PositionView, PositionsView};
+use crate::core::{FeeAsset, InstrumentId, InstrumentTable, Money, Side, Venue};
+use crate::pipeline::shared::{FeeView, PositionView, PositionsView};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The position of one instrument. Money is exact ([`Money`]): the cost of
@@ -108,6 +112,11 @@ pub struct Positions {
     instruments: Arc<InstrumentTable>,
     list: Vec<Position>,
     qty_units: Vec<f64>,
+    /// Fees in assets other than the quote, per venue and asset, exact.
+    other_fees: BTreeMap<(Venue, FeeAsset), Money>,
+    /// Per instrument: its quote asset's name (`venue::quote_asset`), for
+    /// the per-asset views.
+    quote_names: Vec<String>,
 }
 
 impl Positions {
@@ -116,10 +125,18 @@ impl Positions {
             .iter()
             .map(|i| i.qty_f64(1) * i.contract_value)
             .collect();
+        let quote_names = instruments
+            .iter()
+            .map(|i| {
+                crate::venue::quote_asset(i.venue, &i.symbol).unwrap_or_else(|| "quote".into())
+            })
+            .collect();
         Positions {
             list: vec![Position::default(); instruments.len()],
             instruments,
             qty_units,
+            other_fees: BTreeMap::new(),
+            quote_names,
         }
     }
 
@@ -127,9 +144,10 @@ impl Positions {
         self.list.get(inst.idx())
     }
 
-    /// Applies a fill (scaled qty; `notional` = px × qty, exact). Returns
-    /// (position after, realized PnL of the fill), or `None` for an unknown
-    /// instrument.
+    /// Applies a fill (scaled qty; `notional` = px × qty, exact) and its
+    /// fee: a quote fee is the position's, another asset's is summed per
+    /// venue and asset. Returns (position after, realized PnL of the fill,
+    /// gross of fees), or `None` for an unknown instrument.
     pub fn apply_fill(
         &mut self,
         inst: InstrumentId,
@@ -137,11 +155,64 @@ impl Positions {
         qty: i64,
         notional: Money,
         fee: Money,
+        fee_asset: FeeAsset,
     ) -> Option<(i64, Money)> {
         let unit = *self.qty_units.get(inst.idx())?;
+        let venue = self.instruments.try_get(inst)?.venue;
         let p = self.list.get_mut(inst.idx())?;
-        let r = p.apply_fill(side, qty, unit, notional, fee);
+        let quote_fee = if fee_asset.is_quote() {
+            fee
+        } else {
+            *self.other_fees.entry((venue, fee_asset)).or_default() += fee;
+            Money::ZERO
+        };
+        let r = p.apply_fill(side, qty, unit, notional, quote_fee);
         Some((p.qty, r))
+    }
+
+    /// Fees charged in assets other than the quote, per venue and asset.
+    pub fn other_fees(&self) -> &BTreeMap<(Venue, FeeAsset), Money> {
+        &self.other_fees
+    }
+
+    /// Every fee paid, per venue and asset name: the quote fees under their
+    /// quote asset's name (`quote = true`), the others under theirs.
+    pub fn fees_by_asset(&self) -> Vec<FeeView> {
+        let mut sums: BTreeMap<(Venue, String, bool), Money> = BTreeMap::new();
+        for ((i, p), name) in self
+            .instruments
+            .iter()
+            .zip(&self.list)
+            .zip(&self.quote_names)
+        {
+            if p.fills > 0 {
+                *sums.entry((i.venue, name.clone(), true)).or_default() += p.fees;
+            }
+        }
+        for ((v, a), m) in &self.other_fees {
+            *sums.entry((*v, a.as_str().to_string(), false)).or_default() += *m;
+        }
+        sums.into_iter()
+            .map(|((venue, asset, quote), amount)| FeeView {
+                venue: venue.as_str().to_string(),
+                asset,
+                amount: amount.to_string(),
+                quote,
+            })
+            .collect()
+    }
+
+    /// The name of the asset a fill's fee is in (its quote asset's name for
+    /// a quote fee).
+    pub fn fee_asset_name(&self, inst: InstrumentId, fee_asset: FeeAsset) -> String {
+        if fee_asset.is_quote() {
+            self.quote_names
+                .get(inst.idx())
+                .cloned()
+                .unwrap_or_else(|| "quote".into())
+        } else {
+            fee_asset.as_str().to_string()
+        }
     }
 
     /// Sets the mark price (price units) used for unrealized PnL.
@@ -182,6 +253,7 @@ impl Positions {
             .sum()
     }
 
+    /// Fees paid in the quote (the ones realized PnL is net of).
     pub fn fees(&self) -> Money {
         self.list.iter().map(|p| p.fees).sum()
     }
@@ -213,6 +285,7 @@ impl Positions {
             realized_pnl: self.realized().to_f64(),
             unrealized_pnl: self.unrealized().to_f64(),
             fees: self.fees().to_f64(),
+            fees_by_asset: self.fees_by_asset(),
             orders,
             fills,
             rejects,
@@ -254,7 +327,14 @@ mod tests {
     fn fill(p: &mut Positions, side: Side, px: f64, units: i64) -> (i64, f64) {
         let n = Money::notional((px * 100.0).round() as i64, units * 1_000, 2, 3);
         let (after, r) = p
-            .apply_fill(I, side, units * 1_000, n, n.mul_bps(FEE * 1e4))
+            .apply_fill(
+                I,
+                side,
+                units * 1_000,
+                n,
+                n.mul_bps(FEE * 1e4),
+                FeeAsset::QUOTE,
+            )
             .unwrap();
         (after, r.to_f64())
     }
@@ -312,11 +392,83 @@ mod tests {
     fn unknown_instrument_is_ignored() {
         let mut p = positions();
         assert!(
-            p.apply_fill(InstrumentId(3), Side::Buy, 1, Money(1), Money::ZERO)
-                .is_none()
+            p.apply_fill(
+                InstrumentId(3),
+                Side::Buy,
+                1,
+                Money(1),
+                Money::ZERO,
+                FeeAsset::QUOTE
+            )
+            .is_none()
         );
         p.set_mark(InstrumentId(3), 1.0);
         p.set_mark(I, f64::NAN);
         assert_eq!(p.get(I).unwrap().mark_px, 0.0);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any sequence of fills with fees in mixed assets: realized PnL is
+        /// the fee-less ledger's (gross), quote fees are the sum of the quote
+        /// ones (net = gross − quote fees, exactly), and every other asset's
+        /// total is the exact sum of its fees.
+        #[test]
+        fn fees_in_other_assets_never_touch_quote_pnl(
+            fills in proptest::collection::vec(
+                (proptest::bool::ANY, 1i64..50_000, 1i64..5_000, 0i64..10_000_000, 0usize..4),
+                1..60,
+            )
+        ) {
+            let assets = [
+                FeeAsset::QUOTE,
+                FeeAsset::other("BNB").unwrap(),
+                FeeAsset::other("BTC").unwrap(),
+                FeeAsset::QUOTE,
+            ];
+            let mut p = positions();
+            let mut gross = positions();
+            let mut quote_fees = Money::ZERO;
+            let mut other: BTreeMap<FeeAsset, Money> = BTreeMap::new();
+            for (buy, px, qty, fee, a) in fills {
+                let side = if buy { Side::Buy } else { Side::Sell };
+                let n = Money::notional(px, qty, 2, 3);
+                let (fee, asset) = (Money(fee), assets[a]);
+                let (after, r) = p.apply_fill(I, side, qty, n, fee, asset).unwrap();
+                let (after_g, r_g) = gross
+                    .apply_fill(I, side, qty, n, Money::ZERO, FeeAsset::QUOTE)
+                    .unwrap();
+                proptest::prop_assert_eq!((after, r), (after_g, r_g));
+                if asset.is_quote() {
+                    quote_fees += fee;
+                } else {
+                    *other.entry(asset).or_default() += fee;
+                }
+            }
+            proptest::prop_assert_eq!(p.realized(), gross.realized());
+            proptest::prop_assert_eq!(p.fees(), quote_fees);
+            proptest::prop_assert_eq!(p.realized() - p.fees(), gross.realized() - quote_fees);
+            let got: BTreeMap<FeeAsset, Money> = p
+                .other_fees()
+                .iter()
+                .map(|((v, a), m)| {
+                    assert_eq!(*v, Venue::Binance);
+                    (*a, *m)
+                })
+                .collect();
+            proptest::prop_assert_eq!(&got, &other);
+            // The view names them: USDT (quote) and the others.
+            let v = p.view(0, 0, 0);
+            for f in &v.fees_by_asset {
+                let want = if f.quote {
+                    quote_fees
+                } else {
+                    other[&FeeAsset::other(&f.asset).unwrap()]
+                };
+                proptest::prop_assert_eq!(&f.amount, &want.to_string());
+                proptest::prop_assert_eq!(f.quote, f.asset == "USDT");
+            }
+        }
     }
 }

@@ -208,6 +208,7 @@ pub struct SeedFill {
     pub px: i64,
     pub qty: i64,
     pub fee: crate::core::Money,
+    pub fee_asset: crate::core::FeeAsset,
 }
 
 /// What restart recovery hands the exec stage: the fills to replay (oldest
@@ -228,6 +229,7 @@ struct RecentFill {
     px: i64,
     qty: i64,
     fee: crate::core::Money,
+    fee_asset: crate::core::FeeAsset,
     position_after: i64,
 }
 
@@ -247,6 +249,12 @@ pub struct PaperExec {
     fill_counters: Vec<IntCounter>,
     fill_volume: Vec<Gauge>,
     position: Vec<Gauge>,
+    /// Per instrument: the `qt_fees_paid{venue,asset}` gauge of its quote
+    /// asset, and the instruments sharing it.
+    quote_fee_gauge: Vec<(Gauge, Vec<crate::core::InstrumentId>)>,
+    quote_fee_group: Vec<usize>,
+    /// `qt_fees_paid{venue,asset}` of the other assets seen.
+    other_fee_gauges: std::collections::HashMap<(Venue, crate::core::FeeAsset), Gauge>,
 }
 
 impl PaperExec {
@@ -278,6 +286,24 @@ impl PaperExec {
             fill_volume.push(m.fill_volume.with_label_values(&l));
             position.push(m.position.with_label_values(&l));
         }
+        let mut quote_fee_gauge: Vec<(Gauge, Vec<crate::core::InstrumentId>)> = Vec::new();
+        let mut quote_fee_group = Vec::new();
+        let mut group_of: std::collections::HashMap<(Venue, String), usize> =
+            std::collections::HashMap::new();
+        for i in shared.instruments.iter() {
+            let name =
+                crate::venue::quote_asset(i.venue, &i.symbol).unwrap_or_else(|| "quote".into());
+            let k = *group_of.entry((i.venue, name.clone())).or_insert_with(|| {
+                quote_fee_gauge.push((
+                    m.fees_by_asset
+                        .with_label_values(&[i.venue.as_str(), name.as_str()]),
+                    Vec::new(),
+                ));
+                quote_fee_gauge.len() - 1
+            });
+            quote_fee_gauge[k].1.push(i.id);
+            quote_fee_group.push(k);
+        }
         PaperExec {
             positions: Positions::new(shared.instruments.clone()),
             shared,
@@ -292,6 +318,9 @@ impl PaperExec {
             fill_counters,
             fill_volume,
             position,
+            quote_fee_gauge,
+            quote_fee_group,
+            other_fee_gauges: std::collections::HashMap::new(),
         }
     }
 
@@ -304,9 +333,9 @@ impl PaperExec {
                 continue;
             };
             let notional = super::paper::notional(inst, f.px, f.qty);
-            let Some((position_after, _)) = self
-                .positions
-                .apply_fill(f.inst, f.side, f.qty, notional, f.fee)
+            let Some((position_after, _)) =
+                self.positions
+                    .apply_fill(f.inst, f.side, f.qty, notional, f.fee, f.fee_asset)
             else {
                 continue;
             };
@@ -321,6 +350,7 @@ impl PaperExec {
                 px: f.px,
                 qty: f.qty,
                 fee: f.fee,
+                fee_asset: f.fee_asset,
                 position_after,
             });
         }
@@ -328,6 +358,10 @@ impl PaperExec {
         self.rejects = seed.rejects;
         for i in shared.instruments.iter() {
             self.update_gauges(i.id);
+        }
+        let others: Vec<_> = self.positions.other_fees().keys().copied().collect();
+        for (v, a) in others {
+            self.update_other_fee(v, a);
         }
     }
 
@@ -387,6 +421,7 @@ impl PaperExec {
                 f.qty,
                 f.notional,
                 f.fee,
+                crate::core::FeeAsset::QUOTE,
             ) else {
                 break;
             };
@@ -415,9 +450,16 @@ impl PaperExec {
         qty: i64,
         notional: crate::core::Money,
         fee: crate::core::Money,
+        fee_asset: crate::core::FeeAsset,
     ) -> Option<ExecReport> {
-        let (position_after, realized_pnl) =
-            self.positions.apply_fill(inst, side, qty, notional, fee)?;
+        let (position_after, realized_pnl) = self
+            .positions
+            .apply_fill(inst, side, qty, notional, fee, fee_asset)?;
+        if !fee_asset.is_quote()
+            && let Some(i) = self.shared.instruments.try_get(inst)
+        {
+            self.update_other_fee(i.venue, fee_asset);
+        }
         self.fills += 1;
         if self.recent_fills.len() >= crate::pipeline::shared::RECENT_FILLS {
             self.recent_fills.pop_front();
@@ -429,6 +471,7 @@ impl PaperExec {
             px,
             qty,
             fee,
+            fee_asset,
             position_after,
         });
         if let Some(c) = self.fill_counters.get(inst.idx()) {
@@ -441,9 +484,29 @@ impl PaperExec {
             px,
             qty,
             fee,
+            fee_asset,
             position_after,
             realized_pnl,
         })
+    }
+
+    /// Sets `qt_fees_paid{venue,asset}` of a non-quote fee asset (its gauge
+    /// made on the asset's first fee).
+    fn update_other_fee(&mut self, venue: Venue, a: crate::core::FeeAsset) {
+        let total = self
+            .positions
+            .other_fees()
+            .get(&(venue, a))
+            .copied()
+            .unwrap_or_default();
+        let m = &self.shared.metrics;
+        self.other_fee_gauges
+            .entry((venue, a))
+            .or_insert_with(|| {
+                m.fees_by_asset
+                    .with_label_values(&[venue.as_str(), a.as_str()])
+            })
+            .set(total.to_f64());
     }
 
     /// A venue order handed to the session (venue mode): counted, nothing
@@ -483,14 +546,22 @@ impl PaperExec {
                 px,
                 qty,
                 fee,
+                fee_asset,
             } => {
                 let Some(i) = self.shared.instruments.try_get(inst) else {
                     return;
                 };
                 let notional = super::paper::notional(i, px, qty);
-                if let Some(rep) =
-                    self.record_fill(client_order_id, inst, side, px, qty, notional, fee)
-                {
+                if let Some(rep) = self.record_fill(
+                    client_order_id,
+                    inst,
+                    side,
+                    px,
+                    qty,
+                    notional,
+                    fee,
+                    fee_asset,
+                ) {
                     out(rep);
                 }
                 self.update_gauges(inst);
@@ -543,6 +614,18 @@ impl PaperExec {
             .set((self.positions.realized() - fees).to_f64());
         m.unrealized_pnl.set(self.positions.unrealized().to_f64());
         m.fees.set(fees.to_f64());
+        if let Some((g, members)) = self
+            .quote_fee_group
+            .get(k)
+            .and_then(|g| self.quote_fee_gauge.get(*g))
+        {
+            let sum: crate::core::Money = members
+                .iter()
+                .filter_map(|i| self.positions.get(*i))
+                .map(|p| p.fees)
+                .sum();
+            g.set(sum.to_f64());
+        }
     }
 
     /// Publishes the positions view into `shared.positions`.
@@ -566,6 +649,7 @@ impl PaperExec {
                     px: crate::core::format_decimal(f.px, inst.price_scale),
                     qty: crate::core::format_decimal(f.qty, inst.qty_scale),
                     fee: f.fee.to_f64(),
+                    fee_asset: self.positions.fee_asset_name(f.inst, f.fee_asset),
                     position_after: crate::core::format_decimal(f.position_after, inst.qty_scale),
                 })
             })

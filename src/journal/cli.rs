@@ -166,6 +166,7 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
                     px: 6_000_010 + (k % 100) as i64,
                     qty: 2,
                     fee: crate::core::Money(4_800_000),
+                    fee_asset: crate::core::FeeAsset::QUOTE,
                     position_after: 2 * (k as i64 % 5),
                     realized_pnl: crate::core::Money(-1_000_000),
                 },

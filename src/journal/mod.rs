@@ -59,7 +59,9 @@ pub use reader::{
     DayRead, FileDamage, FromIter, RecordIter, check_dir, day_path, last_id, list_days, open_day,
     parse_day, read_day, read_from,
 };
-pub use record::{Body, Change, ClientIdsNote, Entry, Event, Published, ReconcileNote, Record};
+pub use record::{
+    Body, Change, ClientIdsNote, Entry, Event, Published, ReconcileNote, Record, SyncBarrier,
+};
 pub use writer::{JournalMetrics, JournalStats, JournalTx, JournalWriter, start};
 
 #[cfg(test)]

@@ -72,8 +72,14 @@ pub enum Body {
         px: String,
         qty: String,
         /// Exact decimal string (old float records still load, rounded
-        /// to 1e-8).
+        /// to 1e-8), in `fee_asset`.
         fee: Money,
+        /// The asset the fee was charged in when it is not the
+        /// instrument's quote (`BNB`): such a fee is not in `realized_pnl`
+        /// nor in any quote total. Empty (and left out) for a quote fee, as
+        /// in every journal written before fee assets were recorded.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        fee_asset: String,
         position_after: String,
         realized_pnl: Money,
     },
@@ -257,6 +263,7 @@ pub enum Event {
         px: i64,
         qty: i64,
         fee: Money,
+        fee_asset: crate::core::FeeAsset,
         position_after: i64,
         realized_pnl: Money,
     },
@@ -291,6 +298,21 @@ pub enum Event {
     /// A venue session's client id scheme (see [`Body::ClientIds`]; sent
     /// once per session start, never the hot path).
     ClientIds(Box<ClientIdsNote>),
+    /// Not a record: a barrier ([`crate::journal::JournalTx::sync`]). The
+    /// writer answers it once everything queued before it is written and
+    /// synced to disk.
+    Sync(Box<SyncBarrier>),
+}
+
+/// See [`Event::Sync`].
+#[derive(Debug, Clone)]
+pub struct SyncBarrier {
+    /// Where the writer answers (`Err`: a record before it was lost, or
+    /// the sync failed).
+    pub done: std::sync::mpsc::SyncSender<Result<(), String>>,
+    /// The writer's error count when the barrier was queued: any error
+    /// after it is a record queued before the barrier that was lost.
+    pub errors_before: u64,
 }
 
 /// See [`Body::ClientIds`].
@@ -360,6 +382,7 @@ mod tests {
                 px: "60000.10".into(),
                 qty: "0.002".into(),
                 fee: Money::parse("0.3").unwrap(),
+                fee_asset: String::new(),
                 position_after: "0.004".into(),
                 realized_pnl: Money::parse("-0.33333333").unwrap(),
             },
@@ -432,6 +455,37 @@ mod tests {
             text.contains(r#""model_version":"lgbm-2026.12.1""#),
             "{text}"
         );
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
+    }
+
+    #[test]
+    fn fee_assets_are_written_only_when_not_the_quote() {
+        let mut r = Record {
+            id: 9,
+            ts_ms: 1,
+            mode: TradingMode::Live,
+            body: Body::Fill {
+                client_order_id: 3,
+                venue: "binance".into(),
+                symbol: "BTCUSDT".into(),
+                side: "BUY".into(),
+                px: "60000.10".into(),
+                qty: "0.002".into(),
+                fee: Money::parse("0.00012345").unwrap(),
+                fee_asset: "BNB".into(),
+                position_after: "0.002".into(),
+                realized_pnl: Money::ZERO,
+            },
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains(r#""fee_asset":"BNB""#), "{text}");
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
+        // A quote fee: no field, as older journals (which still read).
+        if let Body::Fill { fee_asset, .. } = &mut r.body {
+            fee_asset.clear();
+        }
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(!text.contains("fee_asset"), "{text}");
         assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
     }
 }

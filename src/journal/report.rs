@@ -1,8 +1,10 @@
 //! The day report of `quantum-trader journal report --day YYYY-MM-DD
 //! [--mode paper|testnet|live]`: decisions by action, verdicts by reason,
-//! orders, fills, volume, fees, realized PnL, the day's max drawdown of
-//! realized equity (net of fees, fill by fill), breaker and kill-switch
-//! events. Built from one day file, one trading mode.
+//! orders, fills, volume, fees (the quote's, and per asset those charged
+//! in another asset such as BNB, which no PnL figure includes), realized
+//! PnL, the day's max drawdown of realized equity (net of quote fees, fill
+//! by fill), breaker and kill-switch events. Built from one day file, one
+//! trading mode.
 
 use super::frame::Tail;
 use super::reader::DayRead;
@@ -37,7 +39,12 @@ pub struct DayReport {
     pub orders_by_status: BTreeMap<String, u64>,
     pub fills: u64,
     pub volume_quote: Money,
+    /// Fees paid in the quote (PnL net of fees subtracts these).
     pub fees: Money,
+    /// Fees charged in another asset (`BNB`), per asset, exact: not in any
+    /// PnL or drawdown figure (no price converts them).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fees_other: BTreeMap<String, Money>,
     /// Gross of fees.
     pub realized_pnl: Money,
     pub realized_pnl_net: Money,
@@ -128,6 +135,7 @@ impl DayReport {
                 px,
                 qty,
                 fee,
+                fee_asset,
                 realized_pnl,
                 ..
             } => {
@@ -141,9 +149,15 @@ impl DayReport {
                     _ => Money::ZERO,
                 };
                 self.volume_quote += n.abs();
-                self.fees += *fee;
+                let quote_fee = if fee_asset.is_empty() {
+                    *fee
+                } else {
+                    *self.fees_other.entry(fee_asset.clone()).or_default() += *fee;
+                    Money::ZERO
+                };
+                self.fees += quote_fee;
                 self.realized_pnl += *realized_pnl;
-                *equity += *realized_pnl - *fee;
+                *equity += *realized_pnl - quote_fee;
                 *peak = (*peak).max(*equity);
                 self.max_drawdown = self.max_drawdown.max(*peak - *equity);
             }
@@ -246,6 +260,18 @@ impl DayReport {
         let _ = writeln!(s, "fills            {}", self.fills);
         let _ = writeln!(s, "volume (quote)   {}", self.volume_quote);
         let _ = writeln!(s, "fees             {}", self.fees);
+        if !self.fees_other.is_empty() {
+            let other: Vec<String> = self
+                .fees_other
+                .iter()
+                .map(|(a, m)| format!("{a} {m}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "fees, not quote  {} (not in PnL: no price converts them)",
+                other.join(", ")
+            );
+        }
         let _ = writeln!(
             s,
             "realized PnL     {} gross, {} net of fees",

@@ -29,6 +29,7 @@ fn fill(ts_ms: i64, coid: u64, qty: i64, realized: f64) -> Entry {
             px: 1_001,
             qty,
             fee: Money::parse("0.04").unwrap(),
+            fee_asset: crate::core::FeeAsset::QUOTE,
             position_after: qty,
             realized_pnl: Money::from_f64(realized),
         },
@@ -361,6 +362,115 @@ fn an_unreadable_day_file_is_reported_and_its_ids_never_reused() {
             &Metrics::new()
         )
         .is_err()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The barrier answers only after every record queued before it is written
+/// and synced, with the fsync policy of the records around it left alone
+/// (a batch policy whose window never ends by itself here).
+#[test]
+fn a_sync_barrier_waits_for_everything_queued_before_it() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let dir = tmp_dir("journal-barrier");
+    let t = crate::core::testkit::btc_table();
+    let m = Metrics::new();
+    let mut c = cfg(&dir, FsyncPolicy::Batch);
+    c.batch_ms = 3_600_000;
+    let (tx, w) = start(&c, t, &m).unwrap();
+    let n = 20_000u64;
+    for k in 0..n {
+        assert!(tx.send(fill(T0, k + 1, 1_000, 0.0)));
+    }
+    let fsyncs = tx.stats().fsyncs.load(Relaxed);
+    tx.sync(std::time::Duration::from_secs(30)).unwrap();
+    // All written and synced when it returns, and readable from the file.
+    assert_eq!(tx.stats().written.load(Relaxed), n);
+    assert!(tx.stats().fsyncs.load(Relaxed) > fsyncs);
+    assert_eq!(read_day(&dir, 20_780).unwrap().records.len() as u64, n);
+    // A barrier is not a record.
+    tx.sync(std::time::Duration::from_secs(5)).unwrap();
+    assert_eq!(tx.stats().written.load(Relaxed), n);
+    let stats = tx.stats().clone();
+    drop(tx);
+    w.join();
+    assert_eq!(stats.written.load(Relaxed), n);
+    assert_eq!(read_day(&dir, 20_780).unwrap().records.len() as u64, n);
+}
+
+/// No writer to answer, or a full queue that stays full: a clear error
+/// within the timeout, never a hang.
+#[test]
+fn a_sync_barrier_without_a_writer_fails_in_time() {
+    let m = Metrics::new();
+    let (qtx, rx) = crate::pipeline::channel::queue::<Entry>(
+        "journal-barrier-test",
+        1,
+        crate::config::WaitKind::Park,
+        &m,
+    );
+    let tx = JournalTx::for_test(qtx);
+    let t0 = std::time::Instant::now();
+    let e = tx.sync(std::time::Duration::from_millis(200)).unwrap_err();
+    assert!(e.contains("did not reach disk"), "{e}");
+    // The queue now holds the first barrier: the next one cannot get in.
+    let e = tx.sync(std::time::Duration::from_millis(200)).unwrap_err();
+    assert!(e.contains("stayed full"), "{e}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+    drop(rx);
+    let e = tx.sync(std::time::Duration::from_millis(200)).unwrap_err();
+    assert!(e.contains("gone") || e.contains("stopped"), "{e}");
+}
+
+/// The day report keeps fees charged in another asset apart: per asset,
+/// out of the quote fees, the net PnL and the drawdown; the writer names
+/// the asset in the record and leaves it out for a quote fee.
+#[test]
+fn the_report_lists_fees_per_asset_and_keeps_bnb_out_of_pnl() {
+    let dir = tmp_dir("journal-fee-assets");
+    let t = crate::core::testkit::btc_table();
+    let (tx, w) = start(&cfg(&dir, FsyncPolicy::Batch), t, &Metrics::new()).unwrap();
+    let bnb = crate::core::FeeAsset::other("BNB").unwrap();
+    for (k, asset, fee, realized) in [
+        (1, crate::core::FeeAsset::QUOTE, "0.04", 0.0),
+        (2, bnb, "0.00012345", -1.0),
+        (3, bnb, "0.00000005", 0.5),
+        (4, crate::core::FeeAsset::QUOTE, "0.01", -0.25),
+    ] {
+        let mut e = fill(T0 + k as i64, k, 1_000, realized);
+        if let Event::Fill {
+            fee: f, fee_asset, ..
+        } = &mut e.event
+        {
+            *f = Money::parse(fee).unwrap();
+            *fee_asset = asset;
+        }
+        assert!(tx.send(e));
+    }
+    drop(tx);
+    w.join();
+    let d = read_day(&dir, 20_780).unwrap();
+    let assets: Vec<String> = d
+        .records
+        .iter()
+        .map(|r| match &r.body {
+            Body::Fill { fee_asset, .. } => fee_asset.clone(),
+            b => panic!("{b:?}"),
+        })
+        .collect();
+    assert_eq!(assets, vec!["", "BNB", "BNB", ""]);
+    let rep = report::DayReport::build(&d, TradingMode::Paper);
+    assert_eq!(rep.fees.to_string(), "0.05000000");
+    assert_eq!(rep.fees_other.len(), 1);
+    assert_eq!(rep.fees_other["BNB"].to_string(), "0.00012350");
+    assert_eq!(rep.realized_pnl.to_string(), "-0.75000000");
+    assert_eq!(rep.realized_pnl_net.to_string(), "-0.80000000");
+    // Equity net of quote fees: -0.04, -1.04, -0.54, -0.80: worst from 0.
+    assert_eq!(rep.max_drawdown.to_string(), "1.04000000");
+    assert!(
+        rep.render().contains("fees, not quote  BNB 0.00012350"),
+        "{}",
+        rep.render()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,10 +11,15 @@
 //! garbage. Nothing else is ever cut: a longer damaged tail, or one that
 //! could not be copied aside or read, stays, and the new records follow it
 //! (readers resynchronise on them).
+//!
+//! A barrier, [`JournalTx::sync`], is how a caller learns that what it
+//! queued is on disk: it goes through the same queue, and the writer answers
+//! it after writing everything before it, fsyncing the day file and its
+//! directory (whatever the fsync policy; the records around it keep theirs).
 
 use super::frame::{self, Tail};
 use super::reader::{self, RecordIter, day_path};
-use super::record::{Body, Entry, Event, KINDS, Record};
+use super::record::{Body, Entry, Event, KINDS, Record, SyncBarrier};
 use crate::config::{FsyncPolicy, JournalConfig, WaitKind};
 use crate::core::clock::utc_day;
 use crate::core::{InstrumentId, InstrumentTable, format_decimal};
@@ -198,6 +203,50 @@ impl JournalTx {
 
     pub fn stats(&self) -> &Arc<JournalStats> {
         &self.stats
+    }
+
+    /// A barrier: returns once every entry queued before it is written and
+    /// fsynced (the day file and its directory). `Err` when that does not
+    /// happen within `timeout` (the queue stays full, the writer is slow or
+    /// gone) or a record queued before it was lost (a write or sync error).
+    /// Never on the hot path: it waits on the disk.
+    pub fn sync(&self, timeout: Duration) -> Result<(), String> {
+        let until = Instant::now() + timeout;
+        let (done, answer) = std::sync::mpsc::sync_channel(1);
+        let mut e = Entry {
+            ts_ms: 0,
+            mode: crate::config::TradingMode::default(),
+            event: Event::Sync(Box::new(SyncBarrier {
+                done,
+                errors_before: self.stats.errors.load(Ordering::Acquire),
+            })),
+        };
+        loop {
+            match self.tx.try_send(e) {
+                Ok(()) => break,
+                Err(SendError::Closed(_)) => return Err("the journal writer is gone".into()),
+                Err(SendError::Full(back)) => {
+                    if Instant::now() >= until {
+                        return Err(format!(
+                            "the journal queue stayed full for {} ms",
+                            timeout.as_millis()
+                        ));
+                    }
+                    e = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        match answer.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(r) => r,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(format!(
+                "the journal did not reach disk within {} ms",
+                timeout.as_millis()
+            )),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err("the journal writer stopped before the barrier".into())
+            }
+        }
     }
 
     /// A sender on a bare queue (no writer thread), for tests.
@@ -537,14 +586,44 @@ impl Writer {
         self.file.as_mut()
     }
 
+    /// Answers a barrier: everything before it is written; flushed and
+    /// fsynced here, with the directory (a new day file's entry).
+    fn barrier(&mut self, b: SyncBarrier) {
+        self.flush();
+        if self.unsynced {
+            self.sync();
+        }
+        let dir = File::open(&self.dir).and_then(|d| d.sync_all());
+        let errors = self.stats.errors.load(Ordering::Acquire);
+        let r = match dir {
+            Err(e) => {
+                self.error("fsync of the journal directory", &e);
+                Err(format!("fsync of {}: {e}", self.dir.display()))
+            }
+            Ok(()) if errors > b.errors_before => Err(format!(
+                "{} journal write or sync error(s) since the barrier was queued",
+                errors - b.errors_before
+            )),
+            Ok(()) => Ok(()),
+        };
+        let _ = b.done.try_send(r);
+    }
+
     fn write(&mut self, e: Entry) {
         let published = matches!(e.event, Event::Published(_));
         let id = self.next_id;
+        let body = match e.event {
+            Event::Sync(b) => return self.barrier(*b),
+            ev => to_body(&self.instruments, ev),
+        };
+        let Some(body) = body else {
+            return;
+        };
         let rec = Record {
             id,
             ts_ms: e.ts_ms,
             mode: e.mode,
-            body: to_body(&self.instruments, e.event),
+            body,
         };
         let kind = KINDS
             .iter()
@@ -665,9 +744,9 @@ fn names(t: &InstrumentTable, inst: InstrumentId) -> (String, String, u8, u8) {
     }
 }
 
-/// Engine units to the stored form.
-pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
-    match ev {
+/// Engine units to the stored form (`None`: not a record, a barrier).
+pub fn to_body(t: &InstrumentTable, ev: Event) -> Option<Body> {
+    Some(match ev {
         Event::Decision {
             decision_id,
             inst,
@@ -737,6 +816,7 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
             px,
             qty,
             fee,
+            fee_asset,
             position_after,
             realized_pnl,
         } => {
@@ -749,6 +829,7 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
                 px: format_decimal(px, ps),
                 qty: format_decimal(qty, qs),
                 fee,
+                fee_asset: fee_asset.as_str().to_string(),
                 position_after: format_decimal(position_after, qs),
                 realized_pnl,
             }
@@ -830,7 +911,8 @@ pub fn to_body(t: &InstrumentTable, ev: Event) -> Body {
             prefix: n.prefix,
             epoch_ms: n.epoch_ms,
         },
-    }
+        Event::Sync(_) => return None,
+    })
 }
 
 #[cfg(test)]

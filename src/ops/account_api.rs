@@ -1,8 +1,10 @@
 //! `GET /api/account`: per venue with a trading session, the account as
 //! the venue states it (`pipeline::account`: balances per asset, positions
 //! per instrument, when and from where it was last stated) next to the
-//! engine's own position of each instrument, exact decimal strings. Merged
-//! into the ops server's router.
+//! engine's own position of each instrument, and the fees the engine's
+//! fills paid per asset (`fees`: the quote asset's, which realized PnL is
+//! net of, and those charged in another asset such as BNB, which it is
+//! not), exact decimal strings. Merged into the ops server's router.
 
 use crate::core::{Venue, format_decimal};
 use crate::pipeline::shared::Shared;
@@ -25,6 +27,7 @@ async fn account(State(shared): State<Arc<Shared>>) -> axum::Json<Value> {
 
 /// The JSON of `/api/account` (see the module doc).
 pub fn view(shared: &Shared) -> Value {
+    let fees = shared.positions.lock().fees_by_asset.clone();
     let mut venues = Vec::new();
     for v in Venue::ALL {
         let h = shared.trading(v);
@@ -64,8 +67,20 @@ pub fn view(shared: &Shared) -> Value {
                 }))
             })
             .collect();
+        let fees: Vec<Value> = fees
+            .iter()
+            .filter(|f| f.venue == v.as_str())
+            .map(|f| {
+                json!({
+                    "asset": f.asset,
+                    "amount": f.amount,
+                    "in_quote_pnl": f.quote,
+                })
+            })
+            .collect();
         venues.push(json!({
             "venue": v.as_str(),
+            "fees": fees,
             "session_active": h.active.load(Ordering::Relaxed),
             "updated_ms": a.updated_ms,
             "source": a.source.as_str(),

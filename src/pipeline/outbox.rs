@@ -83,6 +83,7 @@ pub enum Body {
         px: i64,
         qty: i64,
         fee: crate::core::Money,
+        fee_asset: crate::core::FeeAsset,
         position_after: i64,
         realized_pnl: crate::core::Money,
     },
@@ -167,6 +168,7 @@ impl Body {
                 px,
                 qty,
                 fee,
+                fee_asset,
                 position_after,
                 realized_pnl,
             } => Body::Fill {
@@ -177,6 +179,7 @@ impl Body {
                 px,
                 qty,
                 fee,
+                fee_asset,
                 position_after,
                 realized_pnl,
             },

@@ -244,7 +244,20 @@ pub struct FillView {
     pub px: String,
     pub qty: String,
     pub fee: f64,
+    /// The asset the fee is in (the quote asset's name for a quote fee).
+    pub fee_asset: String,
     pub position_after: String,
+}
+
+/// Fees paid on one venue in one asset, exact decimal text.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct FeeView {
+    pub venue: String,
+    pub asset: String,
+    pub amount: String,
+    /// The instruments' quote asset: these reduce realized PnL; the others
+    /// are only counted (no price converts them).
+    pub quote: bool,
 }
 
 /// Fills kept in [`PositionsView::recent_fills`].
@@ -256,7 +269,10 @@ pub struct PositionsView {
     pub positions: Vec<PositionView>,
     pub realized_pnl: f64,
     pub unrealized_pnl: f64,
+    /// Fees paid in the quote (realized PnL net of fees subtracts these).
     pub fees: f64,
+    /// Every fee, per venue and asset (quote and other assets).
+    pub fees_by_asset: Vec<FeeView>,
     pub orders: u64,
     pub fills: u64,
     pub rejects: u64,

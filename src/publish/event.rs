@@ -167,6 +167,7 @@ pub fn fields(
             px: p,
             qty: q,
             fee,
+            fee_asset,
             position_after,
             realized_pnl,
         } => {
@@ -179,6 +180,10 @@ pub fn fields(
             f.push(("price", px(inst, p)));
             f.push(("qty", qty(inst, q)));
             f.push(("fee", fee.to_string()));
+            if !fee_asset.is_quote() {
+                // Charged in another asset (BNB): not in realized_pnl.
+                f.push(("fee_asset", fee_asset.as_str().into()));
+            }
             f.push(("position_after", qty(inst, position_after)));
             f.push(("realized_pnl", realized_pnl.to_string()));
         }
@@ -287,6 +292,7 @@ mod tests {
                 px: 6_000_010,
                 qty: 2,
                 fee: crate::core::Money::parse("0.048").unwrap(),
+                fee_asset: crate::core::FeeAsset::QUOTE,
                 position_after: 2,
                 realized_pnl: crate::core::Money::ZERO,
             },

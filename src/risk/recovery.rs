@@ -171,12 +171,31 @@ pub fn recover(
                     px,
                     qty,
                     fee,
+                    fee_asset,
                     position_after,
                     realized_pnl,
                 } => {
                     let (Some(inst), Some(s)) = (inst_of(&venue, &symbol), side(&s)) else {
                         skipped += 1;
                         continue;
+                    };
+                    // Empty: the quote (every journal before fee assets).
+                    let fee_asset = if fee_asset.is_empty() {
+                        crate::core::FeeAsset::QUOTE
+                    } else {
+                        match crate::core::FeeAsset::other(&fee_asset) {
+                            Ok(a) => a,
+                            Err(_) => {
+                                skipped += 1;
+                                continue;
+                            }
+                        }
+                    };
+                    // What the governor's quote figures see (as live).
+                    let quote_fee = if fee_asset.is_quote() {
+                        fee
+                    } else {
+                        Money::ZERO
                     };
                     let x = table.get(inst);
                     let (Ok(p), Ok(q), Ok(after)) = (
@@ -190,7 +209,13 @@ pub fn recover(
                     let i = inst.idx();
                     positions[i] = after;
                     let b = &mut books[i];
-                    b.apply_fill(s, q, units[i], crate::exec::paper::notional(x, p, q), fee);
+                    b.apply_fill(
+                        s,
+                        q,
+                        units[i],
+                        crate::exec::paper::notional(x, p, q),
+                        quote_fee,
+                    );
                     b.mark_px = x.px_f64(p);
                     exec.fills.push(SeedFill {
                         client_order_id,
@@ -199,14 +224,15 @@ pub fn recover(
                         px: p,
                         qty: q,
                         fee,
+                        fee_asset,
                     });
                     if let Some(o) = open.get_mut(&client_order_id) {
                         o.remaining -= q.clamp(0, o.remaining);
                     }
                     day.realized += realized_pnl;
-                    day.fees += fee;
+                    day.fees += quote_fee;
                     if !realized_pnl.is_zero() {
-                        if realized_pnl - fee < Money::ZERO {
+                        if realized_pnl - quote_fee < Money::ZERO {
                             day.losses += 1;
                         } else {
                             day.losses = 0;

@@ -60,6 +60,9 @@ pub struct Metrics {
     pub realized_pnl: Gauge,
     pub unrealized_pnl: Gauge,
     pub fees: Gauge,
+    /// Fees paid per venue and asset: the quote fees under their quote
+    /// asset's name, fees charged in another asset (`BNB`) under theirs.
+    pub fees_by_asset: GaugeVec,
     // process
     pub ready: IntGauge,
     /// Connections the ops server holds open.
@@ -381,6 +384,12 @@ impl Metrics {
                 &r,
                 Gauge::new("qt_fees_paid_quote", "Fees paid, quote currency")
                     .expect("valid metric"),
+            ),
+            fees_by_asset: fgauge_vec(
+                &r,
+                "qt_fees_paid",
+                "Fees paid, by venue and the asset they were charged in (quote fees under the quote asset; other assets such as BNB are not in qt_fees_paid_quote nor in PnL)",
+                &["venue", "asset"],
             ),
             ready: reg(
                 &r,

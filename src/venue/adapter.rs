@@ -187,6 +187,14 @@ pub trait VenueAdapter: Sync {
     /// How the doctor probes this venue.
     fn probes(&self) -> &'static ProbeSpec;
 
+    /// The quote asset of `symbol` (the currency its prices, PnL and quote
+    /// fees are in), from the venue's symbol naming; `None` when it does
+    /// not tell. The default reads a concatenated linear symbol
+    /// (`BTCUSDT` → `USDT`).
+    fn quote_asset(&self, symbol: &str) -> Option<String> {
+        super::common::symbols::quote_suffix(symbol)
+    }
+
     /// An in-process frame injector for benches and soak tests (the venue
     /// whose frames the benches speak), with its own producer of `fan`;
     /// `None` for the others.

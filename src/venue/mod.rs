@@ -21,6 +21,13 @@ pub mod wiring;
 
 pub use common::{chunks, instruments, pacing, symbols, symstate, tape};
 
+/// The quote asset of `venue`'s `symbol` (`BTCUSDT` → `USDT`,
+/// `BTC-USDT-SWAP` → `USDT`): the asset a fill's fee must be in to reduce
+/// realized PnL. `None` when the venue's naming does not tell.
+pub fn quote_asset(venue: crate::core::Venue, symbol: &str) -> Option<String> {
+    registry::adapter(venue).quote_asset(symbol)
+}
+
 /// The venue series live in `crate::telemetry::venue` (registered with the
 /// engine's registry); this name keeps the adapters' paths short.
 pub use crate::telemetry::venue as metrics;

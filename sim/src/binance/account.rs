@@ -9,9 +9,16 @@
 //! Amounts in USDT are `i128` at [`USDT_SCALE`] (8) decimals; fee rates at
 //! the same scale (0.0002 = 20 000). Unrealized PnL is left out of the
 //! margin check (a simplification: only the wallet backs new orders).
+//!
+//! Commissions are charged in USDT, or, with [`CommissionAsset`] set (the
+//! fee discount Binance gives for paying in BNB), in another asset: the USDT
+//! commission times a fixed rate of that asset per USDT, reported as the
+//! fill's `N`/`commissionAsset` and not taken from the USDT wallet. What
+//! was charged is summed per asset ([`Account::commissions_paid`]).
 
 use crate::decimal::format_decimal;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// Decimals of USDT amounts (wallet, commission, realized PnL).
 pub const USDT_SCALE: u32 = 8;
@@ -47,6 +54,15 @@ pub(crate) fn usdt(v: i128) -> String {
     )
 }
 
+/// Commissions charged in another asset than USDT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommissionAsset {
+    /// Its code (`BNB`).
+    pub asset: Arc<str>,
+    /// How much of it one USDT of commission costs, at [`USDT_SCALE`].
+    pub per_usdt: i128,
+}
+
 /// The account's wallet, fees and leverage.
 #[derive(Debug, Clone)]
 pub(crate) struct Account {
@@ -57,6 +73,10 @@ pub(crate) struct Account {
     pub taker_rate: i128,
     pub leverage: i64,
     pub update_time: i64,
+    /// `None`: commissions in USDT.
+    pub commission_asset: Option<CommissionAsset>,
+    /// Commissions charged, per asset, at [`USDT_SCALE`].
+    pub commissions_paid: BTreeMap<String, i128>,
 }
 
 impl Default for Account {
@@ -70,6 +90,8 @@ impl Default for Account {
             taker_rate: rate(DEFAULT_TAKER_RATE),
             leverage: DEFAULT_LEVERAGE,
             update_time: 0,
+            commission_asset: None,
+            commissions_paid: BTreeMap::new(),
         }
     }
 }
@@ -83,6 +105,27 @@ impl Account {
             self.taker_rate
         };
         rescale(notional * rate, 2 * USDT_SCALE, USDT_SCALE)
+    }
+
+    /// Charges a commission of `usdt_commission` (at [`USDT_SCALE`]): from
+    /// the wallet, or in the [`CommissionAsset`] when one is set. Returns
+    /// the amount charged and its asset (`None`: USDT).
+    pub fn charge(&mut self, usdt_commission: i128) -> (i128, Option<Arc<str>>) {
+        match &self.commission_asset {
+            Some(c) => {
+                let amount = rescale(usdt_commission * c.per_usdt, 2 * USDT_SCALE, USDT_SCALE);
+                *self
+                    .commissions_paid
+                    .entry(c.asset.to_string())
+                    .or_default() += amount;
+                (amount, Some(c.asset.clone()))
+            }
+            None => {
+                self.wallet -= usdt_commission;
+                *self.commissions_paid.entry("USDT".into()).or_default() += usdt_commission;
+                (usdt_commission, None)
+            }
+        }
     }
 
     /// Initial margin of a notional (USDT at [`USDT_SCALE`]), rounded up.
@@ -155,7 +198,9 @@ pub(crate) struct SimTrade {
     pub qty: i64,
     /// USDT at [`USDT_SCALE`].
     pub realized: i128,
+    /// In `commission_asset` (`None`: USDT), at [`USDT_SCALE`].
     pub commission: i128,
+    pub commission_asset: Option<Arc<str>>,
     pub time: i64,
     pub maker: bool,
 }

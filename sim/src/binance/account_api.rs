@@ -128,7 +128,7 @@ fn user_trades_reply(inner: &Inner, p: &Params) -> Result<Response, Refusal> {
             json!({
                 "buyer": t.buy,
                 "commission": usdt(t.commission),
-                "commissionAsset": "USDT",
+                "commissionAsset": t.commission_asset.as_deref().unwrap_or("USDT"),
                 "id": t.id,
                 "maker": t.maker,
                 "orderId": t.order_id,

@@ -31,14 +31,16 @@ pub(crate) struct PrivEvent {
 }
 
 /// The fill an `ORDER_TRADE_UPDATE`/`TRADE_LITE` reports.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct FillInfo {
     pub trade_id: i64,
     pub px: i64,
     pub qty: i64,
     pub maker: bool,
-    /// Commission and realized PnL, USDT at 8 decimals.
+    /// Commission (in `commission_asset`, `None`: USDT) and realized PnL
+    /// (USDT), at 8 decimals.
     pub commission: i128,
+    pub commission_asset: Option<std::sync::Arc<str>>,
     pub realized: i128,
 }
 
@@ -71,6 +73,7 @@ pub(crate) fn order_update(
         qty: 0,
         maker: false,
         commission: 0,
+        commission_asset: None,
         realized: 0,
     });
     let text = json!({
@@ -93,7 +96,7 @@ pub(crate) fn order_update(
             "l": info.qty(f.qty),
             "z": info.qty(o.executed),
             "L": info.px(f.px),
-            "N": "USDT",
+            "N": f.commission_asset.as_deref().unwrap_or("USDT"),
             "n": usdt(f.commission),
             "T": now,
             "t": f.trade_id,

@@ -52,7 +52,8 @@ pub(super) fn fill(
     let commission = st
         .account
         .commission(rescale(notional, scale, USDT_SCALE), maker);
-    st.account.wallet += realized - commission;
+    let (commission, commission_asset) = st.account.charge(commission);
+    st.account.wallet += realized;
     st.account.update_time = now;
     st.next_trade_id += 1;
     let f = FillInfo {
@@ -61,6 +62,7 @@ pub(super) fn fill(
         qty,
         maker,
         commission,
+        commission_asset: commission_asset.clone(),
         realized,
     };
     keep_trade(
@@ -74,6 +76,7 @@ pub(super) fn fill(
             qty,
             realized,
             commission,
+            commission_asset,
             time: now,
             maker,
         },
@@ -85,7 +88,7 @@ pub(super) fn fill(
         .order_faults
         .fills
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    out.push(trade_lite(inner, o, f, now));
+    out.push(trade_lite(inner, o, f.clone(), now));
     out.push(order_update(inner, o, "TRADE", Some(f), now));
 }
 

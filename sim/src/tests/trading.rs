@@ -200,6 +200,76 @@ async fn realized_pnl_and_commissions_reach_wallet_trades_and_account() {
 }
 
 #[tokio::test]
+async fn commissions_in_bnb_leave_the_usdt_wallet_alone() {
+    let sim = SimHandle::start(spec(50, 20)).unwrap();
+    let api = Api::new(&sim);
+    sim.pause();
+    assert!(!sim.set_commission_asset("B N B", "0.0015"));
+    assert!(!sim.set_commission_asset("BNB", "0"));
+    assert!(sim.set_commission_asset("bnb", "0.0015"));
+    let book = sim.book("BTCUSDT").unwrap();
+    let ((ask, aq), (bid, bq)) = (book.asks[0], book.bids[0]);
+    let q = aq.min(bq).min(10);
+    for (side, cid) in [("BUY", "bnb-open"), ("SELL", "bnb-close")] {
+        let (s, body, _) = api
+            .order(&[
+                ("symbol", "BTCUSDT"),
+                ("side", side),
+                ("type", "MARKET"),
+                ("quantity", &qty(q)),
+                ("newClientOrderId", cid),
+            ])
+            .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let scale8 = |v: i64| i128::from(v) * i128::from(q) * 1000;
+    let fee = |n: i128| (n * 50_000 + 50_000_000) / 100_000_000;
+    // 0.0015 BNB per USDT of commission, rounded half away from zero.
+    let bnb = |usdt: i128| (usdt * 150_000 + 50_000_000) / 100_000_000;
+    let realized = scale8(bid) - scale8(ask);
+    let (_, trades, _) = api
+        .signed(Method::GET, "/fapi/v1/userTrades", &[("symbol", "BTCUSDT")])
+        .await;
+    let t = trades.as_array().unwrap();
+    assert_eq!(t.len(), 2);
+    for (tr, n) in t.iter().zip([scale8(ask), scale8(bid)]) {
+        assert_eq!(tr["commissionAsset"].as_str(), Some("BNB"), "{tr}");
+        assert_eq!(usdt_of(&tr["commission"]), bnb(fee(n)), "{tr}");
+    }
+    let paid = bnb(fee(scale8(ask))) + bnb(fee(scale8(bid)));
+    let acct = sim.account();
+    assert_eq!(
+        acct.wallet,
+        crate::decimal::format_decimal((100_000 * 100_000_000 + realized) as i64, 8),
+        "no USDT commission"
+    );
+    assert_eq!(
+        acct.commissions,
+        vec![(
+            "BNB".to_string(),
+            crate::decimal::format_decimal(paid as i64, 8)
+        )]
+    );
+    // Back to USDT.
+    assert!(sim.set_commission_asset("USDT", "1"));
+    assert_eq!(
+        api.order(&[
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "MARKET"),
+            ("quantity", &qty(q)),
+            ("newClientOrderId", "usdt-again"),
+        ])
+        .await
+        .0,
+        200
+    );
+    let acct = sim.account();
+    assert_eq!(acct.commissions.len(), 2, "{:?}", acct.commissions);
+    assert_eq!(acct.commissions[1].0, "USDT");
+}
+
+#[tokio::test]
 async fn countdown_cancel_all_fires_unless_rearmed_or_disarmed() {
     let sim = SimHandle::start(spec(50, 20)).unwrap();
     let api = Api::new(&sim);

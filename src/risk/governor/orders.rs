@@ -70,6 +70,7 @@ impl Governor {
                 px,
                 qty,
                 fee,
+                fee_asset,
                 position_after,
                 realized_pnl,
             } => {
@@ -80,9 +81,17 @@ impl Governor {
                     px,
                     qty,
                     fee,
+                    fee_asset,
                     position_after,
                     realized_pnl,
                 });
+                // A fee in another asset (BNB) has no quote price here: the
+                // daily loss, drawdown and loss streaks see quote fees only.
+                let fee = if fee_asset.is_quote() {
+                    fee
+                } else {
+                    crate::core::Money::ZERO
+                };
                 self.apply_fill(inst, side, px, qty, fee, position_after, realized_pnl);
                 if let Some(k) = self
                     .open

@@ -46,6 +46,14 @@ impl VenueAdapter for BybitAdapter {
         Venue::Bybit
     }
 
+    /// `BTCUSDT` → `USDT`; USDC perpetuals are named `BTCPERP` (→ `USDC`).
+    fn quote_asset(&self, symbol: &str) -> Option<String> {
+        if symbol.len() > 4 && symbol.ends_with("PERP") {
+            return Some("USDC".into());
+        }
+        crate::venue::symbols::quote_suffix(symbol)
+    }
+
     fn section<'a>(&self, v: &'a VenuesConfig) -> Option<Common<'a>> {
         v.get::<BybitConfig>().map(|c| c.common())
     }

@@ -7,6 +7,25 @@ use crate::core::fixed::{decimals_of, parse_decimal};
 use crate::core::{InstrumentId, InstrumentTable, Venue};
 use std::collections::HashMap;
 
+/// Quote assets recognised at the end of a linear contract's symbol,
+/// longest first (`BTCUSDT`, `BTCUSDC`; a delivery suffix such as
+/// `_250328` is ignored).
+const QUOTE_SUFFIXES: [&str; 5] = ["FDUSD", "USDT", "USDC", "BUSD", "USD"];
+
+/// The quote asset a concatenated linear symbol ends with (`BTCUSDT` →
+/// `USDT`), `None` when it ends with none of [`QUOTE_SUFFIXES`].
+pub fn quote_suffix(symbol: &str) -> Option<String> {
+    let base = symbol
+        .split('_')
+        .next()
+        .unwrap_or(symbol)
+        .to_ascii_uppercase();
+    QUOTE_SUFFIXES
+        .iter()
+        .find(|q| base.len() > q.len() && base.ends_with(*q))
+        .map(|q| q.to_string())
+}
+
 /// Scales of one instrument as seen on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WireInfo {
@@ -91,6 +110,28 @@ impl WireSymbols {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quote_assets_from_symbols() {
+        assert_eq!(quote_suffix("BTCUSDT").as_deref(), Some("USDT"));
+        assert_eq!(quote_suffix("ETHUSDC").as_deref(), Some("USDC"));
+        assert_eq!(quote_suffix("BTCUSDT_250328").as_deref(), Some("USDT"));
+        assert_eq!(quote_suffix("BTCFDUSD").as_deref(), Some("FDUSD"));
+        assert_eq!(quote_suffix("USDT"), None);
+        assert_eq!(quote_suffix("BTCETH"), None);
+        assert_eq!(
+            crate::venue::quote_asset(Venue::Okx, "BTC-USDT-SWAP").as_deref(),
+            Some("USDT")
+        );
+        assert_eq!(
+            crate::venue::quote_asset(Venue::Binance, "ETHUSDT").as_deref(),
+            Some("USDT")
+        );
+        assert_eq!(
+            crate::venue::quote_asset(Venue::Bybit, "BTCPERP").as_deref(),
+            Some("USDC")
+        );
+    }
 
     #[test]
     fn contracts_become_base_quantity() {

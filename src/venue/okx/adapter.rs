@@ -62,6 +62,14 @@ impl VenueAdapter for OkxAdapter {
         Venue::Okx
     }
 
+    /// `BTC-USDT-SWAP` → `USDT` (the instrument id's second part).
+    fn quote_asset(&self, symbol: &str) -> Option<String> {
+        let mut parts = symbol.split('-');
+        let (_, q) = (parts.next()?, parts.next()?);
+        (!q.is_empty() && q.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then(|| q.to_ascii_uppercase())
+    }
+
     fn section<'a>(&self, v: &'a VenuesConfig) -> Option<Common<'a>> {
         v.get::<OkxConfig>().map(|c| c.common())
     }

@@ -21,6 +21,7 @@ fn max_position_quantity() {
         px: 1_001,
         qty: 500,
         fee: Money::ZERO,
+        fee_asset: crate::core::FeeAsset::QUOTE,
         position_after: 500,
         realized_pnl: Money::ZERO,
     });
@@ -69,6 +70,7 @@ fn position_notional_and_gross_exposure() {
         px: 500,
         qty: ONE,
         fee: Money::ZERO,
+        fee_asset: crate::core::FeeAsset::QUOTE,
         position_after: ONE,
         realized_pnl: Money::ZERO,
     });
@@ -89,6 +91,7 @@ fn position_notional_and_gross_exposure() {
         px: 500,
         qty: ONE,
         fee: Money::ZERO,
+        fee_asset: crate::core::FeeAsset::QUOTE,
         position_after: ONE,
         realized_pnl: Money::ZERO,
     });

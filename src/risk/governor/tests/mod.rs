@@ -139,6 +139,7 @@ fn fill_at(g: &mut Governor, side: Side, qty: i64, px: i64, fee: f64, realized: 
         px,
         qty,
         fee: Money::from_f64(fee),
+        fee_asset: crate::core::FeeAsset::QUOTE,
         position_after: pos,
         realized_pnl: Money::from_f64(realized),
     });

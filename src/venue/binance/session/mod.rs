@@ -11,11 +11,14 @@
 //! fetches trades the venue says happened but no event brought.
 //!
 //! At start, before either thread runs, the session journals its client id
-//! scheme (`client_ids`: venue, prefix, epoch): the engine starts it before
-//! the risk stage, whose `order` records (journaled before an intent reaches
-//! exec) therefore all follow it in the journal's queue, so each order's
-//! exact venue id is handed to the journal writer before its request can
-//! leave. A journal that refuses the record refuses the start. The orders
+//! scheme (`client_ids`: venue, prefix, epoch) and waits on the journal's
+//! barrier (`JournalTx::sync`) until that record is written and fsynced:
+//! every venue client id this life sends is derivable from the disk before
+//! the first request can leave. The engine starts the session before the
+//! risk stage, whose `order` records (journaled before an intent reaches
+//! exec) therefore all follow it in the journal's queue (those keep the
+//! configured fsync policy). A journal that refuses the record, or does not
+//! get it to disk within [`JOURNAL_BARRIER_TIMEOUT`], refuses the start. The orders
 //! the startup reconciliation matched are tracked from the start; the
 //! missing ones are queried by client id (`desk::recovered`).
 //!
@@ -283,6 +286,10 @@ pub const TICK_TO_HANDOFF: &str = "tick_to_handoff";
 /// Latency slot of order request sent → its answer.
 pub const ORDER_ROUND_TRIP: &str = "order_round_trip";
 
+/// How long the start waits for the client id scheme record to be on disk
+/// (the journal's barrier) before refusing to trade.
+pub const JOURNAL_BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The Binance trading session (see the module doc).
 pub struct BinanceTrading;
 
@@ -392,6 +399,10 @@ impl BinanceTrading {
             });
             if !sent {
                 bail!("the journal did not take the client id scheme record: refusing to trade");
+            }
+            // On disk, not only queued, before any order can leave.
+            if let Err(e) = j.sync(JOURNAL_BARRIER_TIMEOUT) {
+                bail!("the client id scheme record is not on disk ({e}): refusing to trade");
             }
         }
         let shared = ctx.shared.clone();

@@ -19,13 +19,27 @@ use super::Ctx;
 use std::collections::VecDeque;
 
 /// Reads the limits from the venue's `exchangeInfo` (bounded by the order
-/// timeout; Binance's defaults stay when it does not answer: logged).
+/// timeout; Binance's defaults stay when it does not answer: logged), and
+/// the traded symbols' `quoteAsset` for the desk (the symbol's suffix
+/// until then: `venue::quote_asset`).
 pub(super) async fn load_limits(c: &Ctx) {
-    let fetched = tokio::time::timeout(c.t.order_timeout, super::api::exchange_info(&c.client))
+    let body = tokio::time::timeout(c.t.order_timeout, super::api::exchange_info(&c.client))
         .await
         .map_err(|_| "no answer in time".to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()))
-        .and_then(|body| parse_limits(&body));
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    if let Ok(b) = &body {
+        let quotes = parse_quote_assets(b);
+        let mut desk = c.desk.lock();
+        for (sym, quote) in quotes {
+            if let Some(i) = c.syms.get(&sym) {
+                if desk.quote_asset(i.id) != Some(quote.as_str()) {
+                    tracing::info!(symbol = %sym, quote = %quote, "binance quote asset from exchangeInfo");
+                }
+                desk.set_quote_asset(i.id, &quote);
+            }
+        }
+    }
+    let fetched = body.and_then(|body| parse_limits(&body));
     match fetched {
         Ok(limits) => {
             tracing::info!(
@@ -195,6 +209,31 @@ impl OrderRate {
     }
 }
 
+/// `(symbol, quoteAsset)` of every `exchangeInfo` symbol that states a
+/// well-formed quote asset (none for an unreadable body).
+pub fn parse_quote_assets(body: &[u8]) -> Vec<(String, String)> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Sym {
+        symbol: String,
+        #[serde(default)]
+        quote_asset: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Info {
+        #[serde(default)]
+        symbols: Vec<Sym>,
+    }
+    let Ok(info) = serde_json::from_slice::<Info>(body) else {
+        return Vec::new();
+    };
+    info.symbols
+        .into_iter()
+        .filter(|s| crate::core::FeeAsset::other(&s.quote_asset).is_ok())
+        .map(|s| (s.symbol, s.quote_asset))
+        .collect()
+}
+
 /// The ORDERS limits of an `exchangeInfo` body: `(window ms, orders)`.
 pub fn parse_limits(body: &[u8]) -> Result<Vec<(u64, u64)>, String> {
     #[derive(serde::Deserialize)]
@@ -280,6 +319,31 @@ mod tests {
         // A count for a window the gate does not have changes nothing.
         g.on_counts(&[(60_000, 1_000)], 10_200);
         assert_eq!(g.full_until(10_200), None);
+    }
+
+    #[test]
+    fn quote_assets_come_from_exchange_info() {
+        const SAMPLE: &str = "binance/futures_exchangeInfo_excerpt_BTCUSDT_ETHUSDT_2021-07-22.json";
+        match crate::venue::samples::samples_dir() {
+            Some(d) => {
+                let path = d.join(SAMPLE);
+                let body =
+                    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let q = parse_quote_assets(&body);
+                assert!(q.contains(&("BTCUSDT".into(), "USDT".into())), "{q:?}");
+                assert!(q.contains(&("ETHUSDT".into(), "USDT".into())), "{q:?}");
+            }
+            None => crate::venue::samples::absent(
+                "exchangeInfo quote assets",
+                std::path::Path::new(SAMPLE),
+            ),
+        }
+        let body = br#"{"symbols":[{"symbol":"BTCUSDC","quoteAsset":"USDC"},{"symbol":"X","quoteAsset":"bad asset"},{"symbol":"Y"}]}"#;
+        assert_eq!(
+            parse_quote_assets(body),
+            vec![("BTCUSDC".to_string(), "USDC".to_string())]
+        );
+        assert!(parse_quote_assets(b"not json").is_empty());
     }
 
     #[test]

@@ -12,9 +12,15 @@
 //! venue ids of the last pruned ones (four times as many) are remembered
 //! with their highest reported trade id, so a REST trade that was already
 //! reported is known as such and not parked.
+//!
+//! A fill's commission goes to exec with the asset it was charged in: the
+//! instrument's quote asset (the symbol's, `venue::quote_asset`, replaced by
+//! `exchangeInfo`'s `quoteAsset` once read: [`Desk::set_quote_asset`]) or
+//! another one (`BNB` with the fee discount), which exec keeps apart from
+//! quote PnL.
 
 use super::metrics::SessionMetrics;
-use crate::core::{InstrumentId, Money, OrderStatus, Side};
+use crate::core::{FeeAsset, InstrumentId, Money, OrderStatus, Side};
 use crate::exec::gateway::VenueReport;
 use crate::exec::lifecycle::{LifeError, LifeEvent, LifeState, VenueOrder};
 use crate::exec::refusal::RefusalReason;
@@ -101,6 +107,8 @@ pub struct Desk {
     /// Journal-open orders from before this start still to settle
     /// (`recovered`).
     recovered: HashSet<String>,
+    /// Per instrument (table index): its quote asset, when known.
+    quote_assets: Vec<Option<String>>,
 }
 
 impl Desk {
@@ -112,7 +120,13 @@ impl Desk {
         resolver: ResolverConfig,
         fee_wait: Duration,
     ) -> Desk {
+        let quote_assets = shared
+            .instruments
+            .iter()
+            .map(|i| crate::venue::quote_asset(i.venue, &i.symbol))
+            .collect();
         Desk {
+            quote_assets,
             orders: HashMap::new(),
             by_venue_id: HashMap::new(),
             resolver: Resolver::new(resolver),
@@ -130,6 +144,18 @@ impl Desk {
             fee_wait,
             recovered: HashSet::new(),
         }
+    }
+
+    /// Sets `inst`'s quote asset (the venue's `exchangeInfo` says it).
+    pub fn set_quote_asset(&mut self, inst: InstrumentId, asset: &str) {
+        if let Some(q) = self.quote_assets.get_mut(inst.idx()) {
+            *q = Some(asset.to_ascii_uppercase());
+        }
+    }
+
+    /// `inst`'s quote asset, when known.
+    pub fn quote_asset(&self, inst: InstrumentId) -> Option<&str> {
+        self.quote_assets.get(inst.idx())?.as_deref()
     }
 
     /// Keeps the newest `n` finished orders (at least 1).
@@ -441,12 +467,24 @@ impl Desk {
             self.m.order("accepted");
         }
         let mut waiting_fee = false;
+        let quote = self
+            .quote_assets
+            .get(t.inst.idx())
+            .and_then(|q| q.as_deref());
         for f in t.order.fills() {
             if t.reported.contains(&f.trade_id) {
                 continue;
             }
-            let fee = match &f.fee {
-                Some(fee) => fee.amount,
+            let (fee, fee_asset) = match &f.fee {
+                Some(fee) => match FeeAsset::of(&fee.asset, quote) {
+                    Ok(a) => (fee.amount, a),
+                    Err(e) => {
+                        // Never taken for the quote: kept apart, named.
+                        self.m.anomaly("bad_fee_asset");
+                        tracing::warn!(client_id, "fill commission: {e}");
+                        (fee.amount, FeeAsset::UNKNOWN)
+                    }
+                },
                 None => {
                     let since = *t.fee_wait_since.get_or_insert(now);
                     if now.duration_since(since) < self.fee_wait {
@@ -454,7 +492,7 @@ impl Desk {
                         continue;
                     }
                     self.m.anomaly("fee_missing");
-                    Money::ZERO
+                    (Money::ZERO, FeeAsset::QUOTE)
                 }
             };
             t.reported.insert(f.trade_id.clone());
@@ -465,6 +503,7 @@ impl Desk {
                 px: f.px,
                 qty: f.qty,
                 fee,
+                fee_asset,
             });
         }
         if !waiting_fee {
