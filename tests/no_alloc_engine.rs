@@ -83,7 +83,11 @@ mod per_thread {
             return 0;
         };
         let (who, n) = spec.split_once(':').unwrap_or((&spec, "20"));
-        if who == name { n.parse().unwrap_or(20) } else { 0 }
+        if who == name {
+            n.parse().unwrap_or(20)
+        } else {
+            0
+        }
     }
 
     #[cold]
@@ -336,8 +340,8 @@ fn the_real_stage_threads_allocate_nothing_per_message() {
 
     // Warm-up: every book in sync, decisions, orders and Redis entries flow.
     let warm = wait_until(Duration::from_secs(60), || {
-        let books_synced = (0..shared.instruments.len())
-            .all(|i| shared.books[i].in_sync.load(Ordering::Relaxed));
+        let books_synced =
+            (0..shared.instruments.len()).all(|i| shared.books[i].in_sync.load(Ordering::Relaxed));
         books_synced
             && total(&shared, "qt_orders_total") > 50
             && total(&shared, "qt_redis_entries_total") > 50
@@ -395,11 +399,17 @@ fn the_real_stage_threads_allocate_nothing_per_message() {
 
     // The window exercised the whole path, or zero proves nothing.
     assert!(msgs > 10_000, "only {msgs} feed messages in the window");
-    assert!(b > 10_000 && s > 1_000 && r > 1_000, "book {b}, score {s}, risk {r}");
+    assert!(
+        b > 10_000 && s > 1_000 && r > 1_000,
+        "book {b}, score {s}, risk {r}"
+    );
     assert!(orders > 50 && x > 50, "only {orders} orders, exec {x}");
     assert!(published > 50, "only {published} Redis entries");
     for t in HOT.iter().chain(&FEEDS) {
-        assert!(d.contains_key(*t), "thread {t} never seen: is it still named so?");
+        assert!(
+            d.contains_key(*t),
+            "thread {t} never seen: is it still named so?"
+        );
     }
     assert_eq!(per_thread::OVERFLOW.load(Ordering::Relaxed), 0);
     let hot = hot_allocs(&d);
@@ -407,7 +417,11 @@ fn the_real_stage_threads_allocate_nothing_per_message() {
         hot.is_empty(),
         "hot stage threads allocated over {msgs} messages: {hot:?}"
     );
-    let feeds: Vec<_> = FEEDS.iter().filter(|t| d[**t] > 0).map(|t| (t, d[*t])).collect();
+    let feeds: Vec<_> = FEEDS
+        .iter()
+        .filter(|t| d[**t] > 0)
+        .map(|t| (t, d[*t]))
+        .collect();
     assert!(
         feeds.is_empty(),
         "feed threads allocated over {msgs} messages: {feeds:?}"
