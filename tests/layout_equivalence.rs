@@ -74,10 +74,10 @@ fn run(layout: Layout, wait: WaitKind) -> Run {
         c.journal.record_holds = true;
         // Limits that read exec's reports or the wall clock: never binding.
         c.risk.skip_flat_sell = false;
-        c.risk.max_orders_per_sec = 100_000;
+        c.risk.max_orders_per_sec = 10_000;
         c.risk.max_orders_per_min = 1_000_000;
         c.risk.daily_trade_cap = 10_000_000;
-        c.risk.max_open_orders = 100_000;
+        c.risk.max_open_orders = 1024;
         c.risk.max_book_age_ms = 3_600_000;
         c.risk.max_position_notional = 1e12;
         c.risk.max_position_notional_by_symbol.clear();
