@@ -88,9 +88,12 @@ fn run(layout: Layout, wait: WaitKind) -> Run {
         c.risk.max_consecutive_rejects = 0;
         for ic in &mut c.instruments {
             ic.max_position = "1000000".into();
+            if ic.symbol == "BTCUSDT" {
+                ic.order_qty = "0.050".into();
+            }
         }
-        // Binds on a decision alone: BTCUSDT orders (~60,000 x qty) are
-        // SKIPped, ETHUSDT orders (~3,000 x qty) pass.
+        // Binds on a decision alone: BTCUSDT orders (~60,000 x 0.050) are
+        // SKIPped, ETHUSDT orders (~3,000 x 0.050) pass.
         c.risk.max_order_notional = 1_000.0;
     });
     let mut engine = Engine::start(
