@@ -26,7 +26,7 @@
 use crate::book::stage::{BookRunner, IDLE_BUDGET as BOOK_IDLE};
 use crate::core::{ExecReport, MarketEvent, now_ns};
 use crate::exec::stage::ExecRunner;
-use crate::pipeline::channel::{Next, RingTx, Rx};
+use crate::pipeline::channel::{Handoff, Next, RingTx, Rx};
 use crate::pipeline::shared::Shared;
 use crate::risk::stage::{IDLE_BUDGET as RISK_IDLE, RiskRunner};
 use crate::score::stage::{IDLE_BUDGET as SCORE_IDLE, ScoreRunner};
@@ -115,7 +115,7 @@ pub fn run_fused(
                         &s,
                         |d| {
                             to_risk = Some(d);
-                            Ok(())
+                            Handoff::Sent
                         },
                         || 0,
                     );
@@ -126,7 +126,7 @@ pub fn run_fused(
                             &d,
                             |o| {
                                 to_exec = Some(o);
-                                Ok(())
+                                Handoff::Sent
                             },
                             || 0,
                         );

@@ -41,6 +41,29 @@ pub enum SendError<T> {
     Closed(T),
 }
 
+/// What became of an item handed to the next stage, without the item (a
+/// stage's runner hands its output through a closure that answers this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handoff {
+    Sent,
+    /// Dropped: the queue was full (counted by the queue).
+    Full,
+    /// The consumer is gone (shutdown).
+    Closed,
+}
+
+impl Handoff {
+    /// The outcome of a `try_send`.
+    #[inline]
+    pub fn of<T>(r: Result<(), SendError<T>>) -> Handoff {
+        match r {
+            Ok(()) => Handoff::Sent,
+            Err(SendError::Full(_)) => Handoff::Full,
+            Err(SendError::Closed(_)) => Handoff::Closed,
+        }
+    }
+}
+
 impl<T> Tx<T> {
     #[inline]
     pub fn try_send(&self, v: T) -> Result<(), SendError<T>> {

@@ -4,7 +4,7 @@ use super::control::RiskControl;
 use super::governor::Governor;
 use crate::config::ExecConfig;
 use crate::core::{Decision, ExecReport, OrderIntent, Side, Verdict, now_ns};
-use crate::pipeline::channel::{Next, RingTx, Rx, SendError};
+use crate::pipeline::channel::{Handoff, Next, RingTx, Rx};
 use crate::pipeline::shared::Shared;
 use crate::telemetry::latency::LatencyRecorder;
 use prometheus::IntCounter;
@@ -194,7 +194,7 @@ impl RiskRunner {
     pub fn on_item(
         &mut self,
         d: &Decision,
-        send: impl FnOnce(OrderIntent) -> Result<(), SendError<OrderIntent>>,
+        send: impl FnOnce(OrderIntent) -> Handoff,
         backlog: impl FnOnce() -> usize,
     ) -> bool {
         let m = &self.shared.metrics;
@@ -212,7 +212,7 @@ impl RiskRunner {
                 o.hop_ns = now_ns();
                 let sent = o;
                 match send(o) {
-                    Ok(()) => {
+                    Handoff::Sent => {
                         self.gov.on_order_sent(&sent);
                         executed = true;
                         if let Some(p) = self.shared.publish.get() {
@@ -221,8 +221,8 @@ impl RiskRunner {
                     }
                     // Dropped (counted by the queue); the order
                     // still counts toward rate and daily cap.
-                    Err(SendError::Full(_)) => {}
-                    Err(SendError::Closed(_)) => closed = true,
+                    Handoff::Full => {}
+                    Handoff::Closed => closed = true,
                 }
             }
             m.daily_trades.set(self.gov.daily_trades() as i64);
@@ -307,7 +307,7 @@ pub fn run_risk_stage(
         stage.serve_commands();
         match rx.next(IDLE_BUDGET) {
             Next::Item(d) => {
-                if !stage.on_item(&d, |o| tx.try_send(o), || rx.len()) {
+                if !stage.on_item(&d, |o| Handoff::of(tx.try_send(o)), || rx.len()) {
                     break;
                 }
             }

@@ -13,7 +13,7 @@ use super::shadow::ShadowStats;
 use super::versions;
 use crate::config::ModelConfig;
 use crate::core::{Action, BookTop, Decision, InstrumentId, N_FEATURES, ScoreInput, now_ns};
-use crate::pipeline::channel::{Next, RingTx, Rx, SendError};
+use crate::pipeline::channel::{Handoff, Next, RingTx, Rx};
 use crate::pipeline::shared::Shared;
 use crate::telemetry::latency::LatencyRecorder;
 use crate::telemetry::metrics::Metrics;
@@ -361,7 +361,7 @@ impl ScoreRunner {
     pub fn on_item(
         &mut self,
         ev: &ScoreInput,
-        send: impl FnOnce(Decision) -> Result<(), SendError<Decision>>,
+        send: impl FnOnce(Decision) -> Handoff,
         backlog: impl FnOnce() -> usize,
     ) -> bool {
         let hop_in = match ev {
@@ -377,7 +377,7 @@ impl ScoreRunner {
                 Action::Hold => self.c_hold.inc(),
             }
             d.hop_ns = now;
-            if let Err(SendError::Closed(_)) = send(d) {
+            if send(d) == Handoff::Closed {
                 // Downstream is gone: shutting down.
                 return false;
             }
@@ -427,7 +427,7 @@ pub fn run_score_stage(
     loop {
         match rx.next(IDLE_BUDGET) {
             Next::Item(ev) => {
-                if !stage.on_item(&ev, |d| tx.try_send(d), || rx.len()) {
+                if !stage.on_item(&ev, |d| Handoff::of(tx.try_send(d)), || rx.len()) {
                     break;
                 }
             }
