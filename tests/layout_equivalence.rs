@@ -248,6 +248,81 @@ fn threads_and_fused_layouts_make_the_same_decisions_verdicts_orders_and_fills()
     assert_same(&threads, &fused);
 }
 
+const TOKEN_ENV: &str = "QT_LAYOUT_TEST_TOKEN";
+
+fn ready(addr: std::net::SocketAddr) -> (u16, serde_json::Value) {
+    let (s, body) = http(addr, "GET", "/ready");
+    (s, serde_json::from_str(&body).unwrap_or_default())
+}
+
+/// `/ready` means working in the fused layout too: with the simulator's
+/// feed flowing, every stage reports progress and the engine is ready;
+/// once the fused thread is frozen (the test hook holds the score stage,
+/// and with it the one thread), the feed's events wait and `/ready` says
+/// the book stage stalled; released, it is ready again.
+#[test]
+fn a_fused_engine_is_ready_only_while_its_thread_works() {
+    // SAFETY: set before any engine of this test reads it; no other test
+    // of this binary reads this variable.
+    unsafe { std::env::set_var(TOKEN_ENV, "layout-test-token") };
+    let cfg = test_config(|c| {
+        c.pipeline.layout = Layout::Fused;
+        c.sim.rate_per_symbol = 2000;
+        c.ops.test_hooks = true;
+        c.ops.stall_timeout_ms = 500;
+        c.admin.token_env = TOKEN_ENV.into();
+        c.model.decision_cooldown_ms = 0;
+    });
+    let engine = Engine::start(cfg, engine_options()).expect("engine starts");
+    assert_eq!(engine.layout(), Layout::Fused);
+    let addr = engine.ops_addr().unwrap();
+    let shared = engine.shared().clone();
+    let moved = |i: usize| shared.stages[i].processed.load(Ordering::Relaxed) > 0;
+    assert!(
+        wait_until(std::time::Duration::from_secs(30), || ready(addr).0 == 200
+            && moved(0)
+            && moved(1)
+            && moved(2)),
+        "not ready with book, score and risk moving: {:?}",
+        ready(addr)
+    );
+    let (_, body) = ready(addr);
+    for stage in ["book", "score", "risk", "exec"] {
+        assert_eq!(body["checks"]["stages"][stage]["stalled"], false, "{body}");
+    }
+    let (s, b) = http_with(
+        addr,
+        "POST",
+        "/api/test/stall/score",
+        &[("Authorization", "Bearer layout-test-token")],
+    );
+    assert_eq!(s, 200, "{b}");
+    let mut last = (0, serde_json::Value::Null);
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), || {
+            last = ready(addr);
+            last.0 == 503
+                && last.1["reasons"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|x| x == "stage_stalled:book"))
+        }),
+        "/ready never said the frozen thread stalled: {last:?}"
+    );
+    let (s, b) = http_with(
+        addr,
+        "POST",
+        "/api/test/resume/score",
+        &[("Authorization", "Bearer layout-test-token")],
+    );
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), || ready(addr).0 == 200),
+        "never ready again: {:?}",
+        ready(addr)
+    );
+    engine.stop();
+}
+
 /// The fused layout with the bounded spin-then-park wait gives the same
 /// results as with park.
 #[test]
