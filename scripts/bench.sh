@@ -4,7 +4,8 @@
 # models beside gbdt-rs and the logistic model), then the
 # end-to-end bench in-process (inject) and over loopback WebSocket, park
 # waits, and in testnet mode against the simulator's order venue (signed
-# orders over loopback HTTP: tick-to-wire, order round trip). Writes
+# orders over loopback HTTP: tick-to-wire, order round trip); the in-process
+# run is made for both hot-path layouts (threads, then fused). Writes
 # target/bench/summary.json and target/bench/summary.md.
 #
 #   scripts/bench.sh            full run (about 10 minutes on 2 cores)
@@ -39,7 +40,9 @@ cargo bench --bench parse --bench book --bench logic --bench channel --bench mod
 echo "== end-to-end bench (in-process, $WAIT)"
 cargo build --release --quiet
 BIN="$TARGET/release/quantum-trader"
-"$BIN" bench --mode inject --wait "$WAIT" "${PIN[@]}" --duration "$DUR" --rate "$RATE" --out "$OUT/e2e_inject.json" >/dev/null
+"$BIN" bench --mode inject --layout threads --wait "$WAIT" "${PIN[@]}" --duration "$DUR" --rate "$RATE" --out "$OUT/e2e_inject.json" >/dev/null
+echo "== end-to-end bench (in-process, fused layout, $WAIT)"
+"$BIN" bench --mode inject --layout fused --wait "$WAIT" "${PIN[@]}" --duration "$DUR" --rate "$RATE" --out "$OUT/e2e_inject_fused.json" >/dev/null
 echo "== end-to-end bench (loopback WebSocket from the simulator, $WAIT)"
 "$BIN" bench --mode loopback --wait "$WAIT" "${PIN[@]}" --duration "$DUR" --rate "$RATE" --out "$OUT/e2e_loopback.json" >/dev/null
 echo "== end-to-end bench (testnet: signed orders to the simulator over loopback HTTP, $WAIT)"

@@ -92,13 +92,13 @@ for (g, fn), v in sorted(c.items()):
         summary["models"][fn] = v["ns"]
         md.append(f"| {fn} | {v['ns']:.1f} | {ratio(xgb100, v['ns']) if xgb100 else ''} |")
 
-for mode in ("inject", "loopback", "testnet"):
+for mode in ("inject", "inject_fused", "loopback", "testnet"):
     p = os.path.join(out_dir, f"e2e_{mode}.json")
     if not os.path.exists(p):
         continue
     r = json.load(open(p))
     summary["e2e"][mode] = r
-    md += ["", f"## End to end: {mode} ({r['wait']} waits; {r['machine']['cpu_model']}, {r['machine']['logical_cpus']} logical CPUs)", ""]
+    md += ["", f"## End to end: {mode} ({r.get('layout', 'threads')} layout, {r['wait']} waits; {r['machine']['cpu_model']}, {r['machine']['logical_cpus']} logical CPUs)", ""]
     s = r.get("saturation")
     if s:
         md.append(f"Saturation: **{s['msgs_per_s']:.0f} msgs/s** ({s['mb_per_s']:.1f} MB/s), CPU {s['cpu_ns_per_msg']:.0f} ns/msg (all threads).")
@@ -123,6 +123,7 @@ if tn:
             ("testnet", "order_round_trip", "order request sent -> its answer (ack)"),
             ("testnet", "tick_to_order", "frame received -> order ready in exec (testnet run)"),
             ("inject", "tick_to_order", "frame received -> order ready in exec (paper, inject)"),
+            ("inject_fused", "tick_to_order", "frame received -> order ready in exec (paper, inject, fused layout)"),
             ("loopback", "tick_to_order", "frame received -> order ready in exec (paper, loopback)")]
     summary["order_path"] = []
     md += ["", f"## Order path: tick-to-wire and order round trip (testnet against the simulator over loopback; {tn['machine']['cpu_model']}, {tn['machine']['logical_cpus']} logical CPUs)", "",
@@ -159,11 +160,21 @@ if bk and bk["ratio"]:
 inj = summary["e2e"].get("inject", {}).get("saturation")
 if inj:
     target("whole pipeline in-process, msgs/s", round(inj["msgs_per_s"]), ">= 1,000,000", inj["msgs_per_s"] >= 1e6)
+# Issue 17 item 3: the fused layout on a small machine, tick-to-order at
+# 20k msgs/s; saturation in-process.
+fz = summary["e2e"].get("inject_fused") or {}
+t2o = next((l for l in (fz.get("paced") or {}).get("stages", []) if l["name"] == "tick_to_order"), None)
+if t2o and abs((fz["paced"] or {}).get("target_rate", 0) - 20000) < 1:
+    target("fused layout, tick-to-order p50 at 20k msgs/s, us (issue 17)", round(t2o["p50_ns"] / 1e3, 1), "<= 5", t2o["p50_ns"] <= 5000)
+    target("fused layout, tick-to-order p99 at 20k msgs/s, us (issue 17)", round(t2o["p99_ns"] / 1e3, 1), "<= 50", t2o["p99_ns"] <= 50000)
+if fz.get("saturation"):
+    sat = fz["saturation"]["msgs_per_s"]
+    target("fused layout, saturation in-process, msgs/s (issue 17)", round(sat), ">= 3,000,000", sat >= 3e6)
 for fn in ("lightgbm_100x6_20f", "xgboost_100x6_20f"):
     ns = summary["models"].get(fn)
     if ns:
         target(f"{fn}: one row, ns (issue 19)", round(ns, 1), "<= 1000", ns <= 1000)
-md += ["", "## Targets (issues 6, 19)", "", "| target | value | goal | met |", "|---|---|---|---|"]
+md += ["", "## Targets (issues 6, 17, 19)", "", "| target | value | goal | met |", "|---|---|---|---|"]
 for t in summary["targets"]:
     md.append(f"| {t['target']} | {t['value']} | {t['goal']} | {'yes' if t['met'] else 'NO'} |")
 

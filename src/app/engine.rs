@@ -5,17 +5,21 @@
 //! exec reports flowing back to risk), starts the ops server, and stops it
 //! all in order.
 
+use super::fused::{FusedStages, run_fused};
+use crate::book::stage::BookRunner;
 use crate::book::{MAX_LEVELS, run_book_stage};
-use crate::config::{Config, TradingMode};
-use crate::core::{Clock, Instrument, InstrumentId, InstrumentTable, parse_decimal};
+use crate::config::{Config, Layout, TradingMode};
+use crate::core::{Clock, Instrument, InstrumentId, InstrumentTable, MarketEvent, parse_decimal};
 use crate::exec::gateway::Gateway;
-use crate::exec::stage::run_exec_stage_with;
-use crate::pipeline::channel::{FanIn, spsc};
+use crate::exec::stage::{ExecRunner, Outbox, run_exec_stage_with};
+use crate::pipeline::channel::{FanIn, Rx, spsc};
 use crate::pipeline::shared::Shared;
 use crate::pipeline::thread::spawn_stage;
 use crate::risk::control::RiskControl;
+use crate::risk::stage::RiskRunner;
 use crate::risk::{Governor, run_risk_stage};
 use crate::score::reload::ModelControl;
+use crate::score::stage::ScoreRunner;
 use crate::score::{Model, run_score_stage};
 use crate::telemetry::metrics::Metrics;
 use anyhow::{Context, Result, bail};
@@ -77,6 +81,8 @@ pub type StartEmbeddedVenues = Arc<
 pub use crate::venue::inject::Injector;
 
 pub struct Engine {
+    /// The layout running (`auto` resolved).
+    layout: Layout,
     shared: Arc<Shared>,
     stop_tx: watch::Sender<bool>,
     feeds: Vec<JoinHandle<()>>,
@@ -331,22 +337,19 @@ impl Engine {
             .set(1);
         let p = &cfg.pipeline;
         let cap = p.queue_capacity;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let layout = p.layout.resolve(cores, cfg.venues.enabled().len());
         // Feed to book: one ring per producer (each feed connection, or the
-        // injector), made as the feeds start below; the book stage starts
-        // once they all exist.
+        // injector), made as the feeds start below; the stage that reads
+        // them (book, or the fused thread) starts once they all exist.
         let mut md_fan = FanIn::new("feed_to_book", cap, p.book.wait, &metrics);
-        let (sc_tx, sc_rx) = spsc("book_to_score", cap, p.score.wait, &metrics);
-        let (dec_tx, dec_rx) = spsc("score_to_risk", cap, p.risk.wait, &metrics);
-        let (ord_tx, ord_rx) = spsc("risk_to_exec", cap, p.exec.wait, &metrics);
+        // Exec's reports back to risk: a ring in both layouts (in the fused
+        // one both its ends are on the fused thread).
         let (rep_tx, rep_rx) = spsc("exec_to_risk", cap, p.risk.wait, &metrics);
-        for (stage, probe) in [
-            ("score", sc_rx.depth_probe()),
-            ("risk", dec_rx.depth_probe()),
-            ("risk", rep_rx.depth_probe()),
-            ("exec", ord_rx.depth_probe()),
-        ] {
-            shared.add_input_probe(stage, probe);
-        }
+        let rep_rx = rep_rx.with_spin(p.risk.spin());
+        shared.add_input_probe("risk", rep_rx.depth_probe());
 
         // Journal: recover first, then start the writer (which continues
         // the record ids).
@@ -424,20 +427,9 @@ impl Engine {
             )?;
             (g, Some(s))
         };
-        let mut stages = Vec::new();
-        {
-            let shared = shared.clone();
-            let ec = cfg.exec.clone();
-            let seed = recovery.exec;
-            stages.push((
-                "exec",
-                spawn_stage("exec", p.exec.core, move || {
-                    run_exec_stage_with(ord_rx, rep_tx, shared, ec, seed, gateway)
-                })?,
-            ));
-        }
-        {
-            let shared2 = shared.clone();
+        // The stages' state, moved onto the thread(s) that run them.
+        let exec_seed = recovery.exec;
+        let gov = {
             let max_pos = per_instrument(&cfg, &table, |ic| &ic.max_position)?;
             let mut gov = Governor::new(&cfg.risk, table.clone(), max_pos, clock, cfg.mode);
             gov.attach_heartbeats(&shared.heartbeats);
@@ -452,27 +444,88 @@ impl Engine {
             if let Some(p) = shared.publish.get() {
                 let _ = p.status.verdict_labels.set(gov.labels().to_vec());
             }
-            let ec = cfg.exec.clone();
-            let ctl = risk_ctl.clone();
-            stages.push((
-                "risk",
-                spawn_stage("risk", p.risk.core, move || {
-                    run_risk_stage(dec_rx, rep_rx, ord_tx, shared2, ctl, gov, ec)
-                })?,
-            ));
-        }
-        {
+            gov
+        };
+        let qty = per_instrument(&cfg, &table, |ic| &ic.order_qty)?;
+        let mut stages = Vec::new();
+        // What reads the feed rings, started once every feed exists.
+        type StartReader = Box<
+            dyn FnOnce(
+                Rx<MarketEvent>,
+            ) -> std::io::Result<(&'static str, std::thread::JoinHandle<()>)>,
+        >;
+        let start_reader: StartReader = if layout == Layout::Fused {
+            let (shared2, ec, mc) = (shared.clone(), cfg.exec.clone(), cfg.model.clone());
+            let (rctl, mctl) = (risk_ctl.clone(), model_ctl.clone());
+            let build = move || FusedStages {
+                book: BookRunner::new(shared2.clone(), MAX_LEVELS),
+                score: ScoreRunner::new(shared2.clone(), mctl, model, &mc, qty),
+                risk: RiskRunner::new(shared2.clone(), rctl, gov, ec.clone()),
+                exec: ExecRunner::new(shared2, ec, exec_seed, Outbox::new(), gateway),
+            };
             let shared2 = shared.clone();
-            let qty = per_instrument(&cfg, &table, |ic| &ic.order_qty)?;
-            let mc = cfg.model.clone();
-            let ctl = model_ctl.clone();
-            stages.push((
-                "score",
-                spawn_stage("score", p.score.core, move || {
-                    run_score_stage(sc_rx, dec_tx, shared2, ctl, model, mc, qty)
-                })?,
-            ));
-        }
+            let core = p.book.core;
+            Box::new(move |md_rx| {
+                let h = spawn_stage("fused", core, move || {
+                    run_fused(md_rx, rep_tx, rep_rx, shared2, build)
+                })?;
+                Ok(("fused", h))
+            })
+        } else {
+            let (sc_tx, sc_rx) = spsc("book_to_score", cap, p.score.wait, &metrics);
+            let (dec_tx, dec_rx) = spsc("score_to_risk", cap, p.risk.wait, &metrics);
+            let (ord_tx, ord_rx) = spsc("risk_to_exec", cap, p.exec.wait, &metrics);
+            let sc_rx = sc_rx.with_spin(p.score.spin());
+            let dec_rx = dec_rx.with_spin(p.risk.spin());
+            let ord_rx = ord_rx.with_spin(p.exec.spin());
+            for (stage, probe) in [
+                ("score", sc_rx.depth_probe()),
+                ("risk", dec_rx.depth_probe()),
+                ("exec", ord_rx.depth_probe()),
+            ] {
+                shared.add_input_probe(stage, probe);
+            }
+            {
+                let shared = shared.clone();
+                let ec = cfg.exec.clone();
+                stages.push((
+                    "exec",
+                    spawn_stage("exec", p.exec.core, move || {
+                        run_exec_stage_with(ord_rx, rep_tx, shared, ec, exec_seed, gateway)
+                    })?,
+                ));
+            }
+            {
+                let shared2 = shared.clone();
+                let ec = cfg.exec.clone();
+                let ctl = risk_ctl.clone();
+                stages.push((
+                    "risk",
+                    spawn_stage("risk", p.risk.core, move || {
+                        run_risk_stage(dec_rx, rep_rx, ord_tx, shared2, ctl, gov, ec)
+                    })?,
+                ));
+            }
+            {
+                let shared2 = shared.clone();
+                let mc = cfg.model.clone();
+                let ctl = model_ctl.clone();
+                stages.push((
+                    "score",
+                    spawn_stage("score", p.score.core, move || {
+                        run_score_stage(sc_rx, dec_tx, shared2, ctl, model, mc, qty)
+                    })?,
+                ));
+            }
+            let shared2 = shared.clone();
+            let core = p.book.core;
+            Box::new(move |md_rx| {
+                let h = spawn_stage("book", core, move || {
+                    run_book_stage(md_rx, sc_tx, shared2, MAX_LEVELS)
+                })?;
+                Ok(("book", h))
+            })
+        };
 
         // Recording (`[record]`): the feed sessions tap into it.
         let capture = if cfg.record.enabled && !opts.inject {
@@ -499,20 +552,12 @@ impl Engine {
                 &stop_rx,
             )?);
         }
-        // Every producer exists: the book stage reads their rings (and ends
-        // once every producer is gone). Its input waits at most a ring's
-        // capacity while it starts.
-        let md_rx = md_fan.into_rx();
+        // Every producer exists: the reader takes their rings (and ends once
+        // every producer is gone). Its input waits at most a ring's capacity
+        // while it starts.
+        let md_rx = md_fan.into_rx().with_spin(p.book.spin());
         shared.add_input_probe("book", md_rx.depth_probe());
-        {
-            let shared2 = shared.clone();
-            stages.push((
-                "book",
-                spawn_stage("book", p.book.core, move || {
-                    run_book_stage(md_rx, sc_tx, shared2, MAX_LEVELS)
-                })?,
-            ));
-        }
+        stages.push(start_reader(md_rx)?);
 
         let ops = if opts.no_ops {
             None
@@ -529,6 +574,8 @@ impl Engine {
         };
         tracing::info!(
             mode = cfg.mode.as_str(),
+            layout = layout.as_str(),
+            cores,
             model = model_version(&shared),
             instruments = table.len(),
             ops = ops.as_ref().map(|o| o.addr.to_string()).unwrap_or_default(),
@@ -536,6 +583,7 @@ impl Engine {
             "engine started"
         );
         Ok(Engine {
+            layout,
             shared,
             stop_tx,
             feeds,
@@ -558,6 +606,12 @@ impl Engine {
     /// offset; the venue sessions seed their order tables from it.
     pub fn startup(&self) -> &Arc<super::startup::StartupState> {
         &self.startup
+    }
+
+    /// The hot path's layout: `threads` or `fused` (`auto` resolved by the
+    /// cores available).
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// The in-process injector (only with [`EngineOptions::inject`]).
@@ -612,7 +666,8 @@ impl Engine {
         if let Some(c) = self.capture.take() {
             c.stop();
         }
-        // Feeds are gone, so the queues close in order: book, score, risk, exec.
+        // Feeds are gone, so the queues close in order: book, score, risk,
+        // exec (the fused thread shuts its stages down in that order).
         for (name, h) in self.stages.drain(..).rev() {
             if h.join().is_err() {
                 tracing::error!(stage = name, "stage thread panicked");

@@ -6,6 +6,7 @@
 //! venue wiring goes through `crate::venue`. See docs/layout.md.
 
 pub mod engine;
+pub mod fused;
 pub mod interlock;
 pub mod startup;
 

@@ -11,7 +11,7 @@ use super::report::{Machine, Paced, Report, Saturation, process_cpu_ns};
 use super::samples::{Capture, FULL_CAPTURE, load_capture, samples_dir};
 use crate::app::engine::{EMBEDDED_MODEL, Engine, EngineOptions, Injector, StartEmbeddedVenues};
 use crate::bench::samples::MakeFrameSource;
-use crate::config::{Config, WaitKind};
+use crate::config::{Config, Layout, WaitKind};
 use crate::core::now_ns;
 use crate::pipeline::shared::{STAGES, Shared};
 use crate::telemetry::latency::{LatencySummary, new_histogram};
@@ -32,9 +32,17 @@ pub struct BenchArgs {
     /// Seconds of each phase (saturation, then the fixed rate).
     #[arg(long, default_value_t = 5.0)]
     pub duration: f64,
-    /// How stage threads wait: spin, yield or park.
+    /// How stage threads wait: spin, yield, park or spin_then_park.
     #[arg(long, default_value = "park")]
     pub wait: String,
+    /// With `--wait spin_then_park`: microseconds a stage spins before it
+    /// parks.
+    #[arg(long, default_value_t = crate::config::DEFAULT_SPIN_US)]
+    pub spin_us: u64,
+    /// The hot path's layout: `threads` (a thread per stage), `fused`
+    /// (book, score, risk and exec on one thread) or `auto`.
+    #[arg(long, default_value = "threads")]
+    pub layout: String,
     /// Cores for feed,book,score,risk,exec (e.g. `2,3,4,5,6`); the feed is
     /// the injecting thread in inject mode.
     #[arg(long)]
@@ -92,11 +100,16 @@ impl Source {
 }
 
 fn wait_kind(s: &str) -> Result<WaitKind> {
+    WaitKind::parse(s)
+        .with_context(|| format!("--wait must be spin, yield, park or spin_then_park (got `{s}`)"))
+}
+
+fn layout(s: &str) -> Result<Layout> {
     Ok(match s {
-        "spin" => WaitKind::Spin,
-        "yield" => WaitKind::Yield,
-        "park" => WaitKind::Park,
-        _ => bail!("--wait must be spin, yield or park (got `{s}`)"),
+        "threads" => Layout::Threads,
+        "fused" => Layout::Fused,
+        "auto" => Layout::Auto,
+        _ => bail!("--layout must be threads, fused or auto (got `{s}`)"),
     })
 }
 
@@ -241,8 +254,11 @@ fn bench_config(
     ];
     for (i, s) in stages.into_iter().enumerate() {
         s.wait = wait;
+        s.spin_us = args.spin_us;
         s.core = pin.as_ref().map(|p| p[i]);
     }
+    // Fused: the one hot thread takes the book stage's core.
+    c.pipeline.layout = layout(&args.layout)?;
     c.model.path = bench_model_path()?.to_string_lossy().into_owned();
     c.model.decision_cooldown_ms = 0;
     c.risk.max_orders_per_sec = 10_000;
@@ -295,6 +311,18 @@ fn replayable(p: &std::path::Path) -> Result<PathBuf> {
     let mut w = std::fs::File::create(&out).with_context(|| format!("create {}", out.display()))?;
     std::io::copy(&mut r, &mut w).with_context(|| format!("decompress {}", p.display()))?;
     Ok(out)
+}
+
+/// The layout a run with `cfg` gets (`auto` resolved as the engine does).
+fn resolved_layout(cfg: &Config) -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    cfg.pipeline
+        .layout
+        .resolve(cores, cfg.venues.enabled().len())
+        .as_str()
+        .to_string()
 }
 
 fn processed(shared: &Shared) -> [u64; 4] {
@@ -561,6 +589,7 @@ fn single(args: &BenchArgs, src: &Source) -> Result<Report> {
         venue: args.venue.clone(),
         mode: args.mode.clone(),
         wait: args.wait.clone(),
+        layout: "single".into(),
         pin: None,
         frames_source: src.name.clone(),
         saturation: None,
@@ -584,6 +613,7 @@ pub fn run(
         );
     }
     let wait = wait_kind(&args.wait)?;
+    layout(&args.layout)?;
     let pin = args.pin.as_deref().map(parse_pin).transpose()?;
     if !matches!(
         args.mode.as_str(),
@@ -625,6 +655,7 @@ pub fn run(
         venue: args.venue.clone(),
         mode: args.mode.clone(),
         wait: args.wait.clone(),
+        layout: resolved_layout(&cfg),
         pin: pin.clone(),
         frames_source: src.name.clone(),
         saturation: None,

@@ -72,6 +72,9 @@ pub struct Report {
     pub venue: String,
     pub mode: String,
     pub wait: String,
+    /// The hot path's layout that ran: `threads` or `fused` (`single` for
+    /// `--mode single`).
+    pub layout: String,
     pub pin: Option<Vec<usize>>,
     pub frames_source: String,
     pub saturation: Option<Saturation>,
@@ -82,9 +85,10 @@ impl Report {
     /// A few lines for a terminal.
     pub fn human(&self) -> String {
         let mut s = format!(
-            "bench: {} {} mode, wait {}, frames: {}\nmachine: {} ({} logical CPUs)\n",
+            "bench: {} {} mode, {} layout, wait {}, frames: {}\nmachine: {} ({} logical CPUs)\n",
             self.venue,
             self.mode,
+            self.layout,
             self.wait,
             self.frames_source,
             self.machine.cpu_model,

@@ -349,48 +349,114 @@ impl BookStage {
     }
 }
 
-/// Runs the book stage until its input closes or the engine stops.
+/// The book stage's turn, shared by both layouts: one event in
+/// ([`BookRunner::on_item`]), the idle work ([`BookRunner::on_idle`]), and
+/// the stage's health, latency and progress counters. The threads layout
+/// drives it from its own thread ([`run_book_stage`]); the fused layout
+/// calls it first in each turn (`pipeline::fused`).
+pub struct BookRunner {
+    stage: BookStage,
+    shared: Arc<Shared>,
+    /// The stage's slot in `shared.stages`.
+    health: usize,
+    lat: LatencyRecorder,
+    processed: IntCounter,
+    n: u64,
+}
+
+impl BookRunner {
+    pub fn new(shared: Arc<Shared>, max_levels: usize) -> BookRunner {
+        let stage = BookStage::new(shared.clone(), max_levels);
+        let health = Shared::stage_index("book").expect("book stage health exists");
+        let lat = LatencyRecorder::new(&shared.latency, "book", shared.metrics.stage_hist("book"));
+        let processed = shared.metrics.stage_processed.with_label_values(&["book"]);
+        BookRunner {
+            stage,
+            shared,
+            health,
+            lat,
+            processed,
+            n: 0,
+        }
+    }
+
+    /// Applies one event and hands its output (if any) to `send`;
+    /// `backlog` is the input waiting (sampled every 64 events).
+    #[inline]
+    pub fn on_item(
+        &mut self,
+        ev: &MarketEvent,
+        send: impl FnOnce(ScoreInput),
+        backlog: impl FnOnce() -> usize,
+    ) {
+        let now = now_ns();
+        if let Some(out) = self.stage.apply(ev, now) {
+            self.lat.record(now.saturating_sub(ev.recv_ns));
+            send(out);
+            if let (ScoreInput::Book(top), Some(p)) = (&out, self.shared.publish.get()) {
+                p.sample_top(top, now);
+            }
+        }
+        let health = &self.shared.stages[self.health];
+        health.tick(now);
+        if self.stage.queries_waiting() {
+            self.stage.answer_queries(QUERIES_PER_TURN);
+        }
+        self.n += 1;
+        if self.n & 63 == 0 {
+            self.processed.inc_by(64);
+            health.backlog.store(backlog() as u64, Ordering::Relaxed);
+            self.stage.publish_consolidated(now);
+        }
+    }
+
+    /// No input for a while: counters, every waiting query, gauges, the
+    /// consolidated view, the latency flush.
+    pub fn on_idle(&mut self) {
+        self.processed.inc_by(self.n & 63);
+        self.n &= !63;
+        self.shared.stages[self.health]
+            .backlog
+            .store(0, Ordering::Relaxed);
+        self.stage.answer_queries(usize::MAX);
+        self.stage.refresh_gauges();
+        self.stage.publish_consolidated(now_ns());
+        self.lat.flush();
+    }
+
+    /// The input closed: the last counts and latencies.
+    pub fn finish(&mut self) {
+        self.processed.inc_by(self.n & 63);
+        self.n &= !63;
+        self.lat.flush();
+    }
+}
+
+/// How long the book stage waits for input before its idle work.
+pub const IDLE_BUDGET: Duration = Duration::from_millis(5);
+
+/// Runs the book stage on its own thread until its input closes or the
+/// engine stops.
 pub fn run_book_stage(
     mut rx: Rx<MarketEvent>,
     mut tx: RingTx<ScoreInput>,
     shared: Arc<Shared>,
     max_levels: usize,
 ) {
-    let mut stage = BookStage::new(shared.clone(), max_levels);
-    let health = shared.stage("book").expect("book stage health exists");
-    let mut lat = LatencyRecorder::new(&shared.latency, "book", shared.metrics.stage_hist("book"));
-    let processed = shared.metrics.stage_processed.with_label_values(&["book"]);
-    let mut n: u64 = 0;
+    let mut stage = BookRunner::new(shared.clone(), max_levels);
     loop {
-        match rx.next(Duration::from_millis(5)) {
+        match rx.next(IDLE_BUDGET) {
             Next::Item(ev) => {
-                let now = now_ns();
-                if let Some(out) = stage.apply(&ev, now) {
-                    lat.record(now.saturating_sub(ev.recv_ns));
-                    let _ = tx.try_send(out);
-                    if let (ScoreInput::Book(top), Some(p)) = (&out, shared.publish.get()) {
-                        p.sample_top(top, now);
-                    }
-                }
-                health.tick(now);
-                if stage.queries_waiting() {
-                    stage.answer_queries(QUERIES_PER_TURN);
-                }
-                n += 1;
-                if n & 63 == 0 {
-                    processed.inc_by(64);
-                    health.backlog.store(rx.len() as u64, Ordering::Relaxed);
-                    stage.publish_consolidated(now);
-                }
+                stage.on_item(
+                    &ev,
+                    |out| {
+                        let _ = tx.try_send(out);
+                    },
+                    || rx.len(),
+                );
             }
             Next::Idle => {
-                processed.inc_by(n & 63);
-                n &= !63;
-                health.backlog.store(0, Ordering::Relaxed);
-                stage.answer_queries(usize::MAX);
-                stage.refresh_gauges();
-                stage.publish_consolidated(now_ns());
-                lat.flush();
+                stage.on_idle();
                 if !shared.is_running() && rx.is_empty() {
                     break;
                 }
@@ -398,8 +464,7 @@ pub fn run_book_stage(
             Next::Closed => break,
         }
     }
-    processed.inc_by(n & 63);
-    lat.flush();
+    stage.finish();
 }
 
 #[cfg(test)]

@@ -88,6 +88,76 @@ pub enum WaitKind {
     /// Block on the channel (the default on small machines).
     #[default]
     Park,
+    /// Spin for at most the stage's `spin_us` microseconds, then park: a
+    /// burst pays no wake-up, an idle stage gives its core back.
+    #[serde(rename = "spin_then_park")]
+    SpinThenPark,
+}
+
+impl WaitKind {
+    /// Whether the consumer may park (its producers must wake it).
+    pub fn parks(self) -> bool {
+        matches!(self, WaitKind::Park | WaitKind::SpinThenPark)
+    }
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitKind::Spin => "spin",
+            WaitKind::Yield => "yield",
+            WaitKind::Park => "park",
+            WaitKind::SpinThenPark => "spin_then_park",
+        }
+    }
+
+    /// Parses the config spelling.
+    pub fn parse(s: &str) -> Option<WaitKind> {
+        [
+            WaitKind::Spin,
+            WaitKind::Yield,
+            WaitKind::Park,
+            WaitKind::SpinThenPark,
+        ]
+        .into_iter()
+        .find(|w| w.as_str() == s)
+    }
+}
+
+/// How the hot-path stages are laid out on threads (`[pipeline] layout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// One thread per stage (book, score, risk, exec), joined by rings.
+    #[default]
+    Threads,
+    /// Book, score, risk and exec one after the other on one thread per
+    /// event (run to completion); the feed threads stay as they are.
+    Fused,
+    /// `fused` when the machine has fewer cores than the threads layout
+    /// has threads ([`Layout::resolve`]), else `threads`.
+    Auto,
+}
+
+impl Layout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Threads => "threads",
+            Layout::Fused => "fused",
+            Layout::Auto => "auto",
+        }
+    }
+
+    /// The layout to run: `auto` becomes `fused` when `cores` (available
+    /// parallelism) is below the threads layout's hot threads, the four
+    /// stage threads plus one feed thread per enabled venue (at least one:
+    /// the injecting thread), else `threads`.
+    pub fn resolve(self, cores: usize, venues: usize) -> Layout {
+        match self {
+            Layout::Auto if cores < 4 + venues.max(1) => Layout::Fused,
+            Layout::Auto => Layout::Threads,
+            l => l,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -258,6 +328,9 @@ pub struct InstrumentConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
+    /// `threads` (a thread per stage, the default), `fused` (book, score,
+    /// risk and exec on one thread) or `auto` (see [`Layout::resolve`]).
+    pub layout: Layout,
     /// Capacity of each stage-to-stage queue.
     pub queue_capacity: usize,
     pub feed: StageConfig,
@@ -270,6 +343,7 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
+            layout: Layout::Threads,
             queue_capacity: 16_384,
             feed: StageConfig::default(),
             book: StageConfig::default(),
@@ -280,12 +354,35 @@ impl Default for PipelineConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StageConfig {
     pub wait: WaitKind,
+    /// With `wait = "spin_then_park"`: how long the stage spins for its next
+    /// item before it parks, microseconds.
+    pub spin_us: u64,
     /// Core to pin the stage's thread to (skipped with a warning if absent).
     pub core: Option<usize>,
+}
+
+/// Default [`StageConfig::spin_us`].
+pub const DEFAULT_SPIN_US: u64 = 50;
+
+impl Default for StageConfig {
+    fn default() -> Self {
+        StageConfig {
+            wait: WaitKind::default(),
+            spin_us: DEFAULT_SPIN_US,
+            core: None,
+        }
+    }
+}
+
+impl StageConfig {
+    /// How long the stage spins before it parks (`spin_then_park`).
+    pub fn spin(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.spin_us)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -59,6 +59,52 @@ fn wrong_type_names_the_nested_path() {
     assert!(e.reason.contains("sleep"), "{e}");
 }
 
+/// `[pipeline] layout`: the three values parse, anything else is refused
+/// naming the key; `wait = "spin_then_park"` takes a bounded `spin_us`.
+#[test]
+fn pipeline_layout_and_spin_then_park_parse_strictly() {
+    let q = "queue_capacity = 16384";
+    for (text, want) in [
+        ("threads", Layout::Threads),
+        ("fused", Layout::Fused),
+        ("auto", Layout::Auto),
+    ] {
+        let c = with("", Some((q, &format!("layout = \"{text}\"\n{q}")))).unwrap();
+        assert_eq!(c.pipeline.layout, want);
+    }
+    assert_eq!(Config::demo().pipeline.layout, Layout::Threads);
+    let e = with("", Some((q, &format!("layout = \"single\"\n{q}")))).unwrap_err();
+    assert_eq!(e.path, "pipeline.layout");
+    assert!(e.reason.contains("single"), "{e}");
+    let c = with(
+        "",
+        Some((
+            "[pipeline.book]\nwait = \"park\"",
+            "[pipeline.book]\nwait = \"spin_then_park\"\nspin_us = 20",
+        )),
+    )
+    .unwrap();
+    assert_eq!(c.pipeline.book.wait, WaitKind::SpinThenPark);
+    assert_eq!(c.pipeline.book.spin_us, 20);
+    let e = with(
+        "",
+        Some((
+            "[pipeline.book]\nwait = \"park\"",
+            "[pipeline.book]\nwait = \"spin_then_park\"\nspin_us = 5000000",
+        )),
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "pipeline.book.spin_us");
+    // auto: fused below the threads layout's thread count.
+    assert_eq!(Layout::Auto.resolve(2, 1), Layout::Fused);
+    assert_eq!(Layout::Auto.resolve(4, 1), Layout::Fused);
+    assert_eq!(Layout::Auto.resolve(5, 1), Layout::Threads);
+    assert_eq!(Layout::Auto.resolve(6, 3), Layout::Fused);
+    assert_eq!(Layout::Auto.resolve(8, 3), Layout::Threads);
+    assert_eq!(Layout::Fused.resolve(64, 1), Layout::Fused);
+    assert_eq!(Layout::Threads.resolve(1, 3), Layout::Threads);
+}
+
 #[test]
 fn symbol_without_instrument_is_rejected() {
     let e = with(

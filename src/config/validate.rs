@@ -145,6 +145,16 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         64,
         1 << 22,
     )?;
+    let p = &c.pipeline;
+    for (name, s) in [
+        ("feed", &p.feed),
+        ("book", &p.book),
+        ("score", &p.score),
+        ("risk", &p.risk),
+        ("exec", &p.exec),
+    ] {
+        range(&format!("pipeline.{name}.spin_us"), s.spin_us, 0, 100_000)?;
+    }
     if c.model.path.is_empty() {
         return Err(ConfigError::new("model.path", "must name the model file"));
     }

@@ -164,7 +164,18 @@ impl Outbox {
     /// Sends everything pending, waiting for room; returns once the outbox
     /// is empty or risk is gone.
     pub fn drain(&mut self, tx: &mut RingTx<ExecReport>) {
+        self.drain_with(tx, || {});
+    }
+
+    /// [`Outbox::drain`], calling `wait` before each pause for room (the
+    /// fused layout lets risk take reports there, on the same thread).
+    pub fn drain_with(&mut self, tx: &mut RingTx<ExecReport>, mut wait: impl FnMut()) {
         loop {
+            self.flush(tx);
+            if self.pending.is_empty() || self.closed {
+                return;
+            }
+            wait();
             self.flush(tx);
             if self.pending.is_empty() || self.closed {
                 return;
@@ -704,146 +715,244 @@ pub fn run_exec_stage_with(
 /// session's reports are taken at least this often.
 const VENUE_POLL: Duration = Duration::from_millis(1);
 
-/// The exec loop: runs until its input closes (at shutdown, once risk has
-/// passed on everything it had; the engine's `running` flag does not cut
-/// the queue short), then delivers every report it holds before it leaves.
-/// While the outbox is full it takes no new order.
+/// The exec stage's turn, shared by both layouts: the outbox and the
+/// gateway's reports before each intent ([`ExecRunner::before_item`]), one
+/// intent in ([`ExecRunner::on_item`]), the idle work, the stop work
+/// ([`ExecRunner::finish`]), health and latencies (tick-to-order
+/// included). The threads layout drives it from its own thread
+/// ([`run_exec_stage_with`]); the fused layout calls it after the risk stage.
+pub struct ExecRunner {
+    exec: PaperExec,
+    outbox: Outbox,
+    gateway: Gateway,
+    shared: Arc<Shared>,
+    rec: LatencyRecorder,
+    t2o: LatencyRecorder,
+    om: OutboxMetrics,
+    /// The stage's slot in `shared.stages`.
+    health: Option<usize>,
+    last_publish: u64,
+    warned_full: bool,
+}
+
+impl ExecRunner {
+    /// Restores the recovered state and publishes the first view.
+    pub fn new(
+        shared: Arc<Shared>,
+        cfg: ExecConfig,
+        seed: ExecSeed,
+        outbox: Outbox,
+        gateway: Gateway,
+    ) -> ExecRunner {
+        let m = shared.metrics.clone();
+        let rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
+        let t2o = LatencyRecorder::new(&shared.latency, TICK_TO_ORDER, m.tick_to_order.clone());
+        let mut exec = PaperExec::new(shared.clone(), cfg);
+        exec.restore(&seed);
+        let om = OutboxMetrics::new(&shared.metrics);
+        exec.publish();
+        ExecRunner {
+            exec,
+            outbox,
+            gateway,
+            rec,
+            t2o,
+            om,
+            health: Shared::stage_index(STAGE),
+            last_publish: now_ns(),
+            warned_full: false,
+            shared,
+        }
+    }
+
+    fn health(&self) -> Option<&crate::pipeline::shared::StageHealth> {
+        self.health.map(|i| &self.shared.stages[i])
+    }
+
+    /// Before taking the next intent: sends what the outbox holds; while it
+    /// is full, calls `wait` (it must let risk take reports) and retries, so
+    /// no new order is taken until reports drain (back-pressure). Then takes
+    /// the venue session's ready reports. Returns how long to wait for the
+    /// next intent at most.
+    pub fn before_item(
+        &mut self,
+        reports: &mut RingTx<ExecReport>,
+        mut wait: impl FnMut(),
+    ) -> Duration {
+        self.outbox.flush(reports);
+        self.om.pending.set(self.outbox.pending() as i64);
+        if self.outbox.full() {
+            // Back-pressure: no new order until risk takes reports.
+            self.om.full.inc();
+            if !self.warned_full {
+                self.warned_full = true;
+                tracing::warn!(
+                    pending = self.outbox.pending(),
+                    "exec outbox full: taking no new order until risk takes its reports (logged once; qt_exec_outbox_full_total counts)"
+                );
+            }
+            while self.outbox.full() {
+                wait();
+                self.outbox.flush(reports);
+            }
+            self.om.pending.set(self.outbox.pending() as i64);
+        }
+        match &mut self.gateway {
+            Gateway::Paper => IDLE_BUDGET,
+            Gateway::Venue(ports) => {
+                take_venue_reports(
+                    ports,
+                    &mut self.exec,
+                    &mut self.outbox,
+                    reports,
+                    &self.shared,
+                );
+                VENUE_POLL
+            }
+        }
+    }
+
+    /// One intent: matched on this thread (paper), or handed to the venue
+    /// session; its reports go to `reports` (through the outbox). `backlog`
+    /// is the input waiting (sampled with each publish in paper mode).
+    #[inline]
+    pub fn on_item(
+        &mut self,
+        o: OrderIntent,
+        reports: &mut RingTx<ExecReport>,
+        backlog: impl FnOnce() -> usize,
+    ) {
+        // The order is ready to send: right before matching.
+        let ready = now_ns();
+        self.t2o.record(ready.saturating_sub(o.decision.recv_ns));
+        let outbox = &mut self.outbox;
+        if let Gateway::Venue(ports) = &mut self.gateway {
+            if let Some(p) = self.shared.publish.get() {
+                p.emit(crate::pipeline::outbox::Body::order(&o));
+            }
+            self.exec.handed_off(&o);
+            if ports.orders.try_send(o).is_err() {
+                // Counted by the queue; the order never left.
+                self.exec.handoff_refused(&o, |r| outbox.send(reports, r));
+            }
+            let now = now_ns();
+            self.rec.record(now.saturating_sub(o.hop_ns));
+            if let Some(h) = self.health() {
+                h.tick(now);
+            }
+            if now.saturating_sub(self.last_publish) >= PUBLISH_EVERY_NS {
+                self.last_publish = now;
+                self.exec.publish();
+            }
+            return;
+        }
+        match self.shared.publish.get() {
+            Some(p) => {
+                p.emit(crate::pipeline::outbox::Body::order(&o));
+                let venue = o.decision.venue;
+                self.exec.execute(&o, |r| {
+                    outbox.send(reports, r);
+                    p.emit(crate::pipeline::outbox::Body::report(venue, &r));
+                });
+            }
+            None => self.exec.execute(&o, |r| outbox.send(reports, r)),
+        }
+        let now = now_ns();
+        self.rec.record(now.saturating_sub(o.hop_ns));
+        if let Some(h) = self.health() {
+            h.tick(now);
+        }
+        if now.saturating_sub(self.last_publish) >= PUBLISH_EVERY_NS {
+            self.last_publish = now;
+            self.exec.publish();
+            if let Some(h) = self.health() {
+                h.backlog.store(backlog() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// No intent for a while: latencies flushed, the view published (in
+    /// venue mode, which idles every millisecond, at the usual pace only).
+    pub fn on_idle(&mut self, backlog: usize) {
+        let now = now_ns();
+        if matches!(self.gateway, Gateway::Venue(_))
+            && now.saturating_sub(self.last_publish) < PUBLISH_EVERY_NS
+        {
+            return;
+        }
+        self.rec.flush();
+        self.t2o.flush();
+        self.last_publish = now;
+        self.exec.publish();
+        if let Some(h) = self.health() {
+            h.backlog.store(backlog as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// The input closed: closes the hand-off to a venue session and takes
+    /// what it still reports about orders in flight (for its drain budget,
+    /// or until it is gone), then delivers every report the outbox holds,
+    /// calling `wait` whenever the reports queue has no room (it must let
+    /// risk take reports), and publishes the last view.
+    pub fn finish(mut self, reports: &mut RingTx<ExecReport>, mut wait: impl FnMut()) {
+        let gateway = std::mem::replace(&mut self.gateway, Gateway::Paper);
+        if let Gateway::Venue(ports) = gateway {
+            // Closing the hand-off stops the session; it reports what it still
+            // learns about orders in flight until it is gone.
+            let ExecPorts {
+                orders,
+                reports: mut from_session,
+                drain,
+            } = ports;
+            drop(orders);
+            let until = std::time::Instant::now() + drain;
+            while std::time::Instant::now() < until {
+                match from_session.next(VENUE_POLL) {
+                    Next::Item(r) => {
+                        on_venue_report(r, &mut self.exec, &mut self.outbox, reports, &self.shared)
+                    }
+                    Next::Idle => {
+                        self.outbox.flush(reports);
+                        wait();
+                    }
+                    Next::Closed => break,
+                }
+            }
+        }
+        self.outbox.drain_with(reports, &mut wait);
+        self.om.pending.set(self.outbox.pending() as i64);
+        self.rec.flush();
+        self.t2o.flush();
+        self.exec.publish();
+    }
+}
+
+/// The exec loop on its own thread: runs until its input closes (at
+/// shutdown, once risk has passed on everything it had; the engine's
+/// `running` flag does not cut the queue short), then delivers every report
+/// it holds before it leaves. While the outbox is full it takes no new
+/// order.
 fn run_exec_loop(
     mut rx: Rx<OrderIntent>,
     mut reports: RingTx<ExecReport>,
     shared: Arc<Shared>,
     cfg: ExecConfig,
     seed: ExecSeed,
-    mut outbox: Outbox,
-    mut gateway: Gateway,
+    outbox: Outbox,
+    gateway: Gateway,
 ) {
-    let m = shared.metrics.clone();
-    let mut rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
-    let mut t2o = LatencyRecorder::new(&shared.latency, TICK_TO_ORDER, m.tick_to_order.clone());
-    let mut exec = PaperExec::new(shared.clone(), cfg);
-    exec.restore(&seed);
-    let om = OutboxMetrics::new(&shared.metrics);
-    let health = shared.stage(STAGE);
-    let mut last_publish = now_ns();
-    let mut warned_full = false;
-    exec.publish();
+    let mut stage = ExecRunner::new(shared, cfg, seed, outbox, gateway);
+    // Risk takes reports on its own thread: waiting is sleeping.
+    let sleep = || std::thread::sleep(OUTBOX_WAIT);
     loop {
-        outbox.flush(&mut reports);
-        om.pending.set(outbox.pending() as i64);
-        if outbox.full() {
-            // Back-pressure: no new order until risk takes reports.
-            om.full.inc();
-            if !warned_full {
-                warned_full = true;
-                tracing::warn!(
-                    pending = outbox.pending(),
-                    "exec outbox full: taking no new order until risk takes its reports (logged once; qt_exec_outbox_full_total counts)"
-                );
-            }
-            while outbox.full() {
-                std::thread::sleep(OUTBOX_WAIT);
-                outbox.flush(&mut reports);
-            }
-            om.pending.set(outbox.pending() as i64);
-        }
-        let budget = match &mut gateway {
-            Gateway::Paper => IDLE_BUDGET,
-            Gateway::Venue(ports) => {
-                take_venue_reports(ports, &mut exec, &mut outbox, &mut reports, &shared);
-                VENUE_POLL
-            }
-        };
+        let budget = stage.before_item(&mut reports, sleep);
         match rx.next(budget) {
-            Next::Item(o) => {
-                // The order is ready to send: right before matching.
-                let ready = now_ns();
-                t2o.record(ready.saturating_sub(o.decision.recv_ns));
-                if let Gateway::Venue(ports) = &mut gateway {
-                    if let Some(p) = shared.publish.get() {
-                        p.emit(crate::pipeline::outbox::Body::order(&o));
-                    }
-                    exec.handed_off(&o);
-                    if ports.orders.try_send(o).is_err() {
-                        // Counted by the queue; the order never left.
-                        exec.handoff_refused(&o, |r| outbox.send(&mut reports, r));
-                    }
-                    let now = now_ns();
-                    rec.record(now.saturating_sub(o.hop_ns));
-                    if let Some(h) = health {
-                        h.tick(now);
-                    }
-                    if now.saturating_sub(last_publish) >= PUBLISH_EVERY_NS {
-                        last_publish = now;
-                        exec.publish();
-                    }
-                    continue;
-                }
-                match shared.publish.get() {
-                    Some(p) => {
-                        p.emit(crate::pipeline::outbox::Body::order(&o));
-                        let venue = o.decision.venue;
-                        exec.execute(&o, |r| {
-                            outbox.send(&mut reports, r);
-                            p.emit(crate::pipeline::outbox::Body::report(venue, &r));
-                        });
-                    }
-                    None => exec.execute(&o, |r| outbox.send(&mut reports, r)),
-                }
-                let now = now_ns();
-                rec.record(now.saturating_sub(o.hop_ns));
-                if let Some(h) = health {
-                    h.tick(now);
-                }
-                if now.saturating_sub(last_publish) >= PUBLISH_EVERY_NS {
-                    last_publish = now;
-                    exec.publish();
-                    if let Some(h) = health {
-                        h.backlog.store(rx.len() as u64, Ordering::Relaxed);
-                    }
-                }
-            }
-            Next::Idle => {
-                // Venue mode idles every millisecond: publish at the usual pace.
-                let now = now_ns();
-                if matches!(gateway, Gateway::Venue(_))
-                    && now.saturating_sub(last_publish) < PUBLISH_EVERY_NS
-                {
-                    continue;
-                }
-                rec.flush();
-                t2o.flush();
-                last_publish = now;
-                exec.publish();
-                if let Some(h) = health {
-                    h.backlog.store(rx.len() as u64, Ordering::Relaxed);
-                }
-            }
+            Next::Item(o) => stage.on_item(o, &mut reports, || rx.len()),
+            Next::Idle => stage.on_idle(rx.len()),
             Next::Closed => break,
         }
     }
-    if let Gateway::Venue(ports) = gateway {
-        // Closing the hand-off stops the session; it reports what it still
-        // learns about orders in flight until it is gone.
-        let ExecPorts {
-            orders,
-            reports: mut from_session,
-            drain,
-        } = ports;
-        drop(orders);
-        let until = std::time::Instant::now() + drain;
-        while std::time::Instant::now() < until {
-            match from_session.next(VENUE_POLL) {
-                Next::Item(r) => on_venue_report(r, &mut exec, &mut outbox, &mut reports, &shared),
-                Next::Idle => outbox.flush(&mut reports),
-                Next::Closed => break,
-            }
-        }
-    }
-    outbox.drain(&mut reports);
-    om.pending.set(outbox.pending() as i64);
-    rec.flush();
-    t2o.flush();
-    exec.publish();
+    stage.finish(&mut reports, || {});
 }
 
 /// Takes every report the session has ready.

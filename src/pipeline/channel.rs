@@ -1,6 +1,7 @@
 //! Bounded stage-to-stage queues with an overflow counter and a depth gauge
 //! each, and the configurable way a stage waits for its next item: spin,
-//! spin-then-yield, or park.
+//! spin-then-yield, park, or spin for a bounded time then park
+//! (`spin_then_park`, its spin budget set by [`Rx::with_spin`]).
 //!
 //! Two kinds, one consumer type ([`Rx`]):
 //! - [`queue`]: a multi-producer queue (crossbeam, lock-free on the fast
@@ -44,6 +45,29 @@ pub enum SendError<T> {
     Closed(T),
 }
 
+/// What became of an item handed to the next stage, without the item (a
+/// stage's runner hands its output through a closure that answers this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handoff {
+    Sent,
+    /// Dropped: the queue was full (counted by the queue).
+    Full,
+    /// The consumer is gone (shutdown).
+    Closed,
+}
+
+impl Handoff {
+    /// The outcome of a `try_send`.
+    #[inline]
+    pub fn of<T>(r: Result<(), SendError<T>>) -> Handoff {
+        match r {
+            Ok(()) => Handoff::Sent,
+            Err(SendError::Full(_)) => Handoff::Full,
+            Err(SendError::Closed(_)) => Handoff::Closed,
+        }
+    }
+}
+
 impl<T> Tx<T> {
     #[inline]
     pub fn try_send(&self, v: T) -> Result<(), SendError<T>> {
@@ -85,9 +109,14 @@ pub enum Next<T> {
 pub struct Rx<T> {
     inner: Source<T>,
     wait: WaitKind,
+    /// `spin_then_park`: how long to spin before parking.
+    spin: Duration,
     depth: IntGauge,
     polls: u32,
 }
+
+/// The spin budget of `spin_then_park` until [`Rx::with_spin`] sets one.
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(crate::config::DEFAULT_SPIN_US);
 
 /// Where an [`Rx`] reads from.
 enum Source<T> {
@@ -176,6 +205,18 @@ impl<T> Source<T> {
 }
 
 impl<T> Rx<T> {
+    /// Sets how long a `spin_then_park` consumer spins before it parks
+    /// (other wait kinds ignore it).
+    pub fn with_spin(mut self, spin: Duration) -> Self {
+        self.spin = spin;
+        self
+    }
+
+    /// How this consumer waits.
+    pub fn wait(&self) -> WaitKind {
+        self.wait
+    }
+
     /// Next item, waiting at most about `budget` (then [`Next::Idle`]).
     #[inline]
     pub fn next(&mut self, budget: Duration) -> Next<T> {
@@ -192,24 +233,41 @@ impl<T> Rx<T> {
         match self.wait {
             WaitKind::Park => self.park_for(budget),
             WaitKind::Spin | WaitKind::Yield => {
+                self.spin_for(budget, self.wait == WaitKind::Yield, 1023)
+            }
+            WaitKind::SpinThenPark => {
                 let start = Instant::now();
-                let mut spins: u32 = 0;
-                loop {
-                    match self.inner.poll() {
-                        Polled::Item(v) => return Next::Item(v),
-                        Polled::Closed => return Next::Closed,
-                        Polled::Empty => {}
-                    }
-                    spins = spins.wrapping_add(1);
-                    if self.wait == WaitKind::Yield && spins > 64 {
-                        std::thread::yield_now();
-                    } else {
-                        std::hint::spin_loop();
-                    }
-                    if spins & 1023 == 0 && start.elapsed() >= budget {
-                        return Next::Idle;
-                    }
+                let spin = self.spin.min(budget);
+                match self.spin_for(spin, false, 63) {
+                    Next::Idle => {}
+                    got => return got,
                 }
+                self.park_for(budget.saturating_sub(start.elapsed()))
+            }
+        }
+    }
+
+    /// Polls for at most about `budget` without parking (yielding the CPU
+    /// between polls after 64 when `yield_cpu`), reading the clock once per
+    /// `mask + 1` polls.
+    #[inline]
+    fn spin_for(&mut self, budget: Duration, yield_cpu: bool, mask: u32) -> Next<T> {
+        let start = Instant::now();
+        let mut spins: u32 = 0;
+        loop {
+            match self.inner.poll() {
+                Polled::Item(v) => return Next::Item(v),
+                Polled::Closed => return Next::Closed,
+                Polled::Empty => {}
+            }
+            spins = spins.wrapping_add(1);
+            if yield_cpu && spins > 64 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+            if spins & mask == 0 && start.elapsed() >= budget {
+                return Next::Idle;
             }
         }
     }
@@ -407,7 +465,7 @@ impl<T> FanIn<T> {
 
     /// A new producer with its own ring.
     pub fn producer(&mut self) -> RingTx<T> {
-        let waker = (self.wait == WaitKind::Park).then(|| self.waker.clone());
+        let waker = self.wait.parks().then(|| self.waker.clone());
         let (p, c) = ring::ring(self.capacity, waker);
         self.rings.push(c);
         self.capacity_gauge
@@ -446,6 +504,7 @@ impl<T> FanIn<T> {
                 waker: self.waker,
             }),
             wait: self.wait,
+            spin: DEFAULT_SPIN,
             depth: self.depth,
             polls: 0,
         }
@@ -485,6 +544,7 @@ pub fn queue<T>(
         Rx {
             inner: Source::Channel(r),
             wait,
+            spin: DEFAULT_SPIN,
             depth: metrics.queue_depth.with_label_values(&[name]),
             polls: 0,
         },
@@ -499,7 +559,12 @@ mod tests {
     #[test]
     fn overflow_is_counted_and_close_is_seen() {
         let m = Metrics::new();
-        for wait in [WaitKind::Park, WaitKind::Spin, WaitKind::Yield] {
+        for wait in [
+            WaitKind::Park,
+            WaitKind::Spin,
+            WaitKind::Yield,
+            WaitKind::SpinThenPark,
+        ] {
             let (tx, mut rx) = queue::<u32>("t", 2, wait, &m);
             assert!(tx.try_send(1).is_ok());
             assert!(tx.try_send(2).is_ok());
@@ -510,13 +575,18 @@ mod tests {
             drop(tx);
             assert_eq!(rx.next(Duration::from_millis(1)), Next::Closed);
         }
-        assert_eq!(m.queue_overflow.with_label_values(&["t"]).get(), 3);
+        assert_eq!(m.queue_overflow.with_label_values(&["t"]).get(), 4);
     }
 
     #[test]
     fn a_ring_queue_counts_overflow_and_sees_the_close() {
         let m = Metrics::new();
-        for wait in [WaitKind::Park, WaitKind::Spin, WaitKind::Yield] {
+        for wait in [
+            WaitKind::Park,
+            WaitKind::Spin,
+            WaitKind::Yield,
+            WaitKind::SpinThenPark,
+        ] {
             let (mut tx, mut rx) = spsc::<u32>("r", 2, wait, &m);
             assert_eq!(tx.capacity(), 2);
             assert!(tx.try_send(1).is_ok());
@@ -529,7 +599,7 @@ mod tests {
             drop(tx);
             assert_eq!(rx.next(Duration::from_millis(1)), Next::Closed);
         }
-        assert_eq!(m.queue_overflow.with_label_values(&["r"]).get(), 3);
+        assert_eq!(m.queue_overflow.with_label_values(&["r"]).get(), 4);
         assert_eq!(m.queue_capacity.with_label_values(&["r"]).get(), 2);
     }
 
@@ -634,6 +704,46 @@ mod tests {
         assert_eq!(rx.next(Duration::from_millis(1)), Next::Closed);
         assert!(m.queue_overflow.with_label_values(&["flood"]).get() > 0);
         assert_eq!(m.queue_capacity.with_label_values(&["flood"]).get(), 512);
+    }
+
+    /// `spin_then_park`: an item pushed while the consumer spins is taken
+    /// without a park; once the spin budget is spent the consumer parks and
+    /// a push wakes it (the ring was made with a waker), long before the
+    /// wait budget ends.
+    #[test]
+    fn spin_then_park_spins_then_is_woken_from_its_park() {
+        let m = Metrics::new();
+        for ring in [true, false] {
+            let (tx, rx): (Box<dyn FnMut(u32) + Send>, Rx<u32>) = if ring {
+                let (mut t, r) = spsc::<u32>("stp", 8, WaitKind::SpinThenPark, &m);
+                (Box::new(move |v| t.try_send(v).unwrap()), r)
+            } else {
+                let (t, r) = queue::<u32>("stq", 8, WaitKind::SpinThenPark, &m);
+                (Box::new(move |v| t.try_send(v).unwrap()), r)
+            };
+            let mut tx = tx;
+            let mut rx = rx.with_spin(Duration::from_millis(2));
+            // Spent spin budget, nothing came: Idle after the wait budget.
+            let t0 = Instant::now();
+            assert_eq!(rx.next(Duration::from_millis(20)), Next::Idle);
+            assert!(
+                t0.elapsed() >= Duration::from_millis(15),
+                "parked for the rest"
+            );
+            let h = std::thread::spawn(move || {
+                let t0 = Instant::now();
+                let got = rx.next(Duration::from_secs(10));
+                (got, t0.elapsed())
+            });
+            std::thread::sleep(Duration::from_millis(60));
+            tx(9);
+            let (got, waited) = h.join().unwrap();
+            assert_eq!(got, Next::Item(9));
+            assert!(
+                waited < Duration::from_secs(5),
+                "woken by the push after the spin, not the timeout"
+            );
+        }
     }
 
     /// A parked consumer of a fan-in wakes for a push into any ring.

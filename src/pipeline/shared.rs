@@ -394,6 +394,11 @@ impl Shared {
             .map(|i| &self.stages[i])
     }
 
+    /// The index of `name` in [`STAGES`] (its slot in [`Shared::stages`]).
+    pub fn stage_index(name: &str) -> Option<usize> {
+        STAGES.iter().position(|s| *s == name)
+    }
+
     /// Registers a queue feeding `stage` (see [`Shared::input_waiting`]).
     pub fn add_input_probe(&self, stage: &str, probe: crate::pipeline::channel::DepthProbe) {
         if let Some(i) = STAGES.iter().position(|s| *s == stage) {

@@ -4,7 +4,7 @@ use super::control::RiskControl;
 use super::governor::Governor;
 use crate::config::ExecConfig;
 use crate::core::{Decision, ExecReport, OrderIntent, Side, Verdict, now_ns};
-use crate::pipeline::channel::{Next, RingTx, Rx, SendError};
+use crate::pipeline::channel::{Handoff, Next, RingTx, Rx};
 use crate::pipeline::shared::Shared;
 use crate::telemetry::latency::LatencyRecorder;
 use prometheus::IntCounter;
@@ -15,7 +15,7 @@ use std::time::Duration;
 /// Stage name (health slot, latency slot, metric label).
 pub const STAGE: &str = "risk";
 
-const IDLE_BUDGET: Duration = Duration::from_millis(50);
+pub const IDLE_BUDGET: Duration = Duration::from_millis(50);
 const PUBLISH_EVERY_NS: u64 = 100_000_000;
 
 pub use super::price::limit_price;
@@ -89,6 +89,207 @@ fn serve_commands(
     true
 }
 
+/// The risk stage's turn, shared by both layouts: exec reports in
+/// ([`RiskRunner::take_reports`]), admin commands, one decision in
+/// ([`RiskRunner::on_item`]), the idle work, verdict counters, health and
+/// latency. The threads layout drives it from its own thread
+/// ([`run_risk_stage`]); the fused layout calls it after the score stage and
+/// drains exec's reports into it every turn.
+pub struct RiskRunner {
+    gov: Governor,
+    shared: Arc<Shared>,
+    ctl: Arc<RiskControl>,
+    exec_cfg: ExecConfig,
+    rec: LatencyRecorder,
+    /// One counter per verdict label (slot 0 = EXECUTE).
+    counters: Vec<IntCounter>,
+    /// The stage's slot in `shared.stages`.
+    health: Option<usize>,
+    ticks: Vec<i64>,
+    last_publish: u64,
+    history_version: u64,
+}
+
+impl RiskRunner {
+    /// Sets the governor up and publishes its first view.
+    pub fn new(
+        shared: Arc<Shared>,
+        ctl: Arc<RiskControl>,
+        mut gov: Governor,
+        exec_cfg: ExecConfig,
+    ) -> RiskRunner {
+        let m = &shared.metrics;
+        let rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
+        let counters: Vec<IntCounter> = gov
+            .labels()
+            .iter()
+            .enumerate()
+            .map(|(k, l)| {
+                if k == 0 {
+                    m.verdicts.with_label_values(&["EXECUTE", ""])
+                } else {
+                    m.verdicts.with_label_values(&["SKIP", l])
+                }
+            })
+            .collect();
+        gov.set_max_slippage_bps(exec_cfg.max_slippage_bps);
+        m.daily_trade_cap.set(gov.daily_trade_cap() as i64);
+        m.daily_trades.set(gov.daily_trades() as i64);
+        let ticks: Vec<i64> = shared.instruments.iter().map(|i| i.tick).collect();
+        let mut r = RiskRunner {
+            gov,
+            rec,
+            counters,
+            health: Shared::stage_index(STAGE),
+            ticks,
+            last_publish: now_ns(),
+            // Never a real version: the first publish renders the history.
+            history_version: u64::MAX,
+            shared,
+            ctl,
+            exec_cfg,
+        };
+        r.publish();
+        r
+    }
+
+    fn health(&self) -> Option<&crate::pipeline::shared::StageHealth> {
+        self.health.map(|i| &self.shared.stages[i])
+    }
+
+    fn publish(&mut self) {
+        publish(
+            &self.shared,
+            &self.ctl,
+            &mut self.gov,
+            &mut self.history_version,
+        );
+    }
+
+    /// Applies every exec report waiting in `reports`.
+    #[inline]
+    pub fn take_reports(&mut self, reports: &mut Rx<ExecReport>) {
+        while let Some(r) = reports.try_next() {
+            self.gov.on_report(&r);
+        }
+    }
+
+    /// Applies one exec report.
+    pub fn on_report(&mut self, r: &ExecReport) {
+        self.gov.on_report(r);
+    }
+
+    /// Applies pending admin commands (see [`serve_commands`]).
+    #[inline]
+    pub fn serve_commands(&mut self) {
+        serve_commands(
+            &self.shared,
+            &self.ctl,
+            &mut self.gov,
+            &mut self.history_version,
+        );
+    }
+
+    /// Checks one decision, journals and counts the verdict, and hands an
+    /// EXECUTE's order to `send`; returns `false` when `send` says exec is
+    /// gone (shutting down). `backlog` is the input waiting (sampled with
+    /// each publish).
+    #[inline]
+    pub fn on_item(
+        &mut self,
+        d: &Decision,
+        send: impl FnOnce(OrderIntent) -> Handoff,
+        backlog: impl FnOnce() -> usize,
+    ) -> bool {
+        let m = &self.shared.metrics;
+        let v = self.gov.check(d, now_ns());
+        if let Some(c) = self.counters.get(self.gov.last_slot()) {
+            c.inc();
+        }
+        self.gov.journal_verdict(d, v);
+        let mut closed = false;
+        let mut executed = false;
+        if v == Verdict::Execute {
+            let tick = self.ticks.get(d.inst.idx()).copied().unwrap_or(1);
+            let coid = self.gov.next_client_order_id();
+            if let Some(mut o) = build_intent(d, coid, tick, &self.exec_cfg) {
+                o.hop_ns = now_ns();
+                let sent = o;
+                match send(o) {
+                    Handoff::Sent => {
+                        self.gov.on_order_sent(&sent);
+                        executed = true;
+                        if let Some(p) = self.shared.publish.get() {
+                            p.emit(crate::pipeline::outbox::Body::intent(&sent));
+                        }
+                    }
+                    // Dropped (counted by the queue); the order
+                    // still counts toward rate and daily cap.
+                    Handoff::Full => {}
+                    Handoff::Closed => closed = true,
+                }
+            }
+            m.daily_trades.set(self.gov.daily_trades() as i64);
+        }
+        if let Some(p) = self.shared.publish.get() {
+            let slot = self.gov.last_slot();
+            p.emit(crate::pipeline::outbox::Body::verdict(d, v, executed, slot));
+        }
+        let now = now_ns();
+        self.rec.record(now.saturating_sub(d.hop_ns));
+        if let Some(h) = self.health() {
+            h.tick(now);
+        }
+        if now.saturating_sub(self.last_publish) >= PUBLISH_EVERY_NS {
+            self.last_publish = now;
+            m.daily_trades.set(self.gov.daily_trades() as i64);
+            self.publish();
+            if let Some(h) = self.health() {
+                h.backlog.store(backlog() as u64, Ordering::Relaxed);
+            }
+        }
+        !closed
+    }
+
+    /// No decision for a while: holds and latencies flushed, reports taken,
+    /// the view published.
+    pub fn on_idle(&mut self, reports: &mut Rx<ExecReport>, backlog: usize) {
+        self.rec.flush();
+        self.gov.flush_holds();
+        self.take_reports(reports);
+        self.last_publish = now_ns();
+        self.shared
+            .metrics
+            .daily_trades
+            .set(self.gov.daily_trades() as i64);
+        self.publish();
+        if let Some(h) = self.health() {
+            h.backlog.store(backlog as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Exec is gone and every report taken: the last flush and publish.
+    pub fn finish(&mut self) {
+        self.rec.flush();
+        self.gov.flush_holds();
+        self.publish();
+    }
+
+    /// After the decisions closed: takes exec's reports until exec has sent
+    /// its last one and gone, serving admin commands meanwhile; then
+    /// [`RiskRunner::finish`].
+    pub fn drain_reports_until_closed(&mut self, reports: &mut Rx<ExecReport>) {
+        loop {
+            match reports.next(IDLE_BUDGET) {
+                Next::Item(r) => self.gov.on_report(&r),
+                Next::Idle => self.serve_commands(),
+                Next::Closed => break,
+            }
+        }
+        self.finish();
+    }
+}
+
 /// Runs the risk stage until its decision input closes (at shutdown, once
 /// the score stage has passed on everything it had), then shuts down stage
 /// by stage: it closes the exec stage's input and takes every report exec
@@ -101,123 +302,27 @@ pub fn run_risk_stage(
     mut tx: RingTx<OrderIntent>,
     shared: Arc<Shared>,
     ctl: Arc<RiskControl>,
-    mut gov: Governor,
+    gov: Governor,
     exec_cfg: ExecConfig,
 ) {
-    let m = &shared.metrics;
-    let mut rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
-    // One counter per verdict label (slot 0 = EXECUTE).
-    let counters: Vec<IntCounter> = gov
-        .labels()
-        .iter()
-        .enumerate()
-        .map(|(k, l)| {
-            if k == 0 {
-                m.verdicts.with_label_values(&["EXECUTE", ""])
-            } else {
-                m.verdicts.with_label_values(&["SKIP", l])
-            }
-        })
-        .collect();
-    gov.set_max_slippage_bps(exec_cfg.max_slippage_bps);
-    m.daily_trade_cap.set(gov.daily_trade_cap() as i64);
-    m.daily_trades.set(gov.daily_trades() as i64);
-    let health = shared.stage(STAGE);
-    let ticks: Vec<i64> = shared.instruments.iter().map(|i| i.tick).collect();
-    let mut last_publish = now_ns();
-    // Never a real version: the first publish renders the history.
-    let mut history_version = u64::MAX;
-    publish(&shared, &ctl, &mut gov, &mut history_version);
+    let mut stage = RiskRunner::new(shared, ctl, gov, exec_cfg);
     loop {
-        while let Some(r) = reports.try_next() {
-            gov.on_report(&r);
-        }
-        serve_commands(&shared, &ctl, &mut gov, &mut history_version);
+        stage.take_reports(&mut reports);
+        stage.serve_commands();
         match rx.next(IDLE_BUDGET) {
             Next::Item(d) => {
-                let v = gov.check(&d, now_ns());
-                if let Some(c) = counters.get(gov.last_slot()) {
-                    c.inc();
-                }
-                gov.journal_verdict(&d, v);
-                let mut closed = false;
-                let mut executed = false;
-                if v == Verdict::Execute {
-                    let tick = ticks.get(d.inst.idx()).copied().unwrap_or(1);
-                    let coid = gov.next_client_order_id();
-                    if let Some(mut o) = build_intent(&d, coid, tick, &exec_cfg) {
-                        o.hop_ns = now_ns();
-                        let sent = o;
-                        match tx.try_send(o) {
-                            Ok(()) => {
-                                gov.on_order_sent(&sent);
-                                executed = true;
-                                if let Some(p) = shared.publish.get() {
-                                    p.emit(crate::pipeline::outbox::Body::intent(&sent));
-                                }
-                            }
-                            // Dropped (counted by the queue); the order
-                            // still counts toward rate and daily cap.
-                            Err(SendError::Full(_)) => {}
-                            Err(SendError::Closed(_)) => closed = true,
-                        }
-                    }
-                    m.daily_trades.set(gov.daily_trades() as i64);
-                }
-                if let Some(p) = shared.publish.get() {
-                    let slot = gov.last_slot();
-                    p.emit(crate::pipeline::outbox::Body::verdict(
-                        &d, v, executed, slot,
-                    ));
-                }
-                let now = now_ns();
-                rec.record(now.saturating_sub(d.hop_ns));
-                if let Some(h) = health {
-                    h.tick(now);
-                }
-                if now.saturating_sub(last_publish) >= PUBLISH_EVERY_NS {
-                    last_publish = now;
-                    m.daily_trades.set(gov.daily_trades() as i64);
-                    publish(&shared, &ctl, &mut gov, &mut history_version);
-                    if let Some(h) = health {
-                        h.backlog.store(rx.len() as u64, Ordering::Relaxed);
-                    }
-                }
-                if closed {
+                if !stage.on_item(&d, |o| Handoff::of(tx.try_send(o)), || rx.len()) {
                     break;
                 }
             }
-            Next::Idle => {
-                rec.flush();
-                gov.flush_holds();
-                while let Some(r) = reports.try_next() {
-                    gov.on_report(&r);
-                }
-                last_publish = now_ns();
-                m.daily_trades.set(gov.daily_trades() as i64);
-                publish(&shared, &ctl, &mut gov, &mut history_version);
-                if let Some(h) = health {
-                    h.backlog.store(rx.len() as u64, Ordering::Relaxed);
-                }
-            }
+            Next::Idle => stage.on_idle(&mut reports, rx.len()),
             Next::Closed => break,
         }
     }
     // No more decisions: let exec drain what it holds, and take its reports
     // until it has sent its last one and gone.
     drop(tx);
-    loop {
-        match reports.next(IDLE_BUDGET) {
-            Next::Item(r) => gov.on_report(&r),
-            Next::Idle => {
-                serve_commands(&shared, &ctl, &mut gov, &mut history_version);
-            }
-            Next::Closed => break,
-        }
-    }
-    rec.flush();
-    gov.flush_holds();
-    publish(&shared, &ctl, &mut gov, &mut history_version);
+    stage.drain_reports_until_closed(&mut reports);
 }
 
 #[cfg(test)]

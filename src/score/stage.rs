@@ -13,7 +13,7 @@ use super::shadow::ShadowStats;
 use super::versions;
 use crate::config::ModelConfig;
 use crate::core::{Action, BookTop, Decision, InstrumentId, N_FEATURES, ScoreInput, now_ns};
-use crate::pipeline::channel::{Next, RingTx, Rx, SendError};
+use crate::pipeline::channel::{Handoff, Next, RingTx, Rx};
 use crate::pipeline::shared::Shared;
 use crate::telemetry::latency::LatencyRecorder;
 use crate::telemetry::metrics::Metrics;
@@ -27,7 +27,7 @@ use std::time::Duration;
 pub const STAGE: &str = "score";
 
 /// How long the stage waits for input before it counts as idle.
-const IDLE_BUDGET: Duration = Duration::from_millis(50);
+pub const IDLE_BUDGET: Duration = Duration::from_millis(50);
 
 /// A candidate model being shadow-scored.
 struct ShadowRun {
@@ -312,6 +312,104 @@ impl Scorer {
     }
 }
 
+/// The score stage's turn, shared by both layouts: one input in
+/// ([`ScoreRunner::on_item`]), the idle work, the decision counters, health
+/// and latency. The threads layout drives it from its own thread
+/// ([`run_score_stage`]); the fused layout calls it after the book stage.
+pub struct ScoreRunner {
+    scorer: Scorer,
+    shared: Arc<Shared>,
+    rec: LatencyRecorder,
+    c_buy: IntCounter,
+    c_sell: IntCounter,
+    c_hold: IntCounter,
+    /// The stage's slot in `shared.stages`.
+    health: Option<usize>,
+    n: u32,
+}
+
+impl ScoreRunner {
+    pub fn new(
+        shared: Arc<Shared>,
+        ctl: Arc<ModelControl>,
+        model: Model,
+        cfg: &ModelConfig,
+        order_qty: Vec<i64>,
+    ) -> ScoreRunner {
+        let m = &shared.metrics;
+        let rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
+        let count = |a: Action| -> IntCounter { m.decisions.with_label_values(&[a.as_str()]) };
+        let (c_buy, c_sell, c_hold) =
+            (count(Action::Buy), count(Action::Sell), count(Action::Hold));
+        let scorer = Scorer::with_control(&shared, ctl, model, cfg, order_qty);
+        ScoreRunner {
+            scorer,
+            shared,
+            rec,
+            c_buy,
+            c_sell,
+            c_hold,
+            health: Shared::stage_index(STAGE),
+            n: 0,
+        }
+    }
+
+    /// Scores one input and hands the decision (if any) to `send`; returns
+    /// `false` when `send` says downstream is gone (shutting down).
+    /// `backlog` is the input waiting (sampled every 256 inputs).
+    #[inline]
+    pub fn on_item(
+        &mut self,
+        ev: &ScoreInput,
+        send: impl FnOnce(Decision) -> Handoff,
+        backlog: impl FnOnce() -> usize,
+    ) -> bool {
+        let hop_in = match ev {
+            ScoreInput::Book(b) => b.hop_ns,
+            ScoreInput::Trade { hop_ns, .. } => *hop_ns,
+        };
+        let out = self.scorer.on_input(ev);
+        let now = now_ns();
+        if let Some(mut d) = out {
+            match d.action {
+                Action::Buy => self.c_buy.inc(),
+                Action::Sell => self.c_sell.inc(),
+                Action::Hold => self.c_hold.inc(),
+            }
+            d.hop_ns = now;
+            if send(d) == Handoff::Closed {
+                // Downstream is gone: shutting down.
+                return false;
+            }
+            if let Some(p) = self.shared.publish.get() {
+                p.emit(crate::pipeline::outbox::Body::decision(&d));
+            }
+        }
+        self.rec.record(now.saturating_sub(hop_in));
+        if let Some(h) = self.health.map(|i| &self.shared.stages[i]) {
+            h.tick(now);
+            self.n = self.n.wrapping_add(1);
+            if self.n & 255 == 0 {
+                h.backlog.store(backlog() as u64, Ordering::Relaxed);
+            }
+        }
+        true
+    }
+
+    /// No input for a while: the latency flush and the backlog sample.
+    pub fn on_idle(&mut self, backlog: usize) {
+        self.rec.flush();
+        if let Some(h) = self.health.map(|i| &self.shared.stages[i]) {
+            h.backlog.store(backlog as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// The input closed.
+    pub fn finish(&mut self) {
+        self.rec.flush();
+    }
+}
+
 /// Runs the score stage until its input closes: at shutdown the book stage
 /// closes it once it has handed over its last event, and everything queued
 /// is scored and passed on before the stage leaves (the engine's `running`
@@ -325,56 +423,19 @@ pub fn run_score_stage(
     cfg: ModelConfig,
     order_qty: Vec<i64>,
 ) {
-    let m = &shared.metrics;
-    let mut rec = LatencyRecorder::new(&shared.latency, STAGE, m.stage_hist(STAGE));
-    let count = |a: Action| -> IntCounter { m.decisions.with_label_values(&[a.as_str()]) };
-    let (c_buy, c_sell, c_hold) = (count(Action::Buy), count(Action::Sell), count(Action::Hold));
-    let health = shared.stage(STAGE);
-    let mut scorer = Scorer::with_control(&shared, ctl, model, &cfg, order_qty);
-    let mut n: u32 = 0;
+    let mut stage = ScoreRunner::new(shared, ctl, model, &cfg, order_qty);
     loop {
         match rx.next(IDLE_BUDGET) {
             Next::Item(ev) => {
-                let hop_in = match &ev {
-                    ScoreInput::Book(b) => b.hop_ns,
-                    ScoreInput::Trade { hop_ns, .. } => *hop_ns,
-                };
-                let out = scorer.on_input(&ev);
-                let now = now_ns();
-                if let Some(mut d) = out {
-                    match d.action {
-                        Action::Buy => c_buy.inc(),
-                        Action::Sell => c_sell.inc(),
-                        Action::Hold => c_hold.inc(),
-                    }
-                    d.hop_ns = now;
-                    if let Err(SendError::Closed(_)) = tx.try_send(d) {
-                        // Downstream is gone: shutting down.
-                        break;
-                    }
-                    if let Some(p) = shared.publish.get() {
-                        p.emit(crate::pipeline::outbox::Body::decision(&d));
-                    }
-                }
-                rec.record(now.saturating_sub(hop_in));
-                if let Some(h) = health {
-                    h.tick(now);
-                    n = n.wrapping_add(1);
-                    if n & 255 == 0 {
-                        h.backlog.store(rx.len() as u64, Ordering::Relaxed);
-                    }
+                if !stage.on_item(&ev, |d| Handoff::of(tx.try_send(d)), || rx.len()) {
+                    break;
                 }
             }
-            Next::Idle => {
-                rec.flush();
-                if let Some(h) = health {
-                    h.backlog.store(rx.len() as u64, Ordering::Relaxed);
-                }
-            }
+            Next::Idle => stage.on_idle(rx.len()),
             Next::Closed => break,
         }
     }
-    rec.flush();
+    stage.finish();
 }
 
 #[cfg(test)]
