@@ -5,7 +5,9 @@
 //! a `kind` tag. Prices and quantities are exact decimal strings; money
 //! amounts (`fee`, `realized_pnl`) are exact [`Money`] decimal strings with
 //! 8 decimals (records from older engines, whose amounts were float text
-//! such as `"0.30000000000000004"`, still load: rounded to 1e-8).
+//! such as `"0.30000000000000004"`, still load: rounded to 1e-8). A fill's
+//! fee is in the quote unless its `fee_asset` names another asset (`BNB`).
+//! [`Event::Sync`] is not a record: the writer's barrier.
 
 use crate::config::TradingMode;
 use crate::core::{Action, InstrumentId, Money, OrderStatus, Side};

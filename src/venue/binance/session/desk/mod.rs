@@ -32,6 +32,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 mod out;
 mod parking;
 mod recovered;
+#[cfg(test)]
+mod tests;
 mod view;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
