@@ -229,7 +229,7 @@ pub fn instruments_from_config(cfg: &Config) -> Result<InstrumentTable> {
         } else {
             &ic.underlying
         };
-        let inst = Instrument::new(
+        let mut inst = Instrument::new(
             InstrumentId(0),
             venue,
             &ic.symbol,
@@ -239,6 +239,7 @@ pub fn instruments_from_config(cfg: &Config) -> Result<InstrumentTable> {
             ic.min_notional,
         )
         .map_err(|e| anyhow::anyhow!("instruments[{i}]: {e}"))?;
+        inst.quote_asset = crate::venue::quote_asset(venue, &ic.symbol).unwrap_or_default();
         t.push(inst);
     }
     Ok(t)

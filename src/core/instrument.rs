@@ -93,6 +93,9 @@ pub struct Instrument {
     pub min_notional: f64,
     /// Base-asset quantity per contract (1 for Binance/Bybit linear).
     pub contract_value: f64,
+    /// The quote (settlement) asset's name (`USDT`), set by the composition
+    /// root from the venue's rules; empty = not known (views say `quote`).
+    pub quote_asset: String,
 }
 
 impl Instrument {
@@ -124,6 +127,7 @@ impl Instrument {
             lot,
             min_notional,
             contract_value: 1.0,
+            quote_asset: String::new(),
         })
     }
 

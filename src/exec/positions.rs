@@ -114,7 +114,7 @@ pub struct Positions {
     qty_units: Vec<f64>,
     /// Fees in assets other than the quote, per venue and asset, exact.
     other_fees: BTreeMap<(Venue, FeeAsset), Money>,
-    /// Per instrument: its quote asset's name (`venue::quote_asset`), for
+    /// Per instrument: its quote asset's name (`Instrument::quote_asset`), for
     /// the per-asset views.
     quote_names: Vec<String>,
 }
@@ -128,7 +128,11 @@ impl Positions {
         let quote_names = instruments
             .iter()
             .map(|i| {
-                crate::venue::quote_asset(i.venue, &i.symbol).unwrap_or_else(|| "quote".into())
+                if i.quote_asset.is_empty() {
+                    "quote".to_string()
+                } else {
+                    i.quote_asset.clone()
+                }
             })
             .collect();
         Positions {
@@ -315,6 +319,10 @@ mod tests {
                 "0.001",
                 5.0,
             )
+            .map(|mut i| {
+                i.quote_asset = "USDT".into();
+                i
+            })
             .unwrap(),
         );
         Positions::new(Arc::new(t))
