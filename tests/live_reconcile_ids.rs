@@ -28,7 +28,7 @@ use common::*;
 use qt_sim::binance::{SIM_API_KEY, SIM_API_SECRET};
 use quantum_trader::app::engine::{Engine, EngineOptions, instruments_from_config};
 use quantum_trader::config::{AdoptPolicy, Config, TradingMode};
-use quantum_trader::core::{Instrument, Side, Venue, format_decimal};
+use quantum_trader::core::{Instrument, Money, Side, Venue, format_decimal};
 use quantum_trader::exec::client_id::ClientIdGen;
 use quantum_trader::journal::{self, Body, Entry, Event};
 use quantum_trader::venue::binance::signed::{
@@ -381,6 +381,13 @@ fn orders_filled_while_down_are_queried_and_closed_once() {
         "position once: {}",
         engine_qty(&e)
     );
+    // The fill made while the engine was down is applied as a fill (fee
+    // and PnL in the ledger), before the position comparison: no
+    // position discrepancy.
+    assert_eq!(count(&e, "position"), 0, "the position matched");
+    let view = position_view(&e);
+    assert_eq!(view.fills, 1, "{view:?}");
+    assert!(view.fees > 0.0, "its fee is in the ledger: {view:?}");
     e.stop();
     assert_eq!(v.venue_pos(), "0.002");
     let recs = records(&jdir);
@@ -390,9 +397,49 @@ fn orders_filled_while_down_are_queried_and_closed_once() {
     };
     assert!(done(7, "filled"), "order 7 reported filled");
     assert!(done(8, "canceled"), "order 8 reported canceled");
+    let fills = |recs: &[journal::Record]| -> Vec<(String, Money)> {
+        recs.iter()
+            .filter_map(|r| match &r.body {
+                Body::Fill {
+                    client_order_id: 7,
+                    qty,
+                    fee,
+                    ..
+                } => Some((qty.clone(), *fee)),
+                _ => None,
+            })
+            .collect()
+    };
+    let once = fills(&recs);
+    assert_eq!(once.len(), 1, "journaled once: {once:?}");
+    assert_eq!(once[0].0, "0.002");
+    assert!(once[0].1 > Money::ZERO, "with its fee: {once:?}");
     // Nothing resent: only the test's own request for order 7.
     let sent = v.sim.new_order_requests_by_client_id();
     assert_eq!(sent.len(), 1, "{sent:?}");
+
+    // A second start applies nothing again and finds no discrepancy.
+    let e = start(config(&v.sim, &jdir), false);
+    let r = &e.startup().venues[0].reconciliation;
+    assert!(r.missing.is_empty(), "{:?}", r.missing);
+    assert_eq!(count(&e, "position"), 0);
+    std::thread::sleep(Duration::from_millis(500));
+    let view = position_view(&e);
+    assert_eq!(view.fills, 1, "replayed once: {view:?}");
+    assert!((view.qty - 0.002).abs() < 1e-9, "{view:?}");
+    e.stop();
+    assert_eq!(fills(&records(&jdir)), once, "nothing journaled twice");
+}
+
+fn position_view(e: &Engine) -> quantum_trader::pipeline::shared::PositionView {
+    e.shared()
+        .positions
+        .lock()
+        .positions
+        .iter()
+        .find(|p| p.symbol == "BTCUSDT")
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn api_orders(rt: &tokio::runtime::Runtime, port: u16) -> serde_json::Value {

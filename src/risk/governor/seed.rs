@@ -31,6 +31,11 @@ pub struct RiskSeed {
     pub next_client_order_id: u64,
     /// Latest record stamp of this mode in the journal (0: none).
     pub last_ts_ms: i64,
+    /// Fills of our orders the venue made while the engine was down, found
+    /// at start (testnet/live, `exec::missed_fills`), oldest first: applied
+    /// and journaled by [`Governor::restore`] as exec reports, after
+    /// `positions` (which do not hold them) and the working orders.
+    pub startup_fills: Vec<crate::core::ExecReport>,
 }
 
 impl Governor {
@@ -104,6 +109,9 @@ impl Governor {
             self.close_open(o.client_order_id);
             // As a later recovery will read this record.
             self.after_done(OrderStatus::Canceled);
+        }
+        for r in &seed.startup_fills {
+            self.on_report(r);
         }
     }
 }
