@@ -1,7 +1,10 @@
 //! The start of testnet and live after the static interlock, before the
 //! first order: per traded venue, the preflight (clock offset, account,
 //! balances, positions, open orders, recent trades), the reconciliation
-//! against the journal's book (`exec::reconcile`), each discrepancy logged,
+//! against the journal's book (`exec::reconcile`) after the fills of the
+//! journal's open orders made while the engine was down are applied once
+//! (`exec::missed_fills`: exec replay, governor restore, journaled `fill`
+//! records), each residual discrepancy logged,
 //! journaled and counted, orders put to cancel canceled at the venue, the
 //! venue's positions handed to the governor's seed, and one startup block
 //! printed (key redacted, balances, positions, the limits it trades with).
@@ -130,23 +133,6 @@ pub fn run(
             &cfg.trading.client_id_prefix,
             table.len(),
         );
-        record(&r, &account, table, shared, journal, cfg.mode, now_ms);
-        let canceled = crate::venue::account::cancel_orders(
-            cfg,
-            v,
-            account.snapshot.clock_offset_ms,
-            &r.to_cancel,
-            sim_v.as_ref(),
-        )
-        .map_err(|e| {
-            runs.with_label_values(&[v.as_str(), "failed"]).inc();
-            Refusal::one(format!(
-                "{v}: startup reconciliation not finished: canceling orders the journal lacks: {e}"
-            ))
-        })?;
-        if canceled > 0 {
-            tracing::warn!(venue = %v, canceled, "reconciliation: canceled orders the journal lacks (policy cancel)");
-        }
         for fix in &r.position_fixes {
             // The venue's, less the missed fills the governor applies next.
             let i = fix.inst.idx();
@@ -168,7 +154,26 @@ pub fn run(
         for k in &mut r.missing {
             k.filled -= applied.get(&k.client_id).copied().unwrap_or(0);
         }
-        apply_missed(seed, exec, table, &missed);
+        // Journaled before the reconciliation's records: recovery reads a
+        // `position` record as the position from there on.
+        apply_missed(seed, exec, table, &missed, journal, cfg.mode, now_ms);
+        record(&r, &account, table, shared, journal, cfg.mode, now_ms);
+        let canceled = crate::venue::account::cancel_orders(
+            cfg,
+            v,
+            account.snapshot.clock_offset_ms,
+            &r.to_cancel,
+            sim_v.as_ref(),
+        )
+        .map_err(|e| {
+            runs.with_label_values(&[v.as_str(), "failed"]).inc();
+            Refusal::one(format!(
+                "{v}: startup reconciliation not finished: canceling orders the journal lacks: {e}"
+            ))
+        })?;
+        if canceled > 0 {
+            tracing::warn!(venue = %v, canceled, "reconciliation: canceled orders the journal lacks (policy cancel)");
+        }
         align_exec(exec, &account, table, v, seed, &delta);
         runs.with_label_values(&[v.as_str(), "ok"]).inc();
         let floor = crate::exec::client_id::max_epoch(
@@ -346,14 +351,17 @@ fn find_missed(
 }
 
 /// Hands `missed` to the exec stage's replay (its positions, PnL, fees)
-/// and to the governor's restore as exec reports (journaled there as
-/// `fill` records, through the live fills' ledger), each with the position
-/// after it and the PnL it realized on the governor's books.
+/// and to the governor's restore as exec reports (through the live fills'
+/// ledger), each with the position after it and the PnL it realized on
+/// the governor's books, and journals each as a `fill` record.
 fn apply_missed(
     seed: &mut RiskSeed,
     exec: &mut crate::exec::stage::ExecSeed,
     table: &InstrumentTable,
     missed: &[crate::exec::missed_fills::MissedFill],
+    journal: Option<&JournalTx>,
+    mode: TradingMode,
+    now_ms: i64,
 ) {
     let mut pos = seed.positions.clone();
     let mut books = seed.books.clone();
@@ -403,6 +411,23 @@ fn apply_missed(
             position_after: after,
             realized_pnl: realized,
         });
+        if let Some(j) = journal {
+            let _ = j.send(Entry {
+                ts_ms: now_ms,
+                mode,
+                event: Event::Fill {
+                    client_order_id: coid,
+                    inst: m.inst,
+                    side: m.side,
+                    px,
+                    qty,
+                    fee: m.trade.fee,
+                    fee_asset,
+                    position_after: after,
+                    realized_pnl: realized,
+                },
+            });
+        }
     }
 }
 

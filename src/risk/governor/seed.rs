@@ -33,8 +33,9 @@ pub struct RiskSeed {
     pub last_ts_ms: i64,
     /// Fills of our orders the venue made while the engine was down, found
     /// at start (testnet/live, `exec::missed_fills`), oldest first: applied
-    /// and journaled by [`Governor::restore`] as exec reports, after
-    /// `positions` (which do not hold them) and the working orders.
+    /// by [`Governor::restore`] as exec reports, after `positions` (which
+    /// do not hold them) and the working orders; the start journaled them
+    /// (before its reconciliation records, as recovery reads them).
     pub startup_fills: Vec<crate::core::ExecReport>,
 }
 
@@ -111,7 +112,7 @@ impl Governor {
             self.after_done(OrderStatus::Canceled);
         }
         for r in &seed.startup_fills {
-            self.on_report(r);
+            self.report(r, false);
         }
     }
 }
