@@ -28,7 +28,7 @@ use common::*;
 use qt_sim::binance::{SIM_API_KEY, SIM_API_SECRET};
 use quantum_trader::app::engine::{Engine, EngineOptions, instruments_from_config};
 use quantum_trader::config::{AdoptPolicy, Config, TradingMode};
-use quantum_trader::core::{Instrument, Side, Venue, format_decimal};
+use quantum_trader::core::{Instrument, Money, Side, Venue, format_decimal};
 use quantum_trader::exec::client_id::ClientIdGen;
 use quantum_trader::journal::{self, Body, Entry, Event};
 use quantum_trader::venue::binance::signed::{
@@ -381,6 +381,13 @@ fn orders_filled_while_down_are_queried_and_closed_once() {
         "position once: {}",
         engine_qty(&e)
     );
+    // The fill made while the engine was down is applied as a fill (fee
+    // and PnL in the ledger), before the position comparison: no
+    // position discrepancy.
+    assert_eq!(count(&e, "position"), 0, "the position matched");
+    let view = position_view(&e);
+    assert_eq!(view.fills, 1, "{view:?}");
+    assert!(view.fees > 0.0, "its fee is in the ledger: {view:?}");
     e.stop();
     assert_eq!(v.venue_pos(), "0.002");
     let recs = records(&jdir);
@@ -390,9 +397,133 @@ fn orders_filled_while_down_are_queried_and_closed_once() {
     };
     assert!(done(7, "filled"), "order 7 reported filled");
     assert!(done(8, "canceled"), "order 8 reported canceled");
+    let fills = |recs: &[journal::Record]| -> Vec<(String, Money)> {
+        recs.iter()
+            .filter_map(|r| match &r.body {
+                Body::Fill {
+                    client_order_id: 7,
+                    qty,
+                    fee,
+                    ..
+                } => Some((qty.clone(), *fee)),
+                _ => None,
+            })
+            .collect()
+    };
+    let once = fills(&recs);
+    assert_eq!(once.len(), 1, "journaled once: {once:?}");
+    assert_eq!(once[0].0, "0.002");
+    assert!(once[0].1 > Money::ZERO, "with its fee: {once:?}");
     // Nothing resent: only the test's own request for order 7.
     let sent = v.sim.new_order_requests_by_client_id();
     assert_eq!(sent.len(), 1, "{sent:?}");
+
+    // A second start applies nothing again and finds no discrepancy.
+    let e = start(config(&v.sim, &jdir), false);
+    let r = &e.startup().venues[0].reconciliation;
+    assert!(r.missing.is_empty(), "{:?}", r.missing);
+    assert_eq!(count(&e, "position"), 0);
+    std::thread::sleep(Duration::from_millis(500));
+    let view = position_view(&e);
+    assert_eq!(view.fills, 1, "replayed once: {view:?}");
+    assert!((view.qty - 0.002).abs() < 1e-9, "{view:?}");
+    e.stop();
+    assert_eq!(fills(&records(&jdir)), once, "nothing journaled twice");
+}
+
+/// (c) An own GTC order resting when the engine stops fills at the venue
+/// while the engine is down (the simulator's market steered across it):
+/// the next start applies that fill once (journaled `fill` with its fee,
+/// in `/api/positions`), with no position discrepancy; a third start
+/// applies nothing.
+#[test]
+fn a_resting_order_filled_while_down_is_applied_once_across_restarts() {
+    let v = VenueRig::start();
+    let jdir = temp_journal_dir("ids-down-fill");
+    let ids = first_life(&v.sim, &jdir);
+    let cfg = config(&v.sim, &jdir);
+    let px = v.bid / 1000 * 999 / v.btc.tick * v.btc.tick;
+    journal_orders(&cfg, &[(7, &v.btc, Side::Buy, 2, px)]);
+    let cid = ids.id(7).unwrap().to_string();
+    v.send(&cid, WireSide::Buy, v.gtc(px), 2);
+    // A life with the order resting (matched, kept), stopped without
+    // canceling it.
+    let e = start(cfg, false);
+    assert_eq!(e.startup().venues[0].reconciliation.matched.len(), 1);
+    e.stop();
+    assert_eq!(v.sim.account().open_orders.len(), 1, "still resting");
+    // Down: the market crosses the order.
+    let low = v.bid / 1000 * 997 / v.btc.tick * v.btc.tick;
+    assert!(
+        v.sim
+            .steer_market("BTCUSDT", &format_decimal(low, v.btc.price_scale))
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || v
+            .sim
+            .account()
+            .open_orders
+            .is_empty()),
+        "the order filled at the venue while the engine was down"
+    );
+    assert_eq!(v.venue_pos(), "0.002");
+
+    let e = start(config(&v.sim, &jdir), false);
+    let r = &e.startup().venues[0].reconciliation;
+    let missing: Vec<&str> = r.missing.iter().map(|o| o.client_id.as_str()).collect();
+    assert_eq!(missing, [cid.as_str()]);
+    assert_eq!(count(&e, "position"), 0, "no position discrepancy");
+    let view = position_view(&e);
+    assert_eq!(view.fills, 1, "{view:?}");
+    assert!((view.qty - 0.002).abs() < 1e-9, "{view:?}");
+    assert!(view.fees > 0.0, "{view:?}");
+    assert!(
+        wait_until(Duration::from_secs(10), || risk_open_orders(&e) == 0),
+        "the order's end closed it: {}",
+        risk_open_orders(&e)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(position_view(&e).fills, 1, "not applied a second time");
+    e.stop();
+    let fills = || -> Vec<Money> {
+        records(&jdir)
+            .iter()
+            .filter_map(|r| match &r.body {
+                Body::Fill {
+                    client_order_id: 7,
+                    fee,
+                    ..
+                } => Some(*fee),
+                _ => None,
+            })
+            .collect()
+    };
+    let once = fills();
+    assert_eq!(once.len(), 1, "journaled once: {once:?}");
+    assert!(once[0] > Money::ZERO, "{once:?}");
+
+    let e = start(config(&v.sim, &jdir), false);
+    assert_eq!(count(&e, "position"), 0);
+    assert_eq!(count(&e, "fill"), 0);
+    std::thread::sleep(Duration::from_millis(500));
+    let view = position_view(&e);
+    assert_eq!(view.fills, 1, "{view:?}");
+    assert!((view.qty - 0.002).abs() < 1e-9, "{view:?}");
+    e.stop();
+    assert_eq!(fills(), once, "nothing journaled again");
+    let sent = v.sim.new_order_requests_by_client_id();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+}
+
+fn position_view(e: &Engine) -> quantum_trader::pipeline::shared::PositionView {
+    e.shared()
+        .positions
+        .lock()
+        .positions
+        .iter()
+        .find(|p| p.symbol == "BTCUSDT")
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn api_orders(rt: &tokio::runtime::Runtime, port: u16) -> serde_json::Value {

@@ -1,7 +1,10 @@
 //! The start of testnet and live after the static interlock, before the
 //! first order: per traded venue, the preflight (clock offset, account,
 //! balances, positions, open orders, recent trades), the reconciliation
-//! against the journal's book (`exec::reconcile`), each discrepancy logged,
+//! against the journal's book (`exec::reconcile`) after the fills of the
+//! journal's open orders made while the engine was down are applied once
+//! (`exec::missed_fills`: exec replay, governor restore, journaled `fill`
+//! records), each residual discrepancy logged,
 //! journaled and counted, orders put to cancel canceled at the venue, the
 //! venue's positions handed to the governor's seed, and one startup block
 //! printed (key redacted, balances, positions, the limits it trades with).
@@ -102,7 +105,27 @@ pub fn run(
                 runs.with_label_values(&[v.as_str(), "failed"]).inc();
                 Refusal::one(format!("{v}: {e}"))
             })?;
-        let book = journal_book(seed, journaled, table, v);
+        let mut book = journal_book(seed, journaled, table, v);
+        let missed = find_missed(cfg, v, table, &account, &book, sim_v.as_ref()).map_err(|e| {
+            runs.with_label_values(&[v.as_str(), "failed"]).inc();
+            Refusal::one(format!(
+                "{v}: startup reconciliation not finished: querying the journal's open orders: {e}"
+            ))
+        })?;
+        // The missed fills are the journal's before the comparison: only a
+        // residual difference is a discrepancy.
+        let mut delta = vec![0i64; table.len()];
+        let mut applied: std::collections::HashMap<String, i64> = Default::default();
+        for m in &missed {
+            delta[m.inst.idx()] += m.signed();
+            *applied.entry(m.client_id.clone()).or_default() += m.trade.qty;
+        }
+        for (p, d) in book.positions.iter_mut().zip(&delta) {
+            *p += d;
+        }
+        for k in &mut book.open_orders {
+            k.filled += applied.get(&k.client_id).copied().unwrap_or(0);
+        }
         let r = reconcile(
             &book,
             &account.snapshot,
@@ -110,6 +133,30 @@ pub fn run(
             &cfg.trading.client_id_prefix,
             table.len(),
         );
+        for fix in &r.position_fixes {
+            // The venue's, less the missed fills the governor applies next.
+            let i = fix.inst.idx();
+            let before = fix.venue - delta[i];
+            if let Some(p) = seed.positions.get_mut(i) {
+                *p = before;
+            }
+            if let Some(b) = seed.books.get_mut(i) {
+                let (cost, avg) = entry_cost(&account, table.get(fix.inst), before);
+                b.qty = before;
+                b.cost = cost;
+                b.avg_px = if before == 0 { 0.0 } else { avg };
+            }
+        }
+        keep_working(seed, &r, &applied);
+        // The session's desk counts a missing order's fills before this
+        // start as received (never reported again): the applied ones too.
+        let mut r = r;
+        for k in &mut r.missing {
+            k.filled -= applied.get(&k.client_id).copied().unwrap_or(0);
+        }
+        // Journaled before the reconciliation's records: recovery reads a
+        // `position` record as the position from there on.
+        apply_missed(seed, exec, table, &missed, journal, cfg.mode, now_ms);
         record(&r, &account, table, shared, journal, cfg.mode, now_ms);
         let canceled = crate::venue::account::cancel_orders(
             cfg,
@@ -127,20 +174,7 @@ pub fn run(
         if canceled > 0 {
             tracing::warn!(venue = %v, canceled, "reconciliation: canceled orders the journal lacks (policy cancel)");
         }
-        for fix in &r.position_fixes {
-            let i = fix.inst.idx();
-            if let Some(p) = seed.positions.get_mut(i) {
-                *p = fix.venue;
-            }
-            if let Some(b) = seed.books.get_mut(i) {
-                let (cost, avg) = entry_cost(&account, table.get(fix.inst), fix.venue);
-                b.qty = fix.venue;
-                b.cost = cost;
-                b.avg_px = if fix.venue == 0 { 0.0 } else { avg };
-            }
-        }
-        keep_working(seed, &r);
-        align_exec(exec, &account, table, v, seed);
+        align_exec(exec, &account, table, v, seed, &delta);
         runs.with_label_values(&[v.as_str(), "ok"]).inc();
         let floor = crate::exec::client_id::max_epoch(
             &cfg.trading.client_id_prefix,
@@ -166,16 +200,30 @@ pub fn run(
 /// the venue's quantity left) or found missing (to query) from the seed's
 /// orders to close into its working orders, which the governor keeps open
 /// until the session reports them done.
-fn keep_working(seed: &mut RiskSeed, r: &Reconciliation) {
+///
+/// `applied`: per client id, the missed fills' quantity the governor
+/// applies after restoring (its own reports take it off the open
+/// quantity), so it is left in here.
+fn keep_working(
+    seed: &mut RiskSeed,
+    r: &Reconciliation,
+    applied: &std::collections::HashMap<String, i64>,
+) {
     let seq = |cid: &str| crate::exec::client_id::parse(cid).map(|p| p.seq);
+    let back = |cid: &str| applied.get(cid).copied().unwrap_or(0);
     let mut left: std::collections::HashMap<u64, i64> = r
         .matched
         .iter()
-        .filter_map(|o| Some((seq(&o.client_id)?, (o.qty - o.filled).max(0))))
+        .filter_map(|o| {
+            Some((
+                seq(&o.client_id)?,
+                (o.qty - o.filled + back(&o.client_id)).max(0),
+            ))
+        })
         .collect();
     for k in &r.missing {
         if let Some(s) = seq(&k.client_id) {
-            left.insert(s, (k.qty - k.filled).max(0));
+            left.insert(s, (k.qty - k.filled + back(&k.client_id)).max(0));
         }
     }
     let (keep, close): (Vec<_>, Vec<_>) = seed
@@ -196,15 +244,20 @@ fn keep_working(seed: &mut RiskSeed, r: &Reconciliation) {
 /// the governor's (the venue's, after reconciliation), one adjusting fill
 /// of the difference at the venue's entry price (client order id 0, no
 /// fee) is appended, so both stages start from the venue's quantity.
+///
+/// `delta`: per instrument, the missed fills (already in `exec`'s fills,
+/// not yet in the governor's seed positions, which its restore applies).
 fn align_exec(
     exec: &mut crate::exec::stage::ExecSeed,
     account: &Account,
     table: &InstrumentTable,
     venue: Venue,
     seed: &RiskSeed,
+    delta: &[i64],
 ) {
     for x in table.of_venue(venue) {
-        let target = seed.positions.get(x.id.idx()).copied().unwrap_or(0);
+        let target = seed.positions.get(x.id.idx()).copied().unwrap_or(0)
+            + delta.get(x.id.idx()).copied().unwrap_or(0);
         let replayed: i64 = exec
             .fills
             .iter()
@@ -234,6 +287,147 @@ fn align_exec(
             fee: crate::core::Money::ZERO,
             fee_asset: crate::core::FeeAsset::QUOTE,
         });
+    }
+}
+
+/// The fills of the journal's open orders of `venue` that the venue made
+/// while the engine was down: the orders the venue lists (matched) with
+/// its filled quantity, the others queried by client id, each one's
+/// trades beyond the journal's filled quantity (`exec::missed_fills`).
+/// Trades of orders the journal does not hold (adopted, hand-placed) are
+/// not ours to apply: the venue's position holds them.
+fn find_missed(
+    cfg: &Config,
+    v: Venue,
+    table: &InstrumentTable,
+    account: &Account,
+    book: &JournalBook,
+    sim: Option<&crate::venue::adapter::SimTrading>,
+) -> Result<Vec<crate::exec::missed_fills::MissedFill>, crate::venue::account::AccountError> {
+    use crate::exec::missed_fills::{VenueFilled, missed_fills};
+    let Some(trades) = &account.snapshot.recent_trades else {
+        return Ok(Vec::new());
+    };
+    let mut filled: Vec<VenueFilled> = Vec::new();
+    let mut query = Vec::new();
+    for k in &book.open_orders {
+        match account
+            .snapshot
+            .open_orders
+            .iter()
+            .find(|o| o.client_id == k.client_id)
+        {
+            Some(o) => filled.push(VenueFilled {
+                client_id: o.client_id.clone(),
+                venue_order_id: o.venue_order_id.clone(),
+                filled: o.filled,
+            }),
+            None => {
+                let x = table.get(k.inst);
+                query.push((k.client_id.clone(), x.symbol.clone(), x.qty_scale));
+            }
+        }
+    }
+    filled.extend(crate::venue::account::query_filled(
+        cfg,
+        v,
+        account.snapshot.clock_offset_ms,
+        &query,
+        sim,
+    )?);
+    let out = missed_fills(&book.open_orders, &filled, trades, &Default::default());
+    for m in &out {
+        let x = table.get(m.inst);
+        tracing::info!(
+            venue = %v,
+            symbol = %x.symbol,
+            client_id = %m.client_id,
+            trade_id = m.trade.trade_id,
+            qty = %format_decimal(m.trade.qty, x.qty_scale),
+            "startup: a fill made while the engine was down, applied"
+        );
+    }
+    Ok(out)
+}
+
+/// Hands `missed` to the exec stage's replay (its positions, PnL, fees)
+/// and to the governor's restore as exec reports (through the live fills'
+/// ledger), each with the position after it and the PnL it realized on
+/// the governor's books, and journals each as a `fill` record.
+fn apply_missed(
+    seed: &mut RiskSeed,
+    exec: &mut crate::exec::stage::ExecSeed,
+    table: &InstrumentTable,
+    missed: &[crate::exec::missed_fills::MissedFill],
+    journal: Option<&JournalTx>,
+    mode: TradingMode,
+    now_ms: i64,
+) {
+    let mut pos = seed.positions.clone();
+    let mut books = seed.books.clone();
+    for m in missed {
+        let x = table.get(m.inst);
+        let i = m.inst.idx();
+        let quote = crate::venue::quote_asset(x.venue, &x.symbol);
+        let fee_asset = crate::core::FeeAsset::of(&m.trade.fee_asset, quote.as_deref())
+            .unwrap_or(crate::core::FeeAsset::UNKNOWN);
+        let quote_fee = if fee_asset.is_quote() {
+            m.trade.fee
+        } else {
+            crate::core::Money::ZERO
+        };
+        let (px, qty) = (m.trade.price, m.trade.qty);
+        let realized = books.get_mut(i).map_or(crate::core::Money::ZERO, |b| {
+            b.apply_fill(
+                m.side,
+                qty,
+                x.qty_f64(1) * x.contract_value,
+                crate::exec::paper::notional(x, px, qty),
+                quote_fee,
+            )
+        });
+        let after = pos.get(i).copied().unwrap_or(0) + m.signed();
+        if let Some(p) = pos.get_mut(i) {
+            *p = after;
+        }
+        let coid = crate::exec::client_id::parse(&m.client_id).map_or(0, |p| p.seq);
+        exec.fills.push(crate::exec::stage::SeedFill {
+            client_order_id: coid,
+            inst: m.inst,
+            side: m.side,
+            px,
+            qty,
+            fee: m.trade.fee,
+            fee_asset,
+        });
+        seed.startup_fills.push(crate::core::ExecReport::Fill {
+            client_order_id: coid,
+            inst: m.inst,
+            side: m.side,
+            px,
+            qty,
+            fee: m.trade.fee,
+            fee_asset,
+            position_after: after,
+            realized_pnl: realized,
+        });
+        if let Some(j) = journal {
+            let _ = j.send(Entry {
+                ts_ms: now_ms,
+                mode,
+                event: Event::Fill {
+                    client_order_id: coid,
+                    inst: m.inst,
+                    side: m.side,
+                    px,
+                    qty,
+                    fee: m.trade.fee,
+                    fee_asset,
+                    position_after: after,
+                    realized_pnl: realized,
+                },
+            });
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 pub mod client_id;
 pub mod gateway;
 pub mod lifecycle;
+pub mod missed_fills;
 pub mod order;
 pub mod paper;
 pub mod positions;

@@ -457,6 +457,7 @@ pub fn recover(
             kill_switch: kill,
             next_client_order_id: max_coid + 1,
             last_ts_ms,
+            startup_fills: Vec::new(),
         },
         exec,
         summary,

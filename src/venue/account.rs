@@ -109,6 +109,31 @@ pub fn cancel_orders(
     }
 }
 
+/// The venue's order id and filled quantity of each of `orders` (client
+/// id, symbol, qty scale), queried by client id at `v` (the journal's open
+/// orders the venue did not list at start); orders the venue does not know
+/// are left out.
+pub fn query_filled(
+    cfg: &Config,
+    v: Venue,
+    clock_offset_ms: i64,
+    orders: &[(String, String, u8)],
+    sim: Option<&SimTrading>,
+) -> Result<Vec<crate::exec::missed_fills::VenueFilled>, AccountError> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    match v {
+        Venue::Binance => {
+            use super::binance::{account, signed::SignedClient};
+            let (base, creds, _) = binance_endpoint(cfg, sim)?;
+            let client = SignedClient::new(&base, creds, None).with_clock_offset(clock_offset_ms);
+            Ok(runtime()?.block_on(account::query_filled(&client, orders))?)
+        }
+        other => Err(AccountError::NoOrderEntry(other)),
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, AccountError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -61,6 +61,13 @@ impl Governor {
     /// Updates positions, in-flight orders, today's PnL and the streaks
     /// from an exec report; journals it; may trip the breaker.
     pub fn on_report(&mut self, r: &ExecReport) {
+        self.report(r, true);
+    }
+
+    /// [`Governor::on_report`]; a fill is journaled only with `journal`
+    /// (restore's fills made while the engine was down were journaled by
+    /// the start, before its reconciliation records).
+    pub(super) fn report(&mut self, r: &ExecReport, journal: bool) {
         self.tick();
         match *r {
             ExecReport::Fill {
@@ -74,17 +81,19 @@ impl Governor {
                 position_after,
                 realized_pnl,
             } => {
-                self.journal_event(Event::Fill {
-                    client_order_id,
-                    inst,
-                    side,
-                    px,
-                    qty,
-                    fee,
-                    fee_asset,
-                    position_after,
-                    realized_pnl,
-                });
+                if journal {
+                    self.journal_event(Event::Fill {
+                        client_order_id,
+                        inst,
+                        side,
+                        px,
+                        qty,
+                        fee,
+                        fee_asset,
+                        position_after,
+                        realized_pnl,
+                    });
+                }
                 // A fee in another asset (BNB) has no quote price here: the
                 // daily loss, drawdown and loss streaks see quote fees only.
                 let fee = if fee_asset.is_quote() {

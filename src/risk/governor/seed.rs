@@ -31,6 +31,12 @@ pub struct RiskSeed {
     pub next_client_order_id: u64,
     /// Latest record stamp of this mode in the journal (0: none).
     pub last_ts_ms: i64,
+    /// Fills of our orders the venue made while the engine was down, found
+    /// at start (testnet/live, `exec::missed_fills`), oldest first: applied
+    /// by [`Governor::restore`] as exec reports, after `positions` (which
+    /// do not hold them) and the working orders; the start journaled them
+    /// (before its reconciliation records, as recovery reads them).
+    pub startup_fills: Vec<crate::core::ExecReport>,
 }
 
 impl Governor {
@@ -104,6 +110,9 @@ impl Governor {
             self.close_open(o.client_order_id);
             // As a later recovery will read this record.
             self.after_done(OrderStatus::Canceled);
+        }
+        for r in &seed.startup_fills {
+            self.report(r, false);
         }
     }
 }

@@ -288,6 +288,38 @@ pub async fn cancel_all(
     Ok(n)
 }
 
+/// Queries each of `orders` (client id, symbol, qty scale) by client id
+/// (`GET /fapi/v1/order`): the venue's order id and filled quantity of
+/// every one the venue knows (an unknown one, `-2013`, is left out).
+pub async fn query_filled(
+    client: &SignedClient,
+    orders: &[(String, String, u8)],
+) -> Result<Vec<crate::exec::missed_fills::VenueFilled>, PreflightError> {
+    use super::orders::ApiErrorKind;
+    use super::signed::OrderRef;
+    let mut out = Vec::new();
+    for (cid, symbol, qty_scale) in orders {
+        match client
+            .query_order(symbol, &OrderRef::ClientOrderId(cid.clone()))
+            .await
+        {
+            Ok(o) => out.push(crate::exec::missed_fills::VenueFilled {
+                client_id: cid.clone(),
+                venue_order_id: o.order_id.to_string(),
+                filled: dec(&o.executed_qty, *qty_scale, "executedQty")?,
+            }),
+            Err(SignedError::Api(e)) if e.kind == ApiErrorKind::UnknownOrder => {}
+            Err(e) => {
+                return Err(PreflightError::Account {
+                    what: "GET /fapi/v1/order",
+                    err: format!("{cid} ({symbol}): {e}"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Trades fetched per symbol at start (the venue's default page).
 pub const TRADES_LIMIT: u32 = 100;
 

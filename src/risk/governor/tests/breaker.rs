@@ -270,6 +270,7 @@ fn restore_brings_back_state_and_closes_orphan_orders() {
         kill_switch: Some((true, "from journal".into())),
         next_client_order_id: 42,
         last_ts_ms: T0 - 5,
+        startup_fills: Vec::new(),
     };
     g.restore(&seed);
     assert_eq!(g.position(InstrumentId(0)), 2 * ONE);

@@ -5,9 +5,10 @@
 //! client id (paced) and its answer reaches the governor as the order's end:
 //!
 //! - found (FILLED / CANCELED / EXPIRED): the fills beyond the journaled
-//!   ones happened before this start, so they are already in the venue's
-//!   position the start took; they count as received (never applied twice)
-//!   and the order's end is reported;
+//!   ones happened before this start: the start applied them as fills
+//!   (`app::startup`, from the venue's trades) or took them in the venue's
+//!   position; they count as received here (never applied twice) and the
+//!   order's end is reported;
 //! - not found after the resolver's fast queries: never placed (the engine
 //!   died between journaling it and sending it) or gone without a fill; it
 //!   is reported canceled, with nothing filled beyond the journal.
