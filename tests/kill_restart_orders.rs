@@ -201,9 +201,9 @@ fn sigkill_between_send_and_ack_then_restart_resolves_without_a_resend() {
     let (mut child, out, err) = spawn(&write_config(&sim, &dir, free_port(), true));
     let block1 = startup_block(&mut child, &out, &err);
     assert!(block1.contains("0 adopted"), "{block1}");
-    // Polled tightly, so the engine dies within a fraction of a millisecond
-    // of its first order reaching the venue (before it can journal the
-    // fill the venue streams at once, most of the time).
+    // Polled tightly, so the engine dies soon after its first order reaches
+    // the venue and its record reaches the journal's file (often before it
+    // can journal the fill the venue streams at once).
     let t = std::time::Instant::now();
     let mut sent = false;
     while t.elapsed() < Duration::from_secs(60) {
@@ -217,6 +217,17 @@ fn sigkill_between_send_and_ack_then_restart_resolves_without_a_resend() {
         let _ = child.kill();
         let e: Vec<String> = err.try_iter().collect();
         panic!("no order reached the venue:\n{}", e.join("\n"));
+    }
+    // A per-order `order` record is queued to the journal writer before the
+    // hand-off and written under `journal.fsync`; a kill in the same
+    // millisecond can lose it (that order is then adopted at restart, not
+    // matched: docs/order-path.md). This test is about the unknown outcome,
+    // so it kills once the first order's record is in the journal's file
+    // (the venue still holds every answer back for 30 s).
+    let journal_dir = dir.join("journal");
+    let t = std::time::Instant::now();
+    while journaled_ids(&journal_dir).is_empty() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_micros(200));
     }
     signal(&child, libc::SIGKILL);
     let st = child.wait().unwrap();
