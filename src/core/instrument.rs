@@ -131,6 +131,16 @@ impl Instrument {
         })
     }
 
+    /// The quote asset's name for views and metric labels (`quote` when the
+    /// venue's rules did not name it).
+    pub fn quote_name(&self) -> &str {
+        if self.quote_asset.is_empty() {
+            "quote"
+        } else {
+            &self.quote_asset
+        }
+    }
+
     /// Quote-currency notional of `qty` at `px` (both scaled integers).
     #[inline]
     pub fn notional(&self, px: i64, qty: i64) -> f64 {

@@ -114,9 +114,6 @@ pub struct Positions {
     qty_units: Vec<f64>,
     /// Fees in assets other than the quote, per venue and asset, exact.
     other_fees: BTreeMap<(Venue, FeeAsset), Money>,
-    /// Per instrument: its quote asset's name (`Instrument::quote_asset`), for
-    /// the per-asset views.
-    quote_names: Vec<String>,
 }
 
 impl Positions {
@@ -125,22 +122,11 @@ impl Positions {
             .iter()
             .map(|i| i.qty_f64(1) * i.contract_value)
             .collect();
-        let quote_names = instruments
-            .iter()
-            .map(|i| {
-                if i.quote_asset.is_empty() {
-                    "quote".to_string()
-                } else {
-                    i.quote_asset.clone()
-                }
-            })
-            .collect();
         Positions {
             list: vec![Position::default(); instruments.len()],
             instruments,
             qty_units,
             other_fees: BTreeMap::new(),
-            quote_names,
         }
     }
 
@@ -183,14 +169,11 @@ impl Positions {
     /// quote asset's name (`quote = true`), the others under theirs.
     pub fn fees_by_asset(&self) -> Vec<FeeView> {
         let mut sums: BTreeMap<(Venue, String, bool), Money> = BTreeMap::new();
-        for ((i, p), name) in self
-            .instruments
-            .iter()
-            .zip(&self.list)
-            .zip(&self.quote_names)
-        {
+        for (i, p) in self.instruments.iter().zip(&self.list) {
             if p.fills > 0 {
-                *sums.entry((i.venue, name.clone(), true)).or_default() += p.fees;
+                *sums
+                    .entry((i.venue, i.quote_name().to_string(), true))
+                    .or_default() += p.fees;
             }
         }
         for ((v, a), m) in &self.other_fees {
@@ -210,10 +193,10 @@ impl Positions {
     /// a quote fee).
     pub fn fee_asset_name(&self, inst: InstrumentId, fee_asset: FeeAsset) -> String {
         if fee_asset.is_quote() {
-            self.quote_names
-                .get(inst.idx())
-                .cloned()
-                .unwrap_or_else(|| "quote".into())
+            self.instruments
+                .try_get(inst)
+                .map_or("quote", |i| i.quote_name())
+                .to_string()
         } else {
             fee_asset.as_str().to_string()
         }

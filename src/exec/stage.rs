@@ -302,11 +302,7 @@ impl PaperExec {
         let mut group_of: std::collections::HashMap<(Venue, String), usize> =
             std::collections::HashMap::new();
         for i in shared.instruments.iter() {
-            let name = if i.quote_asset.is_empty() {
-                "quote".to_string()
-            } else {
-                i.quote_asset.clone()
-            };
+            let name = i.quote_name().to_string();
             let k = *group_of.entry((i.venue, name.clone())).or_insert_with(|| {
                 quote_fee_gauge.push((
                     m.fees_by_asset
