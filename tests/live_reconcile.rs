@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::venue_rig::{KEY_ENV, SECRET_ENV, VenueRig};
 use common::*;
 use qt_sim::binance::{SIM_API_KEY, SIM_API_SECRET};
 use quantum_trader::app::engine::{Engine, EngineOptions, instruments_from_config};
@@ -21,9 +22,6 @@ use quantum_trader::venue::binance::signed::{
     ApiCredentials, NewOrder, NewOrderKind, SignedClient, TimeInForce, WireSide,
 };
 use std::time::Duration;
-
-const KEY_ENV: &str = "QT_TEST_RECONCILE_KEY";
-const SECRET_ENV: &str = "QT_TEST_RECONCILE_SECRET";
 
 fn config(sim: &qt_sim::SimHandle, journal: &std::path::Path) -> Config {
     test_config(|c| {
@@ -74,56 +72,6 @@ fn count(e: &Engine, kind: &str) -> u64 {
         .discrepancies
         .with_label_values(&["binance", kind])
         .get()
-}
-
-/// The venue a test trades against: the simulator (its key set in the
-/// variables the config names), BTCUSDT, a client signed with the
-/// simulator's key, and the best bid once the book has one.
-struct VenueRig {
-    sim: qt_sim::SimHandle,
-    btc: Instrument,
-    rt: tokio::runtime::Runtime,
-    client: SignedClient,
-    bid: i64,
-}
-
-impl VenueRig {
-    fn start() -> VenueRig {
-        // SAFETY: these variable names are read by this file's tests only,
-        // which set the same values.
-        unsafe {
-            std::env::set_var(KEY_ENV, SIM_API_KEY);
-            std::env::set_var(SECRET_ENV, SIM_API_SECRET);
-        }
-        let proto = test_config(|_| {});
-        let table = instruments_from_config(&proto).unwrap();
-        let sim = embedded_sim::start_sim_for(&proto, &table).unwrap();
-        let btc = table
-            .iter()
-            .find(|i| i.symbol == "BTCUSDT")
-            .unwrap()
-            .clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client = SignedClient::new(
-            &sim.rest_url(),
-            ApiCredentials::new(SIM_API_KEY, SIM_API_SECRET),
-            None,
-        );
-        assert!(wait_until(Duration::from_secs(10), || sim
-            .book("BTCUSDT")
-            .is_some_and(|b| !b.bids.is_empty())));
-        let bid = sim.book("BTCUSDT").unwrap().bids[0].0;
-        VenueRig {
-            sim,
-            btc,
-            rt,
-            client,
-            bid,
-        }
-    }
 }
 
 #[test]

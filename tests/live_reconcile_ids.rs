@@ -24,6 +24,7 @@
 
 mod common;
 
+use common::venue_rig::{KEY_ENV, SECRET_ENV, VenueRig};
 use common::*;
 use qt_sim::binance::{SIM_API_KEY, SIM_API_SECRET};
 use quantum_trader::app::engine::{Engine, EngineOptions, instruments_from_config};
@@ -37,9 +38,6 @@ use quantum_trader::venue::binance::signed::{
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-const KEY_ENV: &str = "QT_TEST_RECONCILE_IDS_KEY";
-const SECRET_ENV: &str = "QT_TEST_RECONCILE_IDS_SECRET";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -97,52 +95,8 @@ fn count(e: &Engine, kind: &str) -> u64 {
         .get()
 }
 
-struct VenueRig {
-    sim: qt_sim::SimHandle,
-    btc: Instrument,
-    rt: tokio::runtime::Runtime,
-    client: SignedClient,
-    bid: i64,
-}
-
+/// Orders by hand and the venue's position, on the shared rig.
 impl VenueRig {
-    fn start() -> VenueRig {
-        // SAFETY: these variable names are read by this file's tests only,
-        // which set the same values.
-        unsafe {
-            std::env::set_var(KEY_ENV, SIM_API_KEY);
-            std::env::set_var(SECRET_ENV, SIM_API_SECRET);
-        }
-        let proto = test_config(|_| {});
-        let table = instruments_from_config(&proto).unwrap();
-        let sim = embedded_sim::start_sim_for(&proto, &table).unwrap();
-        let btc = table
-            .iter()
-            .find(|i| i.symbol == "BTCUSDT")
-            .unwrap()
-            .clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client = SignedClient::new(
-            &sim.rest_url(),
-            ApiCredentials::new(SIM_API_KEY, SIM_API_SECRET),
-            None,
-        );
-        assert!(wait_until(Duration::from_secs(10), || sim
-            .book("BTCUSDT")
-            .is_some_and(|b| !b.bids.is_empty())));
-        let bid = sim.book("BTCUSDT").unwrap().bids[0].0;
-        VenueRig {
-            sim,
-            btc,
-            rt,
-            client,
-            bid,
-        }
-    }
-
     fn send(&self, id: &str, side: WireSide, kind: NewOrderKind, qty: i64) {
         self.rt
             .block_on(self.client.new_order(&NewOrder {

@@ -24,6 +24,8 @@ pub struct VenueRig {
     pub btc: Instrument,
     pub rt: tokio::runtime::Runtime,
     pub client: SignedClient,
+    /// BTCUSDT's best bid once the book had one (price units).
+    pub bid: i64,
 }
 
 impl VenueRig {
@@ -54,11 +56,13 @@ impl VenueRig {
         assert!(wait_until(Duration::from_secs(10), || sim
             .book("BTCUSDT")
             .is_some_and(|b| !b.bids.is_empty())));
+        let bid = sim.book("BTCUSDT").unwrap().bids[0].0;
         VenueRig {
             sim,
             btc,
             rt,
             client,
+            bid,
         }
     }
 
