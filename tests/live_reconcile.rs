@@ -13,14 +13,12 @@ mod common;
 
 use common::venue_rig::{KEY_ENV, SECRET_ENV, VenueRig};
 use common::*;
-use qt_sim::binance::{SIM_API_KEY, SIM_API_SECRET};
-use quantum_trader::app::engine::{Engine, EngineOptions, instruments_from_config};
+use qt_sim::binance::SIM_API_KEY;
+use quantum_trader::app::engine::{Engine, EngineOptions};
 use quantum_trader::config::{AdoptPolicy, Config, TradingMode};
-use quantum_trader::core::{Instrument, Side, format_decimal};
+use quantum_trader::core::{Side, format_decimal};
 use quantum_trader::journal::{self, Body};
-use quantum_trader::venue::binance::signed::{
-    ApiCredentials, NewOrder, NewOrderKind, SignedClient, TimeInForce, WireSide,
-};
+use quantum_trader::venue::binance::signed::{NewOrder, NewOrderKind, TimeInForce, WireSide};
 use std::time::Duration;
 
 fn config(sim: &qt_sim::SimHandle, journal: &std::path::Path) -> Config {

@@ -26,15 +26,12 @@ mod common;
 
 use common::venue_rig::{KEY_ENV, SECRET_ENV, VenueRig};
 use common::*;
-use qt_sim::binance::{SIM_API_KEY, SIM_API_SECRET};
 use quantum_trader::app::engine::{Engine, EngineOptions, instruments_from_config};
 use quantum_trader::config::{AdoptPolicy, Config, TradingMode};
 use quantum_trader::core::{Instrument, Money, Side, Venue, format_decimal};
 use quantum_trader::exec::client_id::ClientIdGen;
 use quantum_trader::journal::{self, Body, Entry, Event};
-use quantum_trader::venue::binance::signed::{
-    ApiCredentials, NewOrder, NewOrderKind, SignedClient, TimeInForce, WireSide,
-};
+use quantum_trader::venue::binance::signed::{NewOrder, NewOrderKind, TimeInForce, WireSide};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
